@@ -1,0 +1,230 @@
+//! The syntax tree the parser produces: what the user wrote, with a byte span on every node.
+//! No types and no kernel knowledge here; `check` turns it into a `typed::Program`.
+
+use std::fmt;
+
+/// A byte range in the script text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub attach_points: Vec<AttachPointSpec>,
+    pub predicate: Option<Expr>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// An attach point as written: `tracepoint:syscalls:sys_enter_exec*`, split at `:`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachPointSpec {
+    pub text: String,
+    pub span: Span,
+}
+
+impl AttachPointSpec {
+    /// The provider (`tracepoint`, `BEGIN`, …) as written.
+    pub fn provider(&self) -> &str {
+        self.text.split(':').next().unwrap_or("")
+    }
+    /// The parts after the provider.
+    pub fn parts(&self) -> Vec<&str> {
+        self.text.split(':').skip(1).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Expr(Expr),
+    AssignVar { name: Ident, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    Block(Vec<Stmt>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(u64),
+    Str(Vec<u8>),
+    /// A bare identifier: a builtin such as `pid`, or `args`.
+    Ident(String),
+    /// `$name`
+    Var(String),
+    Call { func: Ident, args: Vec<Expr> },
+    /// `base.field` or `base->field`
+    Field { base: Box<Expr>, field: Ident, arrow: bool },
+    Unary { op: UnaryOp, operand: Box<Expr> },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    BitNot,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    LogOr,
+    LogAnd,
+    BitOr,
+    BitXor,
+    BitAnd,
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    Shl,
+    Shr,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            LogOr => "||",
+            LogAnd => "&&",
+            BitOr => "|",
+            BitXor => "^",
+            BitAnd => "&",
+            Eq => "==",
+            Ne => "!=",
+            Lt => "<",
+            Gt => ">",
+            Le => "<=",
+            Ge => ">=",
+            Shl => "<<",
+            Shr => ">>",
+            Add => "+",
+            Sub => "-",
+            Mul => "*",
+            Div => "/",
+            Rem => "%",
+        }
+    }
+    pub fn is_comparison(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Eq | Ne | Lt | Gt | Le | Ge)
+    }
+    pub fn is_logical(self) -> bool {
+        matches!(self, BinaryOp::LogOr | BinaryOp::LogAnd)
+    }
+}
+
+impl UnaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            UnaryOp::Not => "!",
+            UnaryOp::BitNot => "~",
+            UnaryOp::Neg => "-",
+        }
+    }
+}
+
+// ---- a compact, stable text form of the tree, for `-d` and snapshot tests ------------------------
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for probe in &self.probes {
+            let aps: Vec<&str> = probe.attach_points.iter().map(|a| a.text.as_str()).collect();
+            writeln!(f, "probe {}", aps.join(", "))?;
+            if let Some(pred) = &probe.predicate {
+                writeln!(f, "  predicate {pred}")?;
+            }
+            write_stmts(f, &probe.body, 1)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_stmts(f: &mut fmt::Formatter<'_>, stmts: &[Stmt], depth: usize) -> fmt::Result {
+    let pad = "  ".repeat(depth);
+    for stmt in stmts {
+        match &stmt.kind {
+            StmtKind::Expr(e) => writeln!(f, "{pad}{e}")?,
+            StmtKind::AssignVar { name, value } => writeln!(f, "{pad}${} = {value}", name.name)?,
+            StmtKind::If { cond, then, otherwise } => {
+                writeln!(f, "{pad}if {cond}")?;
+                write_stmts(f, then, depth + 1)?;
+                if !otherwise.is_empty() {
+                    writeln!(f, "{pad}else")?;
+                    write_stmts(f, otherwise, depth + 1)?;
+                }
+            }
+            StmtKind::Block(body) => {
+                writeln!(f, "{pad}block")?;
+                write_stmts(f, body, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ExprKind::Int(v) => write!(f, "{v}"),
+            ExprKind::Str(s) => write!(f, "{:?}", String::from_utf8_lossy(s)),
+            ExprKind::Ident(name) => write!(f, "{name}"),
+            ExprKind::Var(name) => write!(f, "${name}"),
+            ExprKind::Call { func, args } => {
+                write!(f, "{}(", func.name)?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{arg}")?;
+                }
+                write!(f, ")")
+            }
+            ExprKind::Field { base, field, arrow } => {
+                write!(f, "{base}{}{}", if *arrow { "->" } else { "." }, field.name)
+            }
+            ExprKind::Unary { op, operand } => write!(f, "({}{operand})", op.symbol()),
+            ExprKind::Binary { op, lhs, rhs } => write!(f, "({lhs} {} {rhs})", op.symbol()),
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The names the language knows without being told: builtin values and functions, with their
+//! types. The checker resolves identifiers here; hints for typos search these lists.
+
+use crate::typed::Builtin;
+use crate::types::{IntType, Type};
+
+/// Builtin values written as bare identifiers.
+pub const VALUES: &[(&str, Builtin)] = &[
+    ("pid", Builtin::Pid),
+    ("tid", Builtin::Tid),
+    ("uid", Builtin::Uid),
+    ("gid", Builtin::Gid),
+    ("comm", Builtin::Comm),
+    ("nsecs", Builtin::Nsecs),
+    ("elapsed", Builtin::Elapsed),
+    ("cpu", Builtin::Cpu),
+];
+
+/// Identifiers that are not in `VALUES` but mean something: `probe` and `args`.
+pub const SPECIAL_VALUES: &[&str] = &["probe", "args"];
+
+/// Functions, with the number of arguments they take (min, max).
+pub const FUNCTIONS: &[(&str, usize, usize)] = &[("printf", 1, usize::MAX), ("str", 1, 2), ("exit", 0, 1)];
+
+/// The length of `comm` including its NUL (the kernel's TASK_COMM_LEN).
+pub const COMM_LEN: u32 = 16;
+
+pub fn value(name: &str) -> Option<Builtin> {
+    VALUES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+pub fn function(name: &str) -> Option<(usize, usize)> {
+    FUNCTIONS.iter().find(|(n, ..)| *n == name).map(|(_, lo, hi)| (*lo, *hi))
+}
+
+pub fn type_of(b: Builtin) -> Type {
+    match b {
+        Builtin::Pid | Builtin::Tid | Builtin::Cpu => Type::Int(IntType::U32),
+        Builtin::Uid | Builtin::Gid | Builtin::Nsecs | Builtin::Elapsed => Type::Int(IntType::U64),
+        Builtin::Comm => Type::Str(COMM_LEN),
+    }
+}
+
+/// Every identifier a user may write bare, for "did you mean" hints.
+pub fn all_value_names() -> impl Iterator<Item = &'static str> {
+    VALUES.iter().map(|(n, _)| *n).chain(SPECIAL_VALUES.iter().copied())
+}

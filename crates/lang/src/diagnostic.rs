@@ -1,0 +1,129 @@
+//! Errors and warnings about a script, located by span, and their rendering in the compiler style
+//! users know from gcc and clang:
+//!
+//! ```text
+//! stdin:1:40: error: unknown identifier `argv`
+//! tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(argv->filename)); }
+//!                                                           ^^^^
+//!   hint: did you mean `args`?
+//! ```
+//!
+//! The first line is `FILE:LINE:COL` so editors and terminals can jump to it.
+
+use crate::ast::Span;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub span: Span,
+    /// Advice on how to fix it, printed after the source line.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Error, message: message.into(), span, hint: None }
+    }
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, message: message.into(), span, hint: None }
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders the diagnostic against the script it refers to.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let start = self.span.start.min(source.len());
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_no = source[..start].matches('\n').count() + 1;
+        let line = &source[line_start..line_end];
+        let col = source[line_start..start].chars().count() + 1;
+        let end = self.span.end.clamp(start, line_end);
+        let width = source[start..end].chars().count().max(1);
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "{file}:{line_no}:{col}: {label}: {}", self.message);
+        // Tabs keep their width in the caret line so the caret stays under the span.
+        let lead: String = source[line_start..start]
+            .chars()
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{lead}{}", "^".repeat(width));
+        if let Some(hint) = &self.hint {
+            for (i, l) in hint.lines().enumerate() {
+                let _ = writeln!(out, "{}{l}", if i == 0 { "  hint: " } else { "        " });
+            }
+        }
+        out
+    }
+}
+
+/// Renders every diagnostic, in order.
+pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
+    diags.iter().map(|d| d.render(file, source)).collect()
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.len() / 3).max(1) + 1;
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over bytes; names here are ASCII.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_location_line_and_caret() {
+        let src = "BEGIN {\n  printf(\"%d\", foo);\n}";
+        let d = Diagnostic::error(Span::new(23, 26), "unknown identifier `foo`").with_hint("did you mean `pid`?");
+        assert_eq!(
+            d.render("stdin", src),
+            "stdin:2:16: error: unknown identifier `foo`\n  printf(\"%d\", foo);\n               ^^^\n  hint: did you mean `pid`?\n"
+        );
+    }
+
+    #[test]
+    fn nearest_finds_typos_only() {
+        assert_eq!(nearest("argv", ["args", "pid", "comm"]), Some("args"));
+        assert_eq!(nearest("xyzzy", ["args", "pid", "comm"]), None);
+    }
+}

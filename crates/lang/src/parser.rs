@@ -1,0 +1,391 @@
+//! Text → `ast::Program`. The grammar lives in `grammar.pest`; this module builds the tree, applies
+//! bpftrace's operator precedence, decodes literals, and turns pest's errors into located
+//! diagnostics. It never panics on any input.
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+use std::sync::OnceLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+struct Grammar;
+
+/// Parses a whole script. On failure, returns every error found (pest stops at the first syntax
+/// error; literal errors are collected across the tree).
+pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e)])?;
+    let mut b = Builder { errors: Vec::new() };
+    let mut probes = Vec::new();
+    for pair in pairs.into_iter().next().into_iter().flat_map(|p| p.into_inner()) {
+        if pair.as_rule() == Rule::probe {
+            probes.push(b.probe(pair));
+        }
+    }
+    if b.errors.is_empty() {
+        Ok(Program { probes })
+    } else {
+        Err(b.errors)
+    }
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        // Lowest precedence first, as in bpftrace's docs/language_parsing.md.
+        PrattParser::new()
+            .op(Op::infix(Rule::log_or, Assoc::Left))
+            .op(Op::infix(Rule::log_and, Assoc::Left))
+            .op(Op::infix(Rule::bit_or, Assoc::Left))
+            .op(Op::infix(Rule::bit_xor, Assoc::Left))
+            .op(Op::infix(Rule::bit_and, Assoc::Left))
+            .op(Op::infix(Rule::eq, Assoc::Left) | Op::infix(Rule::ne, Assoc::Left))
+            .op(Op::infix(Rule::lt, Assoc::Left)
+                | Op::infix(Rule::gt, Assoc::Left)
+                | Op::infix(Rule::le, Assoc::Left)
+                | Op::infix(Rule::ge, Assoc::Left))
+            .op(Op::infix(Rule::shl, Assoc::Left) | Op::infix(Rule::shr, Assoc::Left))
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left)
+                | Op::infix(Rule::div, Assoc::Left)
+                | Op::infix(Rule::rem, Assoc::Left))
+            .op(Op::prefix(Rule::not) | Op::prefix(Rule::bit_not) | Op::prefix(Rule::neg))
+            .op(Op::postfix(Rule::field) | Op::postfix(Rule::arrow_field))
+    })
+}
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+struct Builder {
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn probe(&mut self, pair: Pair<'_, Rule>) -> Probe {
+        let span = span_of(&pair);
+        let mut attach_points = Vec::new();
+        let mut predicate = None;
+        let mut body = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::attach_list => {
+                    for ap in p.into_inner() {
+                        attach_points.push(AttachPointSpec { text: ap.as_str().to_string(), span: span_of(&ap) });
+                    }
+                }
+                Rule::predicate => predicate = p.into_inner().next().map(|e| self.expr(e)),
+                Rule::block => body = self.block(p),
+                _ => {}
+            }
+        }
+        Probe { attach_points, predicate, body, span }
+    }
+
+    fn block(&mut self, pair: Pair<'_, Rule>) -> Vec<Stmt> {
+        match pair.into_inner().next() {
+            Some(stmts) => stmts.into_inner().map(|s| self.stmt(s)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn stmt(&mut self, pair: Pair<'_, Rule>) -> Stmt {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::if_stmt => self.if_stmt(pair),
+            Rule::block => StmtKind::Block(self.block(pair)),
+            Rule::assign_stmt => {
+                let mut inner = pair.into_inner();
+                let var = inner.next().expect("grammar: assignment target");
+                let value = self.expr(inner.next().expect("grammar: assigned value"));
+                StmtKind::AssignVar { name: Ident { name: var.as_str()[1..].to_string(), span: span_of(&var) }, value }
+            }
+            Rule::expr_stmt => StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression"))),
+            other => unreachable!("grammar produced {other:?} as a statement"),
+        };
+        Stmt { kind, span }
+    }
+
+    fn if_stmt(&mut self, pair: Pair<'_, Rule>) -> StmtKind {
+        let mut inner = pair.into_inner();
+        let cond = self.expr(inner.next().expect("grammar: if condition"));
+        let then = self.block(inner.next().expect("grammar: if body"));
+        let otherwise = match inner.next() {
+            Some(else_clause) => {
+                let branch = else_clause.into_inner().next().expect("grammar: else body");
+                match branch.as_rule() {
+                    Rule::if_stmt => {
+                        let span = span_of(&branch);
+                        vec![Stmt { kind: self.if_stmt(branch), span }]
+                    }
+                    _ => self.block(branch),
+                }
+            }
+            None => Vec::new(),
+        };
+        StmtKind::If { cond, then, otherwise }
+    }
+
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let pairs: Pairs<'_, Rule> = pair.into_inner();
+        // The Pratt callbacks all need `self`; a RefCell-free way is to collect errors afterwards.
+        let errors = std::cell::RefCell::new(std::mem::take(&mut self.errors));
+        let expr = pratt()
+            .map_primary(|p| {
+                let mut b = Builder { errors: Vec::new() };
+                let e = b.primary(p);
+                errors.borrow_mut().extend(b.errors);
+                e
+            })
+            .map_prefix(|op, operand| {
+                let op_kind = match op.as_rule() {
+                    Rule::not => UnaryOp::Not,
+                    Rule::bit_not => UnaryOp::BitNot,
+                    _ => UnaryOp::Neg,
+                };
+                let span = span_of(&op).to(operand.span);
+                Expr { kind: ExprKind::Unary { op: op_kind, operand: Box::new(operand) }, span }
+            })
+            .map_postfix(|base, op| {
+                let arrow = op.as_rule() == Rule::arrow_field;
+                let span = base.span.to(span_of(&op));
+                let id = op.into_inner().next().expect("grammar: field name");
+                let field = Ident { name: id.as_str().to_string(), span: span_of(&id) };
+                Expr { kind: ExprKind::Field { base: Box::new(base), field, arrow }, span }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let op = match op.as_rule() {
+                    Rule::log_or => BinaryOp::LogOr,
+                    Rule::log_and => BinaryOp::LogAnd,
+                    Rule::bit_or => BinaryOp::BitOr,
+                    Rule::bit_xor => BinaryOp::BitXor,
+                    Rule::bit_and => BinaryOp::BitAnd,
+                    Rule::eq => BinaryOp::Eq,
+                    Rule::ne => BinaryOp::Ne,
+                    Rule::lt => BinaryOp::Lt,
+                    Rule::gt => BinaryOp::Gt,
+                    Rule::le => BinaryOp::Le,
+                    Rule::ge => BinaryOp::Ge,
+                    Rule::shl => BinaryOp::Shl,
+                    Rule::shr => BinaryOp::Shr,
+                    Rule::add => BinaryOp::Add,
+                    Rule::sub => BinaryOp::Sub,
+                    Rule::mul => BinaryOp::Mul,
+                    Rule::div => BinaryOp::Div,
+                    _ => BinaryOp::Rem,
+                };
+                let span = lhs.span.to(rhs.span);
+                Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+            })
+            .parse(pairs);
+        self.errors = errors.into_inner();
+        expr
+    }
+
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::expr => return self.expr(pair),
+            Rule::integer => match parse_int(pair.as_str()) {
+                Some(v) => ExprKind::Int(v),
+                None => {
+                    self.errors.push(
+                        Diagnostic::error(span, "integer literal does not fit in 64 bits")
+                            .with_hint("the largest integer is 18446744073709551615 (0xffffffffffffffff)"),
+                    );
+                    ExprKind::Int(0)
+                }
+            },
+            Rule::string => {
+                let text = pair.as_str();
+                match unescape(&text[1..text.len() - 1]) {
+                    Ok(bytes) => ExprKind::Str(bytes),
+                    Err((offset, len, msg)) => {
+                        let at = span.start + 1 + offset;
+                        self.errors.push(
+                            Diagnostic::error(Span::new(at, at + len), msg)
+                                .with_hint("valid escapes: \\n \\t \\r \\\\ \\\" \\' \\0 \\a \\b \\f \\v \\NNN (octal) \\xHH (hex)"),
+                        );
+                        ExprKind::Str(Vec::new())
+                    }
+                }
+            }
+            Rule::variable => ExprKind::Var(pair.as_str()[1..].to_string()),
+            Rule::ident => ExprKind::Ident(pair.as_str().to_string()),
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let name = inner.next().expect("grammar: function name");
+                let func = Ident { name: name.as_str().to_string(), span: span_of(&name) };
+                let args = inner.map(|a| self.expr(a)).collect();
+                ExprKind::Call { func, args }
+            }
+            other => unreachable!("grammar produced {other:?} as a primary"),
+        };
+        Expr { kind, span }
+    }
+}
+
+/// Decimal or hex, with `_` separators. `None` when it does not fit in 64 bits.
+fn parse_int(text: &str) -> Option<u64> {
+    let clean: String = text.chars().filter(|&c| c != '_').collect();
+    if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        clean.parse().ok()
+    }
+}
+
+/// Decodes C escapes. On error, the byte offset and length of the bad escape within `text`.
+fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let esc = *bytes.get(i + 1).ok_or((i, 1, "a string cannot end with a lone `\\`".to_string()))?;
+        let simple = match esc {
+            b'n' => Some(b'\n'),
+            b't' => Some(b'\t'),
+            b'r' => Some(b'\r'),
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'v' => Some(0x0b),
+            b'\\' => Some(b'\\'),
+            b'"' => Some(b'"'),
+            b'\'' => Some(b'\''),
+            b'?' => Some(b'?'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            i += 2;
+        } else if esc.is_ascii_digit() && esc < b'8' {
+            let digits = bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).count();
+            let s = &text[i + 1..i + 1 + digits];
+            let v = u32::from_str_radix(s, 8).unwrap_or(256);
+            if v > 255 {
+                return Err((i, digits + 1, format!("octal escape `\\{s}` is larger than a byte")));
+            }
+            out.push(v as u8);
+            i += 1 + digits;
+        } else if esc == b'x' {
+            let digits = bytes[i + 2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).count();
+            if digits == 0 {
+                return Err((i, 2, "`\\x` needs one or two hex digits".to_string()));
+            }
+            out.push(u8::from_str_radix(&text[i + 2..i + 2 + digits], 16).unwrap_or(0));
+            i += 2 + digits;
+        } else {
+            let ch_len = text[i + 1..].chars().next().map_or(1, char::len_utf8);
+            return Err((i, 1 + ch_len, format!("unknown escape `\\{}`", &text[i + 1..i + 1 + ch_len])));
+        }
+    }
+    Ok(out)
+}
+
+/// Turns pest's error into one diagnostic with a readable list of what was expected.
+fn syntax_error(e: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let (start, end) = match e.location {
+        InputLocation::Pos(p) => (p, p + 1),
+        InputLocation::Span((s, t)) => (s, t.max(s + 1)),
+    };
+    let message = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
+            names.sort_unstable();
+            names.dedup();
+            match names.len() {
+                0 => "syntax error".to_string(),
+                1 => format!("syntax error: expected {}", names[0]),
+                _ => {
+                    let last = names.pop().unwrap_or_default();
+                    format!("syntax error: expected {} or {last}", names.join(", "))
+                }
+            }
+        }
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let mut d = Diagnostic::error(Span::new(start, end), message);
+    let line = e.line();
+    if let InputLocation::Pos(p) = e.location {
+        let col = match e.line_col {
+            pest::error::LineColLocation::Pos((_, c)) => c,
+            pest::error::LineColLocation::Span((_, c), _) => c,
+        };
+        let before = line.get(..col.saturating_sub(1)).unwrap_or("").trim_end();
+        if p > 0 && (before.ends_with(')') || before.ends_with(|c: char| c.is_alphanumeric() || c == '"')) {
+            d = d.with_hint("statements are separated by `;`");
+        }
+    }
+    d
+}
+
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "end of input",
+        Rule::probe | Rule::attach_list | Rule::attach_point => "a probe such as `tracepoint:syscalls:sys_enter_openat`",
+        Rule::predicate => "`/predicate/`",
+        Rule::block => "`{`",
+        Rule::stmts | Rule::if_stmt | Rule::assign_stmt | Rule::expr_stmt => "a statement",
+        Rule::expr | Rule::integer | Rule::string | Rule::call | Rule::variable | Rule::ident => "an expression",
+        Rule::log_or | Rule::log_and | Rule::bit_or | Rule::bit_xor | Rule::bit_and | Rule::eq | Rule::ne | Rule::le
+        | Rule::ge | Rule::lt | Rule::gt | Rule::shl | Rule::shr | Rule::add | Rule::sub | Rule::mul | Rule::div
+        | Rule::rem => "an operator",
+        Rule::field | Rule::arrow_field => "`.field`",
+        Rule::not | Rule::bit_not | Rule::neg => "an expression",
+        Rule::else_clause => "`else`",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr_of(src: &str) -> String {
+        let prog = parse(&format!("BEGIN {{ {src}; }}")).unwrap();
+        match &prog.probes[0].body[0].kind {
+            StmtKind::Expr(e) => e.to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn precedence_matches_bpftrace() {
+        assert_eq!(expr_of("1 + 2 * 3"), "(1 + (2 * 3))");
+        assert_eq!(expr_of("1 << 2 + 3"), "(1 << (2 + 3))");
+        assert_eq!(expr_of("1 | 2 ^ 3 & 4"), "(1 | (2 ^ (3 & 4)))");
+        assert_eq!(expr_of("a == 1 && b != 2 || c"), "(((a == 1) && (b != 2)) || c)");
+        assert_eq!(expr_of("1 < 2 == 3 > 4"), "((1 < 2) == (3 > 4))");
+        assert_eq!(expr_of("-1 - -2"), "((-1) - (-2))");
+        assert_eq!(expr_of("!a && ~b"), "((!a) && (~b))");
+        assert_eq!(expr_of("8 - 4 - 2"), "((8 - 4) - 2)");
+        assert_eq!(expr_of("(1 + 2) * 3"), "((1 + 2) * 3)");
+        assert_eq!(expr_of("-args.x"), "(-args.x)");
+    }
+
+    #[test]
+    fn literals() {
+        assert_eq!(expr_of("0x1F"), "31");
+        assert_eq!(expr_of("1_000_000"), "1000000");
+        assert_eq!(expr_of(r#""a\tb\x41\101\n""#), r#""a\tbAA\n""#);
+        assert!(parse("BEGIN { 18446744073709551616 }").is_err());
+        assert!(parse(r#"BEGIN { "\q" }"#).is_err());
+    }
+
+    #[test]
+    fn unescape_reports_position() {
+        assert_eq!(unescape(r"ab\q").unwrap_err().0, 2);
+        assert_eq!(unescape(r"\777").unwrap_err().1, 4);
+    }
+}

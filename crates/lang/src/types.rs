@@ -1,0 +1,147 @@
+//! The types of scry values, and the description of a probe's context (`args`) that the caller
+//! supplies: the language knows the shape of `args` only through these.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IntType {
+    /// 8, 16, 32 or 64.
+    pub bits: u8,
+    pub signed: bool,
+}
+
+impl IntType {
+    pub const I64: IntType = IntType { bits: 64, signed: true };
+    pub const U64: IntType = IntType { bits: 64, signed: false };
+    pub const U32: IntType = IntType { bits: 32, signed: false };
+    pub const I32: IntType = IntType { bits: 32, signed: true };
+    pub const I8: IntType = IntType { bits: 8, signed: true };
+    pub fn bytes(self) -> u32 {
+        u32::from(self.bits) / 8
+    }
+}
+
+/// Which address space a pointer points into: decides the helper that reads through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpace {
+    Kernel,
+    User,
+    /// Not known (e.g. an integer used as an address): read with the legacy helper that tries
+    /// both on architectures where the spaces do not overlap.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    Int(IntType),
+    /// A NUL-terminated string in a buffer of this many bytes (NUL included).
+    Str(u32),
+    Ptr { pointee: Box<Type>, space: AddrSpace },
+    Array { elem: Box<Type>, len: u32 },
+    /// A C type this language cannot handle yet (struct by value, function pointer…); named so
+    /// errors can say what it is.
+    Opaque { name: String, size: u32 },
+    /// The "value" of `printf(…)` and `exit()`.
+    Void,
+}
+
+impl Type {
+    pub const fn int(bits: u8, signed: bool) -> Type {
+        Type::Int(IntType { bits, signed })
+    }
+    pub fn is_int(&self) -> bool {
+        matches!(self, Type::Int(_))
+    }
+    /// Integers and pointers: values that fit a register.
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Type::Int(_) | Type::Ptr { .. })
+    }
+    pub fn is_str(&self) -> bool {
+        matches!(self, Type::Str(_))
+    }
+    /// The integer view of a scalar (pointers are unsigned 64-bit).
+    pub fn as_int(&self) -> Option<IntType> {
+        match self {
+            Type::Int(i) => Some(*i),
+            Type::Ptr { .. } => Some(IntType::U64),
+            _ => None,
+        }
+    }
+    /// Size in bytes of a value of this type when stored.
+    pub fn size(&self) -> u32 {
+        match self {
+            Type::Int(i) => i.bytes(),
+            Type::Str(n) => *n,
+            Type::Ptr { .. } => 8,
+            Type::Array { elem, len } => elem.size() * len,
+            Type::Opaque { size, .. } => *size,
+            Type::Void => 0,
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Int(i) => write!(f, "{}int{}", if i.signed { "" } else { "u" }, i.bits),
+            Type::Str(n) => write!(f, "string[{n}]"),
+            Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
+            Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
+            Type::Opaque { name, .. } => write!(f, "{name}"),
+            Type::Void => write!(f, "void"),
+        }
+    }
+}
+
+/// Where a probe's `args` field lives in the program's context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldLocation {
+    /// The value itself is at this byte offset of the context record.
+    Inline { offset: u32 },
+    /// A tracepoint `__data_loc` field: a u32 at `offset` whose low 16 bits are the offset of the
+    /// string in the record and whose high 16 bits are its length.
+    DataLoc { offset: u32 },
+}
+
+/// One field of `args`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextField {
+    pub name: String,
+    pub ty: Type,
+    pub location: FieldLocation,
+    /// The C declaration as the kernel writes it (`const char * filename`), for `-lv` and hints.
+    pub c_decl: String,
+}
+
+/// What a program is attached to, as far as code generation needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// Runs once at start, before the other probes are attached.
+    Begin,
+    /// Runs once at exit, after the other probes are detached.
+    End,
+    Tracepoint { category: String, event: String },
+}
+
+/// One attach point after wildcard expansion, with its context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedProbe {
+    /// The full name, as the `probe` builtin returns it: `tracepoint:syscalls:sys_enter_execve`.
+    pub name: String,
+    pub target: ProbeTarget,
+    /// The fields of `args`; `None` when the probe type has no `args`.
+    pub args: Option<Vec<ContextField>>,
+}
+
+/// Why an attach point could not be resolved, in the user's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Implemented by the caller (the runtime from tracefs and BTF, tests from fixtures): expands an
+/// attach point into the probes it names and describes each one's context.
+pub trait ProbeResolver {
+    fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError>;
+}
