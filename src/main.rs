@@ -1,1 +1,141 @@
-fn main() {}
+//! The `scry` binary: the command line, the pipeline from text to running probes, and exit
+//! codes. Only glue: each stage lives in its crate (`scry_lang`, `scry_codegen`,
+//! `scry_runtime`).
+
+mod cli;
+mod report;
+
+use clap::Parser;
+use cli::Cli;
+use report::Failure;
+use scry_codegen::{compile, elf, CompileOptions};
+use scry_lang::{check, parse, CheckOptions};
+use scry_runtime::output::TextPrinter;
+use scry_runtime::probes::{self, KernelResolver};
+use scry_runtime::signals::StopSignals;
+use scry_runtime::{privileges, RuntimeError, Session, Stop};
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprint!("{}", failure.render());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The script's name for messages (`stdin` for `-e` and `-`, as bpftrace) and its text.
+fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
+    match (&cli.program, &cli.file) {
+        (Some(text), _) => Ok(("stdin".into(), text.clone())),
+        (None, Some(path)) if path == "-" => {
+            let mut text = String::new();
+            io::stdin().read_to_string(&mut text).map_err(|e| Failure::usage(format!("reading the script from standard input: {e}")))?;
+            Ok(("stdin".into(), text))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("cannot read script {path}: {e}")))?;
+            Ok((path.clone(), text))
+        }
+        (None, None) => Err(Failure::usage("no program given: pass -e 'PROGRAM', a script file, or -l (see --help)")),
+    }
+}
+
+fn run(cli: &Cli) -> Result<u8, Failure> {
+    if cli.list {
+        return list(cli);
+    }
+    let (file, source) = read_script(cli)?;
+    let failure = |e: RuntimeError| Failure::runtime(e, &file, &source);
+    let ast = parse(&source).map_err(|d| Failure::diagnostics(d, &file, &source))?;
+    if !privileges::can_trace() {
+        return Err(failure(RuntimeError::NoPrivileges));
+    }
+    let typed = check(&ast, &KernelResolver, &CheckOptions::default()).map_err(|d| Failure::diagnostics(d, &file, &source))?;
+    let options = CompileOptions { name_prefix: format!("scry{:x}", std::process::id()), start_boot_ns: boot_ns(), ..Default::default() };
+    let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
+    let object = elf::write(&module).map_err(|e| Failure::usage(e.to_string()))?;
+
+    if cli.debug {
+        eprintln!("AST:\n{ast}");
+        for prog in &module.programs {
+            eprintln!("{} ({}):\n{}", prog.probe, prog.name, prog.disassemble(&module.maps));
+        }
+    }
+    if let Some(path) = &cli.emit_elf {
+        std::fs::write(path, &object).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+        return Ok(0);
+    }
+
+    let out: Box<dyn Write> = match &cli.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout())),
+    };
+    let mut printer = TextPrinter::new(out);
+    let signals = StopSignals::install().map_err(|source| failure(RuntimeError::Io { context: "installing signal handlers", source }))?;
+
+    let only_special = module.programs.iter().all(|p| matches!(p.target, scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End));
+    let mut session = Session::load(module, &object).map_err(failure)?;
+    if cli.dry_run {
+        session.attach().map_err(failure)?;
+        if !cli.quiet {
+            eprintln!("Attached {}", probes_phrase(session.probe_count()));
+        }
+        return Ok(0);
+    }
+    let begin_exited = session.run_begin().map_err(failure)?;
+    if !begin_exited {
+        session.attach().map_err(failure)?;
+    }
+    if !cli.quiet {
+        eprintln!("Attached {}", probes_phrase(session.probe_count()));
+    }
+    // A script with nothing but BEGIN and END has nothing to wait for.
+    let stop = if only_special {
+        session.deliver_pending(&mut printer).map_err(failure)?
+    } else {
+        session.deliver(&mut printer, &signals).map_err(failure)?
+    };
+    session.finish(&mut printer).map_err(failure)?;
+    Ok(match stop {
+        Stop::Exit(code) => code as u8,
+        Stop::Signal | Stop::OutputClosed | Stop::Done => 0,
+    })
+}
+
+fn probes_phrase(n: usize) -> String {
+    format!("{n} probe{}", if n == 1 { "" } else { "s" })
+}
+
+fn list(cli: &Cli) -> Result<u8, Failure> {
+    if !privileges::can_trace() {
+        return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
+    }
+    let listings = probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for l in listings {
+        let _ = writeln!(out, "{}", l.name);
+        if cli.verbose {
+            for a in &l.args {
+                let _ = writeln!(out, "    {a}");
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(0)
+}
+
+/// CLOCK_BOOTTIME now, in nanoseconds: the origin of `elapsed`, on the clock `nsecs` reads.
+fn boot_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -17,6 +17,8 @@ use std::fmt::Write;
 pub enum Severity {
     Error,
     Warning,
+    /// More about the diagnostic before it, at another place.
+    Note,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,9 @@ impl Diagnostic {
     }
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
         Diagnostic { severity: Severity::Warning, message: message.into(), span, hint: None }
+    }
+    pub fn note(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Note, message: message.into(), span, hint: None }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -56,6 +61,7 @@ impl Diagnostic {
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         let mut out = String::new();
         let _ = writeln!(out, "{file}:{line_no}:{col}: {label}: {}", self.message);

@@ -1,0 +1,17 @@
+//! scry's kernel side: tracefs and its `format` files, probe types (expansion, contexts,
+//! attaching), loading with aya, the session's event loop, and output.
+//!
+//! The one place that talks to the kernel. Knows nothing about syntax: it is handed a checked
+//! program's `Module` and ELF bytes.
+
+pub mod error;
+pub mod format;
+pub mod output;
+pub mod privileges;
+pub mod probes;
+pub mod session;
+pub mod signals;
+pub mod tracefs;
+
+pub use error::RuntimeError;
+pub use session::{Session, Stop};

@@ -1,0 +1,78 @@
+//! An instruction buffer with labels: emits instructions tagged with the source span being
+//! lowered, resolves forward and backward jumps, and records which slots load a map.
+
+use crate::insn::{Cond, Insn, Reg};
+use crate::module::MapId;
+use scry_lang::ast::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label(usize);
+
+#[derive(Default)]
+pub struct Asm {
+    insns: Vec<Insn>,
+    spans: Vec<Span>,
+    /// The span new instructions are attributed to.
+    pub span: Span,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<(usize, Label)>,
+    map_loads: Vec<(usize, MapId)>,
+}
+
+/// A jump that does not fit the 16-bit offset field.
+#[derive(Debug)]
+pub struct JumpTooFar {
+    pub span: Span,
+}
+
+impl Asm {
+    pub fn emit(&mut self, insn: Insn) {
+        self.insns.push(insn);
+        self.spans.push(self.span);
+    }
+    pub fn emit_all(&mut self, insns: impl IntoIterator<Item = Insn>) {
+        for i in insns {
+            self.emit(i);
+        }
+    }
+    pub fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+    /// Places `label` at the next instruction.
+    pub fn bind(&mut self, label: Label) {
+        self.labels[label.0] = Some(self.insns.len());
+    }
+    pub fn jmp_imm(&mut self, cond: Cond, reg: Reg, imm: i32, to: Label) {
+        self.fixups.push((self.insns.len(), to));
+        self.emit(Insn::jmp_imm(cond, reg, imm, 0));
+    }
+    pub fn jmp_reg(&mut self, cond: Cond, a: Reg, b: Reg, to: Label) {
+        self.fixups.push((self.insns.len(), to));
+        self.emit(Insn::jmp_reg(cond, a, b, 0));
+    }
+    pub fn ja(&mut self, to: Label) {
+        self.fixups.push((self.insns.len(), to));
+        self.emit(Insn::ja(0));
+    }
+    pub fn ld_map(&mut self, dst: Reg, map: MapId) {
+        self.map_loads.push((self.insns.len(), map));
+        self.emit_all(Insn::ld_map(dst));
+    }
+    /// `dst = value`, in one slot when the value fits a sign-extended 32-bit immediate.
+    pub fn mov_const(&mut self, dst: Reg, value: u64) {
+        match i32::try_from(value as i64) {
+            Ok(imm) => self.emit(Insn::mov64_imm(dst, imm)),
+            Err(_) => self.emit_all(Insn::ld_imm64(dst, value)),
+        }
+    }
+
+    pub fn finish(mut self) -> Result<(Vec<Insn>, Vec<Span>, Vec<(usize, MapId)>), JumpTooFar> {
+        for (at, label) in std::mem::take(&mut self.fixups) {
+            let target = self.labels[label.0].expect("every label used by a jump is bound");
+            let off = target as i64 - at as i64 - 1;
+            self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar { span: self.spans[at] })?;
+        }
+        Ok((self.insns, self.spans, self.map_loads))
+    }
+}

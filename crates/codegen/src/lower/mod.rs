@@ -1,0 +1,494 @@
+//! Lowering: one typed probe → one eBPF program.
+//!
+//! Register use: r9 holds the context for the whole program; integer temporaries live by
+//! expression depth in r6, r7, r8 and then in stack slots, so values survive helper calls (which
+//! clobber r0–r5) without a register allocator. Strings are never in registers: they are written
+//! straight into their destination (a ring buffer record or a variable's slot in the per-CPU
+//! scratch map).
+//!
+//! Builtin families live in their own modules (`process`, `time`, `context`, `strings`,
+//! `output`); this module holds the frame, temporaries, statements and operators.
+
+mod context;
+mod output;
+mod process;
+mod strings;
+mod time;
+
+use crate::asm::{Asm, Label};
+use crate::insn::{Alu, Cond, Insn, Reg, Size};
+use crate::module::{MapId, MapKind, MapSpec, Module, Program, RecordLayout};
+use scry_lang::ast::{BinaryOp, Span, UnaryOp};
+use scry_lang::typed::{self, Builtin, ExprKind, StmtKind};
+use scry_lang::types::Type;
+
+/// The kernel's limit on a program's stack.
+pub const STACK_LIMIT: u32 = 512;
+
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Program names are `{prefix}_{index}`; keep the prefix short (names are cut at 15 bytes).
+    pub name_prefix: String,
+    /// `CLOCK_BOOTTIME` in ns when the session started: `elapsed` counts from here.
+    pub start_boot_ns: u64,
+    /// Size of the ring buffer that carries records to userspace (a power of two, ≥ 4096).
+    pub ringbuf_bytes: u32,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions { name_prefix: "scry".to_string(), start_boot_ns: 0, ringbuf_bytes: 1 << 20 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{probe}: the program needs {needed} bytes of stack; the kernel allows {STACK_LIMIT}")]
+    StackLimit { probe: String, needed: u32, span: Span },
+    #[error("{probe}: the program is too large for a jump to reach across it")]
+    JumpTooFar { probe: String, span: Span },
+    #[error("{probe}: cannot generate code for this yet: {what}")]
+    Unsupported { probe: String, what: String, span: Span },
+}
+
+impl CompileError {
+    pub fn span(&self) -> Span {
+        match self {
+            CompileError::StackLimit { span, .. }
+            | CompileError::JumpTooFar { span, .. }
+            | CompileError::Unsupported { span, .. } => *span,
+        }
+    }
+}
+
+/// The per-CPU scratch map holding string variables.
+const SCRATCH: MapId = MapId(1);
+
+/// Compiles every probe of a checked program into one module.
+pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Module, CompileError> {
+    let mut module = Module {
+        programs: Vec::new(),
+        maps: vec![
+            MapSpec { name: "scry_events".into(), kind: MapKind::RingBuf, key_size: 0, value_size: 0, max_entries: options.ringbuf_bytes },
+            MapSpec { name: "scry_scratch".into(), kind: MapKind::PerCpuArray, key_size: 4, value_size: 8, max_entries: 1 },
+        ],
+        records: Vec::new(),
+    };
+    for (index, probe) in program.probes.iter().enumerate() {
+        let name = format!("{}_{index}", options.name_prefix);
+        let prog = Lowerer::new(probe, options, &mut module).lower(name)?;
+        module.programs.push(prog);
+    }
+    Ok(module)
+}
+
+enum Loc {
+    Reg(Reg),
+    Stack(i16),
+}
+
+/// Where a string is written: a base pointer plus a constant offset.
+#[derive(Clone, Copy)]
+pub(crate) struct Dst {
+    base: Base,
+    off: i32,
+}
+
+#[derive(Clone, Copy)]
+enum Base {
+    /// A pointer held in the temporary at this depth (a ring buffer record).
+    Temp(usize),
+    /// The per-CPU scratch area.
+    Scratch,
+}
+
+const TEMP_REGS: [Reg; 3] = [Reg::R6, Reg::R7, Reg::R8];
+const CTX: Reg = Reg::R9;
+
+pub(crate) struct Lowerer<'a> {
+    probe: &'a typed::Probe,
+    options: &'a CompileOptions,
+    module: &'a mut Module,
+    asm: Asm,
+    /// Bytes of stack in use below r10.
+    frame: u32,
+    /// Stack slots of temporaries past the registers, by depth.
+    temp_slots: Vec<i16>,
+    /// Per variable: a stack slot (integers) or an offset in the scratch area (strings).
+    var_slots: Vec<i32>,
+    /// Stack slot holding the scratch area's address, when the program has string variables.
+    scratch_slot: Option<i16>,
+    ret: Label,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(probe: &'a typed::Probe, options: &'a CompileOptions, module: &'a mut Module) -> Self {
+        let mut asm = Asm::default();
+        let ret = asm.new_label();
+        Lowerer { probe, options, module, asm, frame: 0, temp_slots: Vec::new(), var_slots: Vec::new(), scratch_slot: None, ret }
+    }
+
+    fn unsupported(&self, what: impl Into<String>, span: Span) -> CompileError {
+        CompileError::Unsupported { probe: self.probe.resolved.name.clone(), what: what.into(), span }
+    }
+
+    fn lower(mut self, name: String) -> Result<Program, CompileError> {
+        self.asm.span = self.probe.attach_span;
+        self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
+        self.prologue_vars();
+        if let Some(pred) = &self.probe.predicate {
+            self.asm.span = pred.span;
+            self.eval_int(pred, 0)?;
+            let r = self.fetch(0, Reg::R0);
+            let ret = self.ret;
+            self.asm.jmp_imm(Cond::Eq, r, 0, ret);
+        }
+        self.stmts(&self.probe.body)?;
+        self.asm.span = self.probe.attach_span;
+        let ret = self.ret;
+        self.asm.bind(ret);
+        self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.asm.emit(Insn::exit());
+        if self.frame > STACK_LIMIT {
+            return Err(CompileError::StackLimit { probe: self.probe.resolved.name.clone(), needed: self.frame, span: self.probe.attach_span });
+        }
+        let probe_name = self.probe.resolved.name.clone();
+        let (insns, spans, map_loads) = self
+            .asm
+            .finish()
+            .map_err(|e| CompileError::JumpTooFar { probe: probe_name.clone(), span: e.span })?;
+        Ok(Program {
+            name,
+            probe: probe_name,
+            target: self.probe.resolved.target.clone(),
+            insns,
+            spans,
+            map_loads,
+            attach_span: self.probe.attach_span,
+        })
+    }
+
+    /// Integer variables get zeroed stack slots (the verifier refuses reads of unwritten stack);
+    /// string variables get room in the scratch map, whose address is looked up once here.
+    fn prologue_vars(&mut self) {
+        let mut scratch_bytes = 0u32;
+        for var in &self.probe.vars {
+            if let Type::Str(cap) = var.ty {
+                self.var_slots.push(scratch_bytes as i32);
+                scratch_bytes += cap.next_multiple_of(8);
+            } else {
+                let slot = self.alloc(8);
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, slot, 0));
+                self.var_slots.push(i32::from(slot));
+            }
+        }
+        if scratch_bytes == 0 {
+            return;
+        }
+        let scratch = &mut self.module.maps[SCRATCH.0];
+        scratch.value_size = scratch.value_size.max(scratch_bytes);
+        let key = self.alloc(8);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, key, 0));
+        self.asm.ld_map(Reg::R1, SCRATCH);
+        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
+        self.asm.emit(Insn::call(crate::insn::Helper::MapLookupElem));
+        let ret = self.ret;
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, ret);
+        let slot = self.alloc(8);
+        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+        self.scratch_slot = Some(slot);
+    }
+
+    /// Reserves `bytes` (rounded to 8) of stack; returns the offset from r10. Overflow is
+    /// reported once the program is complete.
+    fn alloc(&mut self, bytes: u32) -> i16 {
+        self.frame += bytes.next_multiple_of(8);
+        -(self.frame.min(32767) as i16)
+    }
+
+    // ---- temporaries ---------------------------------------------------------------------------
+
+    fn temp(&mut self, depth: usize) -> Loc {
+        if let Some(r) = TEMP_REGS.get(depth) {
+            return Loc::Reg(*r);
+        }
+        let i = depth - TEMP_REGS.len();
+        while self.temp_slots.len() <= i {
+            let slot = self.alloc(8);
+            self.temp_slots.push(slot);
+        }
+        Loc::Stack(self.temp_slots[i])
+    }
+
+    /// A register holding the temporary at `depth`: its own, or `scratch` loaded from the stack.
+    fn fetch(&mut self, depth: usize, scratch: Reg) -> Reg {
+        match self.temp(depth) {
+            Loc::Reg(r) => r,
+            Loc::Stack(off) => {
+                self.asm.emit(Insn::ldx(Size::DW, scratch, Reg::FP, off));
+                scratch
+            }
+        }
+    }
+
+    /// Like `fetch`, but the value ends up in exactly `reg`.
+    fn fetch_into(&mut self, depth: usize, reg: Reg) {
+        let r = self.fetch(depth, reg);
+        if r != reg {
+            self.asm.emit(Insn::mov64_reg(reg, r));
+        }
+    }
+
+    /// Stores `src` as the temporary at `depth`.
+    fn set_temp(&mut self, depth: usize, src: Reg) {
+        match self.temp(depth) {
+            Loc::Reg(r) => {
+                if r != src {
+                    self.asm.emit(Insn::mov64_reg(r, src));
+                }
+            }
+            Loc::Stack(off) => self.asm.emit(Insn::stx(Size::DW, Reg::FP, off, src)),
+        }
+    }
+
+    /// The register to compute the temporary at `depth` in: its own, or r0 (then `set_temp`).
+    fn work_reg(&mut self, depth: usize) -> Reg {
+        match self.temp(depth) {
+            Loc::Reg(r) => r,
+            Loc::Stack(_) => Reg::R0,
+        }
+    }
+
+    // ---- statements ----------------------------------------------------------------------------
+
+    fn stmts(&mut self, stmts: &[typed::Stmt]) -> Result<(), CompileError> {
+        for s in stmts {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, stmt: &typed::Stmt) -> Result<(), CompileError> {
+        self.asm.span = stmt.span;
+        match &stmt.kind {
+            StmtKind::Expr(e) => {
+                // Only evaluated for effects; a bare string has none.
+                if e.ty.is_scalar() {
+                    self.eval_int(e, 0)?;
+                }
+            }
+            StmtKind::Assign { var, value } => {
+                let slot = self.var_slots[var.0];
+                match &self.probe.vars[var.0].ty {
+                    Type::Str(cap) => {
+                        let dst = Dst { base: Base::Scratch, off: slot };
+                        self.write_str(value, dst, *cap, 0)?;
+                    }
+                    _ => {
+                        self.eval_int(value, 0)?;
+                        let r = self.fetch(0, Reg::R0);
+                        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot as i16, r));
+                    }
+                }
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let else_label = self.asm.new_label();
+                let end = self.asm.new_label();
+                self.eval_int(cond, 0)?;
+                let r = self.fetch(0, Reg::R0);
+                self.asm.jmp_imm(Cond::Eq, r, 0, else_label);
+                self.stmts(then)?;
+                if !otherwise.is_empty() {
+                    self.asm.ja(end);
+                }
+                self.asm.bind(else_label);
+                self.stmts(otherwise)?;
+                self.asm.bind(end);
+            }
+            StmtKind::Block(body) => self.stmts(body)?,
+            StmtKind::Printf { format, args } => self.printf(format, args, 0)?,
+            StmtKind::Exit { code } => {
+                self.exit(code.as_ref(), 0)?;
+                let ret = self.ret;
+                self.asm.ja(ret);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- integer expressions -------------------------------------------------------------------
+
+    /// Evaluates an integer (or pointer) expression into the temporary at `depth`, as a 64-bit
+    /// value sign- or zero-extended from its type.
+    fn eval_int(&mut self, e: &typed::Expr, depth: usize) -> Result<(), CompileError> {
+        let saved = std::mem::replace(&mut self.asm.span, e.span);
+        match &e.kind {
+            ExprKind::Int(v) => {
+                let r = self.work_reg(depth);
+                self.asm.mov_const(r, *v);
+                self.set_temp(depth, r);
+            }
+            ExprKind::Builtin(b) => {
+                self.builtin_int(*b, e.span)?;
+                self.set_temp(depth, Reg::R0);
+            }
+            ExprKind::Var(id) => {
+                let r = self.work_reg(depth);
+                self.asm.emit(Insn::ldx(Size::DW, r, Reg::FP, self.var_slots[id.0] as i16));
+                self.set_temp(depth, r);
+            }
+            ExprKind::Arg(field) => {
+                let r = self.work_reg(depth);
+                self.load_arg_int(field, &e.ty, r, e.span)?;
+                self.set_temp(depth, r);
+            }
+            ExprKind::Unary { op, operand } => {
+                self.eval_int(operand, depth)?;
+                let r = self.fetch(depth, Reg::R0);
+                match op {
+                    UnaryOp::Neg => self.asm.emit(Insn::neg64(r)),
+                    UnaryOp::BitNot => self.asm.emit(Insn::alu64_imm(Alu::Xor, r, -1)),
+                    UnaryOp::Not => self.set_bool(r, |asm, r, yes| asm.jmp_imm(Cond::Eq, r, 0, yes)),
+                }
+                self.set_temp(depth, r);
+            }
+            ExprKind::Binary { op, lhs, rhs, signed } => self.binary(*op, lhs, rhs, *signed, depth)?,
+            ExprKind::Str(_) | ExprKind::ReadStr { .. } => {
+                return Err(self.unsupported(format!("a {} used as an integer", e.ty), e.span));
+            }
+        }
+        self.asm.span = saved;
+        Ok(())
+    }
+
+    /// `r = cond ? 1 : 0`, where `jump_if` emits a jump to its label when the condition holds.
+    fn set_bool(&mut self, r: Reg, jump_if: impl FnOnce(&mut Asm, Reg, Label)) {
+        let yes = self.asm.new_label();
+        let end = self.asm.new_label();
+        jump_if(&mut self.asm, r, yes);
+        self.asm.emit(Insn::mov64_imm(r, 0));
+        self.asm.ja(end);
+        self.asm.bind(yes);
+        self.asm.emit(Insn::mov64_imm(r, 1));
+        self.asm.bind(end);
+    }
+
+    fn binary(&mut self, op: BinaryOp, lhs: &typed::Expr, rhs: &typed::Expr, signed: bool, depth: usize) -> Result<(), CompileError> {
+        if op.is_logical() {
+            // Short-circuit: the right side runs only when it decides the result.
+            let done = self.asm.new_label();
+            let end = self.asm.new_label();
+            let decided = if op == BinaryOp::LogAnd { Cond::Eq } else { Cond::Ne };
+            self.eval_int(lhs, depth)?;
+            let r = self.fetch(depth, Reg::R0);
+            self.asm.jmp_imm(decided, r, 0, done);
+            self.eval_int(rhs, depth)?;
+            let r = self.fetch(depth, Reg::R0);
+            self.asm.jmp_imm(decided, r, 0, done);
+            let w = self.work_reg(depth);
+            self.asm.emit(Insn::mov64_imm(w, i32::from(op == BinaryOp::LogAnd)));
+            self.asm.ja(end);
+            self.asm.bind(done);
+            self.asm.emit(Insn::mov64_imm(w, i32::from(op != BinaryOp::LogAnd)));
+            self.asm.bind(end);
+            self.set_temp(depth, w);
+            return Ok(());
+        }
+        self.eval_int(lhs, depth)?;
+        // A constant right-hand side that fits an immediate needs no temporary.
+        let imm = match rhs.kind {
+            ExprKind::Int(v) => i32::try_from(v as i64).ok(),
+            _ => None,
+        };
+        let b = match imm {
+            Some(_) => None,
+            None => {
+                self.eval_int(rhs, depth + 1)?;
+                Some(self.fetch(depth + 1, Reg::R1))
+            }
+        };
+        let a = self.fetch(depth, Reg::R0);
+        if op.is_comparison() {
+            let cond = comparison(op, signed);
+            self.set_bool(a, |asm, a, yes| match (b, imm) {
+                (Some(b), _) => asm.jmp_reg(cond, a, b, yes),
+                (None, Some(imm)) => asm.jmp_imm(cond, a, imm, yes),
+                (None, None) => unreachable!("a right-hand side is a register or an immediate"),
+            });
+        } else {
+            let alu = arithmetic(op, signed);
+            match (b, imm) {
+                (Some(b), _) => self.asm.emit(Insn::alu64_reg(alu, a, b)),
+                (None, Some(imm)) => self.asm.emit(Insn::alu64_imm(alu, a, imm)),
+                (None, None) => unreachable!("a right-hand side is a register or an immediate"),
+            }
+        }
+        self.set_temp(depth, a);
+        Ok(())
+    }
+
+    /// Loads the destination pointer of a string write into `reg`.
+    fn dst_into(&mut self, dst: Dst, reg: Reg) {
+        match dst.base {
+            Base::Temp(depth) => self.fetch_into(depth, reg),
+            Base::Scratch => {
+                let slot = self.scratch_slot.expect("string variables imply a scratch area");
+                self.asm.emit(Insn::ldx(Size::DW, reg, Reg::FP, slot));
+            }
+        }
+        if dst.off != 0 {
+            self.asm.emit(Insn::alu64_imm(Alu::Add, reg, dst.off));
+        }
+    }
+
+    /// Computes an integer builtin into r0.
+    fn builtin_int(&mut self, b: Builtin, span: Span) -> Result<(), CompileError> {
+        match b {
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => self.process_int(b),
+            Builtin::Nsecs | Builtin::Elapsed => self.time_int(b),
+            Builtin::Comm => return Err(self.unsupported("comm used as an integer", span)),
+        }
+        Ok(())
+    }
+
+    fn add_record(&mut self, layout: RecordLayout) -> u32 {
+        self.module.records.push(layout);
+        (self.module.records.len() - 1) as u32
+    }
+}
+
+fn comparison(op: BinaryOp, signed: bool) -> Cond {
+    match (op, signed) {
+        (BinaryOp::Eq, _) => Cond::Eq,
+        (BinaryOp::Ne, _) => Cond::Ne,
+        (BinaryOp::Lt, false) => Cond::Lt,
+        (BinaryOp::Lt, true) => Cond::SLt,
+        (BinaryOp::Le, false) => Cond::Le,
+        (BinaryOp::Le, true) => Cond::SLe,
+        (BinaryOp::Gt, false) => Cond::Gt,
+        (BinaryOp::Gt, true) => Cond::SGt,
+        (BinaryOp::Ge, false) => Cond::Ge,
+        (BinaryOp::Ge, true) => Cond::SGe,
+        _ => unreachable!("not a comparison: {op:?}"),
+    }
+}
+
+fn arithmetic(op: BinaryOp, signed: bool) -> Alu {
+    match (op, signed) {
+        (BinaryOp::Add, _) => Alu::Add,
+        (BinaryOp::Sub, _) => Alu::Sub,
+        (BinaryOp::Mul, _) => Alu::Mul,
+        (BinaryOp::Div, false) => Alu::Div,
+        (BinaryOp::Div, true) => Alu::SDiv,
+        (BinaryOp::Rem, false) => Alu::Mod,
+        (BinaryOp::Rem, true) => Alu::SMod,
+        (BinaryOp::BitAnd, _) => Alu::And,
+        (BinaryOp::BitOr, _) => Alu::Or,
+        (BinaryOp::BitXor, _) => Alu::Xor,
+        (BinaryOp::Shl, _) => Alu::Lsh,
+        (BinaryOp::Shr, false) => Alu::Rsh,
+        (BinaryOp::Shr, true) => Alu::Arsh,
+        _ => unreachable!("not arithmetic: {op:?}"),
+    }
+}

@@ -1,0 +1,145 @@
+//! printf in userspace: a record's fields formatted by the conversions parsed at compile time,
+//! with C's flags, width, precision and length modifiers.
+
+use scry_codegen::module::{Field, FieldKind};
+use scry_lang::printf::{Conv, Format, Length, Segment, Spec};
+use scry_lang::types::IntType;
+
+/// Formats one printf record (`record` starts with the 8-byte id).
+pub fn format_printf(format: &Format, fields: &[Field], record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut fields = fields.iter();
+    for seg in &format.segments {
+        match seg {
+            Segment::Text(t) => out.extend_from_slice(t),
+            Segment::Spec(spec) => {
+                let Some(field) = fields.next() else { break };
+                let start = field.offset as usize;
+                match field.kind {
+                    FieldKind::Int(ty) => {
+                        let raw = record.get(start..start + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                        format_int(&mut out, spec, raw, ty);
+                    }
+                    FieldKind::Str(cap) => {
+                        let bytes = record.get(start..(start + cap as usize).min(record.len())).unwrap_or(&[]);
+                        let s = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
+                        let s = match spec.precision {
+                            Some(p) => &s[..p.min(s.len())],
+                            None => s,
+                        };
+                        pad(&mut out, spec, s);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn pad(out: &mut Vec<u8>, spec: &Spec, body: &[u8]) {
+    let width = spec.width.unwrap_or(0);
+    let fill = width.saturating_sub(body.len());
+    if spec.flags.left {
+        out.extend_from_slice(body);
+        out.extend(std::iter::repeat_n(b' ', fill));
+    } else {
+        out.extend(std::iter::repeat_n(b' ', fill));
+        out.extend_from_slice(body);
+    }
+}
+
+/// The value's bits as the conversion sees them: the field's own width, narrowed further by
+/// `h`/`hh`, then read as signed or unsigned.
+fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
+    let bits = match spec.length {
+        Length::Char => 8u32.min(u32::from(ty.bits)),
+        Length::Short => 16u32.min(u32::from(ty.bits)),
+        Length::Default | Length::Long => u32::from(ty.bits),
+    };
+    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let unsigned = raw & mask;
+    let signed = if bits == 64 { raw as i64 } else { ((unsigned << (64 - bits)) as i64) >> (64 - bits) };
+
+    let (negative, digits, prefix): (bool, String, &str) = match spec.conv {
+        Conv::Signed => (signed < 0, signed.unsigned_abs().to_string(), ""),
+        Conv::Unsigned => (false, unsigned.to_string(), ""),
+        Conv::Hex => (false, format!("{unsigned:x}"), if spec.flags.alt && unsigned != 0 { "0x" } else { "" }),
+        Conv::HexUpper => (false, format!("{unsigned:X}"), if spec.flags.alt && unsigned != 0 { "0X" } else { "" }),
+        Conv::Octal => (false, format!("{unsigned:o}"), if spec.flags.alt && unsigned != 0 { "0" } else { "" }),
+        Conv::Pointer => (false, format!("{raw:x}"), "0x"),
+        Conv::Char => {
+            pad(out, spec, &[raw as u8]);
+            return;
+        }
+        Conv::Str => (signed < 0, signed.unsigned_abs().to_string(), ""),
+    };
+    let digits = match spec.precision {
+        Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),
+        // `%.0d` of zero prints no digits, as in C.
+        Some(0) if digits == "0" => String::new(),
+        _ => digits,
+    };
+    let sign = if negative {
+        "-"
+    } else if spec.flags.plus && spec.conv == Conv::Signed {
+        "+"
+    } else if spec.flags.space && spec.conv == Conv::Signed {
+        " "
+    } else {
+        ""
+    };
+    let body_len = sign.len() + prefix.len() + digits.len();
+    let width = spec.width.unwrap_or(0);
+    if spec.flags.zero && !spec.flags.left && spec.precision.is_none() && width > body_len {
+        out.extend_from_slice(sign.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend(std::iter::repeat_n(b'0', width - body_len));
+        out.extend_from_slice(digits.as_bytes());
+    } else {
+        pad(out, spec, format!("{sign}{prefix}{digits}").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scry_lang::printf::parse;
+
+    fn fmt(f: &str, vals: &[(u64, IntType)]) -> String {
+        let format = parse(f.as_bytes()).unwrap();
+        let mut record = vec![0u8; 8];
+        let mut fields = Vec::new();
+        for (v, ty) in vals {
+            fields.push(Field { offset: record.len() as u32, kind: FieldKind::Int(*ty) });
+            record.extend_from_slice(&v.to_le_bytes());
+        }
+        String::from_utf8(format_printf(&format, &fields, &record)).unwrap()
+    }
+
+    #[test]
+    fn integers_like_c() {
+        let m1 = (-1i64 as u64, IntType::I64);
+        assert_eq!(fmt("%d|%u|%x|%X|%o", &[m1, m1, (255, IntType::I64), (255, IntType::I64), (8, IntType::I64)]), "-1|18446744073709551615|ff|FF|10");
+        assert_eq!(fmt("%5d|%-5d|%05d|%+d|% d", &[(42, IntType::I64); 5]), "   42|42   |00042|+42| 42");
+        assert_eq!(fmt("%hd|%hhu|%c", &[(70000, IntType::I64), (257, IntType::I64), (65, IntType::I64)]), "4464|1|A");
+        assert_eq!(fmt("%#x|%p|%.3d", &[(255, IntType::I64), (255, IntType::U64), (7, IntType::I64)]), "0xff|0xff|007");
+        // A 32-bit unsigned value read by %d is reinterpreted at its own width, as C does.
+        assert_eq!(fmt("%d %u", &[(0xffff_ffff, IntType::U32), (0xffff_ffff, IntType::U32)]), "-1 4294967295");
+        assert_eq!(fmt("%-08d|", &[(-3i64 as u64, IntType::I64)]), "-3      |");
+        assert_eq!(fmt("%08d", &[(-3i64 as u64, IntType::I64)]), "-0000003");
+    }
+
+    #[test]
+    fn strings_pad_and_truncate() {
+        let format = parse(b"%-6s|%6s|%.2s").unwrap();
+        let mut record = vec![0u8; 8];
+        let mut fields = Vec::new();
+        for s in ["ab", "cd", "efgh"] {
+            fields.push(Field { offset: record.len() as u32, kind: FieldKind::Str(16) });
+            let mut b = s.as_bytes().to_vec();
+            b.resize(16, 0);
+            record.extend_from_slice(&b);
+        }
+        assert_eq!(String::from_utf8(format_printf(&format, &fields, &record)).unwrap(), "ab    |    cd|ef");
+    }
+}

@@ -1,0 +1,109 @@
+//! `tracepoint:category:event` (alias `t`): static kernel tracepoints from tracefs, with `args`
+//! typed from each event's `format` file.
+
+use super::{glob_match, Listing, ProbeType};
+use crate::{format, tracefs, RuntimeError};
+use aya::programs::{Program, ProgramError, TracePoint};
+use scry_lang::diagnostic::edit_distance;
+use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+
+pub struct Tracepoint;
+
+fn tracefs_error(e: tracefs::TracefsError) -> ResolveError {
+    ResolveError { message: e.to_string(), hint: None }
+}
+
+impl ProbeType for Tracepoint {
+    fn names(&self) -> &'static [&'static str] {
+        &["tracepoint", "t"]
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let [category, event] = parts else {
+            return Err(ResolveError {
+                message: "a tracepoint is named `tracepoint:CATEGORY:EVENT`".into(),
+                hint: Some("for example `tracepoint:syscalls:sys_enter_openat`; list them with `scry -l 'tracepoint:*'`".into()),
+            });
+        };
+        let root = tracefs::root().map_err(tracefs_error)?;
+        let wanted: Vec<(String, String)> = if category.contains('*') || event.contains('*') {
+            let all = tracefs::events(root).map_err(tracefs_error)?;
+            let matched: Vec<_> = all.into_iter().filter(|(c, e)| glob_match(category, c) && glob_match(event, e)).collect();
+            if matched.is_empty() {
+                return Err(ResolveError {
+                    message: format!("no tracepoint matches `tracepoint:{category}:{event}`"),
+                    hint: Some("list them with `scry -l 'tracepoint:*'`".into()),
+                });
+            }
+            matched
+        } else {
+            vec![(category.to_string(), event.to_string())]
+        };
+        let mut out = Vec::new();
+        for (category, event) in wanted {
+            let Some(text) = tracefs::format(root, &category, &event).map_err(tracefs_error)? else {
+                return Err(not_found(root, &category, &event));
+            };
+            let args = format::parse(&text, format::pointer_space(&category));
+            out.push(ResolvedProbe {
+                name: format!("tracepoint:{category}:{event}"),
+                target: ProbeTarget::Tracepoint { category, event },
+                args: Some(args),
+            });
+        }
+        Ok(out)
+    }
+
+    fn list(&self) -> Result<Vec<Listing>, RuntimeError> {
+        let root = tracefs::root()?;
+        let mut out = Vec::new();
+        for (category, event) in tracefs::events(root)? {
+            let args = match tracefs::format(root, &category, &event)? {
+                Some(text) => format::parse(&text, format::pointer_space(&category)).into_iter().map(|f| f.c_decl).collect(),
+                None => vec![],
+            };
+            out.push(Listing { name: format!("tracepoint:{category}:{event}"), args });
+        }
+        Ok(out)
+    }
+
+    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut TracePoint = program.try_into()?;
+        p.load()
+    }
+
+    fn attach(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
+        let ProbeTarget::Tracepoint { category, event } = target else {
+            unreachable!("the tracepoint type only attaches tracepoints")
+        };
+        let p: &mut TracePoint = program.try_into()?;
+        p.attach(category, event).map(drop)
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        matches!(target, ProbeTarget::Tracepoint { .. })
+    }
+}
+
+/// "not found", with the closest existing tracepoints as the hint.
+fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveError {
+    let wanted = format!("{category}:{event}");
+    let mut near: Vec<(usize, String)> = tracefs::events(root)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(c, e)| {
+            let name = format!("{c}:{e}");
+            (edit_distance(&wanted, &name), name)
+        })
+        .filter(|(d, _)| *d <= wanted.len() / 3 + 1)
+        .collect();
+    near.sort();
+    near.truncate(3);
+    let hint = if near.is_empty() {
+        format!("list the tracepoints with `scry -l 'tracepoint:{category}:*'`")
+    } else {
+        let names: Vec<String> = near.into_iter().map(|(_, n)| format!("tracepoint:{n}")).collect();
+        format!("did you mean {}?", names.join(" or "))
+    };
+    ResolveError { message: format!("tracepoint not found: tracepoint:{category}:{event}"), hint: Some(hint) }
+}

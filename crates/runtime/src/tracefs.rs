@@ -1,0 +1,93 @@
+//! tracefs: where it is (mounting it at `/sys/kernel/tracing` when it is nowhere), which events it
+//! has, and each event's `format` file.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracefsError {
+    #[error("tracefs is not mounted and mounting it at {DEFAULT_MOUNT} failed: {0}")]
+    Mount(io::Error),
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+}
+
+/// The tracefs root, found once per process.
+pub fn root() -> Result<&'static Path, TracefsError> {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = ROOT.get() {
+        return Ok(p);
+    }
+    let found = find_or_mount()?;
+    Ok(ROOT.get_or_init(|| found))
+}
+
+fn find_or_mount() -> Result<PathBuf, TracefsError> {
+    if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
+        for line in mounts.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(_), Some(dir), Some(kind)) = (f.next(), f.next(), f.next()) else { continue };
+            if kind == "tracefs" && Path::new(dir).join("events").is_dir() {
+                return Ok(PathBuf::from(dir));
+            }
+        }
+    }
+    for dir in [DEFAULT_MOUNT, "/sys/kernel/debug/tracing"] {
+        if Path::new(dir).join("events").is_dir() {
+            return Ok(PathBuf::from(dir));
+        }
+    }
+    mount(DEFAULT_MOUNT).map_err(TracefsError::Mount)?;
+    Ok(PathBuf::from(DEFAULT_MOUNT))
+}
+
+fn mount(dir: &str) -> io::Result<()> {
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in constant paths");
+    let (src, target, kind) = (c("tracefs"), c(dir), c("tracefs"));
+    // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
+    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), kind.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Every `(category, event)` pair tracefs offers, sorted.
+pub fn events(root: &Path) -> Result<Vec<(String, String)>, TracefsError> {
+    let dir = root.join("events");
+    let read = |p: &Path| fs::read_dir(p).map_err(|source| TracefsError::Read { path: p.to_path_buf(), source });
+    let mut out = Vec::new();
+    for cat in read(&dir)? {
+        let Ok(cat) = cat else { continue };
+        if !cat.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let cat_name = cat.file_name().to_string_lossy().into_owned();
+        let Ok(entries) = fs::read_dir(cat.path()) else { continue };
+        for ev in entries.flatten() {
+            if ev.path().join("format").is_file() {
+                out.push((cat_name.clone(), ev.file_name().to_string_lossy().into_owned()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The text of an event's `format` file, or `None` when there is no such event.
+pub fn format(root: &Path, category: &str, event: &str) -> Result<Option<String>, TracefsError> {
+    if category.contains(['/', '.']) || event.contains(['/', '.']) {
+        return Ok(None);
+    }
+    let path = root.join("events").join(category).join(event).join("format");
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TracefsError::Read { path, source }),
+    }
+}

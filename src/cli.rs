@@ -1,0 +1,51 @@
+//! The command line, bpftrace-compatible: every flag is defined once here, with the text that
+//! `--help` shows.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scry",
+    version,
+    about = "Trace the Linux kernel and programs with bpftrace's language, compiled straight to eBPF.",
+    after_help = "Examples:\n  scry -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%d %s\\n\", pid, str(args.filename)); }'\n  scry -l 'tracepoint:syscalls:sys_enter_*'\n  scry -lv tracepoint:sched:sched_switch\n  scry script.bt"
+)]
+pub struct Cli {
+    /// The program text to run.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+
+    /// A script file to run (`-` reads it from standard input); with -l, a probe pattern such as
+    /// 'tracepoint:syscalls:*open*'.
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+
+    /// List probes, optionally only those matching the pattern.
+    #[arg(short = 'l', long = "list")]
+    pub list: bool,
+
+    /// With -l: show each probe's arguments with their C types.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Write the program's output to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Do not print the "Attached N probes" message.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Print the syntax tree and each program's disassembly to standard error, then run.
+    #[arg(short = 'd', long = "debug")]
+    pub debug: bool,
+
+    /// Write the compiled BPF object (ELF) to FILE and exit without loading it.
+    #[arg(long = "emit-elf", value_name = "FILE")]
+    pub emit_elf: Option<PathBuf>,
+
+    /// Load and attach every probe, then exit without running the script.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}

@@ -1,0 +1,64 @@
+//! Everything that can stop scry, rendered for a person: located diagnostics with the source
+//! line and a caret, kernel errors with the verifier's words, and one-line usage errors.
+
+use scry_codegen::CompileError;
+use scry_lang::diagnostic::{render_all, Diagnostic};
+use scry_runtime::RuntimeError;
+
+pub struct Failure {
+    text: String,
+}
+
+/// How many lines of the verifier's log to show: the end is where the reason is.
+const VERIFIER_TAIL: usize = 12;
+
+impl Failure {
+    pub fn render(&self) -> &str {
+        &self.text
+    }
+
+    pub fn plain(message: impl AsRef<str>) -> Failure {
+        Failure { text: format!("scry: error: {}\n", message.as_ref()) }
+    }
+
+    pub fn usage(message: impl AsRef<str>) -> Failure {
+        Failure::plain(message)
+    }
+
+    pub fn diagnostics(diags: Vec<Diagnostic>, file: &str, source: &str) -> Failure {
+        Failure { text: render_all(&diags, file, source) }
+    }
+
+    pub fn compile(e: CompileError, file: &str, source: &str) -> Failure {
+        Failure { text: Diagnostic::error(e.span(), e.to_string()).render(file, source) }
+    }
+
+    pub fn runtime(e: RuntimeError, file: &str, source: &str) -> Failure {
+        let Some(span) = e.span() else {
+            return Failure::plain(e.to_string());
+        };
+        let mut diags = vec![Diagnostic::error(span, e.to_string())];
+        let mut tail = String::new();
+        match &e {
+            RuntimeError::Verifier { insn_span, log, .. } => {
+                if let Some(at) = insn_span {
+                    diags.push(Diagnostic::note(*at, "the verifier stopped at code generated for this"));
+                }
+                let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+                tail.push_str("verifier log (last lines):\n");
+                for l in &lines[lines.len().saturating_sub(VERIFIER_TAIL)..] {
+                    tail.push_str(&format!("  {l}\n"));
+                }
+            }
+            RuntimeError::Attach { source, .. } => {
+                let mut inner: Option<&dyn std::error::Error> = std::error::Error::source(source);
+                while let Some(cause) = inner {
+                    tail.push_str(&format!("  caused by: {cause}\n"));
+                    inner = cause.source();
+                }
+            }
+            _ => {}
+        }
+        Failure { text: render_all(&diags, file, source) + &tail }
+    }
+}
