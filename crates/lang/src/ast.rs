@@ -80,7 +80,8 @@ pub struct Expr {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Int(u64),
-    Str(Vec<u8>),
+    /// A string literal: its bytes, and the text between the quotes as written.
+    Str { value: Vec<u8>, raw: String },
     /// A bare identifier: a builtin such as `pid`, or `args`.
     Ident(String),
     /// `$name`
@@ -207,7 +208,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ExprKind::Int(v) => write!(f, "{v}"),
-            ExprKind::Str(s) => write!(f, "{:?}", String::from_utf8_lossy(s)),
+            ExprKind::Str { value, .. } => write!(f, "{:?}", String::from_utf8_lossy(value)),
             ExprKind::Ident(name) => write!(f, "{name}"),
             ExprKind::Var(name) => write!(f, "${name}"),
             ExprKind::Call { func, args } => {

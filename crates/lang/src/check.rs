@@ -186,19 +186,15 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         };
-        let A::Str(fmt) = &first.kind else {
+        let A::Str { value: fmt, raw } = &first.kind else {
             let d = self.error(first.span, "printf's format must be a string literal");
             self.diags.push(d);
             return None;
         };
-        // Offsets in the unescaped format map back to the source only when nothing was escaped.
+        // Offsets in the unescaped format, mapped back to the script text.
         let locate = |at: (usize, usize)| {
-            let raw = first.span.end - first.span.start - 2;
-            if raw == fmt.len() {
-                Span::new(first.span.start + 1 + at.0, first.span.start + 1 + at.1)
-            } else {
-                first.span
-            }
+            let base = first.span.start + 1;
+            Span::new(base + crate::parser::raw_offset(raw, at.0), base + crate::parser::raw_offset(raw, at.1))
         };
         let format = match printf::parse(fmt) {
             Ok(f) => f,
@@ -257,7 +253,7 @@ impl Checker<'_> {
                 let ty = if *v > i64::MAX as u64 { IntType::U64 } else { IntType::I64 };
                 Some(expr(T::Int(*v), Type::Int(ty), e.span))
             }
-            A::Str(s) => Some(expr(T::Str(s.clone()), Type::Str(s.len() as u32 + 1), e.span)),
+            A::Str { value, .. } => Some(expr(T::Str(value.clone()), Type::Str(value.len() as u32 + 1), e.span)),
             A::Var(name) => match self.lookup_var(name) {
                 Some(id) => Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span)),
                 None => {

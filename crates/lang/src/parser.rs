@@ -16,7 +16,7 @@ struct Grammar;
 /// Parses a whole script. On failure, returns every error found (pest stops at the first syntax
 /// error; literal errors are collected across the tree).
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
-    let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e)])?;
+    let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source.len())])?;
     let mut b = Builder { errors: Vec::new() };
     let mut probes = Vec::new();
     for pair in pairs.into_iter().next().into_iter().flat_map(|p| p.into_inner()) {
@@ -202,15 +202,16 @@ impl Builder {
             },
             Rule::string => {
                 let text = pair.as_str();
-                match unescape(&text[1..text.len() - 1]) {
-                    Ok(bytes) => ExprKind::Str(bytes),
+                let raw = &text[1..text.len() - 1];
+                match unescape(raw) {
+                    Ok(value) => ExprKind::Str { value, raw: raw.to_string() },
                     Err((offset, len, msg)) => {
                         let at = span.start + 1 + offset;
                         self.errors.push(
                             Diagnostic::error(Span::new(at, at + len), msg)
                                 .with_hint("valid escapes: \\n \\t \\r \\\\ \\\" \\' \\0 \\a \\b \\f \\v \\NNN (octal) \\xHH (hex)"),
                         );
-                        ExprKind::Str(Vec::new())
+                        ExprKind::Str { value: Vec::new(), raw: raw.to_string() }
                     }
                 }
             }
@@ -236,6 +237,30 @@ fn parse_int(text: &str) -> Option<u64> {
         u64::from_str_radix(hex, 16).ok()
     } else {
         clean.parse().ok()
+    }
+}
+
+/// Where byte `offset` of an unescaped string literal came from in its raw text.
+pub fn raw_offset(raw: &str, offset: usize) -> usize {
+    let mut i = 0;
+    for _ in 0..offset {
+        if i >= raw.len() {
+            break;
+        }
+        i += escape_len(&raw.as_bytes()[i..]);
+    }
+    i
+}
+
+/// The length in the raw text of the character or escape starting `rest`.
+fn escape_len(rest: &[u8]) -> usize {
+    if rest[0] != b'\\' || rest.len() < 2 {
+        return 1;
+    }
+    match rest[1] {
+        b'0'..=b'7' => 1 + rest[1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).count(),
+        b'x' => 2 + rest[2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).count(),
+        _ => 2,
     }
 }
 
@@ -293,28 +318,41 @@ fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
 }
 
 /// Turns pest's error into one diagnostic with a readable list of what was expected.
-fn syntax_error(e: pest::error::Error<Rule>) -> Diagnostic {
+fn syntax_error(e: pest::error::Error<Rule>, source_len: usize) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let (start, end) = match e.location {
         InputLocation::Pos(p) => (p, p + 1),
         InputLocation::Span((s, t)) => (s, t.max(s + 1)),
     };
-    let message = match &e.variant {
+    let expected = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
             names.sort_unstable();
             names.dedup();
             match names.len() {
-                0 => "syntax error".to_string(),
-                1 => format!("syntax error: expected {}", names[0]),
+                0 => String::new(),
+                1 => format!("; expected {}", names[0]),
                 _ => {
                     let last = names.pop().unwrap_or_default();
-                    format!("syntax error: expected {} or {last}", names.join(", "))
+                    format!("; expected {} or {last}", names.join(", "))
                 }
             }
         }
-        ErrorVariant::CustomError { message } => message.clone(),
+        ErrorVariant::CustomError { message } => format!(": {message}"),
     };
+    let found: String = {
+        let rest = e.line().chars().skip(match e.line_col {
+            pest::error::LineColLocation::Pos((_, c)) | pest::error::LineColLocation::Span((_, c), _) => c - 1,
+        });
+        let rest: String = rest.collect();
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if word.is_empty() { rest.chars().next().map(String::from).unwrap_or_default() } else { word }
+    };
+    let message = format!("syntax error: unexpected `{found}`{expected}");
+    if start >= source_len {
+        return Diagnostic::error(Span::new(start, end), "unexpected end of the program")
+            .with_hint("a closing `}` or `)` may be missing");
+    }
     let mut d = Diagnostic::error(Span::new(start, end), message);
     let line = e.line();
     if let InputLocation::Pos(p) = e.location {

@@ -85,6 +85,7 @@ impl fmt::Display for Type {
         match self {
             Type::Int(i) => write!(f, "{}int{}", if i.signed { "" } else { "u" }, i.bits),
             Type::Str(n) => write!(f, "string[{n}]"),
+            Type::Ptr { pointee, .. } if **pointee == Type::Int(IntType::I8) => write!(f, "char *"),
             Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
             Type::Opaque { name, .. } => write!(f, "{name}"),

@@ -262,14 +262,19 @@ impl<'a> Lowerer<'a> {
 
     // ---- statements ----------------------------------------------------------------------------
 
-    fn stmts(&mut self, stmts: &[typed::Stmt]) -> Result<(), CompileError> {
+    /// Lowers a block; returns true when it always ends the program (`exit()` on every path).
+    /// Statements after that point are never reached and are not emitted: the verifier rejects
+    /// unreachable instructions.
+    fn stmts(&mut self, stmts: &[typed::Stmt]) -> Result<bool, CompileError> {
         for s in stmts {
-            self.stmt(s)?;
+            if self.stmt(s)? {
+                return Ok(true);
+            }
         }
-        Ok(())
+        Ok(false)
     }
 
-    fn stmt(&mut self, stmt: &typed::Stmt) -> Result<(), CompileError> {
+    fn stmt(&mut self, stmt: &typed::Stmt) -> Result<bool, CompileError> {
         self.asm.span = stmt.span;
         match &stmt.kind {
             StmtKind::Expr(e) => {
@@ -298,23 +303,25 @@ impl<'a> Lowerer<'a> {
                 self.eval_int(cond, 0)?;
                 let r = self.fetch(0, Reg::R0);
                 self.asm.jmp_imm(Cond::Eq, r, 0, else_label);
-                self.stmts(then)?;
-                if !otherwise.is_empty() {
+                let then_ends = self.stmts(then)?;
+                if !otherwise.is_empty() && !then_ends {
                     self.asm.ja(end);
                 }
                 self.asm.bind(else_label);
-                self.stmts(otherwise)?;
+                let else_ends = self.stmts(otherwise)?;
                 self.asm.bind(end);
+                return Ok(then_ends && else_ends);
             }
-            StmtKind::Block(body) => self.stmts(body)?,
+            StmtKind::Block(body) => return self.stmts(body),
             StmtKind::Printf { format, args } => self.printf(format, args, 0)?,
             StmtKind::Exit { code } => {
                 self.exit(code.as_ref(), 0)?;
                 let ret = self.ret;
                 self.asm.ja(ret);
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     // ---- integer expressions -------------------------------------------------------------------

@@ -98,6 +98,10 @@ fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveErro
         .filter(|(d, _)| *d <= wanted.len() / 3 + 1)
         .collect();
     near.sort();
+    // Only the closest few: a list of distant names is noise.
+    if let Some(best) = near.first().map(|(d, _)| *d) {
+        near.retain(|(d, _)| *d <= best + 1);
+    }
     near.truncate(3);
     let hint = if near.is_empty() {
         format!("list the tracepoints with `scry -l 'tracepoint:{category}:*'`")

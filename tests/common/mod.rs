@@ -1,0 +1,198 @@
+//! Shared pieces of the end-to-end tests: running the built `scry`, reading its output as it
+//! comes, and checking that nothing it loaded stays in the kernel.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn scry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scry")
+}
+
+/// True when this process may load BPF programs. Without that, kernel tests skip — unless
+/// `SCRY_REQUIRE_KERNEL=1` (as in CI), where they must fail instead.
+pub fn kernel() -> bool {
+    if scry_runtime::privileges::can_trace() {
+        return true;
+    }
+    if std::env::var("SCRY_REQUIRE_KERNEL").as_deref() == Ok("1") {
+        panic!("SCRY_REQUIRE_KERNEL=1 but this process cannot load BPF programs (run as root)");
+    }
+    eprintln!("skipped: needs root to load BPF programs");
+    false
+}
+
+/// Runs scry to completion with a deadline.
+pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
+    let child = Command::new(scry_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn scry");
+    let pid = child.id();
+    let out = wait_with_deadline(child);
+    assert_no_programs_left(pid);
+    out
+}
+
+fn wait_with_deadline(child: Child) -> (ExitStatus, String, String) {
+    let pid = child.id() as i32;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let out = child.wait_with_output().expect("wait for scry");
+        let _ = tx.send(out);
+    });
+    let out = match rx.recv_timeout(TIMEOUT) {
+        Ok(out) => out,
+        Err(_) => {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("scry did not finish within {TIMEOUT:?}");
+        }
+    };
+    (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A scry process running in the background, its output read line by line.
+pub struct Running {
+    child: Option<Child>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    pub out_lines: Vec<String>,
+    pub err_lines: Vec<String>,
+}
+
+fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Running {
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(scry_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn scry");
+        let stdout = lines(child.stdout.take().expect("piped stdout"));
+        let stderr = lines(child.stderr.take().expect("piped stderr"));
+        Running { child: Some(child), stdout, stderr, out_lines: Vec::new(), err_lines: Vec::new() }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits until scry reports its probes attached; panics with what it said otherwise.
+    pub fn wait_attached(&mut self) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let attached = line.starts_with("Attached ");
+                    self.err_lines.push(line);
+                    if attached {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("scry did not attach in time; stderr: {:?}", self.err_lines),
+                Err(RecvTimeoutError::Disconnected) => panic!("scry exited before attaching; stderr: {:?}", self.err_lines),
+            }
+        }
+    }
+
+    /// Waits for a stdout line satisfying `pred`, keeping every line seen in `out_lines`.
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    self.out_lines.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("expected output did not come; stdout so far: {:#?}; stderr: {:?}", self.out_lines, self.err_lines),
+            }
+        }
+    }
+
+    /// If scry has exited: its status, with the rest of its output collected.
+    pub fn try_finish(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let pid = self.pid();
+        self.child = None;
+        // The pipes close with the process: the readers end after the last line.
+        while let Ok(l) = self.stdout.recv_timeout(TIMEOUT) {
+            self.out_lines.push(l);
+        }
+        while let Ok(l) = self.stderr.recv_timeout(TIMEOUT) {
+            self.err_lines.push(l);
+        }
+        assert_no_programs_left(pid);
+        Some(status)
+    }
+
+    /// Sends SIGINT (Ctrl-C), waits for exit, and checks nothing was left in the kernel.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for scry") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("scry did not exit after Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(l) = self.stdout.recv_timeout(TIMEOUT) {
+            self.out_lines.push(l);
+        }
+        while let Ok(l) = self.stderr.recv_timeout(TIMEOUT) {
+            self.err_lines.push(l);
+        }
+        assert_no_programs_left(pid);
+        status
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// No BPF program loaded by the scry process `pid` remains (its programs are named
+/// `scry<pid in hex>_<n>`), which is what `bpftool prog list` would show.
+pub fn assert_no_programs_left(pid: u32) {
+    if !scry_runtime::privileges::can_trace() {
+        return;
+    }
+    let prefix = format!("scry{pid:x}_");
+    let left: Vec<String> = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(String::from))
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "programs left loaded after scry exited: {left:?}");
+}
+
+/// Runs `path` with `args` and returns its pid once it has finished.
+pub fn exec(path: &str, args: &[&str]) -> u32 {
+    let mut child = Command::new(path).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("exec {path}: {e}"));
+    let pid = child.id();
+    child.wait().expect("wait");
+    pid
+}
