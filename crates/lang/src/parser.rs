@@ -16,7 +16,7 @@ struct Grammar;
 /// Parses a whole script. On failure, returns every error found (pest stops at the first syntax
 /// error; literal errors are collected across the tree).
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
-    let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source.len())])?;
+    let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
     let mut probes = Vec::new();
     for pair in pairs.into_iter().next().into_iter().flat_map(|p| p.into_inner()) {
@@ -318,7 +318,7 @@ fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
 }
 
 /// Turns pest's error into one diagnostic with a readable list of what was expected.
-fn syntax_error(e: pest::error::Error<Rule>, source_len: usize) -> Diagnostic {
+fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
     let (start, end) = match e.location {
         InputLocation::Pos(p) => (p, p + 1),
@@ -349,8 +349,10 @@ fn syntax_error(e: pest::error::Error<Rule>, source_len: usize) -> Diagnostic {
         if word.is_empty() { rest.chars().next().map(String::from).unwrap_or_default() } else { word }
     };
     let message = format!("syntax error: unexpected `{found}`{expected}");
-    if start >= source_len {
-        return Diagnostic::error(Span::new(start, end), "unexpected end of the program")
+    if start >= source.len() {
+        // Point just past the last thing written, not at an empty last line.
+        let at = source.trim_end().len();
+        return Diagnostic::error(Span::new(at, at + 1), "unexpected end of the program")
             .with_hint("a closing `}` or `)` may be missing");
     }
     let mut d = Diagnostic::error(Span::new(start, end), message);
