@@ -62,3 +62,28 @@ impl Failure {
         Failure { text: render_all(&diags, file, source) + &tail }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scry_lang::ast::Span;
+
+    #[test]
+    fn verifier_errors_show_the_probe_the_code_and_the_log_tail() {
+        let source = "BEGIN { printf(\"%d\\n\", pid); }";
+        let log = (0..20).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let e = RuntimeError::Verifier {
+            probe: "BEGIN".into(),
+            attach_span: Span::new(0, 5),
+            insn_span: Some(Span::new(8, 28)),
+            errno: std::io::Error::from_raw_os_error(libc::EACCES),
+            log,
+        };
+        let text = Failure::runtime(e, "stdin", source).render().to_string();
+        assert!(text.starts_with("stdin:1:1: error: the kernel's verifier rejected the program for BEGIN: Permission denied (os error 13)\n"), "{text}");
+        assert!(text.contains("stdin:1:9: note: the verifier stopped at code generated for this\n"), "{text}");
+        assert!(text.contains("verifier log (last lines):\n  line 8\n"), "{text}");
+        assert!(text.ends_with("  line 19\n"), "{text}");
+        assert!(!text.contains("line 7\n"), "{text}");
+    }
+}

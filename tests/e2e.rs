@@ -257,3 +257,22 @@ fn list_tracepoints_with_globs_and_arguments() {
     assert!(out.lines().count() > 500, "every tracepoint is listed");
     assert!(out.lines().all(|l| l.starts_with("tracepoint:")));
 }
+
+#[test]
+fn every_example_loads_and_attaches() {
+    if !kernel() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "bt") {
+            let (status, _, err) = run(&["--dry-run", path.to_str().unwrap()]);
+            assert!(status.success(), "{}: {err}", path.display());
+            assert!(err.starts_with("Attached "), "{}: {err}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}
