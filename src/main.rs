@@ -34,14 +34,19 @@ fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
         (Some(text), _) => Ok(("stdin".into(), text.clone())),
         (None, Some(path)) if path == "-" => {
             let mut text = String::new();
-            io::stdin().read_to_string(&mut text).map_err(|e| Failure::usage(format!("reading the script from standard input: {e}")))?;
+            io::stdin().read_to_string(&mut text).map_err(|e| {
+                Failure::usage(format!("reading the script from standard input: {e}"))
+            })?;
             Ok(("stdin".into(), text))
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Failure::usage(format!("cannot read script {path}: {e}")))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("cannot read script {path}: {e}")))?;
             Ok((path.clone(), text))
         }
-        (None, None) => Err(Failure::usage("no program given: pass -e 'PROGRAM', a script file, or -l (see --help)")),
+        (None, None) => Err(Failure::usage(
+            "no program given: pass -e 'PROGRAM', a script file, or -l (see --help)",
+        )),
     }
 }
 
@@ -55,32 +60,53 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(failure(RuntimeError::NoPrivileges));
     }
-    let typed = check(&ast, &KernelResolver, &CheckOptions::default()).map_err(|d| Failure::diagnostics(d, &file, &source))?;
-    let options = CompileOptions { name_prefix: format!("scry{:x}", std::process::id()), start_boot_ns: boot_ns(), ..Default::default() };
+    let typed = check(&ast, &KernelResolver, &CheckOptions::default())
+        .map_err(|d| Failure::diagnostics(d, &file, &source))?;
+    let options = CompileOptions {
+        name_prefix: format!("scry{:x}", std::process::id()),
+        start_boot_ns: boot_ns(),
+        ..Default::default()
+    };
     let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
     let object = elf::write(&module).map_err(|e| Failure::usage(e.to_string()))?;
 
     if cli.debug {
         eprintln!("AST:\n{ast}");
         for prog in &module.programs {
-            eprintln!("{} ({}):\n{}", prog.probe, prog.name, prog.disassemble(&module.maps));
+            eprintln!(
+                "{} ({}):\n{}",
+                prog.probe,
+                prog.name,
+                prog.disassemble(&module.maps)
+            );
         }
     }
     if let Some(path) = &cli.emit_elf {
-        std::fs::write(path, &object).map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, &object)
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
         return Ok(0);
     }
 
     let out: Box<dyn Write> = match &cli.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| Failure::usage(format!("cannot create {}: {e}", path.display())))?,
-        )),
+        Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
+            |e| Failure::usage(format!("cannot create {}: {e}", path.display())),
+        )?)),
         None => Box::new(io::BufWriter::new(io::stdout())),
     };
     let mut printer = TextPrinter::new(out);
-    let signals = StopSignals::install().map_err(|source| failure(RuntimeError::Io { context: "installing signal handlers", source }))?;
+    let signals = StopSignals::install().map_err(|source| {
+        failure(RuntimeError::Io {
+            context: "installing signal handlers",
+            source,
+        })
+    })?;
 
-    let only_special = module.programs.iter().all(|p| matches!(p.target, scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End));
+    let only_special = module.programs.iter().all(|p| {
+        matches!(
+            p.target,
+            scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End
+        )
+    });
     let mut session = Session::load(module, &object).map_err(failure)?;
     if cli.dry_run {
         session.attach().map_err(failure)?;
@@ -134,7 +160,10 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
 
 /// CLOCK_BOOTTIME now, in nanoseconds: the origin of `elapsed`, on the clock `nsecs` reads.
 fn boot_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

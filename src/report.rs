@@ -18,7 +18,9 @@ impl Failure {
     }
 
     pub fn plain(message: impl AsRef<str>) -> Failure {
-        Failure { text: format!("scry: error: {}\n", message.as_ref()) }
+        Failure {
+            text: format!("scry: error: {}\n", message.as_ref()),
+        }
     }
 
     pub fn usage(message: impl AsRef<str>) -> Failure {
@@ -26,11 +28,15 @@ impl Failure {
     }
 
     pub fn diagnostics(diags: Vec<Diagnostic>, file: &str, source: &str) -> Failure {
-        Failure { text: render_all(&diags, file, source) }
+        Failure {
+            text: render_all(&diags, file, source),
+        }
     }
 
     pub fn compile(e: CompileError, file: &str, source: &str) -> Failure {
-        Failure { text: Diagnostic::error(e.span(), e.to_string()).render(file, source) }
+        Failure {
+            text: Diagnostic::error(e.span(), e.to_string()).render(file, source),
+        }
     }
 
     pub fn runtime(e: RuntimeError, file: &str, source: &str) -> Failure {
@@ -42,7 +48,10 @@ impl Failure {
         match &e {
             RuntimeError::Verifier { insn_span, log, .. } => {
                 if let Some(at) = insn_span {
-                    diags.push(Diagnostic::note(*at, "the verifier stopped at code generated for this"));
+                    diags.push(Diagnostic::note(
+                        *at,
+                        "the verifier stopped at code generated for this",
+                    ));
                 }
                 let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
                 tail.push_str("verifier log (last lines):\n");
@@ -59,7 +68,9 @@ impl Failure {
             }
             _ => {}
         }
-        Failure { text: render_all(&diags, file, source) + &tail }
+        Failure {
+            text: render_all(&diags, file, source) + &tail,
+        }
     }
 }
 
@@ -71,7 +82,10 @@ mod tests {
     #[test]
     fn verifier_errors_show_the_probe_the_code_and_the_log_tail() {
         let source = "BEGIN { printf(\"%d\\n\", pid); }";
-        let log = (0..20).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let log = (0..20)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let e = RuntimeError::Verifier {
             probe: "BEGIN".into(),
             attach_span: Span::new(0, 5),
@@ -81,8 +95,14 @@ mod tests {
         };
         let text = Failure::runtime(e, "stdin", source).render().to_string();
         assert!(text.starts_with("stdin:1:1: error: the kernel's verifier rejected the program for BEGIN: Permission denied (os error 13)\n"), "{text}");
-        assert!(text.contains("stdin:1:9: note: the verifier stopped at code generated for this\n"), "{text}");
-        assert!(text.contains("verifier log (last lines):\n  line 8\n"), "{text}");
+        assert!(
+            text.contains("stdin:1:9: note: the verifier stopped at code generated for this\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("verifier log (last lines):\n  line 8\n"),
+            "{text}"
+        );
         assert!(text.ends_with("  line 19\n"), "{text}");
         assert!(!text.contains("line 7\n"), "{text}");
     }

@@ -6,8 +6,7 @@ mod common;
 use common::{exec, kernel, run, Running};
 use std::path::PathBuf;
 
-const EXECSNOOP: &str =
-    r#"BEGIN { printf("PID\tEXE\n"); } tracepoint:syscalls:sys_enter_execve { printf("%d\t%s\n", pid, str(args.filename)); }"#;
+const EXECSNOOP: &str = r#"BEGIN { printf("PID\tEXE\n"); } tracepoint:syscalls:sys_enter_execve { printf("%d\t%s\n", pid, str(args.filename)); }"#;
 
 /// A fresh directory for one test.
 fn scratch_dir(name: &str) -> PathBuf {
@@ -24,7 +23,8 @@ fn execve_one_liner_prints_header_then_each_exec() {
     }
     // A path longer than bpftrace 0.17's 64-byte strings, to show it is not cut.
     let dir = scratch_dir("execve");
-    let long = dir.join("a_binary_with_a_rather_long_name_to_exceed_sixty_four_characters_in_its_path");
+    let long =
+        dir.join("a_binary_with_a_rather_long_name_to_exceed_sixty_four_characters_in_its_path");
     std::fs::copy("/bin/true", &long).expect("copy /bin/true");
     let long = long.to_str().expect("utf-8 path").to_string();
     assert!(long.len() > 64);
@@ -32,7 +32,11 @@ fn execve_one_liner_prints_header_then_each_exec() {
     let mut scry = Running::start(&["-e", EXECSNOOP]);
     scry.wait_attached();
     assert_eq!(scry.err_lines, ["Attached 2 probes"]);
-    assert_eq!(scry.wait_line(|_| true), "PID\tEXE", "the BEGIN header comes first");
+    assert_eq!(
+        scry.wait_line(|_| true),
+        "PID\tEXE",
+        "the BEGIN header comes first"
+    );
     let pid = exec("/bin/true", &[]);
     scry.wait_line(|l| l == format!("{pid}\t/bin/true"));
     let pid = exec(&long, &[]);
@@ -49,7 +53,10 @@ fn openat_one_liner_shows_comm_and_path() {
     let path = dir.join("opened-by-cat.txt");
     std::fs::write(&path, "x").expect("write file");
     let path = path.to_str().expect("utf-8").to_string();
-    let mut scry = Running::start(&["-e", r#"tracepoint:syscalls:sys_enter_openat { printf("%s %s\n", comm, str(args.filename)); }"#]);
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_openat { printf("%s %s\n", comm, str(args.filename)); }"#,
+    ]);
     scry.wait_attached();
     exec("/bin/cat", &[&path]);
     scry.wait_line(|l| l == format!("cat {path}"));
@@ -94,8 +101,15 @@ fn exit_in_a_probe_stops_and_runs_end() {
     let status = status.expect("scry exited after exit()");
     assert!(status.success());
     let out: Vec<&String> = scry.out_lines.iter().collect();
-    assert!(out.first().is_some_and(|l| l.starts_with("saw /")), "{out:?}");
-    assert_eq!(out.last().map(|s| s.as_str()), Some("end"), "END runs after exit(): {out:?}");
+    assert!(
+        out.first().is_some_and(|l| l.starts_with("saw /")),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.last().map(|s| s.as_str()),
+        Some("end"),
+        "END runs after exit(): {out:?}"
+    );
     assert_eq!(out.len(), 2, "nothing after exit() but END: {out:?}");
 }
 
@@ -104,7 +118,10 @@ fn ctrl_c_runs_end() {
     if !kernel() {
         return;
     }
-    let mut scry = Running::start(&["-e", r#"tracepoint:syscalls:sys_enter_execve { } END { printf("bye %d\n", 6 + 1); }"#]);
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_execve { } END { printf("bye %d\n", 6 + 1); }"#,
+    ]);
     scry.wait_attached();
     assert!(scry.interrupt().success());
     assert_eq!(scry.out_lines, ["bye 7"]);
@@ -126,7 +143,11 @@ fn exit_code_and_quiet() {
     if !kernel() {
         return;
     }
-    let (status, out, err) = run(&["-q", "-e", r#"BEGIN { printf("a\n"); exit(3); printf("never\n"); } END { printf("z\n"); }"#]);
+    let (status, out, err) = run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { printf("a\n"); exit(3); printf("never\n"); } END { printf("z\n"); }"#,
+    ]);
     assert_eq!(status.code(), Some(3));
     assert_eq!(out, "a\nz\n");
     assert_eq!(err, "");
@@ -169,13 +190,22 @@ fn output_file_script_file_and_stdin() {
     }
     let dir = scratch_dir("files");
     let out_file = dir.join("out.txt");
-    let (status, out, _) = run(&["-o", out_file.to_str().unwrap(), "-e", r#"BEGIN { printf("to a file\n"); }"#]);
+    let (status, out, _) = run(&[
+        "-o",
+        out_file.to_str().unwrap(),
+        "-e",
+        r#"BEGIN { printf("to a file\n"); }"#,
+    ]);
     assert!(status.success());
     assert_eq!(out, "");
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "to a file\n");
 
     let script = dir.join("hello.bt");
-    std::fs::write(&script, "// a comment\nBEGIN {\n  printf(\"from a file\\n\");\n}\n").unwrap();
+    std::fs::write(
+        &script,
+        "// a comment\nBEGIN {\n  printf(\"from a file\\n\");\n}\n",
+    )
+    .unwrap();
     let (status, out, _) = run(&[script.to_str().unwrap()]);
     assert!(status.success());
     assert_eq!(out, "from a file\n");
@@ -188,7 +218,12 @@ fn output_file_script_file_and_stdin() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"BEGIN { printf(\"from stdin\\n\"); }").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"BEGIN { printf(\"from stdin\\n\"); }")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
@@ -216,7 +251,11 @@ fn emit_elf_writes_a_bpf_object() {
     assert!(status.success(), "{err}");
     let elf = std::fs::read(&path).unwrap();
     assert_eq!(&elf[..4], b"\x7fELF");
-    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 247, "e_machine is EM_BPF");
+    assert_eq!(
+        u16::from_le_bytes([elf[18], elf[19]]),
+        247,
+        "e_machine is EM_BPF"
+    );
     let has = |needle: &[u8]| elf.windows(needle.len()).any(|w| w == needle);
     assert!(has(b"tracepoint/syscalls/sys_enter_execve"));
     assert!(has(b"raw_tp/"));
@@ -231,7 +270,10 @@ fn debug_prints_ast_and_disassembly() {
     let (status, out, err) = run(&["-d", "-e", r#"BEGIN { printf("%d\n", pid + 1); }"#]);
     assert!(status.success());
     assert!(out.trim().parse::<u32>().is_ok(), "prints pid + 1: {out}");
-    assert!(err.contains("AST:\nprobe BEGIN\n  printf(\"%d\\n\", (pid + 1))\n"), "{err}");
+    assert!(
+        err.contains("AST:\nprobe BEGIN\n  printf(\"%d\\n\", (pid + 1))\n"),
+        "{err}"
+    );
     assert!(err.contains("call bpf_get_current_pid_tgid#14"), "{err}");
     assert!(err.contains("call bpf_ringbuf_reserve#131"), "{err}");
 }
@@ -243,7 +285,10 @@ fn list_tracepoints_with_globs_and_arguments() {
     }
     let (status, out, _) = run(&["-l", "tracepoint:syscalls:sys_enter_exec*"]);
     assert!(status.success());
-    assert_eq!(out, "tracepoint:syscalls:sys_enter_execve\ntracepoint:syscalls:sys_enter_execveat\n");
+    assert_eq!(
+        out,
+        "tracepoint:syscalls:sys_enter_execve\ntracepoint:syscalls:sys_enter_execveat\n"
+    );
 
     // The short alias works as in bpftrace, and -lv shows arguments as bpftrace prints them.
     let (status, out, _) = run(&["-lv", "t:syscalls:sys_enter_execve"]);

@@ -8,7 +8,11 @@ use common::{kernel, run};
 /// Runs a one-liner that must fail; returns its stderr.
 fn fails(script: &str) -> String {
     let (status, out, err) = run(&["-e", script]);
-    assert_eq!(status.code(), Some(1), "exit status 1 for {script}; stderr: {err}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "exit status 1 for {script}; stderr: {err}"
+    );
     assert_eq!(out, "");
     assert!(!err.contains("panicked"), "{err}");
     err
@@ -19,7 +23,8 @@ fn unknown_identifier_suggests_args() {
     if !kernel() {
         return;
     }
-    let err = fails(r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(argv->filename)); }"#);
+    let err =
+        fails(r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(argv->filename)); }"#);
     assert_eq!(
         err,
         "stdin:1:59: error: unknown identifier `argv`\n\
@@ -34,10 +39,21 @@ fn unknown_field_lists_the_fields() {
     if !kernel() {
         return;
     }
-    let err = fails(r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(args.filenam)); }"#);
-    assert!(err.starts_with("stdin:1:64: error: tracepoint:syscalls:sys_enter_execve has no field `filenam`\n"), "{err}");
+    let err =
+        fails(r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(args.filenam)); }"#);
+    assert!(
+        err.starts_with(
+            "stdin:1:64: error: tracepoint:syscalls:sys_enter_execve has no field `filenam`\n"
+        ),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `filename`?"), "{err}");
-    assert!(err.contains("tracepoint:syscalls:sys_enter_execve has: __syscall_nr, filename, argv, envp"), "{err}");
+    assert!(
+        err.contains(
+            "tracepoint:syscalls:sys_enter_execve has: __syscall_nr, filename, argv, envp"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -46,10 +62,21 @@ fn unknown_tracepoint_names_the_nearest() {
         return;
     }
     let err = fails("tracepoint:syscalls:sys_enter_exceve { }");
-    assert!(err.starts_with("stdin:1:1: error: tracepoint not found: tracepoint:syscalls:sys_enter_exceve\n"), "{err}");
-    assert!(err.contains("hint: did you mean tracepoint:syscalls:sys_enter_execve?"), "{err}");
+    assert!(
+        err.starts_with(
+            "stdin:1:1: error: tracepoint not found: tracepoint:syscalls:sys_enter_exceve\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: did you mean tracepoint:syscalls:sys_enter_execve?"),
+        "{err}"
+    );
     let err = fails("tracepoint:nosuchcategory:* { }");
-    assert!(err.contains("error: no tracepoint matches `tracepoint:nosuchcategory:*`"), "{err}");
+    assert!(
+        err.contains("error: no tracepoint matches `tracepoint:nosuchcategory:*`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -57,12 +84,21 @@ fn syntax_errors_point_at_the_problem() {
     // Parsing needs no kernel: this runs anywhere.
     let (status, _, err) = run(&["-e", "BEGIN { printf(\"a\") printf(\"b\") }"]);
     assert_eq!(status.code(), Some(1));
-    assert!(err.starts_with("stdin:1:21: error: syntax error: unexpected `printf`"), "{err}");
-    assert!(err.contains("hint: statements are separated by `;`"), "{err}");
+    assert!(
+        err.starts_with("stdin:1:21: error: syntax error: unexpected `printf`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: statements are separated by `;`"),
+        "{err}"
+    );
 
     let (status, _, err) = run(&["-e", "BEGIN { printf(\"\\q\"); }"]);
     assert_eq!(status.code(), Some(1));
-    assert!(err.starts_with("stdin:1:17: error: unknown escape `\\q`"), "{err}");
+    assert!(
+        err.starts_with("stdin:1:17: error: unknown escape `\\q`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,8 +111,18 @@ fn errors_in_a_script_file_name_the_file_and_line() {
     let (status, _, err) = run(&[path.to_str().unwrap()]);
     assert_eq!(status.code(), Some(1));
     let file = path.display();
-    assert!(err.contains(&format!("{file}:2:21: error: printf: %d expects an integer, but this is string[16]\n")), "{err}");
-    assert!(err.contains(&format!("{file}:2:27: error: printf: %s expects a string, but this is uint32\n")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:2:21: error: printf: %d expects an integer, but this is string[16]\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:2:27: error: printf: %s expects a string, but this is uint32\n"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,10 +131,21 @@ fn printf_argument_count_is_checked() {
         return;
     }
     let err = fails(r#"BEGIN { printf("%d %d\n", 1); }"#);
-    assert!(err.starts_with("stdin:1:20: error: printf: the format has 2 conversions but 1 arguments follow\n"), "{err}");
-    assert!(err.contains("\n                   ^^\n"), "the caret is under the second %d: {err}");
+    assert!(
+        err.starts_with(
+            "stdin:1:20: error: printf: the format has 2 conversions but 1 arguments follow\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n                   ^^\n"),
+        "the caret is under the second %d: {err}"
+    );
     let err = fails(r#"BEGIN { printf("%f\n", 1); }"#);
-    assert!(err.contains("unknown printf conversion `%f` (scry has no floating-point values)"), "{err}");
+    assert!(
+        err.contains("unknown printf conversion `%f` (scry has no floating-point values)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -97,9 +154,15 @@ fn probe_types_not_yet_supported_say_so() {
         return;
     }
     let err = fails("kprobe:vfs_read { }");
-    assert!(err.starts_with("stdin:1:1: error: `kprobe` probes are not supported by scry yet"), "{err}");
+    assert!(
+        err.starts_with("stdin:1:1: error: `kprobe` probes are not supported by scry yet"),
+        "{err}"
+    );
     let err = fails("tracepiont:syscalls:sys_enter_read { }");
-    assert!(err.contains("error: unknown probe type `tracepiont`"), "{err}");
+    assert!(
+        err.contains("error: unknown probe type `tracepiont`"),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `tracepoint`?"), "{err}");
 }
 
@@ -111,7 +174,10 @@ fn a_failed_attach_releases_the_probes_already_attached() {
     // ftrace's own events have format files but refuse BPF programs: the first probe attaches,
     // the second fails, and `run` checks that nothing stays loaded.
     let err = fails("tracepoint:syscalls:sys_enter_openat { } tracepoint:ftrace:function { }");
-    assert!(err.starts_with("stdin:1:42: error: attaching tracepoint:ftrace:function"), "{err}");
+    assert!(
+        err.starts_with("stdin:1:42: error: attaching tracepoint:ftrace:function"),
+        "{err}"
+    );
 }
 
 #[test]

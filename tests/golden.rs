@@ -17,19 +17,32 @@ fn golden_disassembly_loads_into_the_kernel() {
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "bt")).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bt"))
+        .collect();
     paths.sort();
     assert!(paths.len() >= 4);
     let mut failures = Vec::new();
     for path in paths {
         let source = std::fs::read_to_string(&path).unwrap();
         let ast = parse(&source).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
-        let typed = check(&ast, &KernelResolver, &CheckOptions::default()).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
-        let options = CompileOptions { name_prefix: format!("scry{:x}", std::process::id()), start_boot_ns: 0, ..Default::default() };
+        let typed = check(&ast, &KernelResolver, &CheckOptions::default())
+            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+        let options = CompileOptions {
+            name_prefix: format!("scry{:x}", std::process::id()),
+            start_boot_ns: 0,
+            ..Default::default()
+        };
         let module = compile(&typed, &options).unwrap();
         let mut text = String::new();
         for prog in &module.programs {
-            text.push_str(&format!("{}:\n{}\n", prog.probe, prog.disassemble(&module.maps)));
+            text.push_str(&format!(
+                "{}:\n{}\n",
+                prog.probe,
+                prog.disassemble(&module.maps)
+            ));
         }
         let dis = path.with_extension("dis");
         if update {
@@ -39,9 +52,14 @@ fn golden_disassembly_loads_into_the_kernel() {
         }
         // The verifier must accept every golden program.
         let object = elf::write(&module).unwrap();
-        let session = Session::load(module, &object).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let session =
+            Session::load(module, &object).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         drop(session);
     }
     common::assert_no_programs_left(std::process::id());
-    assert!(failures.is_empty(), "disassembly changed (UPDATE_SNAPSHOTS=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "disassembly changed (UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }

@@ -28,7 +28,13 @@ pub fn kernel() -> bool {
 
 /// Runs scry to completion with a deadline.
 pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
-    let child = Command::new(scry_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn scry");
+    let child = Command::new(scry_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scry");
     let pid = child.id();
     let out = wait_with_deadline(child);
     assert_no_programs_left(pid);
@@ -50,7 +56,11 @@ fn wait_with_deadline(child: Child) -> (ExitStatus, String, String) {
             panic!("scry did not finish within {TIMEOUT:?}");
         }
     };
-    (out.status, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A scry process running in the background, its output read line by line.
@@ -77,10 +87,22 @@ fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 impl Running {
     pub fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(scry_bin()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn scry");
+        let mut child = Command::new(scry_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn scry");
         let stdout = lines(child.stdout.take().expect("piped stdout"));
         let stderr = lines(child.stderr.take().expect("piped stderr"));
-        Running { child: Some(child), stdout, stderr, out_lines: Vec::new(), err_lines: Vec::new() }
+        Running {
+            child: Some(child),
+            stdout,
+            stderr,
+            out_lines: Vec::new(),
+            err_lines: Vec::new(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -91,7 +113,10 @@ impl Running {
     pub fn wait_attached(&mut self) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            match self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) => {
                     let attached = line.starts_with("Attached ");
                     self.err_lines.push(line);
@@ -99,8 +124,12 @@ impl Running {
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => panic!("scry did not attach in time; stderr: {:?}", self.err_lines),
-                Err(RecvTimeoutError::Disconnected) => panic!("scry exited before attaching; stderr: {:?}", self.err_lines),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("scry did not attach in time; stderr: {:?}", self.err_lines)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("scry exited before attaching; stderr: {:?}", self.err_lines)
+                }
             }
         }
     }
@@ -109,14 +138,20 @@ impl Running {
     pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .stdout
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(line) => {
                     self.out_lines.push(line.clone());
                     if pred(&line) {
                         return line;
                     }
                 }
-                Err(_) => panic!("expected output did not come; stdout so far: {:#?}; stderr: {:?}", self.out_lines, self.err_lines),
+                Err(_) => panic!(
+                    "expected output did not come; stdout so far: {:#?}; stderr: {:?}",
+                    self.out_lines, self.err_lines
+                ),
             }
         }
     }
@@ -186,12 +221,20 @@ pub fn assert_no_programs_left(pid: u32) {
         .filter_map(|p| p.name_as_str().map(String::from))
         .filter(|n| n.starts_with(&prefix))
         .collect();
-    assert!(left.is_empty(), "programs left loaded after scry exited: {left:?}");
+    assert!(
+        left.is_empty(),
+        "programs left loaded after scry exited: {left:?}"
+    );
 }
 
 /// Runs `path` with `args` and returns its pid once it has finished.
 pub fn exec(path: &str, args: &[&str]) -> u32 {
-    let mut child = Command::new(path).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("exec {path}: {e}"));
+    let mut child = Command::new(path)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("exec {path}: {e}"));
     let pid = child.id();
     child.wait().expect("wait");
     pid

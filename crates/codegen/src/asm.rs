@@ -19,6 +19,9 @@ pub struct Asm {
     map_loads: Vec<(usize, MapId)>,
 }
 
+/// What a finished buffer yields: the instructions, the span of each, and the map loads.
+pub type Assembled = (Vec<Insn>, Vec<Span>, Vec<(usize, MapId)>);
+
 /// A jump that does not fit the 16-bit offset field.
 #[derive(Debug)]
 pub struct JumpTooFar {
@@ -67,11 +70,13 @@ impl Asm {
         }
     }
 
-    pub fn finish(mut self) -> Result<(Vec<Insn>, Vec<Span>, Vec<(usize, MapId)>), JumpTooFar> {
+    pub fn finish(mut self) -> Result<Assembled, JumpTooFar> {
         for (at, label) in std::mem::take(&mut self.fixups) {
             let target = self.labels[label.0].expect("every label used by a jump is bound");
             let off = target as i64 - at as i64 - 1;
-            self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar { span: self.spans[at] })?;
+            self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar {
+                span: self.spans[at],
+            })?;
         }
         Ok((self.insns, self.spans, self.map_loads))
     }

@@ -5,7 +5,10 @@
 use crate::insn::encode;
 use crate::module::{MapKind, Module, Program};
 use object::write::{Object, Relocation, Symbol, SymbolSection};
-use object::{elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+use object::{
+    elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
+    SymbolKind, SymbolScope,
+};
 use scry_lang::types::ProbeTarget;
 
 /// `BPF_MAP_TYPE_*` values.
@@ -39,7 +42,15 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
     let mut map_symbols = Vec::new();
     for spec in &module.maps {
         let mut def = Vec::with_capacity(28);
-        for word in [map_type(spec.kind), spec.key_size, spec.value_size, spec.max_entries, 0, 0, 0] {
+        for word in [
+            map_type(spec.kind),
+            spec.key_size,
+            spec.value_size,
+            spec.max_entries,
+            0,
+            0,
+            0,
+        ] {
             def.extend_from_slice(&word.to_le_bytes());
         }
         let offset = obj.append_section_data(maps, &def, 4);
@@ -56,7 +67,11 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
     }
 
     for program in &module.programs {
-        let section = obj.add_section(Vec::new(), section_name(program).into_bytes(), SectionKind::Text);
+        let section = obj.add_section(
+            Vec::new(),
+            section_name(program).into_bytes(),
+            SectionKind::Text,
+        );
         let code = encode(&program.insns);
         let offset = obj.append_section_data(section, &code, 8);
         obj.add_symbol(Symbol {
@@ -76,7 +91,9 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
                     offset: offset + (*slot as u64) * 8,
                     symbol: map_symbols[map.0],
                     addend: 0,
-                    flags: RelocationFlags::Elf { r_type: elf::R_BPF_64_64 },
+                    flags: RelocationFlags::Elf {
+                        r_type: elf::R_BPF_64_64,
+                    },
                 },
             )?;
         }

@@ -183,10 +183,25 @@ impl Helper {
     pub fn from_id(id: i32) -> Option<Helper> {
         use Helper::*;
         [
-            MapLookupElem, MapUpdateElem, MapDeleteElem, ProbeRead, KtimeGetNs, GetSmpProcessorId,
-            GetCurrentPidTgid, GetCurrentUidGid, GetCurrentComm, ProbeReadStr, ProbeReadUser,
-            ProbeReadKernel, ProbeReadUserStr, ProbeReadKernelStr, KtimeGetBootNs, RingbufOutput,
-            RingbufReserve, RingbufSubmit, RingbufDiscard,
+            MapLookupElem,
+            MapUpdateElem,
+            MapDeleteElem,
+            ProbeRead,
+            KtimeGetNs,
+            GetSmpProcessorId,
+            GetCurrentPidTgid,
+            GetCurrentUidGid,
+            GetCurrentComm,
+            ProbeReadStr,
+            ProbeReadUser,
+            ProbeReadKernel,
+            ProbeReadUserStr,
+            ProbeReadKernelStr,
+            KtimeGetBootNs,
+            RingbufOutput,
+            RingbufReserve,
+            RingbufSubmit,
+            RingbufDiscard,
         ]
         .into_iter()
         .find(|h| *h as i32 == id)
@@ -243,7 +258,13 @@ pub struct Insn {
 
 impl Insn {
     const fn raw(code: u8, dst: Reg, src: Reg, off: i16, imm: i32) -> Insn {
-        Insn { code, dst: dst.0, src: src.0, off, imm }
+        Insn {
+            code,
+            dst: dst.0,
+            src: src.0,
+            off,
+            imm,
+        }
     }
     /// `dst op= imm` on 64 bits.
     pub fn alu64_imm(op: Alu, dst: Reg, imm: i32) -> Insn {
@@ -271,7 +292,13 @@ impl Insn {
     /// `dst = imm` for any 64-bit value: two slots.
     pub fn ld_imm64(dst: Reg, imm: u64) -> [Insn; 2] {
         [
-            Insn::raw(CLASS_LD | MODE_IMM | Size::DW.code(), dst, Reg(0), 0, imm as u32 as i32),
+            Insn::raw(
+                CLASS_LD | MODE_IMM | Size::DW.code(),
+                dst,
+                Reg(0),
+                0,
+                imm as u32 as i32,
+            ),
             Insn::raw(0, Reg(0), Reg(0), 0, (imm >> 32) as u32 as i32),
         ]
     }
@@ -358,7 +385,10 @@ pub fn disassemble(insns: &[Insn], map_name: impl Fn(usize) -> Option<String>) -
 struct Disasm(Insn);
 
 fn size_name(code: u8) -> &'static str {
-    [Size::W, Size::H, Size::B, Size::DW].into_iter().find(|s| s.code() == code & 0x18).map_or("?", Size::name)
+    [Size::W, Size::H, Size::B, Size::DW]
+        .into_iter()
+        .find(|s| s.code() == code & 0x18)
+        .map_or("?", Size::name)
 }
 
 fn mem(reg: u8, off: i16) -> String {
@@ -377,7 +407,11 @@ impl fmt::Display for Disasm {
             CLASS_ALU | CLASS_ALU64 => {
                 let r = if class == CLASS_ALU64 { "r" } else { "w" };
                 let op = i.code & 0xf0;
-                let rhs = if i.code & SRC_X != 0 { format!("{r}{}", i.src) } else { format!("{}", i.imm) };
+                let rhs = if i.code & SRC_X != 0 {
+                    format!("{r}{}", i.src)
+                } else {
+                    format!("{}", i.imm)
+                };
                 let sym = match (op, i.off) {
                     (0x00, _) => "+=",
                     (0x10, _) => "-=",
@@ -398,9 +432,27 @@ impl fmt::Display for Disasm {
                 };
                 write!(f, "{r}{} {sym} {rhs}", i.dst)
             }
-            CLASS_LDX => write!(f, "r{} = *({} *)({})", i.dst, size_name(i.code), mem(i.src, i.off)),
-            CLASS_STX => write!(f, "*({} *)({}) = r{}", size_name(i.code), mem(i.dst, i.off), i.src),
-            CLASS_ST => write!(f, "*({} *)({}) = {}", size_name(i.code), mem(i.dst, i.off), i.imm),
+            CLASS_LDX => write!(
+                f,
+                "r{} = *({} *)({})",
+                i.dst,
+                size_name(i.code),
+                mem(i.src, i.off)
+            ),
+            CLASS_STX => write!(
+                f,
+                "*({} *)({}) = r{}",
+                size_name(i.code),
+                mem(i.dst, i.off),
+                i.src
+            ),
+            CLASS_ST => write!(
+                f,
+                "*({} *)({}) = {}",
+                size_name(i.code),
+                mem(i.dst, i.off),
+                i.imm
+            ),
             CLASS_JMP => {
                 let op = i.code & 0xf0;
                 match op {
@@ -425,7 +477,11 @@ impl fmt::Display for Disasm {
                             0xd0 => "s<=",
                             _ => "?",
                         };
-                        let rhs = if i.code & SRC_X != 0 { format!("r{}", i.src) } else { format!("{:#x}", i.imm) };
+                        let rhs = if i.code & SRC_X != 0 {
+                            format!("r{}", i.src)
+                        } else {
+                            format!("{:#x}", i.imm)
+                        };
                         write!(f, "if r{} {sym} {rhs} goto pc{:+}", i.dst, i.off)
                     }
                 }
@@ -442,13 +498,25 @@ mod tests {
     #[test]
     fn encodes_like_the_kernel() {
         // r1 = r6: 0xbf, dst 1, src 6
-        assert_eq!(Insn::mov64_reg(Reg::R1, Reg::R6).to_bytes(), [0xbf, 0x61, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::mov64_reg(Reg::R1, Reg::R6).to_bytes(),
+            [0xbf, 0x61, 0, 0, 0, 0, 0, 0]
+        );
         // *(u64 *)(r10 -8) = r0
-        assert_eq!(Insn::stx(Size::DW, Reg::FP, -8, Reg::R0).to_bytes(), [0x7b, 0x0a, 0xf8, 0xff, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::stx(Size::DW, Reg::FP, -8, Reg::R0).to_bytes(),
+            [0x7b, 0x0a, 0xf8, 0xff, 0, 0, 0, 0]
+        );
         // call 14
-        assert_eq!(Insn::call(Helper::GetCurrentPidTgid).to_bytes(), [0x85, 0, 0, 0, 14, 0, 0, 0]);
+        assert_eq!(
+            Insn::call(Helper::GetCurrentPidTgid).to_bytes(),
+            [0x85, 0, 0, 0, 14, 0, 0, 0]
+        );
         // sdiv: off 1
-        assert_eq!(Insn::alu64_reg(Alu::SDiv, Reg::R1, Reg::R2).to_bytes(), [0x3f, 0x21, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Insn::alu64_reg(Alu::SDiv, Reg::R1, Reg::R2).to_bytes(),
+            [0x3f, 0x21, 1, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub struct Program {
 impl Program {
     pub fn disassemble(&self, maps: &[MapSpec]) -> String {
         disassemble(&self.insns, |slot| {
-            self.map_loads.iter().find(|(s, _)| *s == slot).map(|(_, m)| maps[m.0].name.clone())
+            self.map_loads
+                .iter()
+                .find(|(s, _)| *s == slot)
+                .map(|(_, m)| maps[m.0].name.clone())
         })
     }
 

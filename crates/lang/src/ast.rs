@@ -60,8 +60,15 @@ pub struct Stmt {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
     Expr(Expr),
-    AssignVar { name: Ident, value: Expr },
-    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    AssignVar {
+        name: Ident,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
     Block(Vec<Stmt>),
 }
 
@@ -81,16 +88,33 @@ pub struct Expr {
 pub enum ExprKind {
     Int(u64),
     /// A string literal: its bytes, and the text between the quotes as written.
-    Str { value: Vec<u8>, raw: String },
+    Str {
+        value: Vec<u8>,
+        raw: String,
+    },
     /// A bare identifier: a builtin such as `pid`, or `args`.
     Ident(String),
     /// `$name`
     Var(String),
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// `base.field` or `base->field`
-    Field { base: Box<Expr>, field: Ident, arrow: bool },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+        arrow: bool,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +194,11 @@ impl UnaryOp {
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for probe in &self.probes {
-            let aps: Vec<&str> = probe.attach_points.iter().map(|a| a.text.as_str()).collect();
+            let aps: Vec<&str> = probe
+                .attach_points
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect();
             writeln!(f, "probe {}", aps.join(", "))?;
             if let Some(pred) = &probe.predicate {
                 writeln!(f, "  predicate {pred}")?;
@@ -187,7 +215,11 @@ fn write_stmts(f: &mut fmt::Formatter<'_>, stmts: &[Stmt], depth: usize) -> fmt:
         match &stmt.kind {
             StmtKind::Expr(e) => writeln!(f, "{pad}{e}")?,
             StmtKind::AssignVar { name, value } => writeln!(f, "{pad}${} = {value}", name.name)?,
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 writeln!(f, "{pad}if {cond}")?;
                 write_stmts(f, then, depth + 1)?;
                 if !otherwise.is_empty() {

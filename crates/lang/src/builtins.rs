@@ -20,7 +20,8 @@ pub const VALUES: &[(&str, Builtin)] = &[
 pub const SPECIAL_VALUES: &[&str] = &["probe", "args"];
 
 /// Functions, with the number of arguments they take (min, max).
-pub const FUNCTIONS: &[(&str, usize, usize)] = &[("printf", 1, usize::MAX), ("str", 1, 2), ("exit", 0, 1)];
+pub const FUNCTIONS: &[(&str, usize, usize)] =
+    &[("printf", 1, usize::MAX), ("str", 1, 2), ("exit", 0, 1)];
 
 /// The length of `comm` including its NUL (the kernel's TASK_COMM_LEN).
 pub const COMM_LEN: u32 = 16;
@@ -30,7 +31,10 @@ pub fn value(name: &str) -> Option<Builtin> {
 }
 
 pub fn function(name: &str) -> Option<(usize, usize)> {
-    FUNCTIONS.iter().find(|(n, ..)| *n == name).map(|(_, lo, hi)| (*lo, *hi))
+    FUNCTIONS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, lo, hi)| (*lo, *hi))
 }
 
 pub fn type_of(b: Builtin) -> Type {
@@ -43,5 +47,8 @@ pub fn type_of(b: Builtin) -> Type {
 
 /// Every identifier a user may write bare, for "did you mean" hints.
 pub fn all_value_names() -> impl Iterator<Item = &'static str> {
-    VALUES.iter().map(|(n, _)| *n).chain(SPECIAL_VALUES.iter().copied())
+    VALUES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(SPECIAL_VALUES.iter().copied())
 }

@@ -43,8 +43,17 @@ pub fn check(
                 }
             };
             for rp in resolved {
-                let mut ck = Checker { options, probe: &rp, diags: Vec::new(), vars: Vec::new(), scopes: vec![Vec::new()] };
-                let predicate = probe.predicate.as_ref().and_then(|p| ck.condition(p, "a predicate"));
+                let mut ck = Checker {
+                    options,
+                    probe: &rp,
+                    diags: Vec::new(),
+                    vars: Vec::new(),
+                    scopes: vec![Vec::new()],
+                };
+                let predicate = probe
+                    .predicate
+                    .as_ref()
+                    .and_then(|p| ck.condition(p, "a predicate"));
                 let body = ck.stmts(&probe.body);
                 for d in ck.diags {
                     // A block attached to many probes would repeat the same error for each.
@@ -52,7 +61,13 @@ pub fn check(
                         diags.push(d);
                     }
                 }
-                probes.push(typed::Probe { predicate, body, vars: ck.vars, attach_span: ap.span, resolved: rp });
+                probes.push(typed::Probe {
+                    predicate,
+                    body,
+                    vars: ck.vars,
+                    attach_span: ap.span,
+                    resolved: rp,
+                });
             }
         }
     }
@@ -82,7 +97,12 @@ impl Checker<'_> {
     }
 
     fn lookup_var(&self, name: &str) -> Option<VarId> {
-        self.scopes.iter().rev().flat_map(|s| s.iter()).find(|(n, _)| n == name).map(|(_, id)| *id)
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
     }
 
     fn stmts(&mut self, stmts: &[ast::Stmt]) -> Vec<typed::Stmt> {
@@ -117,7 +137,13 @@ impl Checker<'_> {
                     return None;
                 }
                 if let Type::Array { .. } | Type::Opaque { .. } = value.ty {
-                    let d = self.error(value.span, format!("a scratch variable cannot hold a value of type {}", value.ty));
+                    let d = self.error(
+                        value.span,
+                        format!(
+                            "a scratch variable cannot hold a value of type {}",
+                            value.ty
+                        ),
+                    );
                     self.diags.push(d);
                     return None;
                 }
@@ -141,25 +167,45 @@ impl Checker<'_> {
                         let id = VarId(self.vars.len());
                         // Integers are stored widened to 64 bits, keeping their sign.
                         let ty = match &value.ty {
-                            Type::Int(i) => Type::Int(IntType { bits: 64, signed: i.signed }),
+                            Type::Int(i) => Type::Int(IntType {
+                                bits: 64,
+                                signed: i.signed,
+                            }),
                             other => other.clone(),
                         };
-                        self.vars.push(Var { name: name.name.clone(), ty });
-                        self.scopes.last_mut().expect("a scope is always open").push((name.name.clone(), id));
+                        self.vars.push(Var {
+                            name: name.name.clone(),
+                            ty,
+                        });
+                        self.scopes
+                            .last_mut()
+                            .expect("a scope is always open")
+                            .push((name.name.clone(), id));
                         id
                     }
                 };
                 typed::StmtKind::Assign { var, value }
             }
-            S::If { cond, then, otherwise } => {
+            S::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let cond = self.condition(cond, "an `if` condition");
                 let then = self.scoped(then);
                 let otherwise = self.scoped(otherwise);
-                typed::StmtKind::If { cond: cond?, then, otherwise }
+                typed::StmtKind::If {
+                    cond: cond?,
+                    then,
+                    otherwise,
+                }
             }
             S::Block(body) => typed::StmtKind::Block(self.scoped(body)),
         };
-        Some(typed::Stmt { kind, span: stmt.span })
+        Some(typed::Stmt {
+            kind,
+            span: stmt.span,
+        })
     }
 
     fn condition(&mut self, e: &ast::Expr, what: &str) -> Option<typed::Expr> {
@@ -172,7 +218,10 @@ impl Checker<'_> {
         if t.ty.is_scalar() {
             return Some(t);
         }
-        let mut d = self.error(e.span, format!("{what} must be an integer, but this is {}", t.ty));
+        let mut d = self.error(
+            e.span,
+            format!("{what} must be an integer, but this is {}", t.ty),
+        );
         if t.ty.is_str() {
             d = d.with_hint("comparing strings is not supported yet");
         }
@@ -182,7 +231,9 @@ impl Checker<'_> {
 
     fn printf(&mut self, span: Span, args: &[ast::Expr]) -> Option<typed::StmtKind> {
         let Some(first) = args.first() else {
-            let d = self.error(span, "printf needs a format string").with_hint("printf(\"%d\\n\", pid)");
+            let d = self
+                .error(span, "printf needs a format string")
+                .with_hint("printf(\"%d\\n\", pid)");
             self.diags.push(d);
             return None;
         };
@@ -194,7 +245,10 @@ impl Checker<'_> {
         // Offsets in the unescaped format, mapped back to the script text.
         let locate = |at: (usize, usize)| {
             let base = first.span.start + 1;
-            Span::new(base + crate::parser::raw_offset(raw, at.0), base + crate::parser::raw_offset(raw, at.1))
+            Span::new(
+                base + crate::parser::raw_offset(raw, at.0),
+                base + crate::parser::raw_offset(raw, at.1),
+            )
         };
         let format = match printf::parse(fmt) {
             Ok(f) => f,
@@ -210,12 +264,20 @@ impl Checker<'_> {
         if specs.len() != typed_args.len() {
             let (msg, at) = if specs.len() > typed_args.len() {
                 (
-                    format!("printf: the format has {} conversions but {} arguments follow", specs.len(), typed_args.len()),
+                    format!(
+                        "printf: the format has {} conversions but {} arguments follow",
+                        specs.len(),
+                        typed_args.len()
+                    ),
                     locate(specs[typed_args.len()].at),
                 )
             } else {
                 (
-                    format!("printf: {} arguments but the format has only {} conversions", typed_args.len(), specs.len()),
+                    format!(
+                        "printf: {} arguments but the format has only {} conversions",
+                        typed_args.len(),
+                        specs.len()
+                    ),
                     args[1 + specs.len()].span,
                 )
             };
@@ -230,13 +292,32 @@ impl Checker<'_> {
                 continue;
             };
             let text = String::from_utf8_lossy(&fmt[spec.at.0..spec.at.1]).into_owned();
-            let fits = if spec.conv.takes_int() { arg.ty.is_scalar() } else { arg.ty.is_str() };
+            let fits = if spec.conv.takes_int() {
+                arg.ty.is_scalar()
+            } else {
+                arg.ty.is_str()
+            };
             if !fits {
                 ok = false;
-                let mut d = Diagnostic::error(arg.span, format!("printf: {text} expects {}, but this is {}", if spec.conv.takes_int() { "an integer" } else { "a string" }, arg.ty));
+                let mut d = Diagnostic::error(
+                    arg.span,
+                    format!(
+                        "printf: {text} expects {}, but this is {}",
+                        if spec.conv.takes_int() {
+                            "an integer"
+                        } else {
+                            "a string"
+                        },
+                        arg.ty
+                    ),
+                );
                 d = match (&arg.ty, spec.conv) {
-                    (Type::Ptr { .. }, printf::Conv::Str) => d.with_hint("read the string it points to with str(…)"),
-                    (Type::Int(_), printf::Conv::Str) => d.with_hint("print integers with %d, %u or %x"),
+                    (Type::Ptr { .. }, printf::Conv::Str) => {
+                        d.with_hint("read the string it points to with str(…)")
+                    }
+                    (Type::Int(_), printf::Conv::Str) => {
+                        d.with_hint("print integers with %d, %u or %x")
+                    }
                     (Type::Str(_), _) => d.with_hint("print strings with %s"),
                     _ => d,
                 };
@@ -250,19 +331,34 @@ impl Checker<'_> {
     fn expr(&mut self, e: &ast::Expr) -> Option<typed::Expr> {
         match &e.kind {
             A::Int(v) => {
-                let ty = if *v > i64::MAX as u64 { IntType::U64 } else { IntType::I64 };
+                let ty = if *v > i64::MAX as u64 {
+                    IntType::U64
+                } else {
+                    IntType::I64
+                };
                 Some(expr(T::Int(*v), Type::Int(ty), e.span))
             }
-            A::Str { value, .. } => Some(expr(T::Str(value.clone()), Type::Str(value.len() as u32 + 1), e.span)),
+            A::Str { value, .. } => Some(expr(
+                T::Str(value.clone()),
+                Type::Str(value.len() as u32 + 1),
+                e.span,
+            )),
             A::Var(name) => match self.lookup_var(name) {
                 Some(id) => Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span)),
                 None => {
-                    let names: Vec<String> = self.scopes.iter().flatten().map(|(n, _)| n.clone()).collect();
+                    let names: Vec<String> = self
+                        .scopes
+                        .iter()
+                        .flatten()
+                        .map(|(n, _)| n.clone())
+                        .collect();
                     let hint = match nearest(name, names.iter().map(String::as_str)) {
                         Some(n) => format!("did you mean `${n}`?"),
                         None => format!("assign it before use: `${name} = …;`"),
                     };
-                    let d = self.error(e.span, format!("unknown variable `${name}`")).with_hint(hint);
+                    let d = self
+                        .error(e.span, format!("unknown variable `${name}`"))
+                        .with_hint(hint);
                     self.diags.push(d);
                     None
                 }
@@ -275,22 +371,51 @@ impl Checker<'_> {
                 let it = operand.ty.as_int().unwrap_or(IntType::I64);
                 let ty = match op {
                     UnaryOp::Not => IntType::U64,
-                    UnaryOp::Neg => IntType { bits: 64, signed: true },
-                    UnaryOp::BitNot => IntType { bits: 64, signed: it.signed },
+                    UnaryOp::Neg => IntType {
+                        bits: 64,
+                        signed: true,
+                    },
+                    UnaryOp::BitNot => IntType {
+                        bits: 64,
+                        signed: it.signed,
+                    },
                 };
-                Some(expr(T::Unary { op: *op, operand: Box::new(operand) }, Type::Int(ty), e.span))
+                Some(expr(
+                    T::Unary {
+                        op: *op,
+                        operand: Box::new(operand),
+                    },
+                    Type::Int(ty),
+                    e.span,
+                ))
             }
             A::Binary { op, lhs, rhs } => {
                 let what = format!("an operand of `{}`", op.symbol());
                 let l = self.scalar(lhs, &what);
                 let r = self.scalar(rhs, &what);
                 let (l, r) = (l?, r?);
-                let (li, ri) = (l.ty.as_int().unwrap_or(IntType::I64), r.ty.as_int().unwrap_or(IntType::I64));
+                let (li, ri) = (
+                    l.ty.as_int().unwrap_or(IntType::I64),
+                    r.ty.as_int().unwrap_or(IntType::I64),
+                );
                 // Signed only when both sides are: mixing in an unsigned value makes the
                 // operation unsigned, as in C for 64-bit operands.
                 let signed = li.signed && ri.signed;
-                let ty = if op.is_comparison() || op.is_logical() { IntType::U64 } else { IntType { bits: 64, signed } };
-                Some(expr(T::Binary { op: *op, lhs: Box::new(l), rhs: Box::new(r), signed }, Type::Int(ty), e.span))
+                let ty = if op.is_comparison() || op.is_logical() {
+                    IntType::U64
+                } else {
+                    IntType { bits: 64, signed }
+                };
+                Some(expr(
+                    T::Binary {
+                        op: *op,
+                        lhs: Box::new(l),
+                        rhs: Box::new(r),
+                        signed,
+                    },
+                    Type::Int(ty),
+                    e.span,
+                ))
             }
         }
     }
@@ -305,14 +430,21 @@ impl Checker<'_> {
             return Some(expr(T::Str(text), Type::Str(len), span));
         }
         let d = if name == "args" {
-            self.error(span, "`args` must be followed by a field name, as in `args.filename`")
+            self.error(
+                span,
+                "`args` must be followed by a field name, as in `args.filename`",
+            )
         } else if builtins::function(name).is_some() {
-            self.error(span, format!("`{name}` is a function")).with_hint(format!("call it: `{name}(…)`"))
+            self.error(span, format!("`{name}` is a function"))
+                .with_hint(format!("call it: `{name}(…)`"))
         } else {
             let d = self.error(span, format!("unknown identifier `{name}`"));
             match nearest(name, builtins::all_value_names()) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
-                None => d.with_hint(format!("builtins: {}", builtins::all_value_names().collect::<Vec<_>>().join(", "))),
+                None => d.with_hint(format!(
+                    "builtins: {}",
+                    builtins::all_value_names().collect::<Vec<_>>().join(", ")
+                )),
             }
         };
         self.diags.push(d);
@@ -331,20 +463,28 @@ impl Checker<'_> {
         if base_name != "args" {
             if builtins::value(base_name).is_some() {
                 let ty = builtins::type_of(builtins::value(base_name)?);
-                let d = self.error(field.span, format!("`{base_name}` is {ty} and has no fields"));
+                let d = self.error(
+                    field.span,
+                    format!("`{base_name}` is {ty} and has no fields"),
+                );
                 self.diags.push(d);
                 return None;
             }
             let d = self.error(base.span, format!("unknown identifier `{base_name}`"));
             let d = match nearest(base_name, builtins::all_value_names()) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
-                None => d.with_hint("probe arguments are reached through `args`, as in `args.filename`"),
+                None => {
+                    d.with_hint("probe arguments are reached through `args`, as in `args.filename`")
+                }
             };
             self.diags.push(d);
             return None;
         }
         let Some(fields) = &self.probe.args else {
-            let d = self.error(base.span, format!("`args` is not available in {} probes", self.probe.name));
+            let d = self.error(
+                base.span,
+                format!("`args` is not available in {} probes", self.probe.name),
+            );
             self.diags.push(d);
             return None;
         };
@@ -356,8 +496,21 @@ impl Checker<'_> {
         if let Some(n) = nearest(&field.name, names.iter().copied()) {
             hint.push_str(&format!("did you mean `{n}`?\n"));
         }
-        hint.push_str(&format!("{} has: {}", self.probe.name, if names.is_empty() { "no fields".to_string() } else { names.join(", ") }));
-        let d = self.error(field.span, format!("{} has no field `{}`", self.probe.name, field.name)).with_hint(hint);
+        hint.push_str(&format!(
+            "{} has: {}",
+            self.probe.name,
+            if names.is_empty() {
+                "no fields".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+        let d = self
+            .error(
+                field.span,
+                format!("{} has no field `{}`", self.probe.name, field.name),
+            )
+            .with_hint(hint);
         self.diags.push(d);
         None
     }
@@ -377,14 +530,35 @@ impl Checker<'_> {
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
             let d = match nearest(&func.name, names) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
-                None => d.with_hint(format!("functions: {}", builtins::FUNCTIONS.iter().map(|(n, ..)| *n).collect::<Vec<_>>().join(", "))),
+                None => d.with_hint(format!(
+                    "functions: {}",
+                    builtins::FUNCTIONS
+                        .iter()
+                        .map(|(n, ..)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             };
             self.diags.push(d);
             return None;
         };
         if args.len() < lo || args.len() > hi {
-            let want = if lo == hi { format!("{lo}") } else if hi == usize::MAX { format!("at least {lo}") } else { format!("{lo} to {hi}") };
-            let d = self.error(span, format!("{}() takes {want} argument{}, not {}", func.name, if want == "1" { "" } else { "s" }, args.len()));
+            let want = if lo == hi {
+                format!("{lo}")
+            } else if hi == usize::MAX {
+                format!("at least {lo}")
+            } else {
+                format!("{lo} to {hi}")
+            };
+            let d = self.error(
+                span,
+                format!(
+                    "{}() takes {want} argument{}, not {}",
+                    func.name,
+                    if want == "1" { "" } else { "s" },
+                    args.len()
+                ),
+            );
             self.diags.push(d);
             return None;
         }
@@ -392,7 +566,8 @@ impl Checker<'_> {
             "str" => self.str_call(args, span),
             name => {
                 // printf and exit are statements: their use as a value is an error.
-                let d = self.error(span, format!("{name}() has no value"))
+                let d = self
+                    .error(span, format!("{name}() has no value"))
                     .with_hint(format!("call {name}(…) as a statement of its own"));
                 self.diags.push(d);
                 None
@@ -419,15 +594,30 @@ impl Checker<'_> {
             // Already a string (a `__data_loc` field, comm): str() is the identity.
             Type::Str(n) => {
                 let n = (*n).min(cap);
-                return Some(typed::Expr { ty: Type::Str(n), span, ..ptr });
+                return Some(typed::Expr {
+                    ty: Type::Str(n),
+                    span,
+                    ..ptr
+                });
             }
             other => {
-                let d = self.error(args[0].span, format!("str() reads through a pointer, but this is {other}"));
+                let d = self.error(
+                    args[0].span,
+                    format!("str() reads through a pointer, but this is {other}"),
+                );
                 self.diags.push(d);
                 return None;
             }
         };
-        Some(expr(T::ReadStr { ptr: Box::new(ptr), space, len: len.map(Box::new) }, Type::Str(cap), span))
+        Some(expr(
+            T::ReadStr {
+                ptr: Box::new(ptr),
+                space,
+                len: len.map(Box::new),
+            },
+            Type::Str(cap),
+            span,
+        ))
     }
 }
 
@@ -439,20 +629,37 @@ mod tests {
     pub(crate) struct Fixture;
 
     impl ProbeResolver for Fixture {
-        fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        fn resolve(
+            &self,
+            provider: &str,
+            parts: &[&str],
+        ) -> Result<Vec<ResolvedProbe>, ResolveError> {
             match (provider, parts) {
-                ("BEGIN", []) => Ok(vec![ResolvedProbe { name: "BEGIN".into(), target: ProbeTarget::Begin, args: None }]),
+                ("BEGIN", []) => Ok(vec![ResolvedProbe {
+                    name: "BEGIN".into(),
+                    target: ProbeTarget::Begin,
+                    args: None,
+                }]),
                 ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![ResolvedProbe {
                     name: "tracepoint:syscalls:sys_enter_execve".into(),
-                    target: ProbeTarget::Tracepoint { category: "syscalls".into(), event: "sys_enter_execve".into() },
+                    target: ProbeTarget::Tracepoint {
+                        category: "syscalls".into(),
+                        event: "sys_enter_execve".into(),
+                    },
                     args: Some(vec![ContextField {
                         name: "filename".into(),
-                        ty: Type::Ptr { pointee: Box::new(Type::Int(IntType::I8)), space: AddrSpace::User },
+                        ty: Type::Ptr {
+                            pointee: Box::new(Type::Int(IntType::I8)),
+                            space: AddrSpace::User,
+                        },
                         location: FieldLocation::Inline { offset: 16 },
                         c_decl: "const char * filename".into(),
                     }]),
                 }]),
-                _ => Err(ResolveError { message: format!("unknown probe {provider}"), hint: None }),
+                _ => Err(ResolveError {
+                    message: format!("unknown probe {provider}"),
+                    hint: None,
+                }),
             }
         }
     }
@@ -461,13 +668,18 @@ mod tests {
         let ast = crate::parse(src).unwrap();
         match check(&ast, &Fixture, &CheckOptions::default()) {
             Ok(_) => vec![],
-            Err(d) => d.into_iter().map(|d| format!("{} | {}", d.message, d.hint.unwrap_or_default())).collect(),
+            Err(d) => d
+                .into_iter()
+                .map(|d| format!("{} | {}", d.message, d.hint.unwrap_or_default()))
+                .collect(),
         }
     }
 
     #[test]
     fn typo_in_args_gets_a_hint() {
-        let e = errors(r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(argv->filename)); }"#);
+        let e = errors(
+            r#"tracepoint:syscalls:sys_enter_execve { printf("%s\n", str(argv->filename)); }"#,
+        );
         assert_eq!(e, vec!["unknown identifier `argv` | did you mean `args`?"]);
     }
 
@@ -479,7 +691,9 @@ mod tests {
 
     #[test]
     fn variables_are_block_scoped() {
-        assert!(errors("BEGIN { if (1) { $x = 1; } $y = $x; }")[0].starts_with("unknown variable `$x`"));
+        assert!(
+            errors("BEGIN { if (1) { $x = 1; } $y = $x; }")[0].starts_with("unknown variable `$x`")
+        );
         assert!(errors("BEGIN { $x = 1; if (1) { $x = 2; } $y = $x; }").is_empty());
     }
 }

@@ -32,13 +32,28 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), span, hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, message: message.into(), span, hint: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
     pub fn note(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Note, message: message.into(), span, hint: None }
+        Diagnostic {
+            severity: Severity::Note,
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -52,7 +67,9 @@ impl Diagnostic {
     pub fn render(&self, file: &str, source: &str) -> String {
         let start = self.span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let line_no = source[..start].matches('\n').count() + 1;
         let line = &source[line_start..line_end];
         let col = source[line_start..start].chars().count() + 1;
@@ -120,7 +137,8 @@ mod tests {
     #[test]
     fn renders_location_line_and_caret() {
         let src = "BEGIN {\n  printf(\"%d\", foo);\n}";
-        let d = Diagnostic::error(Span::new(23, 26), "unknown identifier `foo`").with_hint("did you mean `pid`?");
+        let d = Diagnostic::error(Span::new(23, 26), "unknown identifier `foo`")
+            .with_hint("did you mean `pid`?");
         assert_eq!(
             d.render("stdin", src),
             "stdin:2:16: error: unknown identifier `foo`\n  printf(\"%d\", foo);\n               ^^^\n  hint: did you mean `pid`?\n"

@@ -19,7 +19,12 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
     let mut probes = Vec::new();
-    for pair in pairs.into_iter().next().into_iter().flat_map(|p| p.into_inner()) {
+    for pair in pairs
+        .into_iter()
+        .next()
+        .into_iter()
+        .flat_map(|p| p.into_inner())
+    {
         if pair.as_rule() == Rule::probe {
             probes.push(b.probe(pair));
         }
@@ -75,7 +80,10 @@ impl Builder {
             match p.as_rule() {
                 Rule::attach_list => {
                     for ap in p.into_inner() {
-                        attach_points.push(AttachPointSpec { text: ap.as_str().to_string(), span: span_of(&ap) });
+                        attach_points.push(AttachPointSpec {
+                            text: ap.as_str().to_string(),
+                            span: span_of(&ap),
+                        });
                     }
                 }
                 Rule::predicate => predicate = p.into_inner().next().map(|e| self.expr(e)),
@@ -83,7 +91,12 @@ impl Builder {
                 _ => {}
             }
         }
-        Probe { attach_points, predicate, body, span }
+        Probe {
+            attach_points,
+            predicate,
+            body,
+            span,
+        }
     }
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> Vec<Stmt> {
@@ -102,9 +115,17 @@ impl Builder {
                 let mut inner = pair.into_inner();
                 let var = inner.next().expect("grammar: assignment target");
                 let value = self.expr(inner.next().expect("grammar: assigned value"));
-                StmtKind::AssignVar { name: Ident { name: var.as_str()[1..].to_string(), span: span_of(&var) }, value }
+                StmtKind::AssignVar {
+                    name: Ident {
+                        name: var.as_str()[1..].to_string(),
+                        span: span_of(&var),
+                    },
+                    value,
+                }
             }
-            Rule::expr_stmt => StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression"))),
+            Rule::expr_stmt => {
+                StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression")))
+            }
             other => unreachable!("grammar produced {other:?} as a statement"),
         };
         Stmt { kind, span }
@@ -120,14 +141,21 @@ impl Builder {
                 match branch.as_rule() {
                     Rule::if_stmt => {
                         let span = span_of(&branch);
-                        vec![Stmt { kind: self.if_stmt(branch), span }]
+                        vec![Stmt {
+                            kind: self.if_stmt(branch),
+                            span,
+                        }]
                     }
                     _ => self.block(branch),
                 }
             }
             None => Vec::new(),
         };
-        StmtKind::If { cond, then, otherwise }
+        StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        }
     }
 
     fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
@@ -148,14 +176,30 @@ impl Builder {
                     _ => UnaryOp::Neg,
                 };
                 let span = span_of(&op).to(operand.span);
-                Expr { kind: ExprKind::Unary { op: op_kind, operand: Box::new(operand) }, span }
+                Expr {
+                    kind: ExprKind::Unary {
+                        op: op_kind,
+                        operand: Box::new(operand),
+                    },
+                    span,
+                }
             })
             .map_postfix(|base, op| {
                 let arrow = op.as_rule() == Rule::arrow_field;
                 let span = base.span.to(span_of(&op));
                 let id = op.into_inner().next().expect("grammar: field name");
-                let field = Ident { name: id.as_str().to_string(), span: span_of(&id) };
-                Expr { kind: ExprKind::Field { base: Box::new(base), field, arrow }, span }
+                let field = Ident {
+                    name: id.as_str().to_string(),
+                    span: span_of(&id),
+                };
+                Expr {
+                    kind: ExprKind::Field {
+                        base: Box::new(base),
+                        field,
+                        arrow,
+                    },
+                    span,
+                }
             })
             .map_infix(|lhs, op, rhs| {
                 let op = match op.as_rule() {
@@ -179,7 +223,14 @@ impl Builder {
                     _ => BinaryOp::Rem,
                 };
                 let span = lhs.span.to(rhs.span);
-                Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+                Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                }
             })
             .parse(pairs);
         self.errors = errors.into_inner();
@@ -195,7 +246,9 @@ impl Builder {
                 None => {
                     self.errors.push(
                         Diagnostic::error(span, "integer literal does not fit in 64 bits")
-                            .with_hint("the largest integer is 18446744073709551615 (0xffffffffffffffff)"),
+                            .with_hint(
+                                "the largest integer is 18446744073709551615 (0xffffffffffffffff)",
+                            ),
                     );
                     ExprKind::Int(0)
                 }
@@ -204,14 +257,20 @@ impl Builder {
                 let text = pair.as_str();
                 let raw = &text[1..text.len() - 1];
                 match unescape(raw) {
-                    Ok(value) => ExprKind::Str { value, raw: raw.to_string() },
+                    Ok(value) => ExprKind::Str {
+                        value,
+                        raw: raw.to_string(),
+                    },
                     Err((offset, len, msg)) => {
                         let at = span.start + 1 + offset;
                         self.errors.push(
                             Diagnostic::error(Span::new(at, at + len), msg)
                                 .with_hint("valid escapes: \\n \\t \\r \\\\ \\\" \\' \\0 \\a \\b \\f \\v \\NNN (octal) \\xHH (hex)"),
                         );
-                        ExprKind::Str { value: Vec::new(), raw: raw.to_string() }
+                        ExprKind::Str {
+                            value: Vec::new(),
+                            raw: raw.to_string(),
+                        }
                     }
                 }
             }
@@ -220,7 +279,10 @@ impl Builder {
             Rule::call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().expect("grammar: function name");
-                let func = Ident { name: name.as_str().to_string(), span: span_of(&name) };
+                let func = Ident {
+                    name: name.as_str().to_string(),
+                    span: span_of(&name),
+                };
                 let args = inner.map(|a| self.expr(a)).collect();
                 ExprKind::Call { func, args }
             }
@@ -233,7 +295,10 @@ impl Builder {
 /// Decimal or hex, with `_` separators. `None` when it does not fit in 64 bits.
 fn parse_int(text: &str) -> Option<u64> {
     let clean: String = text.chars().filter(|&c| c != '_').collect();
-    if let Some(hex) = clean.strip_prefix("0x").or_else(|| clean.strip_prefix("0X")) {
+    if let Some(hex) = clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
         u64::from_str_radix(hex, 16).ok()
     } else {
         clean.parse().ok()
@@ -258,8 +323,20 @@ fn escape_len(rest: &[u8]) -> usize {
         return 1;
     }
     match rest[1] {
-        b'0'..=b'7' => 1 + rest[1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).count(),
-        b'x' => 2 + rest[2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).count(),
+        b'0'..=b'7' => {
+            1 + rest[1..]
+                .iter()
+                .take(3)
+                .take_while(|d| (b'0'..=b'7').contains(d))
+                .count()
+        }
+        b'x' => {
+            2 + rest[2..]
+                .iter()
+                .take(2)
+                .take_while(|d| d.is_ascii_hexdigit())
+                .count()
+        }
         _ => 2,
     }
 }
@@ -275,7 +352,10 @@ fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
             i += 1;
             continue;
         }
-        let esc = *bytes.get(i + 1).ok_or((i, 1, "a string cannot end with a lone `\\`".to_string()))?;
+        let esc =
+            *bytes
+                .get(i + 1)
+                .ok_or((i, 1, "a string cannot end with a lone `\\`".to_string()))?;
         let simple = match esc {
             b'n' => Some(b'\n'),
             b't' => Some(b'\t'),
@@ -294,16 +374,28 @@ fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
             out.push(b);
             i += 2;
         } else if esc.is_ascii_digit() && esc < b'8' {
-            let digits = bytes[i + 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).count();
+            let digits = bytes[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|d| (b'0'..=b'7').contains(d))
+                .count();
             let s = &text[i + 1..i + 1 + digits];
             let v = u32::from_str_radix(s, 8).unwrap_or(256);
             if v > 255 {
-                return Err((i, digits + 1, format!("octal escape `\\{s}` is larger than a byte")));
+                return Err((
+                    i,
+                    digits + 1,
+                    format!("octal escape `\\{s}` is larger than a byte"),
+                ));
             }
             out.push(v as u8);
             i += 1 + digits;
         } else if esc == b'x' {
-            let digits = bytes[i + 2..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).count();
+            let digits = bytes[i + 2..]
+                .iter()
+                .take(2)
+                .take_while(|d| d.is_ascii_hexdigit())
+                .count();
             if digits == 0 {
                 return Err((i, 2, "`\\x` needs one or two hex digits".to_string()));
             }
@@ -311,7 +403,11 @@ fn unescape(text: &str) -> Result<Vec<u8>, (usize, usize, String)> {
             i += 2 + digits;
         } else {
             let ch_len = text[i + 1..].chars().next().map_or(1, char::len_utf8);
-            return Err((i, 1 + ch_len, format!("unknown escape `\\{}`", &text[i + 1..i + 1 + ch_len])));
+            return Err((
+                i,
+                1 + ch_len,
+                format!("unknown escape `\\{}`", &text[i + 1..i + 1 + ch_len]),
+            ));
         }
     }
     Ok(out)
@@ -342,11 +438,19 @@ fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
     };
     let found: String = {
         let rest = e.line().chars().skip(match e.line_col {
-            pest::error::LineColLocation::Pos((_, c)) | pest::error::LineColLocation::Span((_, c), _) => c - 1,
+            pest::error::LineColLocation::Pos((_, c))
+            | pest::error::LineColLocation::Span((_, c), _) => c - 1,
         });
         let rest: String = rest.collect();
-        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        if word.is_empty() { rest.chars().next().map(String::from).unwrap_or_default() } else { word }
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if word.is_empty() {
+            rest.chars().next().map(String::from).unwrap_or_default()
+        } else {
+            word
+        }
     };
     let message = format!("syntax error: unexpected `{found}`{expected}");
     if start >= source.len() {
@@ -363,7 +467,10 @@ fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
             pest::error::LineColLocation::Span((_, c), _) => c,
         };
         let before = line.get(..col.saturating_sub(1)).unwrap_or("").trim_end();
-        if p > 0 && (before.ends_with(')') || before.ends_with(|c: char| c.is_alphanumeric() || c == '"')) {
+        if p > 0
+            && (before.ends_with(')')
+                || before.ends_with(|c: char| c.is_alphanumeric() || c == '"'))
+        {
             d = d.with_hint("statements are separated by `;`");
         }
     }
@@ -373,13 +480,32 @@ fn syntax_error(e: pest::error::Error<Rule>, source: &str) -> Diagnostic {
 fn rule_name(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::EOI => "end of input",
-        Rule::probe | Rule::attach_list | Rule::attach_point => "a probe such as `tracepoint:syscalls:sys_enter_openat`",
+        Rule::probe | Rule::attach_list | Rule::attach_point => {
+            "a probe such as `tracepoint:syscalls:sys_enter_openat`"
+        }
         Rule::predicate => "`/predicate/`",
         Rule::block => "`{`",
         Rule::stmts | Rule::if_stmt | Rule::assign_stmt | Rule::expr_stmt => "a statement",
-        Rule::expr | Rule::integer | Rule::string | Rule::call | Rule::variable | Rule::ident => "an expression",
-        Rule::log_or | Rule::log_and | Rule::bit_or | Rule::bit_xor | Rule::bit_and | Rule::eq | Rule::ne | Rule::le
-        | Rule::ge | Rule::lt | Rule::gt | Rule::shl | Rule::shr | Rule::add | Rule::sub | Rule::mul | Rule::div
+        Rule::expr | Rule::integer | Rule::string | Rule::call | Rule::variable | Rule::ident => {
+            "an expression"
+        }
+        Rule::log_or
+        | Rule::log_and
+        | Rule::bit_or
+        | Rule::bit_xor
+        | Rule::bit_and
+        | Rule::eq
+        | Rule::ne
+        | Rule::le
+        | Rule::ge
+        | Rule::lt
+        | Rule::gt
+        | Rule::shl
+        | Rule::shr
+        | Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
         | Rule::rem => "an operator",
         Rule::field | Rule::arrow_field => "`.field`",
         Rule::not | Rule::bit_not | Rule::neg => "an expression",
@@ -405,7 +531,10 @@ mod tests {
         assert_eq!(expr_of("1 + 2 * 3"), "(1 + (2 * 3))");
         assert_eq!(expr_of("1 << 2 + 3"), "(1 << (2 + 3))");
         assert_eq!(expr_of("1 | 2 ^ 3 & 4"), "(1 | (2 ^ (3 & 4)))");
-        assert_eq!(expr_of("a == 1 && b != 2 || c"), "(((a == 1) && (b != 2)) || c)");
+        assert_eq!(
+            expr_of("a == 1 && b != 2 || c"),
+            "(((a == 1) && (b != 2)) || c)"
+        );
         assert_eq!(expr_of("1 < 2 == 3 > 4"), "((1 < 2) == (3 > 4))");
         assert_eq!(expr_of("-1 - -2"), "((-1) - (-2))");
         assert_eq!(expr_of("!a && ~b"), "((!a) && (~b))");

@@ -121,7 +121,9 @@ pub fn parse(fmt: &[u8]) -> Result<Format, FormatError> {
             while fmt.get(*i).is_some_and(u8::is_ascii_digit) {
                 *i += 1;
             }
-            std::str::from_utf8(&fmt[s..*i]).ok().and_then(|d| d.parse::<usize>().ok())
+            std::str::from_utf8(&fmt[s..*i])
+                .ok()
+                .and_then(|d| d.parse::<usize>().ok())
         };
         let width = number(&mut i);
         let precision = if fmt.get(i) == Some(&b'.') {
@@ -184,7 +186,14 @@ pub fn parse(fmt: &[u8]) -> Result<Format, FormatError> {
         if !text.is_empty() {
             segments.push(Segment::Text(std::mem::take(&mut text)));
         }
-        segments.push(Segment::Spec(Spec { conv, flags, width, precision, length, at: (start, i) }));
+        segments.push(Segment::Spec(Spec {
+            conv,
+            flags,
+            width,
+            precision,
+            length,
+            at: (start, i),
+        }));
     }
     if !text.is_empty() {
         segments.push(Segment::Text(text));
@@ -202,7 +211,11 @@ mod tests {
         let specs: Vec<&Spec> = f.specs().collect();
         assert_eq!(specs.len(), 3);
         assert!(specs[0].flags.left && specs[0].width == Some(6) && specs[0].conv == Conv::Signed);
-        assert!(specs[1].flags.zero && specs[1].length == Length::Long && specs[1].conv == Conv::Unsigned);
+        assert!(
+            specs[1].flags.zero
+                && specs[1].length == Length::Long
+                && specs[1].conv == Conv::Unsigned
+        );
         assert_eq!(specs[2].conv, Conv::Str);
         assert_eq!(f.segments.last(), Some(&Segment::Text(b"%\n".to_vec())));
     }

@@ -40,11 +40,23 @@ pub struct Stmt {
 pub enum StmtKind {
     /// An expression evaluated for its effects (and then dropped).
     Expr(Expr),
-    Assign { var: VarId, value: Expr },
-    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    Assign {
+        var: VarId,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
     Block(Vec<Stmt>),
-    Printf { format: Format, args: Vec<Expr> },
-    Exit { code: Option<Expr> },
+    Printf {
+        format: Format,
+        args: Vec<Expr>,
+    },
+    Exit {
+        code: Option<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -78,8 +90,20 @@ pub enum ExprKind {
     Arg(ContextField),
     /// `str(ptr[, len])`: read a NUL-terminated string through a pointer. The result's capacity
     /// is `ty`'s; `len` limits the characters read at run time.
-    ReadStr { ptr: Box<Expr>, space: AddrSpace, len: Option<Box<Expr>> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
+    ReadStr {
+        ptr: Box<Expr>,
+        space: AddrSpace,
+        len: Option<Box<Expr>>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
     /// `signed` selects signed division, remainder, shift right and comparisons.
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, signed: bool },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        signed: bool,
+    },
 }

@@ -11,11 +11,26 @@ pub struct IntType {
 }
 
 impl IntType {
-    pub const I64: IntType = IntType { bits: 64, signed: true };
-    pub const U64: IntType = IntType { bits: 64, signed: false };
-    pub const U32: IntType = IntType { bits: 32, signed: false };
-    pub const I32: IntType = IntType { bits: 32, signed: true };
-    pub const I8: IntType = IntType { bits: 8, signed: true };
+    pub const I64: IntType = IntType {
+        bits: 64,
+        signed: true,
+    };
+    pub const U64: IntType = IntType {
+        bits: 64,
+        signed: false,
+    };
+    pub const U32: IntType = IntType {
+        bits: 32,
+        signed: false,
+    };
+    pub const I32: IntType = IntType {
+        bits: 32,
+        signed: true,
+    };
+    pub const I8: IntType = IntType {
+        bits: 8,
+        signed: true,
+    };
     pub fn bytes(self) -> u32 {
         u32::from(self.bits) / 8
     }
@@ -36,11 +51,20 @@ pub enum Type {
     Int(IntType),
     /// A NUL-terminated string in a buffer of this many bytes (NUL included).
     Str(u32),
-    Ptr { pointee: Box<Type>, space: AddrSpace },
-    Array { elem: Box<Type>, len: u32 },
+    Ptr {
+        pointee: Box<Type>,
+        space: AddrSpace,
+    },
+    Array {
+        elem: Box<Type>,
+        len: u32,
+    },
     /// A C type this language cannot handle yet (struct by value, function pointer…); named so
     /// errors can say what it is.
-    Opaque { name: String, size: u32 },
+    Opaque {
+        name: String,
+        size: u32,
+    },
     /// The "value" of `printf(…)` and `exit()`.
     Void,
 }
@@ -121,7 +145,10 @@ pub enum ProbeTarget {
     Begin,
     /// Runs once at exit, after the other probes are detached.
     End,
-    Tracepoint { category: String, event: String },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
 }
 
 /// One attach point after wildcard expansion, with its context.

@@ -3,7 +3,10 @@
 //! `UPDATE_SNAPSHOTS=1 cargo test -p scry-lang` rewrites the `.out` files; review the diff.
 
 use scry_lang::diagnostic::render_all;
-use scry_lang::types::{AddrSpace, ContextField, FieldLocation, IntType, ProbeResolver, ProbeTarget, ResolveError, ResolvedProbe, Type};
+use scry_lang::types::{
+    AddrSpace, ContextField, FieldLocation, IntType, ProbeResolver, ProbeTarget, ResolveError,
+    ResolvedProbe, Type,
+};
 use scry_lang::{check, parse, CheckOptions};
 use std::path::Path;
 
@@ -11,35 +14,85 @@ use std::path::Path;
 struct Fixture;
 
 fn field(name: &str, ty: Type, location: FieldLocation, c_decl: &str) -> ContextField {
-    ContextField { name: name.into(), ty, location, c_decl: c_decl.into() }
+    ContextField {
+        name: name.into(),
+        ty,
+        location,
+        c_decl: c_decl.into(),
+    }
 }
 
 impl ProbeResolver for Fixture {
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let tp = |category: &str, event: &str, args| ResolvedProbe {
             name: format!("tracepoint:{category}:{event}"),
-            target: ProbeTarget::Tracepoint { category: category.into(), event: event.into() },
+            target: ProbeTarget::Tracepoint {
+                category: category.into(),
+                event: event.into(),
+            },
             args: Some(args),
         };
         let execve = || {
-            tp("syscalls", "sys_enter_execve", vec![
-                field("__syscall_nr", Type::Int(IntType::I32), FieldLocation::Inline { offset: 8 }, "int __syscall_nr"),
-                field("filename", Type::Ptr { pointee: Box::new(Type::Int(IntType::I8)), space: AddrSpace::User }, FieldLocation::Inline { offset: 16 }, "const char * filename"),
-            ])
+            tp(
+                "syscalls",
+                "sys_enter_execve",
+                vec![
+                    field(
+                        "__syscall_nr",
+                        Type::Int(IntType::I32),
+                        FieldLocation::Inline { offset: 8 },
+                        "int __syscall_nr",
+                    ),
+                    field(
+                        "filename",
+                        Type::Ptr {
+                            pointee: Box::new(Type::Int(IntType::I8)),
+                            space: AddrSpace::User,
+                        },
+                        FieldLocation::Inline { offset: 16 },
+                        "const char * filename",
+                    ),
+                ],
+            )
         };
         let exec = || {
-            tp("sched", "sched_process_exec", vec![
-                field("filename", Type::Str(0), FieldLocation::DataLoc { offset: 8 }, "__data_loc char[] filename"),
-                field("pid", Type::Int(IntType::I32), FieldLocation::Inline { offset: 12 }, "pid_t pid"),
-            ])
+            tp(
+                "sched",
+                "sched_process_exec",
+                vec![
+                    field(
+                        "filename",
+                        Type::Str(0),
+                        FieldLocation::DataLoc { offset: 8 },
+                        "__data_loc char[] filename",
+                    ),
+                    field(
+                        "pid",
+                        Type::Int(IntType::I32),
+                        FieldLocation::Inline { offset: 12 },
+                        "pid_t pid",
+                    ),
+                ],
+            )
         };
         match (provider, parts) {
-            ("BEGIN", []) => Ok(vec![ResolvedProbe { name: "BEGIN".into(), target: ProbeTarget::Begin, args: None }]),
-            ("END", []) => Ok(vec![ResolvedProbe { name: "END".into(), target: ProbeTarget::End, args: None }]),
+            ("BEGIN", []) => Ok(vec![ResolvedProbe {
+                name: "BEGIN".into(),
+                target: ProbeTarget::Begin,
+                args: None,
+            }]),
+            ("END", []) => Ok(vec![ResolvedProbe {
+                name: "END".into(),
+                target: ProbeTarget::End,
+                args: None,
+            }]),
             ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![execve()]),
             ("tracepoint", ["sched", "sched_process_exec"]) => Ok(vec![exec()]),
             ("tracepoint", ["*", "*exec*"]) => Ok(vec![exec(), execve()]),
-            _ => Err(ResolveError { message: format!("tracepoint not found: {provider}:{}", parts.join(":")), hint: None }),
+            _ => Err(ResolveError {
+                message: format!("tracepoint not found: {provider}:{}", parts.join(":")),
+                hint: None,
+            }),
         }
     }
 }
@@ -51,7 +104,11 @@ fn outcome(source: &str) -> String {
     };
     match check(&ast, &Fixture, &CheckOptions::default()) {
         Ok(typed) => {
-            let probes: Vec<&str> = typed.probes.iter().map(|p| p.resolved.name.as_str()).collect();
+            let probes: Vec<&str> = typed
+                .probes
+                .iter()
+                .map(|p| p.resolved.name.as_str())
+                .collect();
             format!("{ast}-- ok: {}\n", probes.join(", "))
         }
         Err(diags) => format!("{ast}-- errors:\n{}", render_all(&diags, "case.bt", source)),
@@ -62,7 +119,11 @@ fn outcome(source: &str) -> String {
 fn cases() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "bt")).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bt"))
+        .collect();
     paths.sort();
     assert!(paths.len() >= 10, "the cases are there");
     let mut failures = Vec::new();
@@ -76,8 +137,16 @@ fn cases() {
         }
         let want = std::fs::read_to_string(&out).unwrap_or_default();
         if got != want {
-            failures.push(format!("{}:\n--- want\n{want}--- got\n{got}", path.display()));
+            failures.push(format!(
+                "{}:\n--- want\n{want}--- got\n{got}",
+                path.display()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ (UPDATE_SNAPSHOTS=1 to accept):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ (UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -24,15 +24,29 @@ pub enum RuntimeError {
         log: String,
     },
     #[error("loading the program for {probe}: {source}")]
-    Load { probe: String, attach_span: Span, source: aya::programs::ProgramError },
+    Load {
+        probe: String,
+        attach_span: Span,
+        source: aya::programs::ProgramError,
+    },
     #[error("attaching {probe}: {source}")]
-    Attach { probe: String, attach_span: Span, source: aya::programs::ProgramError },
+    Attach {
+        probe: String,
+        attach_span: Span,
+        source: aya::programs::ProgramError,
+    },
     #[error("running {probe}: {source}")]
-    Run { probe: String, source: aya::programs::ProgramError },
+    Run {
+        probe: String,
+        source: aya::programs::ProgramError,
+    },
     #[error("the BPF object has no map or program named `{0}`")]
     Missing(String),
     #[error("{context}: {source}")]
-    Io { context: &'static str, source: io::Error },
+    Io {
+        context: &'static str,
+        source: io::Error,
+    },
 }
 
 impl RuntimeError {
@@ -49,6 +63,9 @@ impl RuntimeError {
 
 impl From<aya::maps::MapError> for RuntimeError {
     fn from(e: aya::maps::MapError) -> Self {
-        RuntimeError::Io { context: "opening the event ring buffer", source: io::Error::other(e) }
+        RuntimeError::Io {
+            context: "opening the event ring buffer",
+            source: io::Error::other(e),
+        }
     }
 }

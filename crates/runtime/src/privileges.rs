@@ -8,9 +8,15 @@ const CAP_BPF: u32 = 39;
 
 /// True when the effective capabilities allow loading and attaching tracing programs.
 pub fn can_trace() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
-    let Some(caps) = status.lines().find_map(|l| l.strip_prefix("CapEff:")) else { return false };
-    let Ok(caps) = u64::from_str_radix(caps.trim(), 16) else { return false };
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let Some(caps) = status.lines().find_map(|l| l.strip_prefix("CapEff:")) else {
+        return false;
+    };
+    let Ok(caps) = u64::from_str_radix(caps.trim(), 16) else {
+        return false;
+    };
     let has = |bit: u32| caps & (1u64 << bit) != 0;
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }

@@ -44,12 +44,24 @@ impl Session {
         // Our objects carry no BTF relocations: skip parsing the kernel's BTF.
         let mut ebpf = EbpfLoader::new().btf(None).load(elf)?;
         for prog in &module.programs {
-            let p = ebpf.program_mut(&prog.name).ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            probes::for_target(&prog.target).load(p).map_err(|e| load_error(prog, e))?;
+            let p = ebpf
+                .program_mut(&prog.name)
+                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+            probes::for_target(&prog.target)
+                .load(p)
+                .map_err(|e| load_error(prog, e))?;
         }
-        let map = ebpf.take_map(&module.maps[Module::EVENTS.0].name).ok_or_else(|| RuntimeError::Missing("events".into()))?;
+        let map = ebpf
+            .take_map(&module.maps[Module::EVENTS.0].name)
+            .ok_or_else(|| RuntimeError::Missing("events".into()))?;
         let events = RingBuf::try_from(map)?;
-        Ok(Session { ebpf, module, events, pending: Vec::new(), exit_code: None })
+        Ok(Session {
+            ebpf,
+            module,
+            events,
+            pending: Vec::new(),
+            exit_code: None,
+        })
     }
 
     /// The number of probes, BEGIN and END included, as bpftrace counts them.
@@ -64,7 +76,10 @@ impl Session {
         while let Some(rec) = self.events.next() {
             self.pending.push(rec.to_vec());
         }
-        Ok(self.pending.iter().any(|r| matches!(self.layout(r), Some(RecordLayout::Exit))))
+        Ok(self
+            .pending
+            .iter()
+            .any(|r| matches!(self.layout(r), Some(RecordLayout::Exit))))
     }
 
     /// Attaches every probe that is not BEGIN or END.
@@ -73,12 +88,17 @@ impl Session {
             if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End) {
                 continue;
             }
-            let p = self.ebpf.program_mut(&prog.name).ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            probes::for_target(&prog.target).attach(p, &prog.target).map_err(|source| RuntimeError::Attach {
-                probe: prog.probe.clone(),
-                attach_span: prog.attach_span,
-                source,
-            })?;
+            let p = self
+                .ebpf
+                .program_mut(&prog.name)
+                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+            probes::for_target(&prog.target)
+                .attach(p, &prog.target)
+                .map_err(|source| RuntimeError::Attach {
+                    probe: prog.probe.clone(),
+                    attach_span: prog.attach_span,
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -100,7 +120,11 @@ impl Session {
     }
 
     /// Delivers records until `exit()`, a stop signal, or the output closing.
-    pub fn deliver(&mut self, printer: &mut dyn Printer, signals: &StopSignals) -> Result<Stop, RuntimeError> {
+    pub fn deliver(
+        &mut self,
+        printer: &mut dyn Printer,
+        signals: &StopSignals,
+    ) -> Result<Stop, RuntimeError> {
         let stop = self.deliver_pending(printer)?;
         if stop != Stop::Done {
             return Ok(stop);
@@ -113,8 +137,16 @@ impl Session {
                 return Ok(Stop::Exit(code));
             }
             let mut fds = [
-                libc::pollfd { fd: self.events.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd {
+                    fd: self.events.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: signals.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
             // SAFETY: `fds` is a valid array of two pollfds.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
@@ -123,7 +155,10 @@ impl Session {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                return Err(RuntimeError::Io { context: "waiting for events", source: e });
+                return Err(RuntimeError::Io {
+                    context: "waiting for events",
+                    source: e,
+                });
             }
             if fds[1].revents != 0 && signals.take() {
                 if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {
@@ -152,25 +187,45 @@ impl Session {
         self.exit_code = None;
         self.drain(printer)
             .and_then(|_| printer.flush())
-            .or_else(|e| if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
-            .map_err(|source| RuntimeError::Io { context: "writing output", source })
+            .or_else(|e| {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|source| RuntimeError::Io {
+                context: "writing output",
+                source,
+            })
     }
 
     fn run_once(&mut self, which: impl Fn(&ProbeTarget) -> bool) -> Result<(), RuntimeError> {
         for prog in self.module.programs.iter().filter(|p| which(&p.target)) {
-            let p = self.ebpf.program(&prog.name).ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+            let p = self
+                .ebpf
+                .program(&prog.name)
+                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
             let run = |p: &aya::programs::Program| -> Result<(), ProgramError> {
                 let raw: &RawTracePoint = p.try_into()?;
                 raw.test_run(RawTracePointRunOptions::new()).map(drop)
             };
-            run(p).map_err(|source| RuntimeError::Run { probe: prog.probe.clone(), source })?;
+            run(p).map_err(|source| RuntimeError::Run {
+                probe: prog.probe.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
 
     fn drain(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
         // Records are formatted in place, straight out of the ring.
-        let Session { events, module, exit_code, .. } = self;
+        let Session {
+            events,
+            module,
+            exit_code,
+            ..
+        } = self;
         while exit_code.is_none() {
             let Some(rec) = events.next() else { break };
             handle(module, &rec, printer, exit_code)?;
@@ -192,11 +247,20 @@ fn layout<'m>(module: &'m Module, rec: &[u8]) -> Option<&'m RecordLayout> {
     module.records.get(usize::try_from(id).ok()?)
 }
 
-fn handle(module: &Module, rec: &[u8], printer: &mut dyn Printer, exit_code: &mut Option<i32>) -> io::Result<()> {
+fn handle(
+    module: &Module,
+    rec: &[u8],
+    printer: &mut dyn Printer,
+    exit_code: &mut Option<i32>,
+) -> io::Result<()> {
     match layout(module, rec) {
-        Some(RecordLayout::Printf { format, args }) => printer.printf(&format_printf(format, args, rec)),
+        Some(RecordLayout::Printf { format, args }) => {
+            printer.printf(&format_printf(format, args, rec))
+        }
         Some(RecordLayout::Exit) => {
-            let code = rec.get(8..16).map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            let code = rec
+                .get(8..16)
+                .map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
             *exit_code = Some(code as i32);
             Ok(())
         }
@@ -209,18 +273,34 @@ fn io_stop(e: io::Error) -> Result<Stop, RuntimeError> {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Ok(Stop::OutputClosed)
     } else {
-        Err(RuntimeError::Io { context: "writing output", source: e })
+        Err(RuntimeError::Io {
+            context: "writing output",
+            source: e,
+        })
     }
 }
 
 fn load_error(prog: &Program, e: ProgramError) -> RuntimeError {
     match e {
-        ProgramError::LoadError { io_error, verifier_log } => {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             let log = verifier_log.to_string();
             let insn_span = failing_insn(&log).and_then(|slot| prog.span_at(slot));
-            RuntimeError::Verifier { probe: prog.probe.clone(), attach_span: prog.attach_span, insn_span, errno: io_error, log }
+            RuntimeError::Verifier {
+                probe: prog.probe.clone(),
+                attach_span: prog.attach_span,
+                insn_span,
+                errno: io_error,
+                log,
+            }
         }
-        source => RuntimeError::Load { probe: prog.probe.clone(), attach_span: prog.attach_span, source },
+        source => RuntimeError::Load {
+            probe: prog.probe.clone(),
+            attach_span: prog.attach_span,
+            source,
+        },
     }
 }
 
@@ -237,7 +317,8 @@ fn failing_insn(log: &str) -> Option<usize> {
 mod tests {
     #[test]
     fn finds_the_failing_instruction() {
-        let log = "0: R1=ctx() R10=fp0\n0: (bf) r9 = r1\n1: (bf) r0 = r2\nR2 !read_ok\nprocessed 2 insns";
+        let log =
+            "0: R1=ctx() R10=fp0\n0: (bf) r9 = r1\n1: (bf) r0 = r2\nR2 !read_ok\nprocessed 2 insns";
         assert_eq!(super::failing_insn(log), Some(1));
     }
 }

@@ -30,7 +30,9 @@ fn find_or_mount() -> Result<PathBuf, TracefsError> {
     if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
         for line in mounts.lines() {
             let mut f = line.split_whitespace();
-            let (Some(_), Some(dir), Some(kind)) = (f.next(), f.next(), f.next()) else { continue };
+            let (Some(_), Some(dir), Some(kind)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
             if kind == "tracefs" && Path::new(dir).join("events").is_dir() {
                 return Ok(PathBuf::from(dir));
             }
@@ -49,7 +51,15 @@ fn mount(dir: &str) -> io::Result<()> {
     let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in constant paths");
     let (src, target, kind) = (c("tracefs"), c(dir), c("tracefs"));
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
-    let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), kind.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            kind.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -60,7 +70,12 @@ fn mount(dir: &str) -> io::Result<()> {
 /// Every `(category, event)` pair tracefs offers, sorted.
 pub fn events(root: &Path) -> Result<Vec<(String, String)>, TracefsError> {
     let dir = root.join("events");
-    let read = |p: &Path| fs::read_dir(p).map_err(|source| TracefsError::Read { path: p.to_path_buf(), source });
+    let read = |p: &Path| {
+        fs::read_dir(p).map_err(|source| TracefsError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     let mut out = Vec::new();
     for cat in read(&dir)? {
         let Ok(cat) = cat else { continue };
@@ -68,10 +83,15 @@ pub fn events(root: &Path) -> Result<Vec<(String, String)>, TracefsError> {
             continue;
         }
         let cat_name = cat.file_name().to_string_lossy().into_owned();
-        let Ok(entries) = fs::read_dir(cat.path()) else { continue };
+        let Ok(entries) = fs::read_dir(cat.path()) else {
+            continue;
+        };
         for ev in entries.flatten() {
             if ev.path().join("format").is_file() {
-                out.push((cat_name.clone(), ev.file_name().to_string_lossy().into_owned()));
+                out.push((
+                    cat_name.clone(),
+                    ev.file_name().to_string_lossy().into_owned(),
+                ));
             }
         }
     }
@@ -84,7 +104,11 @@ pub fn format(root: &Path, category: &str, event: &str) -> Result<Option<String>
     if category.contains(['/', '.']) || event.contains(['/', '.']) {
         return Ok(None);
     }
-    let path = root.join("events").join(category).join(event).join("format");
+    let path = root
+        .join("events")
+        .join(category)
+        .join(event)
+        .join("format");
     match fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

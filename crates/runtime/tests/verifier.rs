@@ -11,11 +11,19 @@ use scry_runtime::{RuntimeError, Session};
 #[test]
 fn verifier_rejection_is_located() {
     if !scry_runtime::privileges::can_trace() {
-        assert_ne!(std::env::var("SCRY_REQUIRE_KERNEL").as_deref(), Ok("1"), "SCRY_REQUIRE_KERNEL=1 needs root");
+        assert_ne!(
+            std::env::var("SCRY_REQUIRE_KERNEL").as_deref(),
+            Ok("1"),
+            "SCRY_REQUIRE_KERNEL=1 needs root"
+        );
         return;
     }
     // r0 = r2 reads a register nothing wrote: the verifier refuses it at slot 1.
-    let insns = vec![Insn::mov64_reg(Reg::R9, Reg::R1), Insn::mov64_reg(Reg::R0, Reg::R2), Insn::exit()];
+    let insns = vec![
+        Insn::mov64_reg(Reg::R9, Reg::R1),
+        Insn::mov64_reg(Reg::R0, Reg::R2),
+        Insn::exit(),
+    ];
     let module = Module {
         programs: vec![Program {
             name: format!("scry{:x}_bad", std::process::id()),
@@ -26,12 +34,24 @@ fn verifier_rejection_is_located() {
             map_loads: vec![],
             attach_span: Span::new(0, 5),
         }],
-        maps: vec![MapSpec { name: "scry_events".into(), kind: MapKind::RingBuf, key_size: 0, value_size: 0, max_entries: 4096 }],
+        maps: vec![MapSpec {
+            name: "scry_events".into(),
+            kind: MapKind::RingBuf,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 4096,
+        }],
         records: vec![],
     };
     let object = elf::write(&module).unwrap();
     match Session::load(module, &object) {
-        Err(RuntimeError::Verifier { probe, insn_span, log, errno, .. }) => {
+        Err(RuntimeError::Verifier {
+            probe,
+            insn_span,
+            log,
+            errno,
+            ..
+        }) => {
             assert_eq!(probe, "BEGIN");
             assert_eq!(insn_span, Some(Span::new(8, 20)));
             assert!(log.contains("R2 !read_ok"), "{log}");

@@ -7,15 +7,25 @@ use scry_lang::types::{ContextField, FieldLocation, Type};
 
 impl Lowerer<'_> {
     /// Loads an integer or pointer field into `r`, extended to 64 bits by its signedness.
-    pub(super) fn load_arg_int(&mut self, field: &ContextField, ty: &Type, r: Reg, span: Span) -> Result<(), CompileError> {
+    pub(super) fn load_arg_int(
+        &mut self,
+        field: &ContextField,
+        ty: &Type,
+        r: Reg,
+        span: Span,
+    ) -> Result<(), CompileError> {
         let FieldLocation::Inline { offset } = field.location else {
             return Err(self.unsupported(format!("`{}` used as an integer", field.name), span));
         };
         let Some(int) = ty.as_int() else {
-            return Err(self.unsupported(format!("`{}` of type {ty} used as an integer", field.name), span));
+            return Err(self.unsupported(
+                format!("`{}` of type {ty} used as an integer", field.name),
+                span,
+            ));
         };
         let bytes = ty.size();
-        let size = Size::from_bytes(bytes).ok_or_else(|| self.unsupported(format!("a {bytes}-byte field"), span))?;
+        let size = Size::from_bytes(bytes)
+            .ok_or_else(|| self.unsupported(format!("a {bytes}-byte field"), span))?;
         // Tracepoint programs may read their record directly (aligned, read-only).
         self.asm.emit(Insn::ldx(size, r, CTX, offset as i16));
         if int.signed && bytes < 8 {

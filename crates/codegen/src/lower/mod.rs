@@ -37,18 +37,30 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { name_prefix: "scry".to_string(), start_boot_ns: 0, ringbuf_bytes: 1 << 20 }
+        CompileOptions {
+            name_prefix: "scry".to_string(),
+            start_boot_ns: 0,
+            ringbuf_bytes: 1 << 20,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error("{probe}: the program needs {needed} bytes of stack; the kernel allows {STACK_LIMIT}")]
-    StackLimit { probe: String, needed: u32, span: Span },
+    StackLimit {
+        probe: String,
+        needed: u32,
+        span: Span,
+    },
     #[error("{probe}: the program is too large for a jump to reach across it")]
     JumpTooFar { probe: String, span: Span },
     #[error("{probe}: cannot generate code for this yet: {what}")]
-    Unsupported { probe: String, what: String, span: Span },
+    Unsupported {
+        probe: String,
+        what: String,
+        span: Span,
+    },
 }
 
 impl CompileError {
@@ -69,8 +81,20 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
     let mut module = Module {
         programs: Vec::new(),
         maps: vec![
-            MapSpec { name: "scry_events".into(), kind: MapKind::RingBuf, key_size: 0, value_size: 0, max_entries: options.ringbuf_bytes },
-            MapSpec { name: "scry_scratch".into(), kind: MapKind::PerCpuArray, key_size: 4, value_size: 8, max_entries: 1 },
+            MapSpec {
+                name: "scry_events".into(),
+                kind: MapKind::RingBuf,
+                key_size: 0,
+                value_size: 0,
+                max_entries: options.ringbuf_bytes,
+            },
+            MapSpec {
+                name: "scry_scratch".into(),
+                kind: MapKind::PerCpuArray,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 1,
+            },
         ],
         records: Vec::new(),
     };
@@ -125,11 +149,25 @@ impl<'a> Lowerer<'a> {
     fn new(probe: &'a typed::Probe, options: &'a CompileOptions, module: &'a mut Module) -> Self {
         let mut asm = Asm::default();
         let ret = asm.new_label();
-        Lowerer { probe, options, module, asm, frame: 0, temp_slots: Vec::new(), var_slots: Vec::new(), scratch_slot: None, ret }
+        Lowerer {
+            probe,
+            options,
+            module,
+            asm,
+            frame: 0,
+            temp_slots: Vec::new(),
+            var_slots: Vec::new(),
+            scratch_slot: None,
+            ret,
+        }
     }
 
     fn unsupported(&self, what: impl Into<String>, span: Span) -> CompileError {
-        CompileError::Unsupported { probe: self.probe.resolved.name.clone(), what: what.into(), span }
+        CompileError::Unsupported {
+            probe: self.probe.resolved.name.clone(),
+            what: what.into(),
+            span,
+        }
     }
 
     fn lower(mut self, name: String) -> Result<Program, CompileError> {
@@ -150,13 +188,18 @@ impl<'a> Lowerer<'a> {
         self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
         self.asm.emit(Insn::exit());
         if self.frame > STACK_LIMIT {
-            return Err(CompileError::StackLimit { probe: self.probe.resolved.name.clone(), needed: self.frame, span: self.probe.attach_span });
+            return Err(CompileError::StackLimit {
+                probe: self.probe.resolved.name.clone(),
+                needed: self.frame,
+                span: self.probe.attach_span,
+            });
         }
         let probe_name = self.probe.resolved.name.clone();
-        let (insns, spans, map_loads) = self
-            .asm
-            .finish()
-            .map_err(|e| CompileError::JumpTooFar { probe: probe_name.clone(), span: e.span })?;
+        let (insns, spans, map_loads) =
+            self.asm.finish().map_err(|e| CompileError::JumpTooFar {
+                probe: probe_name.clone(),
+                span: e.span,
+            })?;
         Ok(Program {
             name,
             probe: probe_name,
@@ -191,8 +234,10 @@ impl<'a> Lowerer<'a> {
         self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, key, 0));
         self.asm.ld_map(Reg::R1, SCRATCH);
         self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
-        self.asm.emit(Insn::call(crate::insn::Helper::MapLookupElem));
+        self.asm
+            .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
+        self.asm
+            .emit(Insn::call(crate::insn::Helper::MapLookupElem));
         let ret = self.ret;
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, ret);
         let slot = self.alloc(8);
@@ -287,7 +332,10 @@ impl<'a> Lowerer<'a> {
                 let slot = self.var_slots[var.0];
                 match &self.probe.vars[var.0].ty {
                     Type::Str(cap) => {
-                        let dst = Dst { base: Base::Scratch, off: slot };
+                        let dst = Dst {
+                            base: Base::Scratch,
+                            off: slot,
+                        };
                         self.write_str(value, dst, *cap, 0)?;
                     }
                     _ => {
@@ -297,7 +345,11 @@ impl<'a> Lowerer<'a> {
                     }
                 }
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let else_label = self.asm.new_label();
                 let end = self.asm.new_label();
                 self.eval_int(cond, 0)?;
@@ -342,7 +394,8 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Var(id) => {
                 let r = self.work_reg(depth);
-                self.asm.emit(Insn::ldx(Size::DW, r, Reg::FP, self.var_slots[id.0] as i16));
+                self.asm
+                    .emit(Insn::ldx(Size::DW, r, Reg::FP, self.var_slots[id.0] as i16));
                 self.set_temp(depth, r);
             }
             ExprKind::Arg(field) => {
@@ -356,11 +409,18 @@ impl<'a> Lowerer<'a> {
                 match op {
                     UnaryOp::Neg => self.asm.emit(Insn::neg64(r)),
                     UnaryOp::BitNot => self.asm.emit(Insn::alu64_imm(Alu::Xor, r, -1)),
-                    UnaryOp::Not => self.set_bool(r, |asm, r, yes| asm.jmp_imm(Cond::Eq, r, 0, yes)),
+                    UnaryOp::Not => {
+                        self.set_bool(r, |asm, r, yes| asm.jmp_imm(Cond::Eq, r, 0, yes))
+                    }
                 }
                 self.set_temp(depth, r);
             }
-            ExprKind::Binary { op, lhs, rhs, signed } => self.binary(*op, lhs, rhs, *signed, depth)?,
+            ExprKind::Binary {
+                op,
+                lhs,
+                rhs,
+                signed,
+            } => self.binary(*op, lhs, rhs, *signed, depth)?,
             ExprKind::Str(_) | ExprKind::ReadStr { .. } => {
                 return Err(self.unsupported(format!("a {} used as an integer", e.ty), e.span));
             }
@@ -381,12 +441,23 @@ impl<'a> Lowerer<'a> {
         self.asm.bind(end);
     }
 
-    fn binary(&mut self, op: BinaryOp, lhs: &typed::Expr, rhs: &typed::Expr, signed: bool, depth: usize) -> Result<(), CompileError> {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        lhs: &typed::Expr,
+        rhs: &typed::Expr,
+        signed: bool,
+        depth: usize,
+    ) -> Result<(), CompileError> {
         if op.is_logical() {
             // Short-circuit: the right side runs only when it decides the result.
             let done = self.asm.new_label();
             let end = self.asm.new_label();
-            let decided = if op == BinaryOp::LogAnd { Cond::Eq } else { Cond::Ne };
+            let decided = if op == BinaryOp::LogAnd {
+                Cond::Eq
+            } else {
+                Cond::Ne
+            };
             self.eval_int(lhs, depth)?;
             let r = self.fetch(depth, Reg::R0);
             self.asm.jmp_imm(decided, r, 0, done);
@@ -394,10 +465,12 @@ impl<'a> Lowerer<'a> {
             let r = self.fetch(depth, Reg::R0);
             self.asm.jmp_imm(decided, r, 0, done);
             let w = self.work_reg(depth);
-            self.asm.emit(Insn::mov64_imm(w, i32::from(op == BinaryOp::LogAnd)));
+            self.asm
+                .emit(Insn::mov64_imm(w, i32::from(op == BinaryOp::LogAnd)));
             self.asm.ja(end);
             self.asm.bind(done);
-            self.asm.emit(Insn::mov64_imm(w, i32::from(op != BinaryOp::LogAnd)));
+            self.asm
+                .emit(Insn::mov64_imm(w, i32::from(op != BinaryOp::LogAnd)));
             self.asm.bind(end);
             self.set_temp(depth, w);
             return Ok(());
@@ -440,7 +513,9 @@ impl<'a> Lowerer<'a> {
         match dst.base {
             Base::Temp(depth) => self.fetch_into(depth, reg),
             Base::Scratch => {
-                let slot = self.scratch_slot.expect("string variables imply a scratch area");
+                let slot = self
+                    .scratch_slot
+                    .expect("string variables imply a scratch area");
                 self.asm.emit(Insn::ldx(Size::DW, reg, Reg::FP, slot));
             }
         }
@@ -452,7 +527,9 @@ impl<'a> Lowerer<'a> {
     /// Computes an integer builtin into r0.
     fn builtin_int(&mut self, b: Builtin, span: Span) -> Result<(), CompileError> {
         match b {
-            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => self.process_int(b),
+            Builtin::Pid | Builtin::Tid | Builtin::Uid | Builtin::Gid | Builtin::Cpu => {
+                self.process_int(b)
+            }
             Builtin::Nsecs | Builtin::Elapsed => self.time_int(b),
             Builtin::Comm => return Err(self.unsupported("comm used as an integer", span)),
         }

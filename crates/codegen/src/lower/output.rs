@@ -10,7 +10,12 @@ use scry_lang::typed::Expr;
 use scry_lang::types::{IntType, Type};
 
 impl Lowerer<'_> {
-    pub(super) fn printf(&mut self, format: &Format, args: &[Expr], depth: usize) -> Result<(), CompileError> {
+    pub(super) fn printf(
+        &mut self,
+        format: &Format,
+        args: &[Expr],
+        depth: usize,
+    ) -> Result<(), CompileError> {
         let mut offset = 8u32;
         let mut fields = Vec::new();
         for arg in args {
@@ -25,20 +30,27 @@ impl Lowerer<'_> {
             fields.push(Field { offset, kind });
             offset += size.next_multiple_of(8);
         }
-        let id = self.add_record(RecordLayout::Printf { format: format.clone(), args: fields.clone() });
+        let id = self.add_record(RecordLayout::Printf {
+            format: format.clone(),
+            args: fields.clone(),
+        });
         let skip = self.asm.new_label();
         self.reserve(offset, id, depth, skip);
         for (arg, field) in args.iter().zip(&fields) {
             match field.kind {
                 FieldKind::Str(cap) => {
-                    let dst = Dst { base: super::Base::Temp(depth), off: field.offset as i32 };
+                    let dst = Dst {
+                        base: super::Base::Temp(depth),
+                        off: field.offset as i32,
+                    };
                     self.write_str(arg, dst, cap, depth + 1)?;
                 }
                 FieldKind::Int(_) => {
                     self.eval_int(arg, depth + 1)?;
                     let v = self.fetch(depth + 1, Reg::R2);
                     let rec = self.fetch(depth, Reg::R1);
-                    self.asm.emit(Insn::stx(Size::DW, rec, field.offset as i16, v));
+                    self.asm
+                        .emit(Insn::stx(Size::DW, rec, field.offset as i16, v));
                 }
             }
         }

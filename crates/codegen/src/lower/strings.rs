@@ -9,29 +9,43 @@ use scry_lang::types::{AddrSpace, Type};
 impl Lowerer<'_> {
     /// Writes the string value of `e`, NUL-terminated and at most `cap` bytes, to `dst`.
     /// Temporaries from `depth` up are free to use.
-    pub(super) fn write_str(&mut self, e: &Expr, dst: Dst, cap: u32, depth: usize) -> Result<(), CompileError> {
+    pub(super) fn write_str(
+        &mut self,
+        e: &Expr,
+        dst: Dst,
+        cap: u32,
+        depth: usize,
+    ) -> Result<(), CompileError> {
         let saved = std::mem::replace(&mut self.asm.span, e.span);
         match &e.kind {
             ExprKind::Str(bytes) => self.write_literal(bytes, dst, cap),
             ExprKind::Builtin(Builtin::Comm) => {
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::mov64_imm(Reg::R2, cap.min(scry_lang::builtins::COMM_LEN) as i32));
+                self.asm.emit(Insn::mov64_imm(
+                    Reg::R2,
+                    cap.min(scry_lang::builtins::COMM_LEN) as i32,
+                ));
                 self.asm.emit(Insn::call(Helper::GetCurrentComm));
             }
             ExprKind::Var(id) => {
                 let Type::Str(var_cap) = self.probe.vars[id.0].ty else {
                     return Err(self.unsupported("an integer variable used as a string", e.span));
                 };
-                let src = super::Dst { base: super::Base::Scratch, off: self.var_slots[id.0] };
+                let src = super::Dst {
+                    base: super::Base::Scratch,
+                    off: self.var_slots[id.0],
+                };
                 self.dst_into(src, Reg::R3);
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::mov64_imm(Reg::R2, cap.min(var_cap) as i32));
+                self.asm
+                    .emit(Insn::mov64_imm(Reg::R2, cap.min(var_cap) as i32));
                 self.asm.emit(Insn::call(Helper::ProbeReadKernel));
             }
             ExprKind::Arg(field) => {
                 let field_cap = self.arg_str_addr(field, Reg::R3);
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::mov64_imm(Reg::R2, cap.min(field_cap) as i32));
+                self.asm
+                    .emit(Insn::mov64_imm(Reg::R2, cap.min(field_cap) as i32));
                 self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
             }
             ExprKind::ReadStr { ptr, space, len } => {
@@ -70,18 +84,24 @@ impl Lowerer<'_> {
         let keep = bytes.len().min(cap as usize - 1);
         let mut data = bytes[..keep].to_vec();
         data.push(0);
-        while data.len() % 4 != 0 && data.len() < cap as usize {
+        while !data.len().is_multiple_of(4) && data.len() < cap as usize {
             data.push(0);
         }
         self.dst_into(dst, Reg::R1);
         let mut chunks = data.chunks_exact(4);
         for (i, chunk) in chunks.by_ref().enumerate() {
             let word = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            self.asm.emit(Insn::st_imm(Size::W, Reg::R1, (i * 4) as i16, word));
+            self.asm
+                .emit(Insn::st_imm(Size::W, Reg::R1, (i * 4) as i16, word));
         }
         let done = data.len() - chunks.remainder().len();
         for (i, b) in chunks.remainder().iter().enumerate() {
-            self.asm.emit(Insn::st_imm(Size::B, Reg::R1, (done + i) as i16, i32::from(*b)));
+            self.asm.emit(Insn::st_imm(
+                Size::B,
+                Reg::R1,
+                (done + i) as i16,
+                i32::from(*b),
+            ));
         }
     }
 }

@@ -10,7 +10,8 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::call(Helper::KtimeGetBootNs));
         if b == Builtin::Elapsed {
             // The start time is known when the program is generated, so it is an immediate.
-            self.asm.emit_all(Insn::ld_imm64(Reg::R1, self.options.start_boot_ns));
+            self.asm
+                .emit_all(Insn::ld_imm64(Reg::R1, self.options.start_boot_ns));
             self.asm.emit(Insn::alu64_reg(Alu::Sub, Reg::R0, Reg::R1));
         }
     }

@@ -17,11 +17,15 @@ pub fn format_printf(format: &Format, fields: &[Field], record: &[u8]) -> Vec<u8
                 let start = field.offset as usize;
                 match field.kind {
                     FieldKind::Int(ty) => {
-                        let raw = record.get(start..start + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                        let raw = record
+                            .get(start..start + 8)
+                            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                         format_int(&mut out, spec, raw, ty);
                     }
                     FieldKind::Str(cap) => {
-                        let bytes = record.get(start..(start + cap as usize).min(record.len())).unwrap_or(&[]);
+                        let bytes = record
+                            .get(start..(start + cap as usize).min(record.len()))
+                            .unwrap_or(&[]);
                         let s = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
                         let s = match spec.precision {
                             Some(p) => &s[..p.min(s.len())],
@@ -56,16 +60,48 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
         Length::Short => 16u32.min(u32::from(ty.bits)),
         Length::Default | Length::Long => u32::from(ty.bits),
     };
-    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let unsigned = raw & mask;
-    let signed = if bits == 64 { raw as i64 } else { ((unsigned << (64 - bits)) as i64) >> (64 - bits) };
+    let signed = if bits == 64 {
+        raw as i64
+    } else {
+        ((unsigned << (64 - bits)) as i64) >> (64 - bits)
+    };
 
     let (negative, digits, prefix): (bool, String, &str) = match spec.conv {
         Conv::Signed => (signed < 0, signed.unsigned_abs().to_string(), ""),
         Conv::Unsigned => (false, unsigned.to_string(), ""),
-        Conv::Hex => (false, format!("{unsigned:x}"), if spec.flags.alt && unsigned != 0 { "0x" } else { "" }),
-        Conv::HexUpper => (false, format!("{unsigned:X}"), if spec.flags.alt && unsigned != 0 { "0X" } else { "" }),
-        Conv::Octal => (false, format!("{unsigned:o}"), if spec.flags.alt && unsigned != 0 { "0" } else { "" }),
+        Conv::Hex => (
+            false,
+            format!("{unsigned:x}"),
+            if spec.flags.alt && unsigned != 0 {
+                "0x"
+            } else {
+                ""
+            },
+        ),
+        Conv::HexUpper => (
+            false,
+            format!("{unsigned:X}"),
+            if spec.flags.alt && unsigned != 0 {
+                "0X"
+            } else {
+                ""
+            },
+        ),
+        Conv::Octal => (
+            false,
+            format!("{unsigned:o}"),
+            if spec.flags.alt && unsigned != 0 {
+                "0"
+            } else {
+                ""
+            },
+        ),
         Conv::Pointer => (false, format!("{raw:x}"), "0x"),
         Conv::Char => {
             pad(out, spec, &[raw as u8]);
@@ -110,7 +146,10 @@ mod tests {
         let mut record = vec![0u8; 8];
         let mut fields = Vec::new();
         for (v, ty) in vals {
-            fields.push(Field { offset: record.len() as u32, kind: FieldKind::Int(*ty) });
+            fields.push(Field {
+                offset: record.len() as u32,
+                kind: FieldKind::Int(*ty),
+            });
             record.extend_from_slice(&v.to_le_bytes());
         }
         String::from_utf8(format_printf(&format, &fields, &record)).unwrap()
@@ -119,12 +158,49 @@ mod tests {
     #[test]
     fn integers_like_c() {
         let m1 = (-1i64 as u64, IntType::I64);
-        assert_eq!(fmt("%d|%u|%x|%X|%o", &[m1, m1, (255, IntType::I64), (255, IntType::I64), (8, IntType::I64)]), "-1|18446744073709551615|ff|FF|10");
-        assert_eq!(fmt("%5d|%-5d|%05d|%+d|% d", &[(42, IntType::I64); 5]), "   42|42   |00042|+42| 42");
-        assert_eq!(fmt("%hd|%hhu|%c", &[(70000, IntType::I64), (257, IntType::I64), (65, IntType::I64)]), "4464|1|A");
-        assert_eq!(fmt("%#x|%p|%.3d", &[(255, IntType::I64), (255, IntType::U64), (7, IntType::I64)]), "0xff|0xff|007");
+        assert_eq!(
+            fmt(
+                "%d|%u|%x|%X|%o",
+                &[
+                    m1,
+                    m1,
+                    (255, IntType::I64),
+                    (255, IntType::I64),
+                    (8, IntType::I64)
+                ]
+            ),
+            "-1|18446744073709551615|ff|FF|10"
+        );
+        assert_eq!(
+            fmt("%5d|%-5d|%05d|%+d|% d", &[(42, IntType::I64); 5]),
+            "   42|42   |00042|+42| 42"
+        );
+        assert_eq!(
+            fmt(
+                "%hd|%hhu|%c",
+                &[
+                    (70000, IntType::I64),
+                    (257, IntType::I64),
+                    (65, IntType::I64)
+                ]
+            ),
+            "4464|1|A"
+        );
+        assert_eq!(
+            fmt(
+                "%#x|%p|%.3d",
+                &[(255, IntType::I64), (255, IntType::U64), (7, IntType::I64)]
+            ),
+            "0xff|0xff|007"
+        );
         // A 32-bit unsigned value read by %d is reinterpreted at its own width, as C does.
-        assert_eq!(fmt("%d %u", &[(0xffff_ffff, IntType::U32), (0xffff_ffff, IntType::U32)]), "-1 4294967295");
+        assert_eq!(
+            fmt(
+                "%d %u",
+                &[(0xffff_ffff, IntType::U32), (0xffff_ffff, IntType::U32)]
+            ),
+            "-1 4294967295"
+        );
         assert_eq!(fmt("%-08d|", &[(-3i64 as u64, IntType::I64)]), "-3      |");
         assert_eq!(fmt("%08d", &[(-3i64 as u64, IntType::I64)]), "-0000003");
     }
@@ -135,11 +211,17 @@ mod tests {
         let mut record = vec![0u8; 8];
         let mut fields = Vec::new();
         for s in ["ab", "cd", "efgh"] {
-            fields.push(Field { offset: record.len() as u32, kind: FieldKind::Str(16) });
+            fields.push(Field {
+                offset: record.len() as u32,
+                kind: FieldKind::Str(16),
+            });
             let mut b = s.as_bytes().to_vec();
             b.resize(16, 0);
             record.extend_from_slice(&b);
         }
-        assert_eq!(String::from_utf8(format_printf(&format, &fields, &record)).unwrap(), "ab    |    cd|ef");
+        assert_eq!(
+            String::from_utf8(format_printf(&format, &fields, &record)).unwrap(),
+            "ab    |    cd|ef"
+        );
     }
 }

@@ -20,7 +20,11 @@ pub trait ProbeType: Sync {
     /// Loads `program` into the kernel (the verifier runs here).
     fn load(&self, program: &mut Program) -> Result<(), aya::programs::ProgramError>;
     /// Attaches a loaded program to its target. BEGIN and END are never attached: they are run.
-    fn attach(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), aya::programs::ProgramError>;
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+    ) -> Result<(), aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
 }
@@ -36,8 +40,22 @@ pub static ALL: &[&dyn ProbeType] = &[&special::Special, &tracepoint::Tracepoint
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
 const NOT_YET: &[&str] = &[
-    "kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "rawtracepoint", "fentry", "fexit", "kfunc", "kretfunc",
-    "profile", "interval", "software", "hardware", "watchpoint", "iter",
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uretprobe",
+    "usdt",
+    "rawtracepoint",
+    "fentry",
+    "fexit",
+    "kfunc",
+    "kretfunc",
+    "profile",
+    "interval",
+    "software",
+    "hardware",
+    "watchpoint",
+    "iter",
 ];
 
 /// Detaches and unloads a program; a program that was never loaded is left as it is.
@@ -50,7 +68,9 @@ pub fn detach(program: &mut Program) {
 }
 
 pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
-    *ALL.iter().find(|t| t.handles(target)).expect("every target has a probe type")
+    *ALL.iter()
+        .find(|t| t.handles(target))
+        .expect("every target has a probe type")
 }
 
 /// Resolves attach points against this machine's kernel.
@@ -64,10 +84,15 @@ impl ProbeResolver for KernelResolver {
         if NOT_YET.contains(&provider) {
             return Err(ResolveError {
                 message: format!("`{provider}` probes are not supported by scry yet"),
-                hint: Some("tracepoints cover most events: list them with `scry -l 'tracepoint:*'`".into()),
+                hint: Some(
+                    "tracepoints cover most events: list them with `scry -l 'tracepoint:*'`".into(),
+                ),
             });
         }
-        let known = ALL.iter().flat_map(|t| t.names().iter().copied()).chain(NOT_YET.iter().copied());
+        let known = ALL
+            .iter()
+            .flat_map(|t| t.names().iter().copied())
+            .chain(NOT_YET.iter().copied());
         Err(ResolveError {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
@@ -135,7 +160,10 @@ mod tests {
         assert!(glob_match("*", ""));
         assert!(glob_match("a*b*c", "aXXbYYc"));
         assert!(!glob_match("a*b*c", "aXXbYY"));
-        assert!(glob_match("*sleep*", "tracepoint:syscalls:sys_enter_nanosleep"));
+        assert!(glob_match(
+            "*sleep*",
+            "tracepoint:syscalls:sys_enter_nanosleep"
+        ));
         assert!(!glob_match("sched", "sched_switch"));
     }
 }

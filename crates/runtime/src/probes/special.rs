@@ -15,13 +15,20 @@ impl ProbeType for Special {
 
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         if !parts.is_empty() {
-            return Err(ResolveError { message: format!("{provider} takes no arguments"), hint: Some(format!("write `{provider} {{ … }}`")) });
+            return Err(ResolveError {
+                message: format!("{provider} takes no arguments"),
+                hint: Some(format!("write `{provider} {{ … }}`")),
+            });
         }
         let (name, target) = match provider {
             "BEGIN" | "begin" => ("BEGIN", ProbeTarget::Begin),
             _ => ("END", ProbeTarget::End),
         };
-        Ok(vec![ResolvedProbe { name: name.to_string(), target, args: None }])
+        Ok(vec![ResolvedProbe {
+            name: name.to_string(),
+            target,
+            args: None,
+        }])
     }
 
     fn list(&self) -> Result<Vec<Listing>, RuntimeError> {

@@ -10,7 +10,10 @@ use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
 pub struct Tracepoint;
 
 fn tracefs_error(e: tracefs::TracefsError) -> ResolveError {
-    ResolveError { message: e.to_string(), hint: None }
+    ResolveError {
+        message: e.to_string(),
+        hint: None,
+    }
 }
 
 impl ProbeType for Tracepoint {
@@ -28,7 +31,10 @@ impl ProbeType for Tracepoint {
         let root = tracefs::root().map_err(tracefs_error)?;
         let wanted: Vec<(String, String)> = if category.contains('*') || event.contains('*') {
             let all = tracefs::events(root).map_err(tracefs_error)?;
-            let matched: Vec<_> = all.into_iter().filter(|(c, e)| glob_match(category, c) && glob_match(event, e)).collect();
+            let matched: Vec<_> = all
+                .into_iter()
+                .filter(|(c, e)| glob_match(category, c) && glob_match(event, e))
+                .collect();
             if matched.is_empty() {
                 return Err(ResolveError {
                     message: format!("no tracepoint matches `tracepoint:{category}:{event}`"),
@@ -41,7 +47,8 @@ impl ProbeType for Tracepoint {
         };
         let mut out = Vec::new();
         for (category, event) in wanted {
-            let Some(text) = tracefs::format(root, &category, &event).map_err(tracefs_error)? else {
+            let Some(text) = tracefs::format(root, &category, &event).map_err(tracefs_error)?
+            else {
                 return Err(not_found(root, &category, &event));
             };
             let args = format::parse(&text, format::pointer_space(&category));
@@ -59,10 +66,16 @@ impl ProbeType for Tracepoint {
         let mut out = Vec::new();
         for (category, event) in tracefs::events(root)? {
             let args = match tracefs::format(root, &category, &event)? {
-                Some(text) => format::parse(&text, format::pointer_space(&category)).into_iter().map(|f| f.c_decl).collect(),
+                Some(text) => format::parse(&text, format::pointer_space(&category))
+                    .into_iter()
+                    .map(|f| f.c_decl)
+                    .collect(),
                 None => vec![],
             };
-            out.push(Listing { name: format!("tracepoint:{category}:{event}"), args });
+            out.push(Listing {
+                name: format!("tracepoint:{category}:{event}"),
+                args,
+            });
         }
         Ok(out)
     }
@@ -106,8 +119,14 @@ fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveErro
     let hint = if near.is_empty() {
         format!("list the tracepoints with `scry -l 'tracepoint:{category}:*'`")
     } else {
-        let names: Vec<String> = near.into_iter().map(|(_, n)| format!("tracepoint:{n}")).collect();
+        let names: Vec<String> = near
+            .into_iter()
+            .map(|(_, n)| format!("tracepoint:{n}"))
+            .collect();
         format!("did you mean {}?", names.join(" or "))
     };
-    ResolveError { message: format!("tracepoint not found: tracepoint:{category}:{event}"), hint: Some(hint) }
+    ResolveError {
+        message: format!("tracepoint not found: tracepoint:{category}:{event}"),
+        hint: Some(hint),
+    }
 }
