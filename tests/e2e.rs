@@ -128,6 +128,20 @@ fn ctrl_c_runs_end() {
 }
 
 #[test]
+fn sigterm_runs_end() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_execve { } END { printf("terminated\n"); }"#,
+    ]);
+    scry.wait_attached();
+    assert!(scry.signal(libc::SIGTERM).success());
+    assert_eq!(scry.out_lines, ["terminated"]);
+}
+
+#[test]
 fn begin_only_scripts_run_and_exit() {
     if !kernel() {
         return;

@@ -174,10 +174,15 @@ impl Running {
 
     /// Sends SIGINT (Ctrl-C), waits for exit, and checks nothing was left in the kernel.
     pub fn interrupt(&mut self) -> ExitStatus {
+        self.signal(libc::SIGINT)
+    }
+
+    /// Sends `signal`, waits for exit, and checks nothing was left in the kernel.
+    pub fn signal(&mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = child.id();
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        unsafe { libc::kill(pid as i32, signal) };
         let deadline = Instant::now() + TIMEOUT;
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait for scry") {
