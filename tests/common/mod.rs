@@ -156,18 +156,23 @@ impl Running {
         }
     }
 
-    /// If scry has exited: its status, with the rest of its output collected.
-    pub fn try_finish(&mut self) -> Option<ExitStatus> {
-        let status = self.child.as_mut()?.try_wait().ok()??;
-        let pid = self.pid();
-        self.child = None;
-        // The pipes close with the process: the readers end after the last line.
+    /// Reads what is left of stdout and stderr once scry has exited (the pipes close with the
+    /// process, so the readers end after the last line).
+    fn collect_rest(&mut self) {
         while let Ok(l) = self.stdout.recv_timeout(TIMEOUT) {
             self.out_lines.push(l);
         }
         while let Ok(l) = self.stderr.recv_timeout(TIMEOUT) {
             self.err_lines.push(l);
         }
+    }
+
+    /// If scry has exited: its status, with the rest of its output collected.
+    pub fn try_finish(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let pid = self.pid();
+        self.child = None;
+        self.collect_rest();
         assert_no_programs_left(pid);
         Some(status)
     }
@@ -194,12 +199,7 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        while let Ok(l) = self.stdout.recv_timeout(TIMEOUT) {
-            self.out_lines.push(l);
-        }
-        while let Ok(l) = self.stderr.recv_timeout(TIMEOUT) {
-            self.err_lines.push(l);
-        }
+        self.collect_rest();
         assert_no_programs_left(pid);
         status
     }
