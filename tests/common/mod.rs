@@ -63,6 +63,32 @@ fn wait_with_deadline(child: Child) -> (ExitStatus, String, String) {
     )
 }
 
+/// Reads lines from `rx` into `seen` until one satisfies `pred`; panics on timeout or exit.
+fn wait_for(
+    rx: &Receiver<String>,
+    seen: &mut Vec<String>,
+    pred: impl Fn(&str) -> bool,
+    what: &str,
+) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if pred(&line) {
+                    return line;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{what} did not come in time; lines so far: {seen:#?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("scry exited before {what}; lines so far: {seen:#?}")
+            }
+        }
+    }
+}
+
 /// A scry process running in the background, its output read line by line.
 pub struct Running {
     child: Option<Child>,
@@ -111,49 +137,23 @@ impl Running {
 
     /// Waits until scry reports its probes attached; panics with what it said otherwise.
     pub fn wait_attached(&mut self) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self
-                .stderr
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => {
-                    let attached = line.starts_with("Attached ");
-                    self.err_lines.push(line);
-                    if attached {
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("scry did not attach in time; stderr: {:?}", self.err_lines)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("scry exited before attaching; stderr: {:?}", self.err_lines)
-                }
-            }
-        }
+        let Running {
+            stderr, err_lines, ..
+        } = self;
+        wait_for(
+            stderr,
+            err_lines,
+            |l| l.starts_with("Attached "),
+            "the Attached message",
+        );
     }
 
     /// Waits for a stdout line satisfying `pred`, keeping every line seen in `out_lines`.
     pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self
-                .stdout
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => {
-                    self.out_lines.push(line.clone());
-                    if pred(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "expected output did not come; stdout so far: {:#?}; stderr: {:?}",
-                    self.out_lines, self.err_lines
-                ),
-            }
-        }
+        let Running {
+            stdout, out_lines, ..
+        } = self;
+        wait_for(stdout, out_lines, pred, "the expected output")
     }
 
     /// Reads what is left of stdout and stderr once scry has exited (the pipes close with the
