@@ -35,16 +35,16 @@ fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
         (None, Some(path)) if path == "-" => {
             let mut text = String::new();
             io::stdin().read_to_string(&mut text).map_err(|e| {
-                Failure::usage(format!("reading the script from standard input: {e}"))
+                Failure::plain(format!("reading the script from standard input: {e}"))
             })?;
             Ok(("stdin".into(), text))
         }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("cannot read script {path}: {e}")))?;
+                .map_err(|e| Failure::plain(format!("cannot read script {path}: {e}")))?;
             Ok((path.clone(), text))
         }
-        (None, None) => Err(Failure::usage(
+        (None, None) => Err(Failure::plain(
             "no program given: pass -e 'PROGRAM', a script file, or -l (see --help)",
         )),
     }
@@ -68,7 +68,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         ..Default::default()
     };
     let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
-    let object = elf::write(&module).map_err(|e| Failure::usage(e.to_string()))?;
+    let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
 
     if cli.debug {
         eprintln!("AST:\n{ast}");
@@ -83,13 +83,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     if let Some(path) = &cli.emit_elf {
         std::fs::write(path, &object)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| Failure::plain(format!("cannot write {}: {e}", path.display())))?;
         return Ok(0);
     }
 
     let out: Box<dyn Write> = match &cli.output {
         Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
-            |e| Failure::usage(format!("cannot create {}: {e}", path.display())),
+            |e| Failure::plain(format!("cannot create {}: {e}", path.display())),
         )?)),
         None => Box::new(io::BufWriter::new(io::stdout())),
     };

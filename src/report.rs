@@ -23,10 +23,6 @@ impl Failure {
         }
     }
 
-    pub fn usage(message: impl AsRef<str>) -> Failure {
-        Failure::plain(message)
-    }
-
     pub fn diagnostics(diags: Vec<Diagnostic>, file: &str, source: &str) -> Failure {
         Failure {
             text: render_all(&diags, file, source),

@@ -53,7 +53,7 @@ pub fn check(
                 let predicate = probe
                     .predicate
                     .as_ref()
-                    .and_then(|p| ck.condition(p, "a predicate"));
+                    .and_then(|p| ck.scalar(p, "a predicate"));
                 let body = ck.stmts(&probe.body);
                 for d in ck.diags {
                     // A block attached to many probes would repeat the same error for each.
@@ -92,7 +92,7 @@ fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {
 }
 
 impl Checker<'_> {
-    fn error(&mut self, span: Span, msg: impl Into<String>) -> Diagnostic {
+    fn error(&self, span: Span, msg: impl Into<String>) -> Diagnostic {
         Diagnostic::error(span, msg)
     }
 
@@ -191,7 +191,7 @@ impl Checker<'_> {
                 then,
                 otherwise,
             } => {
-                let cond = self.condition(cond, "an `if` condition");
+                let cond = self.scalar(cond, "an `if` condition");
                 let then = self.scoped(then);
                 let otherwise = self.scoped(otherwise);
                 typed::StmtKind::If {
@@ -206,10 +206,6 @@ impl Checker<'_> {
             kind,
             span: stmt.span,
         })
-    }
-
-    fn condition(&mut self, e: &ast::Expr, what: &str) -> Option<typed::Expr> {
-        self.scalar(e, what)
     }
 
     /// An expression that must be an integer or pointer.
