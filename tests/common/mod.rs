@@ -26,15 +26,20 @@ pub fn kernel() -> bool {
     false
 }
 
-/// Runs scry to completion with a deadline.
-pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
-    let child = Command::new(scry_bin())
+/// Starts scry with `args`, no stdin, and its output piped back.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(scry_bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn scry");
+        .expect("spawn scry")
+}
+
+/// Runs scry to completion with a deadline.
+pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
+    let child = spawn(args);
     let pid = child.id();
     let out = wait_with_deadline(child);
     assert_no_programs_left(pid);
@@ -113,13 +118,7 @@ fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 impl Running {
     pub fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(scry_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn scry");
+        let mut child = spawn(args);
         let stdout = lines(child.stdout.take().expect("piped stdout"));
         let stderr = lines(child.stderr.take().expect("piped stderr"));
         Running {

@@ -4,7 +4,7 @@
 
 use crate::insn::encode;
 use crate::module::{MapKind, Module, Program};
-use object::write::{Object, Relocation, Symbol, SymbolSection};
+use object::write::{Object, Relocation, SectionId, Symbol, SymbolSection};
 use object::{
     elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
     SymbolKind, SymbolScope,
@@ -25,6 +25,20 @@ pub fn section_name(program: &Program) -> String {
         // Run once with BPF_PROG_TEST_RUN; the tracepoint name is never attached to.
         ProbeTarget::Begin | ProbeTarget::End => format!("raw_tp/{}", program.name),
         ProbeTarget::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
+    }
+}
+
+/// A global symbol for a map definition or a program.
+fn symbol(name: &str, kind: SymbolKind, section: SectionId, offset: u64, size: usize) -> Symbol {
+    Symbol {
+        name: name.as_bytes().to_vec(),
+        value: offset,
+        size: size as u64,
+        kind,
+        scope: SymbolScope::Linkage,
+        weak: false,
+        section: SymbolSection::Section(section),
+        flags: SymbolFlags::None,
     }
 }
 
@@ -54,16 +68,13 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
             def.extend_from_slice(&word.to_le_bytes());
         }
         let offset = obj.append_section_data(maps, &def, 4);
-        map_symbols.push(obj.add_symbol(Symbol {
-            name: spec.name.as_bytes().to_vec(),
-            value: offset,
-            size: def.len() as u64,
-            kind: SymbolKind::Data,
-            scope: SymbolScope::Linkage,
-            weak: false,
-            section: SymbolSection::Section(maps),
-            flags: SymbolFlags::None,
-        }));
+        map_symbols.push(obj.add_symbol(symbol(
+            &spec.name,
+            SymbolKind::Data,
+            maps,
+            offset,
+            def.len(),
+        )));
     }
 
     for program in &module.programs {
@@ -74,16 +85,13 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
         );
         let code = encode(&program.insns);
         let offset = obj.append_section_data(section, &code, 8);
-        obj.add_symbol(Symbol {
-            name: program.name.as_bytes().to_vec(),
-            value: offset,
-            size: code.len() as u64,
-            kind: SymbolKind::Text,
-            scope: SymbolScope::Linkage,
-            weak: false,
-            section: SymbolSection::Section(section),
-            flags: SymbolFlags::None,
-        });
+        obj.add_symbol(symbol(
+            &program.name,
+            SymbolKind::Text,
+            section,
+            offset,
+            code.len(),
+        ));
         for (slot, map) in &program.map_loads {
             obj.add_relocation(
                 section,
