@@ -1,7 +1,7 @@
 //! The command line, bpftrace-compatible: every flag is defined once here, with the text that
 //! `--help` shows.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Output format: bpftrace's text layouts, or NDJSON records.
+    #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
+    pub format: Format,
+
     /// Do not print the "Attached N probes" message.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -48,4 +52,10 @@ pub struct Cli {
     /// Load and attach every probe, then exit without running the script.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }

@@ -10,7 +10,7 @@ use cli::Cli;
 use report::Failure;
 use scry_codegen::{compile, elf, CompileOptions};
 use scry_lang::{check, parse, CheckOptions};
-use scry_runtime::output::TextPrinter;
+use scry_runtime::output::{JsonPrinter, Printer, TextPrinter};
 use scry_runtime::probes::{self, KernelResolver};
 use scry_runtime::signals::StopSignals;
 use scry_runtime::{privileges, RuntimeError, Session, Stop};
@@ -65,6 +65,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
         start_boot_ns: boot_ns(),
+        ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
         ..Default::default()
     };
     let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
@@ -93,7 +94,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         )?)),
         None => Box::new(io::BufWriter::new(io::stdout())),
     };
-    let mut printer = TextPrinter::new(out);
+    let mut printer: Box<dyn Printer> = match cli.format {
+        cli::Format::Text => Box::new(TextPrinter::new(out)),
+        cli::Format::Json => Box::new(JsonPrinter::new(out)),
+    };
     let signals = StopSignals::install().map_err(|source| {
         failure(RuntimeError::Io {
             context: "installing signal handlers",
@@ -111,7 +115,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if cli.dry_run {
         session.attach().map_err(failure)?;
         if !cli.quiet {
-            eprintln!("Attached {}", probes_phrase(session.probe_count()));
+            let _ = printer.attached(session.probe_count());
+            let _ = printer.flush();
         }
         return Ok(0);
     }
@@ -120,23 +125,21 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         session.attach().map_err(failure)?;
     }
     if !cli.quiet {
-        eprintln!("Attached {}", probes_phrase(session.probe_count()));
+        let _ = printer.attached(session.probe_count());
     }
     // A script with nothing but BEGIN and END has nothing to wait for.
     let stop = if only_special {
-        session.deliver_pending(&mut printer).map_err(failure)?
+        session.deliver_pending(printer.as_mut()).map_err(failure)?
     } else {
-        session.deliver(&mut printer, &signals).map_err(failure)?
+        session
+            .deliver(printer.as_mut(), &signals)
+            .map_err(failure)?
     };
-    session.finish(&mut printer).map_err(failure)?;
+    session.finish(printer.as_mut()).map_err(failure)?;
     Ok(match stop {
         Stop::Exit(code) => code as u8,
         Stop::Signal | Stop::OutputClosed | Stop::Done => 0,
     })
-}
-
-fn probes_phrase(n: usize) -> String {
-    format!("{n} probe{}", if n == 1 { "" } else { "s" })
 }
 
 fn list(cli: &Cli) -> Result<u8, Failure> {

@@ -106,11 +106,12 @@ fn exit_in_a_probe_stops_and_runs_end() {
         "{out:?}"
     );
     assert_eq!(
-        out.last().map(|s| s.as_str()),
+        out.get(1).map(|s| s.as_str()),
         Some("end"),
         "END runs after exit(): {out:?}"
     );
-    assert_eq!(out.len(), 2, "nothing after exit() but END: {out:?}");
+    // Then the two blank lines that end bpftrace's output (no maps follow).
+    assert_eq!(out.len(), 4, "nothing after exit() but END: {out:?}");
 }
 
 #[test]
@@ -124,7 +125,7 @@ fn ctrl_c_runs_end() {
     ]);
     scry.wait_attached();
     assert!(scry.interrupt().success());
-    assert_eq!(scry.out_lines, ["bye 7"]);
+    assert_eq!(scry.out_lines, ["bye 7", "", ""]);
 }
 
 #[test]
@@ -138,7 +139,7 @@ fn sigterm_runs_end() {
     ]);
     scry.wait_attached();
     assert!(scry.signal(libc::SIGTERM).success());
-    assert_eq!(scry.out_lines, ["terminated"]);
+    assert_eq!(scry.out_lines, ["terminated", "", ""]);
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn begin_only_scripts_run_and_exit() {
     }
     let (status, out, err) = run(&["-e", r#"BEGIN { printf("hello world\n"); }"#]);
     assert!(status.success());
-    assert_eq!(out, "hello world\n");
+    assert_eq!(out, "hello world\n\n\n");
     assert_eq!(err, "Attached 1 probe\n");
 }
 
@@ -163,7 +164,7 @@ fn exit_code_and_quiet() {
         r#"BEGIN { printf("a\n"); exit(3); printf("never\n"); } END { printf("z\n"); }"#,
     ]);
     assert_eq!(status.code(), Some(3));
-    assert_eq!(out, "a\nz\n");
+    assert_eq!(out, "a\nz\n\n\n");
     assert_eq!(err, "");
 }
 
@@ -212,7 +213,10 @@ fn output_file_script_file_and_stdin() {
     ]);
     assert!(status.success());
     assert_eq!(out, "");
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "to a file\n");
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "to a file\n\n\n"
+    );
 
     let script = dir.join("hello.bt");
     std::fs::write(
@@ -222,7 +226,7 @@ fn output_file_script_file_and_stdin() {
     .unwrap();
     let (status, out, _) = run(&[script.to_str().unwrap()]);
     assert!(status.success());
-    assert_eq!(out, "from a file\n");
+    assert_eq!(out, "from a file\n\n\n");
 
     use std::io::Write;
     let mut child = std::process::Command::new(common::scry_bin())
@@ -240,7 +244,7 @@ fn output_file_script_file_and_stdin() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n\n\n");
 }
 
 #[test]

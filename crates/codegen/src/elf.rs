@@ -14,7 +14,11 @@ use scry_lang::types::ProbeTarget;
 /// `BPF_MAP_TYPE_*` values.
 fn map_type(kind: MapKind) -> u32 {
     match kind {
+        MapKind::Hash => 1,
+        MapKind::Array => 2,
+        MapKind::PerCpuHash => 5,
         MapKind::PerCpuArray => 6,
+        MapKind::StackTrace { .. } => 7,
         MapKind::RingBuf => 27,
     }
 }
@@ -25,6 +29,9 @@ pub fn section_name(program: &Program) -> String {
         // Run once with BPF_PROG_TEST_RUN; the tracepoint name is never attached to.
         ProbeTarget::Begin | ProbeTarget::End => format!("raw_tp/{}", program.name),
         ProbeTarget::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
+        ProbeTarget::Interval(_) | ProbeTarget::Profile(_) => {
+            format!("perf_event/{}", program.name)
+        }
     }
 }
 

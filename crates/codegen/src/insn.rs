@@ -177,6 +177,8 @@ pub enum Helper {
     RingbufReserve = 131,
     RingbufSubmit = 132,
     RingbufDiscard = 133,
+    GetStackid = 27,
+    MapLookupPercpuElem = 195,
 }
 
 impl Helper {
@@ -198,6 +200,8 @@ impl Helper {
             ProbeReadUserStr,
             ProbeReadKernelStr,
             KtimeGetBootNs,
+            GetStackid,
+            MapLookupPercpuElem,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -228,6 +232,8 @@ impl Helper {
             RingbufReserve => "ringbuf_reserve",
             RingbufSubmit => "ringbuf_submit",
             RingbufDiscard => "ringbuf_discard",
+            GetStackid => "get_stackid",
+            MapLookupPercpuElem => "map_lookup_percpu_elem",
         }
     }
 }
@@ -241,6 +247,7 @@ const CLASS_JMP: u8 = 0x05;
 const CLASS_ALU64: u8 = 0x07;
 const MODE_IMM: u8 = 0x00;
 const MODE_MEM: u8 = 0x60;
+const MODE_ATOMIC: u8 = 0xc0;
 const SRC_X: u8 = 0x08;
 const OP_JA: u8 = 0x00;
 const OP_CALL: u8 = 0x80;
@@ -317,6 +324,10 @@ impl Insn {
     /// `*(size *)(dst + off) = imm` (sign-extended for DW).
     pub fn st_imm(size: Size, dst: Reg, off: i16, imm: i32) -> Insn {
         Insn::raw(CLASS_ST | MODE_MEM | size.code(), dst, Reg(0), off, imm)
+    }
+    /// `lock *(u64 *)(dst + off) += src`
+    pub fn atomic_add64(dst: Reg, off: i16, src: Reg) -> Insn {
+        Insn::raw(CLASS_STX | MODE_ATOMIC | Size::DW.code(), dst, src, off, 0)
     }
     /// `if dst cond imm goto +off`
     pub fn jmp_imm(cond: Cond, dst: Reg, imm: i32, off: i16) -> Insn {
@@ -438,6 +449,13 @@ impl fmt::Display for Disasm {
                 i.dst,
                 size_name(i.code),
                 mem(i.src, i.off)
+            ),
+            CLASS_STX if i.code & 0xe0 == MODE_ATOMIC => write!(
+                f,
+                "lock *({} *)({}) += r{}",
+                size_name(i.code),
+                mem(i.dst, i.off),
+                i.src
             ),
             CLASS_STX => write!(
                 f,

@@ -5,6 +5,7 @@
 use crate::insn::{disassemble, Insn};
 use scry_lang::ast::Span;
 use scry_lang::printf::Format;
+use scry_lang::typed::MapDecl;
 use scry_lang::types::{IntType, ProbeTarget};
 
 /// Index into `Module::maps`.
@@ -17,11 +18,51 @@ pub struct Module {
     pub maps: Vec<MapSpec>,
     /// Indexed by the id in the first 8 bytes of each ring buffer record.
     pub records: Vec<RecordLayout>,
+    /// The script's maps (`@name`), indexed like the typed program's `MapId`s.
+    pub user_maps: Vec<UserMap>,
 }
 
 impl Module {
     /// The map that carries records to userspace.
     pub const EVENTS: MapId = MapId(0);
+    /// Per-CPU working memory: string variables, map keys and values being built.
+    pub const SCRATCH: MapId = MapId(1);
+    /// An array whose one value is all zeros: the initial value of aggregations.
+    pub const ZERO: MapId = MapId(2);
+    /// Per-CPU count of records dropped because the ring buffer was full.
+    pub const LOST: MapId = MapId(3);
+    /// The number of keys of each map that `len()` is used on.
+    pub const COUNTS: MapId = MapId(4);
+
+    /// The stack trace map for stacks of this kind, created on first use.
+    pub fn stack_map(&mut self, user: bool, limit: u8) -> MapId {
+        let kind = MapKind::StackTrace { user, limit };
+        if let Some(i) = self.maps.iter().position(|m| m.kind == kind) {
+            return MapId(i);
+        }
+        self.maps.push(MapSpec {
+            name: format!("scry_{}stack{limit}", if user { "u" } else { "k" }),
+            kind,
+            key_size: 4,
+            value_size: 8 * u32::from(limit),
+            max_entries: STACK_MAP_ENTRIES,
+        });
+        MapId(self.maps.len() - 1)
+    }
+}
+
+/// How many distinct stacks a stack trace map holds.
+pub const STACK_MAP_ENTRIES: u32 = 4096;
+
+/// A script map and how its keys and values are laid out in the kernel map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserMap {
+    pub decl: MapDecl,
+    pub map: MapId,
+    /// The key's fields (empty for a scalar map, whose key is 8 zero bytes).
+    pub keys: Vec<Field>,
+    /// Slot in `Module::COUNTS` when `len()` is used on this map.
+    pub counter: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +100,11 @@ impl Program {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     RingBuf,
+    Array,
     PerCpuArray,
+    Hash,
+    PerCpuHash,
+    StackTrace { user: bool, limit: u8 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +124,16 @@ pub enum RecordLayout {
     Printf { format: Format, args: Vec<Field> },
     /// `exit(code)`: an i64 code at offset 8.
     Exit,
+    /// `clear`, `zero` or `print` of the user map at this index; print's top and div are
+    /// u64s at offsets 8 and 16.
+    MapOp { map: usize, op: MapOpKind },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOpKind {
+    Clear,
+    Zero,
+    Print,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,4 +148,17 @@ pub enum FieldKind {
     Int(IntType),
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
+    /// A stack id in this stack trace map (an i32 in 8 bytes; for user stacks the pid whose
+    /// stack it is follows as a u32 at +4).
+    Stack { map: MapId, user: bool },
+}
+
+impl FieldKind {
+    /// Bytes the field takes in a record or key.
+    pub fn size(self) -> u32 {
+        match self {
+            FieldKind::Int(_) | FieldKind::Stack { .. } => 8,
+            FieldKind::Str(cap) => cap.next_multiple_of(8),
+        }
+    }
 }

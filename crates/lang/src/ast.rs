@@ -64,6 +64,12 @@ pub enum StmtKind {
         name: Ident,
         value: Expr,
     },
+    /// `@map = value` or `@map[keys] = value` (plain values and aggregations alike).
+    AssignMap {
+        map: Ident,
+        keys: Vec<Expr>,
+        value: Expr,
+    },
     If {
         cond: Expr,
         then: Vec<Stmt>,
@@ -96,6 +102,11 @@ pub enum ExprKind {
     Ident(String),
     /// `$name`
     Var(String),
+    /// `@name` or `@name[keys]`; `map.name` keeps the `@`.
+    Map {
+        map: Ident,
+        keys: Vec<Expr>,
+    },
     Call {
         func: Ident,
         args: Vec<Expr>,
@@ -215,6 +226,9 @@ fn write_stmts(f: &mut fmt::Formatter<'_>, stmts: &[Stmt], depth: usize) -> fmt:
         match &stmt.kind {
             StmtKind::Expr(e) => writeln!(f, "{pad}{e}")?,
             StmtKind::AssignVar { name, value } => writeln!(f, "{pad}${} = {value}", name.name)?,
+            StmtKind::AssignMap { map, keys, value } => {
+                writeln!(f, "{pad}{} = {value}", MapRef(map, keys))?
+            }
             StmtKind::If {
                 cond,
                 then,
@@ -243,6 +257,7 @@ impl fmt::Display for Expr {
             ExprKind::Str { value, .. } => write!(f, "{:?}", String::from_utf8_lossy(value)),
             ExprKind::Ident(name) => write!(f, "{name}"),
             ExprKind::Var(name) => write!(f, "${name}"),
+            ExprKind::Map { map, keys } => write!(f, "{}", MapRef(map, keys)),
             ExprKind::Call { func, args } => {
                 write!(f, "{}(", func.name)?;
                 for (i, arg) in args.iter().enumerate() {
@@ -259,5 +274,25 @@ impl fmt::Display for Expr {
             ExprKind::Unary { op, operand } => write!(f, "({}{operand})", op.symbol()),
             ExprKind::Binary { op, lhs, rhs } => write!(f, "({lhs} {} {rhs})", op.symbol()),
         }
+    }
+}
+
+/// `@name[k1, k2]` as written.
+struct MapRef<'a>(&'a Ident, &'a [Expr]);
+
+impl fmt::Display for MapRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.name)?;
+        if !self.1.is_empty() {
+            write!(f, "[")?;
+            for (i, k) in self.1.iter().enumerate() {
+                if i > 0 {
+                    write!(f, ", ")?;
+                }
+                write!(f, "{k}")?;
+            }
+            write!(f, "]")?;
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,7 @@ pub const VALUES: &[(&str, Builtin)] = &[
 ];
 
 /// Identifiers that are not in `VALUES` but mean something: `probe` and `args`.
-pub const SPECIAL_VALUES: &[&str] = &["probe", "args"];
+pub const SPECIAL_VALUES: &[&str] = &["probe", "args", "kstack", "ustack"];
 
 /// Functions, with the number of arguments they take (min, max).
 pub const FUNCTIONS: &[(&str, usize, usize)] =
@@ -51,4 +51,14 @@ pub fn all_value_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|(n, _)| *n)
         .chain(SPECIAL_VALUES.iter().copied())
+}
+
+/// Every function name, for "did you mean" hints and the list of functions.
+pub fn all_function_names() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS
+        .iter()
+        .chain(crate::check::AGGREGATIONS)
+        .chain(crate::check::MAP_FUNCTIONS)
+        .map(|(n, ..)| *n)
+        .chain(["kstack", "ustack"])
 }

@@ -113,14 +113,19 @@ impl Builder {
             Rule::block => StmtKind::Block(self.block(pair)),
             Rule::assign_stmt => {
                 let mut inner = pair.into_inner();
-                let var = inner.next().expect("grammar: assignment target");
+                let target = inner.next().expect("grammar: assignment target");
                 let value = self.expr(inner.next().expect("grammar: assigned value"));
-                StmtKind::AssignVar {
-                    name: Ident {
-                        name: var.as_str()[1..].to_string(),
-                        span: span_of(&var),
-                    },
-                    value,
+                if target.as_rule() == Rule::map {
+                    let (map, keys) = self.map(target);
+                    StmtKind::AssignMap { map, keys, value }
+                } else {
+                    StmtKind::AssignVar {
+                        name: Ident {
+                            name: target.as_str()[1..].to_string(),
+                            span: span_of(&target),
+                        },
+                        value,
+                    }
                 }
             }
             Rule::expr_stmt => {
@@ -129,6 +134,17 @@ impl Builder {
             other => unreachable!("grammar produced {other:?} as a statement"),
         };
         Stmt { kind, span }
+    }
+
+    /// `@name[k1, k2]`: the map's name (with its `@`) and the keys.
+    fn map(&mut self, pair: Pair<'_, Rule>) -> (Ident, Vec<Expr>) {
+        let mut inner = pair.into_inner();
+        let name = inner.next().expect("grammar: map name");
+        let map = Ident {
+            name: name.as_str().to_string(),
+            span: span_of(&name),
+        };
+        (map, inner.map(|k| self.expr(k)).collect())
     }
 
     fn if_stmt(&mut self, pair: Pair<'_, Rule>) -> StmtKind {
@@ -276,6 +292,10 @@ impl Builder {
             }
             Rule::variable => ExprKind::Var(pair.as_str()[1..].to_string()),
             Rule::ident => ExprKind::Ident(pair.as_str().to_string()),
+            Rule::map => {
+                let (map, keys) = self.map(pair);
+                ExprKind::Map { map, keys }
+            }
             Rule::call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().expect("grammar: function name");
@@ -486,9 +506,14 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::predicate => "`/predicate/`",
         Rule::block => "`{`",
         Rule::stmts | Rule::if_stmt | Rule::assign_stmt | Rule::expr_stmt => "a statement",
-        Rule::expr | Rule::integer | Rule::string | Rule::call | Rule::variable | Rule::ident => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::integer
+        | Rule::string
+        | Rule::call
+        | Rule::variable
+        | Rule::ident
+        | Rule::map
+        | Rule::map_name => "an expression",
         Rule::log_or
         | Rule::log_and
         | Rule::bit_or

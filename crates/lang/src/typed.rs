@@ -3,11 +3,111 @@
 
 use crate::ast::{BinaryOp, Span, UnaryOp};
 use crate::printf::Format;
-use crate::types::{AddrSpace, ContextField, ResolvedProbe, Type};
+use crate::types::{AddrSpace, ContextField, IntType, ResolvedProbe, Type};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    /// Every map the program uses, indexed by `MapId`, in order of first use.
+    pub maps: Vec<MapDecl>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapId(pub usize);
+
+/// A map, as every use of it in the program agrees: its key and value types.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDecl {
+    /// As written, with the `@`: `@bytes`, or `@` for the anonymous map.
+    pub name: String,
+    /// The key's fields; empty for a scalar map (`@x = …`). Integers are 64-bit, strings have
+    /// the largest capacity any use needs.
+    pub keys: Vec<Type>,
+    pub value: MapValue,
+    /// `len(@m)` is used: the program keeps a count of its keys.
+    pub counted: bool,
+}
+
+/// What a map holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// A plain integer (`@start[tid] = nsecs`).
+    Int(IntType),
+    /// A plain string of this capacity (`@name = comm`).
+    Str(u32),
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    Stats,
+    /// `hist(v, bits)`: log2 buckets, each power of two split in 2^bits.
+    Hist {
+        bits: u8,
+    },
+    /// `lhist(v, min, max, step)`: linear buckets.
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+}
+
+impl MapValue {
+    /// Aggregations live in per-CPU maps, combined when read.
+    pub fn is_aggregation(&self) -> bool {
+        !matches!(self, MapValue::Int(_) | MapValue::Str(_))
+    }
+    /// The function that makes this kind of value, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            MapValue::Int(i) => format!("{}", Type::Int(*i)),
+            MapValue::Str(n) => format!("{}", Type::Str(*n)),
+            MapValue::Count => "count()".into(),
+            MapValue::Sum => "sum()".into(),
+            MapValue::Min => "min()".into(),
+            MapValue::Max => "max()".into(),
+            MapValue::Avg => "avg()".into(),
+            MapValue::Stats => "stats()".into(),
+            MapValue::Hist { .. } => "hist()".into(),
+            MapValue::Lhist { .. } => "lhist()".into(),
+        }
+    }
+    /// Number of buckets of a histogram (hist: negatives, then 2^bits per power of two;
+    /// lhist: underflow, the steps, overflow).
+    pub fn buckets(&self) -> Option<u32> {
+        match *self {
+            MapValue::Hist { bits } => Some(((64 - u32::from(bits)) << bits) + 1),
+            MapValue::Lhist { min, max, step } => Some(((max - min) / step) as u32 + 2),
+            _ => None,
+        }
+    }
+}
+
+/// The update an aggregation makes; its parameters (hist bits, lhist bounds) are in the
+/// map's `MapValue`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aggregation {
+    Count,
+    Sum(Expr),
+    Min(Expr),
+    Max(Expr),
+    Avg(Expr),
+    Stats(Expr),
+    Hist(Expr),
+    Lhist(Expr),
+}
+
+/// Map functions that userspace carries out, in order with the program's other output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapOp {
+    Clear,
+    Zero,
+    /// `print(@m, top, div)`
+    Print {
+        top: Option<Box<Expr>>,
+        div: Option<Box<Expr>>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +157,27 @@ pub enum StmtKind {
     Exit {
         code: Option<Expr>,
     },
+    /// `@m[keys] = value`, a plain value.
+    MapAssign {
+        map: MapId,
+        keys: Vec<Expr>,
+        value: Expr,
+    },
+    /// `@m[keys] = count()` and the other aggregations.
+    Aggregate {
+        map: MapId,
+        keys: Vec<Expr>,
+        agg: Aggregation,
+    },
+    /// `delete(@m, key)`
+    Delete {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
+    MapOp {
+        map: MapId,
+        op: MapOp,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +207,20 @@ pub enum ExprKind {
     Str(Vec<u8>),
     Builtin(Builtin),
     Var(VarId),
+    /// `@m[keys]`: the value, or zero when the key is missing.
+    MapRead {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
+    /// `has_key(@m, keys)`
+    HasKey {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
+    /// `len(@m)`
+    Len(MapId),
+    /// `kstack`, `ustack`, `kstack(n)`: the current stack (the limit is in the type).
+    Stack,
     /// `args.field`
     Arg(ContextField),
     /// `str(ptr[, len])`: read a NUL-terminated string through a pointer. The result's capacity

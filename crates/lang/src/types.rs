@@ -65,6 +65,12 @@ pub enum Type {
         name: String,
         size: u32,
     },
+    /// A call stack, as `kstack`/`ustack` capture it: at most `limit` frames of the kernel's or
+    /// of the user's stack. Printed symbolized; usable as a map key.
+    Stack {
+        user: bool,
+        limit: u8,
+    },
     /// The "value" of `printf(…)` and `exit()`.
     Void,
 }
@@ -99,6 +105,8 @@ impl Type {
             Type::Ptr { .. } => 8,
             Type::Array { elem, len } => elem.size() * len,
             Type::Opaque { size, .. } => *size,
+            // A stack id (and, for user stacks, the pid whose stack it is).
+            Type::Stack { .. } => 8,
             Type::Void => 0,
         }
     }
@@ -113,6 +121,8 @@ impl fmt::Display for Type {
             Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
             Type::Opaque { name, .. } => write!(f, "{name}"),
+            Type::Stack { user: false, .. } => write!(f, "kstack"),
+            Type::Stack { user: true, .. } => write!(f, "ustack"),
             Type::Void => write!(f, "void"),
         }
     }
@@ -149,6 +159,19 @@ pub enum ProbeTarget {
         category: String,
         event: String,
     },
+    /// `interval:…`: a timer on one CPU.
+    Interval(Rate),
+    /// `profile:…`: a timer on every online CPU.
+    Profile(Rate),
+}
+
+/// How often a timer probe fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// Once every this many nanoseconds.
+    PeriodNs(u64),
+    /// This many times a second.
+    Hz(u64),
 }
 
 /// One attach point after wildcard expansion, with its context.

@@ -4,13 +4,16 @@
 //! The one place that talks to the kernel. Knows nothing about syntax: it is handed a checked
 //! program's `Module` and ELF bytes.
 
+pub mod bpf_map;
 pub mod error;
 pub mod format;
+pub mod maps;
 pub mod output;
 pub mod privileges;
 pub mod probes;
 pub mod session;
 pub mod signals;
+pub mod symbols;
 pub mod tracefs;
 
 pub use error::RuntimeError;

@@ -3,14 +3,16 @@
 //! run END and deliver what it printed. Dropping the session releases every program, link and
 //! map, on every path, including a failure half-way through attaching.
 
+use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::output::{format_printf, Printer};
 use crate::probes;
 use crate::signals::StopSignals;
-use crate::RuntimeError;
+use crate::symbols::Symbolizer;
+use crate::{maps, RuntimeError};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
-use scry_codegen::module::{Program, RecordLayout};
+use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout};
 use scry_codegen::Module;
 use scry_lang::types::ProbeTarget;
 use std::io;
@@ -23,6 +25,9 @@ pub struct Session {
     /// Records BEGIN produced, delivered once the probes are attached.
     pending: Vec<Vec<u8>>,
     exit_code: Option<i32>,
+    symbols: Symbolizer,
+    /// Lost records already reported.
+    lost: u64,
 }
 
 /// What a session ended with.
@@ -61,6 +66,8 @@ impl Session {
             events,
             pending: Vec::new(),
             exit_code: None,
+            symbols: Symbolizer::default(),
+            lost: 0,
         })
     }
 
@@ -169,7 +176,7 @@ impl Session {
         }
     }
 
-    /// Detaches every probe, runs END, and delivers what it printed.
+    /// Detaches every probe, runs END, delivers what it printed, and prints the maps.
     pub fn finish(&mut self, printer: &mut dyn Printer) -> Result<(), RuntimeError> {
         let names: Vec<String> = self
             .module
@@ -186,6 +193,8 @@ impl Session {
         self.run_once(|t| *t == ProbeTarget::End)?;
         self.exit_code = None;
         self.drain(printer)
+            .and_then(|_| printer.end())
+            .and_then(|_| self.print_maps(printer))
             .and_then(|_| printer.flush())
             .or_else(|e| {
                 if e.kind() == io::ErrorKind::BrokenPipe {
@@ -221,14 +230,60 @@ impl Session {
     fn drain(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
         // Records are formatted in place, straight out of the ring.
         let Session {
+            ebpf,
             events,
             module,
             exit_code,
+            symbols,
             ..
         } = self;
-        while exit_code.is_none() {
+        let mut out = Handler {
+            ebpf,
+            module,
+            symbols,
+            exit_code,
+        };
+        while out.exit_code.is_none() {
             let Some(rec) = events.next() else { break };
-            handle(module, &rec, printer, exit_code)?;
+            out.handle(&rec, printer)?;
+        }
+        self.report_lost(printer)
+    }
+
+    /// Reports records dropped since the last report.
+    fn report_lost(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
+        let spec = &self.module.maps[Module::LOST.0];
+        let Some(data) = self.ebpf.map(&spec.name).and_then(map_data) else {
+            return Ok(());
+        };
+        let lost = RawMap::new(data, spec.key_size, spec.value_size, true);
+        let total: u64 = lost.lookup(&[0; 4]).map_or(0, |v| {
+            v.chunks(8)
+                .take(possible_cpus())
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .sum()
+        });
+        if total > self.lost {
+            printer.lost(total - self.lost)?;
+            self.lost = total;
+        }
+        Ok(())
+    }
+
+    /// Prints every non-empty map in name order, as bpftrace does at exit.
+    fn print_maps(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
+        let mut order: Vec<usize> = (0..self.module.user_maps.len()).collect();
+        order.sort_by(|a, b| {
+            self.module.user_maps[*a]
+                .decl
+                .name
+                .cmp(&self.module.user_maps[*b].decl.name)
+        });
+        for i in order {
+            let map = &self.module.user_maps[i];
+            if let Some(d) = maps::dump(&self.ebpf, &self.module, &mut self.symbols, map, 0, 1) {
+                printer.map(&d)?;
+            }
         }
         Ok(())
     }
@@ -238,7 +293,13 @@ impl Session {
     }
 
     fn handle(&mut self, rec: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
-        handle(&self.module, rec, printer, &mut self.exit_code)
+        Handler {
+            ebpf: &self.ebpf,
+            module: &self.module,
+            symbols: &mut self.symbols,
+            exit_code: &mut self.exit_code,
+        }
+        .handle(rec, printer)
     }
 }
 
@@ -247,24 +308,53 @@ fn layout<'m>(module: &'m Module, rec: &[u8]) -> Option<&'m RecordLayout> {
     module.records.get(usize::try_from(id).ok()?)
 }
 
-fn handle(
-    module: &Module,
-    rec: &[u8],
-    printer: &mut dyn Printer,
-    exit_code: &mut Option<i32>,
-) -> io::Result<()> {
-    match layout(module, rec) {
-        Some(RecordLayout::Printf { format, args }) => {
-            printer.printf(&format_printf(format, args, rec))
+/// What handling a record needs: the maps it may read and where `exit()` leaves its code.
+struct Handler<'a> {
+    ebpf: &'a Ebpf,
+    module: &'a Module,
+    symbols: &'a mut Symbolizer,
+    exit_code: &'a mut Option<i32>,
+}
+
+impl Handler<'_> {
+    fn handle(&mut self, rec: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
+        let word = |off: usize| {
+            rec.get(off..off + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+        };
+        match layout(self.module, rec) {
+            Some(RecordLayout::Printf { format, args }) => {
+                let (ebpf, module, symbols) = (self.ebpf, self.module, &mut *self.symbols);
+                let mut stack = |kind: FieldKind, raw: u64| match kind {
+                    FieldKind::Stack { map, user } => {
+                        maps::stack(ebpf, module, symbols, map, user, raw)
+                    }
+                    _ => Vec::new(),
+                };
+                printer.printf(&format_printf(format, args, rec, &mut stack))
+            }
+            Some(RecordLayout::Exit) => {
+                *self.exit_code = Some(word(8) as i64 as i32);
+                Ok(())
+            }
+            Some(RecordLayout::MapOp { map, op }) => {
+                let map = &self.module.user_maps[*map];
+                match op {
+                    MapOpKind::Clear => maps::clear(self.ebpf, self.module, map),
+                    MapOpKind::Zero => maps::zero(self.ebpf, self.module, map),
+                    MapOpKind::Print => {
+                        let top = word(8) as usize;
+                        if let Some(d) =
+                            maps::dump(self.ebpf, self.module, self.symbols, map, top, word(16))
+                        {
+                            printer.map(&d)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            None => Ok(()),
         }
-        Some(RecordLayout::Exit) => {
-            let code = rec
-                .get(8..16)
-                .map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-            *exit_code = Some(code as i32);
-            Ok(())
-        }
-        None => Ok(()),
     }
 }
 

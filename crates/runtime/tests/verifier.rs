@@ -42,6 +42,7 @@ fn verifier_rejection_is_located() {
             max_entries: 4096,
         }],
         records: vec![],
+        user_maps: vec![],
     };
     let object = elf::write(&module).unwrap();
     match Session::load(module, &object) {

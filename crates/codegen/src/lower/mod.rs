@@ -9,15 +9,18 @@
 //! Builtin families live in their own modules (`process`, `time`, `context`, `strings`,
 //! `output`); this module holds the frame, temporaries, statements and operators.
 
+mod aggregations;
 mod context;
+mod maps;
 mod output;
 mod process;
+mod stacks;
 mod strings;
 mod time;
 
 use crate::asm::{Asm, Label};
 use crate::insn::{Alu, Cond, Insn, Reg, Size};
-use crate::module::{MapId, MapKind, MapSpec, Module, Program, RecordLayout};
+use crate::module::{Field, FieldKind, MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
 use scry_lang::ast::{BinaryOp, Span, UnaryOp};
 use scry_lang::typed::{self, Builtin, ExprKind, StmtKind};
 use scry_lang::types::Type;
@@ -33,6 +36,11 @@ pub struct CompileOptions {
     pub start_boot_ns: u64,
     /// Size of the ring buffer that carries records to userspace (a power of two, ≥ 4096).
     pub ringbuf_bytes: u32,
+    /// The number of possible CPUs: reading an aggregation in a probe combines this many
+    /// per-CPU values.
+    pub ncpus: u32,
+    /// How many keys each map holds (bpftrace's `max_map_keys`).
+    pub max_map_keys: u32,
 }
 
 impl Default for CompileOptions {
@@ -41,6 +49,8 @@ impl Default for CompileOptions {
             name_prefix: "scry".to_string(),
             start_boot_ns: 0,
             ringbuf_bytes: 1 << 20,
+            ncpus: 1,
+            max_map_keys: 4096,
         }
     }
 }
@@ -55,6 +65,12 @@ pub enum CompileError {
     },
     #[error("{probe}: the program is too large for a jump to reach across it")]
     JumpTooFar { probe: String, span: Span },
+    #[error("{probe}: the program needs {needed} bytes of working memory; at most {SCRATCH_LIMIT} are possible")]
+    ScratchLimit {
+        probe: String,
+        needed: u32,
+        span: Span,
+    },
     #[error("{probe}: cannot generate code for this yet: {what}")]
     Unsupported {
         probe: String,
@@ -67,43 +83,95 @@ impl CompileError {
     pub fn span(&self) -> Span {
         match self {
             CompileError::StackLimit { span, .. }
+            | CompileError::ScratchLimit { span, .. }
             | CompileError::JumpTooFar { span, .. }
             | CompileError::Unsupported { span, .. } => *span,
         }
     }
 }
 
-/// The per-CPU scratch map holding string variables.
-const SCRATCH: MapId = MapId(1);
+/// The largest per-CPU scratch area a program may use (the kernel's limit on per-CPU values).
+pub const SCRATCH_LIMIT: u32 = 32 * 1024;
 
 /// Compiles every probe of a checked program into one module.
 pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Module, CompileError> {
+    let fixed = |name: &str, kind, key_size, value_size, max_entries| MapSpec {
+        name: name.into(),
+        kind,
+        key_size,
+        value_size,
+        max_entries,
+    };
+    let counted = program.maps.iter().filter(|m| m.counted).count() as u32;
     let mut module = Module {
         programs: Vec::new(),
+        // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST` and `COUNTS`.
         maps: vec![
-            MapSpec {
-                name: "scry_events".into(),
-                kind: MapKind::RingBuf,
-                key_size: 0,
-                value_size: 0,
-                max_entries: options.ringbuf_bytes,
-            },
-            MapSpec {
-                name: "scry_scratch".into(),
-                kind: MapKind::PerCpuArray,
-                key_size: 4,
-                value_size: 8,
-                max_entries: 1,
-            },
+            fixed("scry_events", MapKind::RingBuf, 0, 0, options.ringbuf_bytes),
+            fixed("scry_scratch", MapKind::PerCpuArray, 4, 8, 1),
+            fixed("scry_zero", MapKind::Array, 4, 8, 1),
+            fixed("scry_lost", MapKind::PerCpuArray, 4, 8, 1),
+            fixed("scry_counts", MapKind::Array, 4, 8, counted.max(1)),
         ],
         records: Vec::new(),
+        user_maps: Vec::new(),
     };
+    let mut next_counter = 0;
+    for (index, decl) in program.maps.iter().enumerate() {
+        let mut keys = Vec::new();
+        let mut offset = 0;
+        for ty in &decl.keys {
+            let kind = match ty {
+                Type::Str(cap) => FieldKind::Str(*cap),
+                Type::Stack { user, limit } => FieldKind::Stack {
+                    map: module.stack_map(*user, *limit),
+                    user: *user,
+                },
+                other => FieldKind::Int(other.as_int().unwrap_or(scry_lang::types::IntType::I64)),
+            };
+            keys.push(Field { offset, kind });
+            offset += kind.size();
+        }
+        let kind = if decl.value.is_aggregation() {
+            MapKind::PerCpuHash
+        } else {
+            MapKind::Hash
+        };
+        module.maps.push(MapSpec {
+            name: kernel_map_name(index, &decl.name),
+            kind,
+            key_size: offset.max(8),
+            value_size: maps::value_size(&decl.value),
+            max_entries: options.max_map_keys,
+        });
+        let counter = decl.counted.then(|| {
+            next_counter += 1;
+            next_counter - 1
+        });
+        module.user_maps.push(UserMap {
+            decl: decl.clone(),
+            map: crate::module::MapId(module.maps.len() - 1),
+            keys,
+            counter,
+        });
+    }
     for (index, probe) in program.probes.iter().enumerate() {
         let name = format!("{}_{index}", options.name_prefix);
         let prog = Lowerer::new(probe, options, &mut module).lower(name)?;
         module.programs.push(prog);
     }
     Ok(module)
+}
+
+/// A kernel map name for a script map: unique, at most 15 bytes of `[A-Za-z0-9_]`.
+fn kernel_map_name(index: usize, name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let mut out = format!("m{index}_{clean}");
+    out.truncate(15);
+    out
 }
 
 enum Loc {
@@ -124,6 +192,8 @@ enum Base {
     Temp(usize),
     /// The per-CPU scratch area.
     Scratch,
+    /// The program's stack frame (r10).
+    Frame,
 }
 
 const TEMP_REGS: [Reg; 3] = [Reg::R6, Reg::R7, Reg::R8];
@@ -140,8 +210,12 @@ pub(crate) struct Lowerer<'a> {
     temp_slots: Vec<i16>,
     /// Per variable: a stack slot (integers) or an offset in the scratch area (strings).
     var_slots: Vec<i32>,
-    /// Stack slot holding the scratch area's address, when the program has string variables.
-    scratch_slot: Option<i16>,
+    /// Stack slot holding the scratch area's address.
+    scratch_slot: i16,
+    /// Bytes of the scratch area in use.
+    scratch_bytes: u32,
+    /// A stack slot holding 0: the key of every single-entry array map.
+    zero_key: i16,
     ret: Label,
 }
 
@@ -157,7 +231,9 @@ impl<'a> Lowerer<'a> {
             frame: 0,
             temp_slots: Vec::new(),
             var_slots: Vec::new(),
-            scratch_slot: None,
+            scratch_slot: 0,
+            scratch_bytes: 0,
+            zero_key: 0,
             ret,
         }
     }
@@ -173,7 +249,7 @@ impl<'a> Lowerer<'a> {
     fn lower(mut self, name: String) -> Result<Program, CompileError> {
         self.asm.span = self.probe.attach_span;
         self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
-        self.prologue_vars();
+        self.prologue();
         if let Some(pred) = &self.probe.predicate {
             self.asm.span = pred.span;
             self.eval_int(pred, 0)?;
@@ -187,6 +263,15 @@ impl<'a> Lowerer<'a> {
         self.asm.bind(ret);
         self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
         self.asm.emit(Insn::exit());
+        if self.scratch_bytes > SCRATCH_LIMIT {
+            return Err(CompileError::ScratchLimit {
+                probe: self.probe.resolved.name.clone(),
+                needed: self.scratch_bytes,
+                span: self.probe.attach_span,
+            });
+        }
+        let scratch = &mut self.module.maps[Module::SCRATCH.0];
+        scratch.value_size = scratch.value_size.max(self.scratch_bytes);
         if self.frame > STACK_LIMIT {
             return Err(CompileError::StackLimit {
                 probe: self.probe.resolved.name.clone(),
@@ -211,38 +296,46 @@ impl<'a> Lowerer<'a> {
         })
     }
 
-    /// Integer variables get zeroed stack slots (the verifier refuses reads of unwritten stack);
-    /// string variables get room in the scratch map, whose address is looked up once here.
-    fn prologue_vars(&mut self) {
-        let mut scratch_bytes = 0u32;
+    /// Sets up what the body relies on: a zero key slot, the scratch area's address, and
+    /// variables (integers in zeroed stack slots, since the verifier refuses reads of unwritten
+    /// stack; strings in the scratch area).
+    fn prologue(&mut self) {
+        self.zero_key = self.alloc(8);
+        self.asm
+            .emit(Insn::st_imm(Size::DW, Reg::FP, self.zero_key, 0));
         for var in &self.probe.vars {
             if let Type::Str(cap) = var.ty {
-                self.var_slots.push(scratch_bytes as i32);
-                scratch_bytes += cap.next_multiple_of(8);
+                let off = self.scratch_alloc(cap);
+                self.var_slots.push(off);
             } else {
                 let slot = self.alloc(8);
                 self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, slot, 0));
                 self.var_slots.push(i32::from(slot));
             }
         }
-        if scratch_bytes == 0 {
-            return;
-        }
-        let scratch = &mut self.module.maps[SCRATCH.0];
-        scratch.value_size = scratch.value_size.max(scratch_bytes);
-        let key = self.alloc(8);
-        self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, key, 0));
-        self.asm.ld_map(Reg::R1, SCRATCH);
-        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-        self.asm
-            .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
-        self.asm
-            .emit(Insn::call(crate::insn::Helper::MapLookupElem));
+        self.array_lookup(Module::SCRATCH);
         let ret = self.ret;
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, ret);
-        let slot = self.alloc(8);
-        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
-        self.scratch_slot = Some(slot);
+        self.scratch_slot = self.alloc(8);
+        self.asm
+            .emit(Insn::stx(Size::DW, Reg::FP, self.scratch_slot, Reg::R0));
+    }
+
+    /// `r0 = &map[0]` for a single-entry array map (may be NULL to the verifier).
+    fn array_lookup(&mut self, map: crate::module::MapId) {
+        self.asm.ld_map(Reg::R1, map);
+        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
+        self.asm
+            .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(self.zero_key)));
+        self.asm
+            .emit(Insn::call(crate::insn::Helper::MapLookupElem));
+    }
+
+    /// Reserves `bytes` (rounded to 8) of the scratch area; returns their offset.
+    fn scratch_alloc(&mut self, bytes: u32) -> i32 {
+        let off = self.scratch_bytes;
+        self.scratch_bytes += bytes.next_multiple_of(8);
+        off as i32
     }
 
     /// Reserves `bytes` (rounded to 8) of stack; returns the offset from r10. Overflow is
@@ -372,6 +465,10 @@ impl<'a> Lowerer<'a> {
                 self.asm.ja(ret);
                 return Ok(true);
             }
+            StmtKind::MapAssign { map, keys, value } => self.map_assign(*map, keys, value)?,
+            StmtKind::Aggregate { map, keys, agg } => self.aggregate(*map, keys, agg)?,
+            StmtKind::Delete { map, keys } => self.map_delete(*map, keys)?,
+            StmtKind::MapOp { map, op } => self.map_op(*map, op, 0)?,
         }
         Ok(false)
     }
@@ -421,6 +518,10 @@ impl<'a> Lowerer<'a> {
                 rhs,
                 signed,
             } => self.binary(*op, lhs, rhs, *signed, depth)?,
+            ExprKind::MapRead { map, keys } => self.map_read_int(*map, keys, depth)?,
+            ExprKind::HasKey { map, keys } => self.has_key(*map, keys, depth)?,
+            ExprKind::Len(map) => self.len(*map, depth),
+            ExprKind::Stack => self.stack_id(&e.ty, depth),
             ExprKind::Str(_) | ExprKind::ReadStr { .. } => {
                 return Err(self.unsupported(format!("a {} used as an integer", e.ty), e.span));
             }
@@ -513,11 +614,10 @@ impl<'a> Lowerer<'a> {
         match dst.base {
             Base::Temp(depth) => self.fetch_into(depth, reg),
             Base::Scratch => {
-                let slot = self
-                    .scratch_slot
-                    .expect("string variables imply a scratch area");
-                self.asm.emit(Insn::ldx(Size::DW, reg, Reg::FP, slot));
+                self.asm
+                    .emit(Insn::ldx(Size::DW, reg, Reg::FP, self.scratch_slot));
             }
+            Base::Frame => self.asm.emit(Insn::mov64_reg(reg, Reg::FP)),
         }
         if dst.off != 0 {
             self.asm.emit(Insn::alu64_imm(Alu::Add, reg, dst.off));

@@ -3,7 +3,7 @@
 //! `Module::records`), then the fields, each 8-byte aligned.
 
 use super::{CompileError, Dst, Lowerer};
-use crate::insn::{Cond, Helper, Insn, Reg, Size};
+use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{Field, FieldKind, Module, RecordLayout};
 use scry_lang::printf::Format;
 use scry_lang::typed::Expr;
@@ -21,14 +21,14 @@ impl Lowerer<'_> {
         for arg in args {
             let kind = match &arg.ty {
                 Type::Str(cap) => FieldKind::Str(*cap),
+                Type::Stack { user, limit } => FieldKind::Stack {
+                    map: self.module.stack_map(*user, *limit),
+                    user: *user,
+                },
                 ty => FieldKind::Int(ty.as_int().unwrap_or(IntType::U64)),
             };
-            let size = match kind {
-                FieldKind::Str(cap) => cap,
-                FieldKind::Int(_) => 8,
-            };
             fields.push(Field { offset, kind });
-            offset += size.next_multiple_of(8);
+            offset += kind.size();
         }
         let id = self.add_record(RecordLayout::Printf {
             format: format.clone(),
@@ -45,7 +45,7 @@ impl Lowerer<'_> {
                     };
                     self.write_str(arg, dst, cap, depth + 1)?;
                 }
-                FieldKind::Int(_) => {
+                FieldKind::Int(_) | FieldKind::Stack { .. } => {
                     self.eval_int(arg, depth + 1)?;
                     let v = self.fetch(depth + 1, Reg::R2);
                     let rec = self.fetch(depth, Reg::R1);
@@ -80,19 +80,28 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// Reserves a record of `size` bytes into the temporary at `depth` and writes its id; jumps
-    /// to `full` when the ring buffer has no room.
-    fn reserve(&mut self, size: u32, id: u32, depth: usize, full: crate::asm::Label) {
+    /// Reserves a record of `size` bytes into the temporary at `depth` and writes its id; when
+    /// the ring buffer has no room, counts the loss in `scry_lost` and jumps to `full`.
+    pub(super) fn reserve(&mut self, size: u32, id: u32, depth: usize, full: crate::asm::Label) {
         self.asm.ld_map(Reg::R1, Module::EVENTS);
         self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
         self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
         self.asm.emit(Insn::call(Helper::RingbufReserve));
+        let reserved = self.asm.new_label();
+        self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, reserved);
+        // No room: count the loss for userspace to report, never drop silently.
+        self.array_lookup(Module::LOST);
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, full);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, 1));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        self.asm.ja(full);
+        self.asm.bind(reserved);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
         self.set_temp(depth, Reg::R0);
     }
 
-    fn submit(&mut self, depth: usize) {
+    pub(super) fn submit(&mut self, depth: usize) {
         self.fetch_into(depth, Reg::R1);
         self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
         self.asm.emit(Insn::call(Helper::RingbufSubmit));

@@ -73,6 +73,7 @@ impl Lowerer<'_> {
                     AddrSpace::Unknown => Helper::ProbeReadStr,
                 }));
             }
+            ExprKind::MapRead { map, keys } => self.map_read_str(*map, keys, dst, cap, depth)?,
             _ => return Err(self.unsupported(format!("{} used as a string", e.ty), e.span)),
         }
         self.asm.span = saved;

@@ -5,8 +5,14 @@ use scry_codegen::module::{Field, FieldKind};
 use scry_lang::printf::{Conv, Format, Length, Segment, Spec};
 use scry_lang::types::IntType;
 
-/// Formats one printf record (`record` starts with the 8-byte id).
-pub fn format_printf(format: &Format, fields: &[Field], record: &[u8]) -> Vec<u8> {
+/// Formats one printf record (`record` starts with the 8-byte id). `stack` symbolizes a stack
+/// field's value into its frames.
+pub fn format_printf(
+    format: &Format,
+    fields: &[Field],
+    record: &[u8],
+    stack: &mut dyn FnMut(FieldKind, u64) -> Vec<String>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut fields = fields.iter();
     for seg in &format.segments {
@@ -21,6 +27,13 @@ pub fn format_printf(format: &Format, fields: &[Field], record: &[u8]) -> Vec<u8
                             .get(start..start + 8)
                             .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                         format_int(&mut out, spec, raw, ty);
+                    }
+                    FieldKind::Stack { .. } => {
+                        let raw = record
+                            .get(start..start + 8)
+                            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                        let text = super::text::stack(&stack(field.kind, raw), 8);
+                        pad(&mut out, spec, text.as_bytes());
                     }
                     FieldKind::Str(cap) => {
                         let bytes = record
@@ -152,7 +165,10 @@ mod tests {
             });
             record.extend_from_slice(&v.to_le_bytes());
         }
-        String::from_utf8(format_printf(&format, &fields, &record)).unwrap()
+        String::from_utf8(format_printf(&format, &fields, &record, &mut |_, _| {
+            Vec::new()
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -220,7 +236,10 @@ mod tests {
             record.extend_from_slice(&b);
         }
         assert_eq!(
-            String::from_utf8(format_printf(&format, &fields, &record)).unwrap(),
+            String::from_utf8(format_printf(&format, &fields, &record, &mut |_, _| {
+                Vec::new()
+            }))
+            .unwrap(),
             "ab    |    cd|ef"
         );
     }

@@ -2,7 +2,10 @@
 //! (wildcards included) into probes with their contexts, lists what it offers for `-l`, and
 //! attaches a loaded program. Adding a type is one file plus one line in `ALL`.
 
+mod interval;
+mod profile;
 mod special;
+mod timer;
 mod tracepoint;
 
 use crate::RuntimeError;
@@ -36,7 +39,12 @@ pub struct Listing {
 }
 
 /// Every probe type scry knows, in `-l` order.
-pub static ALL: &[&dyn ProbeType] = &[&special::Special, &tracepoint::Tracepoint];
+pub static ALL: &[&dyn ProbeType] = &[
+    &special::Special,
+    &tracepoint::Tracepoint,
+    &interval::Interval,
+    &profile::Profile,
+];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
 const NOT_YET: &[&str] = &[
@@ -50,8 +58,6 @@ const NOT_YET: &[&str] = &[
     "fexit",
     "kfunc",
     "kretfunc",
-    "profile",
-    "interval",
     "software",
     "hardware",
     "watchpoint",
@@ -63,6 +69,7 @@ pub fn detach(program: &mut Program) {
     let _ = match program {
         Program::TracePoint(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
         _ => Ok(()),
     };
 }
@@ -97,7 +104,7 @@ impl ProbeResolver for KernelResolver {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint".to_string(),
+                None => "probe types: BEGIN, END, tracepoint, interval, profile".to_string(),
             }),
         })
     }

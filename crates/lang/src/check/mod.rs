@@ -10,6 +10,10 @@ use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
 use crate::types::{AddrSpace, ContextField, IntType, ProbeResolver, ResolvedProbe, Type};
 
+mod maps;
+
+pub use maps::{AGGREGATIONS, MAP_FUNCTIONS, MAX_STACK};
+
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// Capacity of strings read with `str()`, NUL included (bpftrace's `max_strlen`).
@@ -30,6 +34,7 @@ pub fn check(
 ) -> Result<typed::Program, Vec<Diagnostic>> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut probes = Vec::new();
+    let mut maps = maps::Maps::new(program);
     for probe in &program.probes {
         for ap in &probe.attach_points {
             let parts = ap.parts();
@@ -49,6 +54,7 @@ pub fn check(
                     diags: Vec::new(),
                     vars: Vec::new(),
                     scopes: vec![Vec::new()],
+                    maps: &mut maps,
                 };
                 let predicate = probe
                     .predicate
@@ -74,7 +80,10 @@ pub fn check(
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
-        Ok(typed::Program { probes })
+        Ok(typed::Program {
+            probes,
+            maps: maps.decls,
+        })
     }
 }
 
@@ -85,6 +94,7 @@ struct Checker<'a> {
     vars: Vec<Var>,
     /// Innermost last: the variables declared in each open block.
     scopes: Vec<Vec<(String, VarId)>>,
+    maps: &'a mut maps::Maps,
 }
 
 fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {
@@ -127,8 +137,14 @@ impl Checker<'_> {
                     };
                     typed::StmtKind::Exit { code }
                 }
+                A::Call { func, args }
+                    if matches!(func.name.as_str(), "delete" | "clear" | "zero" | "print") =>
+                {
+                    self.map_statement(func, args, e.span)?
+                }
                 _ => typed::StmtKind::Expr(self.expr(e)?),
             },
+            S::AssignMap { map, keys, value } => self.assign_map(map, keys, value)?,
             S::AssignVar { name, value } => {
                 let value = self.expr(value)?;
                 if value.ty == Type::Void {
@@ -291,7 +307,7 @@ impl Checker<'_> {
             let fits = if spec.conv.takes_int() {
                 arg.ty.is_scalar()
             } else {
-                arg.ty.is_str()
+                arg.ty.is_str() || matches!(arg.ty, Type::Stack { .. })
             };
             if !fits {
                 ok = false;
@@ -360,6 +376,7 @@ impl Checker<'_> {
                 }
             },
             A::Ident(name) => self.ident(name, e.span),
+            A::Map { map, keys } => self.read_map(map, keys, e.span),
             A::Field { base, field, .. } => self.field(base, field),
             A::Call { func, args } => self.call(func, args, e.span),
             A::Unary { op, operand } => {
@@ -419,6 +436,9 @@ impl Checker<'_> {
     fn ident(&mut self, name: &str, span: Span) -> Option<typed::Expr> {
         if let Some(b) = builtins::value(name) {
             return Some(expr(T::Builtin(b), builtins::type_of(b), span));
+        }
+        if name == "kstack" || name == "ustack" {
+            return Some(self.stack(name == "ustack", None, span));
         }
         if name == "probe" {
             let text = self.probe.name.clone().into_bytes();
@@ -521,16 +541,44 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        if maps::is_aggregation(&func.name) {
+            let d = self
+                .error(
+                    span,
+                    format!(
+                        "{}() is an aggregation: it can only be assigned to a map",
+                        func.name
+                    ),
+                )
+                .with_hint(format!(
+                    "as in `@x = {}(…)` or `@x[key] = {}(…)`",
+                    func.name, func.name
+                ));
+            self.diags.push(d);
+            return None;
+        }
+        if maps::is_map_function(&func.name) {
+            return self.map_value_call(func, args, span);
+        }
+        if func.name == "kstack" || func.name == "ustack" {
+            if args.len() > 1 {
+                let d = self.error(
+                    span,
+                    format!("{}() takes at most 1 argument (the depth)", func.name),
+                );
+                self.diags.push(d);
+                return None;
+            }
+            return Some(self.stack(func.name == "ustack", args.first(), span));
+        }
         let Some((lo, hi)) = builtins::function(&func.name) else {
-            let names = builtins::FUNCTIONS.iter().map(|(n, ..)| *n);
+            let names = builtins::all_function_names();
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
             let d = match nearest(&func.name, names) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
                 None => d.with_hint(format!(
                     "functions: {}",
-                    builtins::FUNCTIONS
-                        .iter()
-                        .map(|(n, ..)| *n)
+                    builtins::all_function_names()
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),

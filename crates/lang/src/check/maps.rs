@@ -1,0 +1,657 @@
+//! Maps: `@m[keys]` reads and assignments, aggregations (`count()` … `lhist()`), the map
+//! functions (`delete clear zero print len has_key`). A map's key and value types are fixed by
+//! its first use anywhere in the program; every later use must agree.
+
+use super::{expr, Checker};
+use crate::ast::{self, ExprKind as A, Span, UnaryOp};
+use crate::diagnostic::{nearest, Diagnostic};
+use crate::typed::{self, Aggregation, ExprKind as T, MapDecl, MapId, MapOp, MapValue, StmtKind};
+use crate::types::{IntType, Type};
+use std::collections::{HashMap, HashSet};
+
+/// Functions whose value is an aggregation: only assigned to a map.
+pub const AGGREGATIONS: &[(&str, usize, usize)] = &[
+    ("count", 0, 0),
+    ("sum", 1, 1),
+    ("min", 1, 1),
+    ("max", 1, 1),
+    ("avg", 1, 1),
+    ("stats", 1, 1),
+    ("hist", 1, 2),
+    ("lhist", 4, 4),
+];
+
+/// Map functions: statements (`delete clear zero print`) and values (`len has_key`).
+pub const MAP_FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("delete", 1, 2),
+    ("clear", 1, 1),
+    ("zero", 1, 1),
+    ("print", 1, 3),
+    ("len", 1, 1),
+    ("has_key", 2, 2),
+];
+
+/// The deepest stack `kstack`/`ustack` capture (the kernel's default `perf_event_max_stack`).
+pub const MAX_STACK: u8 = 127;
+
+/// The most buckets an `lhist` may have, as bpftrace allows.
+const MAX_LHIST_BUCKETS: i64 = 1000;
+
+/// Every map of the program being checked.
+#[derive(Default)]
+pub(super) struct Maps {
+    pub decls: Vec<MapDecl>,
+    by_name: HashMap<String, MapId>,
+    /// Maps assigned anywhere in the program, from a first look at the syntax: the function
+    /// name of an aggregation, or `None` for a plain value. Lets a read come before the
+    /// assignment in the text (`/@start[tid]/` in a probe declared first).
+    assigned: HashMap<String, Option<String>>,
+    /// Maps declared by a read whose keys the next use decides.
+    keyless: Vec<MapId>,
+    /// Histograms declared by a read, whose parameters their assignment decides.
+    unparameterized: HashSet<MapId>,
+}
+
+impl Maps {
+    pub fn new(program: &ast::Program) -> Maps {
+        let mut maps = Maps::default();
+        for probe in &program.probes {
+            maps.scan(&probe.body);
+        }
+        maps
+    }
+
+    fn scan(&mut self, stmts: &[ast::Stmt]) {
+        for s in stmts {
+            match &s.kind {
+                ast::StmtKind::AssignMap { map, value, .. } => {
+                    let agg = match &value.kind {
+                        A::Call { func, .. } if is_aggregation(&func.name) => {
+                            Some(func.name.clone())
+                        }
+                        _ => None,
+                    };
+                    self.assigned.entry(map.name.clone()).or_insert(agg);
+                }
+                ast::StmtKind::If {
+                    then, otherwise, ..
+                } => {
+                    self.scan(then);
+                    self.scan(otherwise);
+                }
+                ast::StmtKind::Block(body) => self.scan(body),
+                ast::StmtKind::Expr(_) | ast::StmtKind::AssignVar { .. } => {}
+            }
+        }
+    }
+}
+
+pub fn is_aggregation(name: &str) -> bool {
+    AGGREGATIONS.iter().any(|(n, ..)| *n == name)
+}
+
+pub fn is_map_function(name: &str) -> bool {
+    MAP_FUNCTIONS.iter().any(|(n, ..)| *n == name)
+}
+
+/// What a use of a map says about its value.
+enum Use {
+    /// Reading: the value must be known from elsewhere.
+    Read,
+    Write(MapValue),
+}
+
+impl Checker<'_> {
+    /// `@m[keys] = value`: an aggregation or a plain value.
+    pub(super) fn assign_map(
+        &mut self,
+        map: &ast::Ident,
+        keys: &[ast::Expr],
+        value: &ast::Expr,
+    ) -> Option<StmtKind> {
+        let keys = self.map_keys(keys);
+        if let A::Call { func, args } = &value.kind {
+            if is_aggregation(&func.name) {
+                let (agg, kind) = self.aggregation(func, args, value.span)?;
+                let keys = keys?;
+                let id = self.use_map(map, &keys, Use::Write(kind), value.span)?;
+                return Some(StmtKind::Aggregate { map: id, keys, agg });
+            }
+        }
+        let value = self.expr(value)?;
+        let kind = match &value.ty {
+            Type::Int(i) => MapValue::Int(IntType {
+                bits: 64,
+                signed: i.signed,
+            }),
+            Type::Ptr { .. } => MapValue::Int(IntType::U64),
+            Type::Str(n) => MapValue::Str(*n),
+            other => {
+                let d = self.error(
+                    value.span,
+                    format!("a map cannot hold a value of type {other}"),
+                );
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let keys = keys?;
+        let id = self.use_map(map, &keys, Use::Write(kind), value.span)?;
+        Some(StmtKind::MapAssign {
+            map: id,
+            keys,
+            value,
+        })
+    }
+
+    /// `@m[keys]` read as a value: zero (or "") when the key is missing.
+    pub(super) fn read_map(
+        &mut self,
+        map: &ast::Ident,
+        keys: &[ast::Expr],
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let keys = self.map_keys(keys)?;
+        let id = self.use_map(map, &keys, Use::Read, span)?;
+        let ty = match &self.maps.decls[id.0].value {
+            MapValue::Int(i) => Type::Int(*i),
+            MapValue::Str(n) => Type::Str(*n),
+            MapValue::Count => Type::Int(IntType::U64),
+            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
+                Type::Int(IntType::I64)
+            }
+            other => {
+                let d = self
+                    .error(
+                        span,
+                        format!(
+                            "{} holds {}, which has no single value to use here",
+                            map.name,
+                            other.describe()
+                        ),
+                    )
+                    .with_hint(format!("print it with `print({})`", map.name));
+                self.diags.push(d);
+                return None;
+            }
+        };
+        Some(expr(T::MapRead { map: id, keys }, ty, span))
+    }
+
+    /// Map functions used as statements: `delete`, `clear`, `zero`, `print`.
+    pub(super) fn map_statement(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<StmtKind> {
+        self.arity(func, args, MAP_FUNCTIONS, span)?;
+        let (map, keys) = self.map_arg(func, &args[0])?;
+        match func.name.as_str() {
+            "delete" => {
+                // `delete(@m, key)` or the older `delete(@m[key])`.
+                let keys: Vec<ast::Expr> = match (keys.is_empty(), args.get(1)) {
+                    (true, Some(k)) => vec![k.clone()],
+                    (_, None) => keys.to_vec(),
+                    (false, Some(k)) => {
+                        let d = self
+                            .error(k.span, "delete() takes the key once")
+                            .with_hint(format!("write `delete({}, key)`", map.name));
+                        self.diags.push(d);
+                        return None;
+                    }
+                };
+                let keys = self.map_keys(&keys)?;
+                let id = self.use_map(map, &keys, Use::Read, span)?;
+                Some(StmtKind::Delete { map: id, keys })
+            }
+            "clear" | "zero" | "print" => {
+                if !keys.is_empty() {
+                    let d = self
+                        .error(args[0].span, format!("{}() takes a whole map", func.name))
+                        .with_hint(format!("write `{}({})`", func.name, map.name));
+                    self.diags.push(d);
+                    return None;
+                }
+                let id = self.existing_map(map)?;
+                let op = match func.name.as_str() {
+                    "clear" => MapOp::Clear,
+                    "zero" => MapOp::Zero,
+                    _ => {
+                        let top = match args.get(1) {
+                            Some(a) => Some(Box::new(self.scalar(a, "print's top count")?)),
+                            None => None,
+                        };
+                        let div = match args.get(2) {
+                            Some(a) => Some(Box::new(self.scalar(a, "print's divisor")?)),
+                            None => None,
+                        };
+                        MapOp::Print { top, div }
+                    }
+                };
+                Some(StmtKind::MapOp { map: id, op })
+            }
+            other => {
+                let d = self
+                    .error(
+                        span,
+                        format!("{other}() has a value; it is not a statement"),
+                    )
+                    .with_hint(format!("use it in an expression: `$n = {other}(…)`"));
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Map functions used as values: `len(@m)`, `has_key(@m, key)`.
+    pub(super) fn map_value_call(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<typed::Expr> {
+        self.arity(func, args, MAP_FUNCTIONS, span)?;
+        let (map, keys) = self.map_arg(func, &args[0])?;
+        if !keys.is_empty() {
+            let d = self
+                .error(args[0].span, format!("{}() takes a whole map", func.name))
+                .with_hint(format!("write `{}({}, …)`", func.name, map.name));
+            self.diags.push(d);
+            return None;
+        }
+        match func.name.as_str() {
+            "len" => {
+                let id = self.existing_map(map)?;
+                self.maps.decls[id.0].counted = true;
+                Some(expr(T::Len(id), Type::Int(IntType::U64), span))
+            }
+            "has_key" => {
+                let keys = self.map_keys(&args[1..])?;
+                let id = self.use_map(map, &keys, Use::Read, span)?;
+                Some(expr(
+                    T::HasKey { map: id, keys },
+                    Type::Int(IntType::U64),
+                    span,
+                ))
+            }
+            name => {
+                let d = self
+                    .error(span, format!("{name}() has no value"))
+                    .with_hint(format!("call {name}(…) as a statement of its own"));
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `kstack`, `ustack`, `kstack(n)`.
+    pub(super) fn stack(
+        &mut self,
+        user: bool,
+        limit: Option<&ast::Expr>,
+        span: Span,
+    ) -> typed::Expr {
+        let limit = match limit {
+            Some(e) => match self.constant(e, "the stack depth") {
+                Some(n) if (1..=i64::from(MAX_STACK)).contains(&n) => n as u8,
+                Some(_) => {
+                    let d = self.error(
+                        e.span,
+                        format!("a stack depth is between 1 and {MAX_STACK}"),
+                    );
+                    self.diags.push(d);
+                    MAX_STACK
+                }
+                None => MAX_STACK,
+            },
+            None => MAX_STACK,
+        };
+        expr(T::Stack, Type::Stack { user, limit }, span)
+    }
+
+    fn aggregation(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<(Aggregation, MapValue)> {
+        self.arity(func, args, AGGREGATIONS, span)?;
+        if func.name == "count" {
+            return Some((Aggregation::Count, MapValue::Count));
+        }
+        let what = format!("{}'s argument", func.name);
+        let value = self.scalar(&args[0], &what);
+        Some(match func.name.as_str() {
+            "sum" => (Aggregation::Sum(value?), MapValue::Sum),
+            "min" => (Aggregation::Min(value?), MapValue::Min),
+            "max" => (Aggregation::Max(value?), MapValue::Max),
+            "avg" => (Aggregation::Avg(value?), MapValue::Avg),
+            "stats" => (Aggregation::Stats(value?), MapValue::Stats),
+            "hist" => {
+                let bits = match args.get(1) {
+                    Some(k) => {
+                        let bits = self.constant(k, "hist's second argument")?;
+                        if !(0..=5).contains(&bits) {
+                            let d = self
+                                .error(k.span, "hist's second argument is between 0 and 5")
+                                .with_hint("it splits each power of two into 2^k buckets");
+                            self.diags.push(d);
+                            return None;
+                        }
+                        bits as u8
+                    }
+                    None => 0,
+                };
+                (Aggregation::Hist(value?), MapValue::Hist { bits })
+            }
+            _ => {
+                let min = self.constant(&args[1], "lhist's min");
+                let max = self.constant(&args[2], "lhist's max");
+                let step = self.constant(&args[3], "lhist's step");
+                let (min, max, step) = (min?, max?, step?);
+                let problem = if step <= 0 {
+                    Some("lhist's step must be positive")
+                } else if max <= min {
+                    Some("lhist's max must be greater than its min")
+                } else if (max - min) / step > MAX_LHIST_BUCKETS {
+                    Some("lhist may have at most 1000 buckets")
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    let d = self.error(span, p).with_hint(
+                        "lhist(value, min, max, step), as in lhist(args.ret, 0, 2000, 200)",
+                    );
+                    self.diags.push(d);
+                    return None;
+                }
+                (
+                    Aggregation::Lhist(value?),
+                    MapValue::Lhist { min, max, step },
+                )
+            }
+        })
+    }
+
+    /// An integer literal, possibly negated.
+    fn constant(&mut self, e: &ast::Expr, what: &str) -> Option<i64> {
+        let v = match &e.kind {
+            A::Int(v) => i64::try_from(*v).ok(),
+            A::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => match operand.kind {
+                A::Int(v) => i64::try_from(v).ok().map(|v| -v),
+                _ => None,
+            },
+            _ => None,
+        };
+        if v.is_none() {
+            let d = self.error(e.span, format!("{what} must be an integer literal"));
+            self.diags.push(d);
+        }
+        v
+    }
+
+    fn arity(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        table: &[(&str, usize, usize)],
+        span: Span,
+    ) -> Option<()> {
+        let (_, lo, hi) = table.iter().find(|(n, ..)| *n == func.name)?;
+        if (*lo..=*hi).contains(&args.len()) {
+            return Some(());
+        }
+        let want = if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo} to {hi}")
+        };
+        let d = self.error(
+            span,
+            format!(
+                "{}() takes {want} argument{}, not {}",
+                func.name,
+                if want == "1" { "" } else { "s" },
+                args.len()
+            ),
+        );
+        self.diags.push(d);
+        None
+    }
+
+    /// The first argument of a map function, which must name a map.
+    fn map_arg<'e>(
+        &mut self,
+        func: &ast::Ident,
+        arg: &'e ast::Expr,
+    ) -> Option<(&'e ast::Ident, &'e [ast::Expr])> {
+        if let A::Map { map, keys } = &arg.kind {
+            return Some((map, keys));
+        }
+        let d = self
+            .error(arg.span, format!("{}() takes a map", func.name))
+            .with_hint(format!("as in `{}(@name)`", func.name));
+        self.diags.push(d);
+        None
+    }
+
+    /// Types each key of a map access; keys are integers, strings or stacks.
+    fn map_keys(&mut self, keys: &[ast::Expr]) -> Option<Vec<typed::Expr>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for k in keys {
+            let Some(t) = self.expr(k) else {
+                ok = false;
+                continue;
+            };
+            if !matches!(
+                t.ty,
+                Type::Int(_) | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. }
+            ) {
+                let d = self.error(
+                    k.span,
+                    format!("a value of type {} cannot be a map key", t.ty),
+                );
+                self.diags.push(d);
+                ok = false;
+            }
+            out.push(t);
+        }
+        ok.then_some(out)
+    }
+
+    /// A map that must already exist (`clear`, `print`, `len`).
+    fn existing_map(&mut self, map: &ast::Ident) -> Option<MapId> {
+        if let Some(id) = self.maps.by_name.get(&map.name) {
+            return Some(*id);
+        }
+        if self.maps.assigned.contains_key(&map.name) {
+            // Assigned later in the text: declare it now from that assignment.
+            return self.declare_planned(map);
+        }
+        self.unknown_map(map);
+        None
+    }
+
+    fn unknown_map(&mut self, map: &ast::Ident) {
+        let known = self.maps.assigned.keys().map(String::as_str);
+        let hint = match nearest(&map.name, known) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!(
+                "a map exists once it is assigned: `{} = count()` or `{}[key] = value`",
+                map.name, map.name
+            ),
+        };
+        let d = Diagnostic::error(map.span, format!("unknown map `{}`", map.name)).with_hint(hint);
+        self.diags.push(d);
+    }
+
+    /// Declares a map read before its assignment, with the value that assignment will give
+    /// it. Keys are set by the first use that has them.
+    fn declare_planned(&mut self, map: &ast::Ident) -> Option<MapId> {
+        let planned = self.maps.assigned.get(&map.name)?.clone();
+        let value = match planned.as_deref() {
+            Some("count") => MapValue::Count,
+            Some("sum") => MapValue::Sum,
+            Some("min") => MapValue::Min,
+            Some("max") => MapValue::Max,
+            Some("avg") => MapValue::Avg,
+            Some("stats") => MapValue::Stats,
+            // Histogram parameters come from the assignment itself, checked when reached;
+            // nothing reads a histogram's value before that.
+            Some("hist") => MapValue::Hist { bits: 0 },
+            Some(_) => MapValue::Lhist {
+                min: 0,
+                max: 1,
+                step: 1,
+            },
+            None => MapValue::Int(IntType::I64),
+        };
+        let id = MapId(self.maps.decls.len());
+        self.maps.decls.push(MapDecl {
+            name: map.name.clone(),
+            keys: Vec::new(),
+            value,
+            counted: false,
+        });
+        self.maps.by_name.insert(map.name.clone(), id);
+        self.maps.keyless.push(id);
+        if matches!(planned.as_deref(), Some("hist" | "lhist")) {
+            self.maps.unparameterized.insert(id);
+        }
+        Some(id)
+    }
+
+    /// Records a use of `map` with these keys (and this value, for a write), checking it
+    /// agrees with every earlier use.
+    fn use_map(
+        &mut self,
+        map: &ast::Ident,
+        keys: &[typed::Expr],
+        how: Use,
+        span: Span,
+    ) -> Option<MapId> {
+        let key_types: Vec<Type> = keys.iter().map(|k| key_type(&k.ty)).collect();
+        let id = match self.maps.by_name.get(&map.name) {
+            Some(id) => *id,
+            None => match how {
+                Use::Read => {
+                    if !self.maps.assigned.contains_key(&map.name) {
+                        self.unknown_map(map);
+                        return None;
+                    }
+                    self.declare_planned(map)?
+                }
+                Use::Write(ref value) => {
+                    let id = MapId(self.maps.decls.len());
+                    self.maps.decls.push(MapDecl {
+                        name: map.name.clone(),
+                        keys: key_types.clone(),
+                        value: value.clone(),
+                        counted: false,
+                    });
+                    self.maps.by_name.insert(map.name.clone(), id);
+                    return Some(id);
+                }
+            },
+        };
+        // Keys: the first use with keys fixes them.
+        if let Some(pos) = self.maps.keyless.iter().position(|k| *k == id) {
+            self.maps.keyless.remove(pos);
+            self.maps.decls[id.0].keys = key_types.clone();
+        }
+        let decl = &mut self.maps.decls[id.0];
+        let fits = decl.keys.len() == key_types.len()
+            && decl.keys.iter().zip(&key_types).all(|(a, b)| match (a, b) {
+                (Type::Int(_), Type::Int(_)) | (Type::Str(_), Type::Str(_)) => true,
+                (a, b) => a == b,
+            });
+        if !fits {
+            let have = describe_keys(&decl.keys);
+            let name = decl.name.clone();
+            let d = self
+                .error(
+                    span,
+                    format!(
+                        "{name} is keyed by {have}, but this uses {}",
+                        describe_keys(&key_types)
+                    ),
+                )
+                .with_hint("a map's keys are fixed by its first use");
+            self.diags.push(d);
+            return None;
+        }
+        for (have, new) in decl.keys.iter_mut().zip(&key_types) {
+            if let (Type::Str(a), Type::Str(b)) = (have, new) {
+                *a = (*a).max(*b);
+            }
+        }
+        if let Use::Write(value) = how {
+            let merged = match (&decl.value, &value) {
+                (MapValue::Int(a), MapValue::Int(_)) => Some(MapValue::Int(*a)),
+                (MapValue::Str(a), MapValue::Str(b)) => Some(MapValue::Str((*a).max(*b))),
+                // A histogram read before its assignment was declared without parameters.
+                (MapValue::Hist { .. }, MapValue::Hist { .. })
+                | (MapValue::Lhist { .. }, MapValue::Lhist { .. })
+                    if self.maps.unparameterized.remove(&id) =>
+                {
+                    Some(value.clone())
+                }
+                (a, b) if *a == *b => Some(value.clone()),
+                _ => None,
+            };
+            match merged {
+                Some(v) => decl.value = v,
+                None => {
+                    let msg = format!(
+                        "type mismatch: {} holds {}, but this assigns {}",
+                        decl.name,
+                        decl.value.describe(),
+                        value.describe()
+                    );
+                    let d = self
+                        .error(span, msg)
+                        .with_hint("a map's value type is fixed by its first assignment");
+                    self.diags.push(d);
+                    return None;
+                }
+            }
+        }
+        Some(id)
+    }
+}
+
+/// How a key value is stored: integers widened to 64 bits.
+fn key_type(ty: &Type) -> Type {
+    match ty {
+        Type::Int(i) => Type::Int(IntType {
+            bits: 64,
+            signed: i.signed,
+        }),
+        Type::Ptr { .. } => Type::Int(IntType::U64),
+        other => other.clone(),
+    }
+}
+
+fn describe_keys(keys: &[Type]) -> String {
+    match keys {
+        [] => "nothing (a scalar map)".to_string(),
+        [one] => short(one),
+        many => format!(
+            "({})",
+            many.iter().map(short).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn short(ty: &Type) -> String {
+    match ty {
+        Type::Int(_) => "an integer".into(),
+        Type::Str(_) => "a string".into(),
+        other => other.to_string(),
+    }
+}

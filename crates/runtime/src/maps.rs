@@ -1,0 +1,407 @@
+//! Reading the script's maps back: keys and values decoded from the kernel's bytes, per-CPU
+//! values combined, entries sorted and histograms built the way bpftrace prints them; and the
+//! map functions userspace carries out (`clear`, `zero`).
+
+use crate::bpf_map::{map_data, possible_cpus, RawMap};
+use crate::output::value::{DumpKind, Entries, Histogram, Label, MapDump, Scalar, Value};
+use crate::symbols::Symbolizer;
+use aya::maps::StackTraceMap;
+use aya::Ebpf;
+use scry_codegen::module::{FieldKind, MapId, UserMap};
+use scry_codegen::Module;
+use scry_lang::typed::MapValue;
+use std::cmp::Ordering;
+
+fn raw(ebpf: &Ebpf, module: &Module, map: &UserMap) -> Option<RawMap> {
+    let spec = &module.maps[map.map.0];
+    let data = map_data(ebpf.map(&spec.name)?)?;
+    Some(RawMap::new(
+        data,
+        spec.key_size,
+        spec.value_size,
+        map.decl.value.is_aggregation(),
+    ))
+}
+
+/// Removes every key of the map.
+pub fn clear(ebpf: &Ebpf, module: &Module, map: &UserMap) {
+    let Some(m) = raw(ebpf, module, map) else {
+        return;
+    };
+    for k in m.keys() {
+        let _ = m.delete(&k);
+    }
+}
+
+/// Sets every value of the map to zero, keeping its keys.
+pub fn zero(ebpf: &Ebpf, module: &Module, map: &UserMap) {
+    let Some(m) = raw(ebpf, module, map) else {
+        return;
+    };
+    let zeros = vec![0u8; m.value_size];
+    for k in m.keys() {
+        let _ = m.update(&k, &zeros);
+    }
+}
+
+/// Symbolizes the stack with this id in the stack map `map`.
+pub fn stack(
+    ebpf: &Ebpf,
+    module: &Module,
+    symbols: &mut Symbolizer,
+    map: MapId,
+    user: bool,
+    raw: u64,
+) -> Vec<String> {
+    let id = raw as u32 as i32;
+    let pid = (raw >> 32) as u32;
+    if id < 0 {
+        return Vec::new();
+    }
+    let Some(stacks) = ebpf
+        .map(&module.maps[map.0].name)
+        .and_then(|m| StackTraceMap::try_from(m).ok())
+    else {
+        return Vec::new();
+    };
+    let Ok(trace) = stacks.get(&(id as u32), 0) else {
+        return Vec::new();
+    };
+    trace
+        .frames()
+        .iter()
+        .map(|f| {
+            if user {
+                symbols.user(pid, f.ip)
+            } else {
+                symbols.kernel(f.ip)
+            }
+        })
+        .collect()
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+}
+
+/// Reads, combines and orders a map for printing. `top` keeps the largest entries only
+/// (0: all); `div` divides values (not lhist counts).
+pub fn dump(
+    ebpf: &Ebpf,
+    module: &Module,
+    symbols: &mut Symbolizer,
+    map: &UserMap,
+    top: usize,
+    div: u64,
+) -> Option<MapDump> {
+    let m = raw(ebpf, module, map)?;
+    let div = div.max(1);
+    let per_value = module.maps[map.map.0].value_size.next_multiple_of(8) as usize;
+    let cpus = if map.decl.value.is_aggregation() {
+        possible_cpus()
+    } else {
+        1
+    };
+    let mut entries: Vec<(Vec<u8>, Vec<Scalar>, Combined)> = Vec::new();
+    for key in m.keys() {
+        let Some(bytes) = m.lookup(&key) else {
+            continue;
+        };
+        let per_cpu: Vec<&[u8]> = (0..cpus)
+            .map(|c| &bytes[c * per_value..(c + 1) * per_value])
+            .collect();
+        let combined = combine(&map.decl.value, &per_cpu);
+        let fields = map
+            .keys
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::Int(ty) => {
+                    let v = u64_at(&key, f.offset as usize);
+                    if ty.signed {
+                        Scalar::Int(v as i64)
+                    } else {
+                        Scalar::UInt(v)
+                    }
+                }
+                FieldKind::Str(cap) => {
+                    let s = &key[f.offset as usize..(f.offset + cap) as usize];
+                    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+                    Scalar::Str(String::from_utf8_lossy(s).into_owned())
+                }
+                FieldKind::Stack { map, user } => Scalar::Stack(stack(
+                    ebpf,
+                    module,
+                    symbols,
+                    map,
+                    user,
+                    u64_at(&key, f.offset as usize),
+                )),
+            })
+            .collect();
+        entries.push((key, fields, combined));
+    }
+    // By key first, so entries that tie on value keep a stable order.
+    entries.sort_by(|a, b| compare_keys(map, &a.0, &b.0));
+    entries.sort_by(|a, b| a.2.order(&b.2));
+    if top > 0 && entries.len() > top {
+        entries.drain(..entries.len() - top);
+    }
+    let kind = match map.decl.value {
+        MapValue::Avg | MapValue::Stats => DumpKind::Stats,
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => DumpKind::Hist,
+        _ => DumpKind::Map,
+    };
+    let values: Vec<(Vec<Scalar>, Value)> = entries
+        .into_iter()
+        .map(|(_, k, c)| (k, c.value(&map.decl.value, div)))
+        .collect();
+    let entries = if map.keys.is_empty() {
+        Entries::Scalar(values.into_iter().next()?.1)
+    } else {
+        Entries::Keyed(values)
+    };
+    Some(MapDump {
+        name: map.decl.name.clone(),
+        kind,
+        entries,
+    })
+}
+
+/// Key order: each field in turn, integers by value, strings by bytes.
+fn compare_keys(map: &UserMap, a: &[u8], b: &[u8]) -> Ordering {
+    for f in &map.keys {
+        let o = f.offset as usize;
+        let ord = match f.kind {
+            FieldKind::Int(ty) if ty.signed => (u64_at(a, o) as i64).cmp(&(u64_at(b, o) as i64)),
+            FieldKind::Int(_) | FieldKind::Stack { .. } => u64_at(a, o).cmp(&u64_at(b, o)),
+            FieldKind::Str(cap) => {
+                let end = o + cap as usize;
+                a[o..end].cmp(&b[o..end])
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
+/// A map value with every CPU's share combined.
+enum Combined {
+    Int(i64),
+    UInt(u64),
+    Str(String),
+    /// min/max: no CPU had a value yet.
+    Unset,
+    Stats {
+        count: i64,
+        total: i64,
+    },
+    Buckets(Vec<u64>),
+}
+
+fn combine(kind: &MapValue, per_cpu: &[&[u8]]) -> Combined {
+    let word = |cpu: &[u8], i: usize| u64_at(cpu, i * 8);
+    match kind {
+        MapValue::Int(ty) if ty.signed => Combined::Int(word(per_cpu[0], 0) as i64),
+        MapValue::Int(_) => Combined::UInt(word(per_cpu[0], 0)),
+        MapValue::Str(_) => {
+            let s = per_cpu[0];
+            let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+            Combined::Str(String::from_utf8_lossy(s).into_owned())
+        }
+        MapValue::Count => Combined::UInt(
+            per_cpu
+                .iter()
+                .map(|c| word(c, 0))
+                .fold(0, u64::wrapping_add),
+        ),
+        MapValue::Sum => Combined::Int(
+            per_cpu
+                .iter()
+                .map(|c| word(c, 0) as i64)
+                .fold(0, i64::wrapping_add),
+        ),
+        MapValue::Min | MapValue::Max => {
+            let set = per_cpu
+                .iter()
+                .filter(|c| word(c, 1) != 0)
+                .map(|c| word(c, 0) as i64);
+            let v = if *kind == MapValue::Min {
+                set.min()
+            } else {
+                set.max()
+            };
+            v.map_or(Combined::Unset, Combined::Int)
+        }
+        MapValue::Avg | MapValue::Stats => Combined::Stats {
+            count: per_cpu.iter().map(|c| word(c, 0) as i64).sum(),
+            total: per_cpu
+                .iter()
+                .map(|c| word(c, 1) as i64)
+                .fold(0, i64::wrapping_add),
+        },
+        MapValue::Hist { .. } | MapValue::Lhist { .. } => {
+            let n = kind.buckets().unwrap_or(0) as usize;
+            Combined::Buckets(
+                (0..n)
+                    .map(|i| per_cpu.iter().map(|c| word(c, i)).sum())
+                    .collect(),
+            )
+        }
+    }
+}
+
+impl Combined {
+    /// Print order: by value, average or total count.
+    fn order(&self, other: &Combined) -> Ordering {
+        match (self, other) {
+            (Combined::Int(a), Combined::Int(b)) => a.cmp(b),
+            (Combined::UInt(a), Combined::UInt(b)) => a.cmp(b),
+            (Combined::Stats { .. }, Combined::Stats { .. }) => {
+                self.average().cmp(&other.average())
+            }
+            (Combined::Buckets(a), Combined::Buckets(b)) => {
+                a.iter().sum::<u64>().cmp(&b.iter().sum::<u64>())
+            }
+            _ => Ordering::Equal,
+        }
+    }
+
+    fn average(&self) -> i64 {
+        match self {
+            Combined::Stats { count, total } if *count != 0 => total / count,
+            _ => 0,
+        }
+    }
+
+    fn value(self, kind: &MapValue, div: u64) -> Value {
+        let average = self.average();
+        match self {
+            Combined::Int(v) => Value::Scalar(Scalar::Int(v / div as i64)),
+            Combined::UInt(v) => Value::Scalar(Scalar::UInt(v / div)),
+            Combined::Str(s) => Value::Scalar(Scalar::Str(s)),
+            Combined::Unset => Value::Scalar(Scalar::Int(0)),
+            Combined::Stats { count, total } => match kind {
+                MapValue::Avg => Value::Scalar(Scalar::Int(average / div as i64)),
+                _ => Value::Stats {
+                    count,
+                    average: average / div as i64,
+                    total,
+                },
+            },
+            Combined::Buckets(counts) => Value::Hist(match *kind {
+                MapValue::Hist { bits } => {
+                    let counts: Vec<u64> = counts.iter().map(|c| c / div).collect();
+                    log2_histogram(&counts, bits)
+                }
+                MapValue::Lhist { min, max, step } => linear_histogram(&counts, min, max, step),
+                _ => Histogram::default(),
+            }),
+        }
+    }
+}
+
+/// The first and last buckets with a count: only that range is printed.
+fn used_range(counts: &[u64]) -> Option<(usize, usize)> {
+    let first = counts.iter().position(|&c| c > 0)?;
+    let last = counts.iter().rposition(|&c| c > 0)?;
+    Some((first, last))
+}
+
+/// The lower bound of log2 bucket `index` (for index ≥ 2^bits), with a K/M/G… suffix.
+fn log2_label(index: usize, bits: u8) -> Label {
+    let n = 1u64 << bits;
+    let interval = index as u64 & (n - 1);
+    let mut power = (index as u64 >> bits) - 1;
+    let value = (1u64 << power) * (n + interval);
+    let decade = power / 10;
+    power -= 10 * decade;
+    let suffix = ["", "K", "M", "G", "T", "P", "E"][decade as usize];
+    Label::Sym(
+        format!("{}{suffix}", (1u64 << power) * (n + interval)),
+        value as i64,
+    )
+}
+
+/// bpftrace's log2 histogram: bucket 0 holds negatives, the next 2^bits hold one value each,
+/// then 2^bits buckets per power of two.
+pub fn log2_histogram(counts: &[u64], bits: u8) -> Histogram {
+    let mut h = Histogram::default();
+    let Some((first, last)) = used_range(counts) else {
+        return h;
+    };
+    let exact = 2usize << bits;
+    let label = |i: usize| {
+        if i <= exact {
+            Label::Int(i as i64)
+        } else {
+            log2_label(i, bits)
+        }
+    };
+    if first != 0 {
+        h.lower_bound = Some(label(first - 1));
+    }
+    for (i, &count) in counts.iter().enumerate().take(last + 1).skip(first) {
+        h.labels.push(if i == 0 { Label::Int(0) } else { label(i) });
+        h.counts.push(count);
+    }
+    h
+}
+
+fn linear_label(number: i64, step: i64) -> Label {
+    const KILO: i64 = 1024;
+    const MEGA: i64 = 1024 * 1024;
+    if step % KILO != 0 {
+        return Label::Int(number);
+    }
+    let text = if number == 0 {
+        "0".to_string()
+    } else if number % MEGA == 0 {
+        format!("{}M", number / MEGA)
+    } else if number % KILO == 0 {
+        format!("{}K", number / KILO)
+    } else {
+        number.to_string()
+    };
+    Label::Sym(text, number)
+}
+
+/// bpftrace's linear histogram: an underflow bucket, one per step, and an overflow bucket.
+pub fn linear_histogram(counts: &[u64], min: i64, max: i64, step: i64) -> Histogram {
+    let mut h = Histogram::default();
+    let Some((first, last)) = used_range(counts) else {
+        return h;
+    };
+    if first != 0 {
+        h.lower_bound = Some(linear_label(min + (first as i64 - 1) * step, step));
+    }
+    for (i, &count) in counts.iter().enumerate().take(last + 1).skip(first) {
+        let upper = min + i as i64 * step;
+        if upper <= max {
+            h.labels.push(linear_label(upper, step));
+        }
+        h.counts.push(count);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log2_buckets_match_bpftrace() {
+        // values 0, 1, 5, 1000: buckets 1, 2, 4 (=[4, 8)), 11 (=[512, 1K))
+        let mut counts = vec![0u64; 65];
+        for i in [1, 2, 4, 11] {
+            counts[i] = 1;
+        }
+        let h = log2_histogram(&counts, 0);
+        assert_eq!(h.lower_bound, Some(Label::Int(0)));
+        assert_eq!(h.labels[0], Label::Int(1));
+        assert_eq!(h.labels[2], Label::Sym("4".into(), 4));
+        assert_eq!(h.labels[10], Label::Sym("1K".into(), 1024));
+    }
+}

@@ -1,0 +1,126 @@
+//! bpftrace's JSON output (`-f json`): one `{"type": …, "data": …}` object per line, with its
+//! spacing (`", "` between members, `","` between array elements).
+
+use super::value::{DumpKind, Entries, Histogram, MapDump, Scalar, Value};
+use std::fmt::Write;
+
+/// A JSON string, escaped as bpftrace escapes it.
+pub fn string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An integer; one a double cannot hold exactly is a string, as RFC 8259 advises.
+fn int(v: i128) -> String {
+    if (v as f64) as i128 == v {
+        v.to_string()
+    } else {
+        string(&v.to_string())
+    }
+}
+
+pub fn printf(text: &str) -> String {
+    format!("{{\"type\": \"printf\", \"data\": {}}}\n", string(text))
+}
+
+pub fn attached(n: usize) -> String {
+    format!("{{\"type\": \"attached_probes\", \"count\": {n}, \"data\": {{\"probes\": {n}}}}}\n")
+}
+
+pub fn lost(n: u64) -> String {
+    format!("{{\"type\": \"lost_events\", \"count\": {n}, \"data\": {{\"events\": {n}}}}}\n")
+}
+
+/// A map record; an empty keyed map prints nothing.
+pub fn map(dump: &MapDump) -> String {
+    if dump.is_empty() {
+        return String::new();
+    }
+    let kind = match dump.kind {
+        DumpKind::Map => "map",
+        DumpKind::Stats => "stats",
+        DumpKind::Hist => "hist",
+    };
+    let body = match &dump.entries {
+        Entries::Scalar(v) => value(v),
+        Entries::Keyed(entries) => {
+            let members: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", string(&key(k)), value(v)))
+                .collect();
+            format!("{{{}}}", members.join(", "))
+        }
+    };
+    format!(
+        "{{\"type\": \"{kind}\", \"data\": {{{}: {body}}}}}\n",
+        string(&dump.name)
+    )
+}
+
+/// A key as a JSON member name: fields joined by `,`, without spaces.
+fn key(k: &[Scalar]) -> String {
+    let text: Vec<String> = k.iter().map(|s| super::text::scalar(s, 4)).collect();
+    text.join(",").replace(' ', "")
+}
+
+fn scalar(s: &Scalar) -> String {
+    match s {
+        Scalar::Int(v) => int(i128::from(*v)),
+        Scalar::UInt(v) => int(i128::from(*v)),
+        Scalar::Str(s) => string(s),
+        Scalar::Stack(_) => string(&super::text::scalar(s, 4)),
+    }
+}
+
+fn value(v: &Value) -> String {
+    match v {
+        Value::Scalar(s) => scalar(s),
+        Value::Stats {
+            count,
+            average,
+            total,
+        } => format!("{{\"count\": {count}, \"average\": {average}, \"total\": {total}}}"),
+        Value::Hist(h) => hist(h),
+    }
+}
+
+/// Buckets as `{"min": a, "max": b, "count": c}`, `max` inclusive; the underflow bucket has
+/// no `min` and an open-ended one no `max`.
+fn hist(h: &Histogram) -> String {
+    let buckets: Vec<String> = h
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, count)| {
+            let mut b = String::from("{");
+            let lo = if i == 0 {
+                h.lower_bound.as_ref()
+            } else {
+                h.labels.get(i - 1)
+            };
+            if let Some(lo) = lo {
+                let _ = write!(b, "\"min\": {}, ", lo.value());
+            }
+            if let Some(hi) = h.labels.get(i) {
+                let _ = write!(b, "\"max\": {}, ", hi.value() - 1);
+            }
+            let _ = write!(b, "\"count\": {count}}}");
+            b
+        })
+        .collect();
+    format!("[{}]", buckets.join(","))
+}

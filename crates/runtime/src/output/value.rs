@@ -1,0 +1,79 @@
+//! Values as printers see them: a map's entries decoded, combined across CPUs, sorted and
+//! built into histograms, with no kernel layout left. Golden tests build these by hand.
+
+/// One key field, or a plain map value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    Int(i64),
+    UInt(u64),
+    Str(String),
+    /// A symbolized stack, innermost frame first.
+    Stack(Vec<String>),
+}
+
+/// A histogram bucket boundary: a number, or a number shown with a suffix (`4K`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Label {
+    Int(i64),
+    Sym(String, i64),
+}
+
+impl Label {
+    pub fn value(&self) -> i64 {
+        match self {
+            Label::Int(v) | Label::Sym(_, v) => *v,
+        }
+    }
+}
+
+/// Buckets as bpftrace describes them: bucket `i` runs from the label before it (or
+/// `lower_bound` for the first) up to `labels[i]`; a bucket past the last label is open-ended.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Histogram {
+    pub lower_bound: Option<Label>,
+    pub labels: Vec<Label>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Stats {
+        count: i64,
+        average: i64,
+        total: i64,
+    },
+    Hist(Histogram),
+}
+
+/// What a map holds, which decides its JSON record type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpKind {
+    Map,
+    /// `avg()` and `stats()` maps.
+    Stats,
+    Hist,
+}
+
+/// A map ready to print.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDump {
+    /// With its `@`.
+    pub name: String,
+    pub kind: DumpKind,
+    pub entries: Entries,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entries {
+    /// A map without keys.
+    Scalar(Value),
+    /// Keyed entries in print order; each key has one field per key expression.
+    Keyed(Vec<(Vec<Scalar>, Value)>),
+}
+
+impl MapDump {
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.entries, Entries::Keyed(e) if e.is_empty())
+    }
+}

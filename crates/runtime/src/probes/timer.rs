@@ -1,0 +1,54 @@
+//! What `interval` and `profile` share: their `UNIT:N` rates, and attaching a program to the
+//! software `cpu-clock` perf event of some CPUs.
+
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::{PerfEvent, Program, ProgramError};
+use scry_lang::types::{Rate, ResolveError};
+
+/// Parses `s:N`, `ms:N`, `us:N` or `hz:N`.
+pub fn rate(provider: &str, parts: &[&str]) -> Result<Rate, ResolveError> {
+    let usage = || ResolveError {
+        message: format!("a {provider} probe is written `{provider}:UNIT:N`"),
+        hint: Some(format!(
+            "UNIT is s, ms, us or hz, as in `{provider}:s:1` or `{provider}:hz:99`"
+        )),
+    };
+    let [unit, n] = parts else {
+        return Err(usage());
+    };
+    let n: u64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
+    Ok(match *unit {
+        "s" => Rate::PeriodNs(n.saturating_mul(1_000_000_000)),
+        "ms" => Rate::PeriodNs(n.saturating_mul(1_000_000)),
+        "us" => Rate::PeriodNs(n.saturating_mul(1_000)),
+        "hz" => Rate::Hz(n),
+        _ => return Err(usage()),
+    })
+}
+
+pub fn load(program: &mut Program) -> Result<(), ProgramError> {
+    let p: &mut PerfEvent = program.try_into()?;
+    p.load()
+}
+
+/// Attaches to `cpu-clock` on each of `cpus`, firing at `rate`.
+pub fn attach(program: &mut Program, rate: Rate, cpus: &[u32]) -> Result<(), ProgramError> {
+    let p: &mut PerfEvent = program.try_into()?;
+    let policy = match rate {
+        Rate::PeriodNs(ns) => SamplePolicy::Period(ns),
+        Rate::Hz(hz) => SamplePolicy::Frequency(hz),
+    };
+    for &cpu in cpus {
+        p.attach(
+            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+            PerfEventScope::AllProcessesOneCpu { cpu },
+            policy,
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+pub fn online_cpus() -> Vec<u32> {
+    aya::util::online_cpus().unwrap_or_else(|_| vec![0])
+}

@@ -1,0 +1,129 @@
+//! Addresses to names: kernel addresses through `/proc/kallsyms`, user addresses through the
+//! ELF symbol tables of the files a process has mapped. Frames are `name+offset`, or hex when
+//! no symbol covers the address.
+
+use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use std::collections::HashMap;
+
+/// Symbols sorted by address.
+#[derive(Default)]
+struct Table {
+    syms: Vec<(u64, String)>,
+}
+
+impl Table {
+    fn find(&self, addr: u64) -> Option<(&str, u64)> {
+        let i = self.syms.partition_point(|(a, _)| *a <= addr);
+        let (start, name) = self.syms.get(i.checked_sub(1)?)?;
+        Some((name, addr - start))
+    }
+}
+
+/// A mapped file: where it is in the address space and how file offsets map to its addresses.
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    path: String,
+}
+
+#[derive(Default)]
+pub struct Symbolizer {
+    kernel: Option<Table>,
+    /// By pid: the process's file mappings, read the first time one of its stacks is printed.
+    processes: HashMap<u32, Vec<Mapping>>,
+    /// By path: symbols keyed by file offset.
+    files: HashMap<String, Option<Table>>,
+}
+
+impl Symbolizer {
+    pub fn kernel(&mut self, addr: u64) -> String {
+        let table = self.kernel.get_or_insert_with(kallsyms);
+        match table.find(addr) {
+            Some((name, off)) => format!("{name}+{off}"),
+            None => format!("0x{addr:x}"),
+        }
+    }
+
+    pub fn user(&mut self, pid: u32, addr: u64) -> String {
+        let maps = self.processes.entry(pid).or_insert_with(|| mappings(pid));
+        let Some(m) = maps.iter().find(|m| m.start <= addr && addr < m.end) else {
+            return format!("0x{addr:x}");
+        };
+        let file_off = addr - m.start + m.offset;
+        let path = format!("/proc/{pid}/root{}", m.path);
+        let table = self
+            .files
+            .entry(m.path.clone())
+            .or_insert_with(|| elf_symbols(&path));
+        match table.as_ref().and_then(|t| t.find(file_off)) {
+            Some((name, off)) => format!("{name}+{off}"),
+            None => format!("0x{addr:x}"),
+        }
+    }
+}
+
+fn kallsyms() -> Table {
+    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let mut syms: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let addr = u64::from_str_radix(parts.next()?, 16).ok()?;
+            let kind = parts.next()?;
+            let name = parts.next()?;
+            (addr != 0 && matches!(kind, "t" | "T" | "w" | "W")).then(|| (addr, name.to_string()))
+        })
+        .collect();
+    syms.sort();
+    Table { syms }
+}
+
+fn mappings(pid: u32) -> Vec<Mapping> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (start, end) = parts.next()?.split_once('-')?;
+            let _perms = parts.next()?;
+            let offset = u64::from_str_radix(parts.next()?, 16).ok()?;
+            let _dev = parts.next()?;
+            let _inode = parts.next()?;
+            let path = parts.next()?;
+            if !path.starts_with('/') {
+                return None;
+            }
+            Some(Mapping {
+                start: u64::from_str_radix(start, 16).ok()?,
+                end: u64::from_str_radix(end, 16).ok()?,
+                offset,
+                path: path.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Function symbols of an ELF file, keyed by file offset (through its segments).
+fn elf_symbols(path: &str) -> Option<Table> {
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let segments: Vec<(u64, u64, u64)> = file
+        .segments()
+        .map(|s| (s.address(), s.size(), s.file_range().0))
+        .collect();
+    let to_offset = |addr: u64| {
+        segments
+            .iter()
+            .find(|(a, size, _)| *a <= addr && addr < a + size)
+            .map(|(a, _, off)| addr - a + off)
+    };
+    let mut syms: Vec<(u64, String)> = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+        .filter_map(|s| Some((to_offset(s.address())?, s.name().ok()?.to_string())))
+        .collect();
+    syms.sort();
+    syms.dedup_by_key(|(a, _)| *a);
+    Some(Table { syms })
+}
