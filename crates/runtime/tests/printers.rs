@@ -1,0 +1,137 @@
+//! Golden tests for the map printers on hand-built values: every value kind (integers, strings,
+//! stats, avg, log2 and linear histograms) and key shape (none, integer, string, tuple, stack),
+//! in text and JSON. `UPDATE_SNAPSHOTS=1` rewrites `tests/golden/printers.{txt,json}`.
+
+use scry_runtime::maps::{linear_histogram, log2_histogram};
+use scry_runtime::output::value::{DumpKind, Entries, MapDump, Scalar, Value};
+use scry_runtime::output::{json, text};
+
+fn dumps() -> Vec<MapDump> {
+    let map = |name: &str, kind, entries| MapDump {
+        name: name.into(),
+        kind,
+        entries,
+    };
+    let int = |v| Value::Scalar(Scalar::Int(v));
+    let mut h = vec![0u64; 65];
+    for (i, c) in [(0, 1), (1, 2), (2, 3), (4, 10), (11, 1), (21, 7)] {
+        h[i] = c;
+    }
+    let mut fine = vec![0u64; (62 << 2) + 1];
+    for (i, c) in [(5, 1), (9, 2), (27, 4)] {
+        fine[i] = c;
+    }
+    let mut lin = vec![0u64; 12];
+    for (i, c) in [(0, 1), (1, 4), (6, 2), (11, 1)] {
+        lin[i] = c;
+    }
+    let mut kilo = vec![0u64; 12];
+    kilo[3] = 5;
+    vec![
+        map("@", DumpKind::Map, Entries::Scalar(int(-42))),
+        map(
+            "@s",
+            DumpKind::Map,
+            Entries::Scalar(Value::Scalar(Scalar::Str("a \"quoted\"\tstring".into()))),
+        ),
+        map(
+            "@big",
+            DumpKind::Map,
+            Entries::Scalar(Value::Scalar(Scalar::UInt(u64::MAX))),
+        ),
+        map(
+            "@bycomm",
+            DumpKind::Map,
+            Entries::Keyed(vec![
+                (vec![Scalar::Str("sshd".into())], int(3)),
+                (vec![Scalar::Str("bash".into())], int(12)),
+            ]),
+        ),
+        map(
+            "@tuple",
+            DumpKind::Map,
+            Entries::Keyed(vec![(
+                vec![Scalar::UInt(1), Scalar::Str("two".into()), Scalar::Int(-3)],
+                int(4),
+            )]),
+        ),
+        map(
+            "@stack",
+            DumpKind::Map,
+            Entries::Keyed(vec![(
+                vec![Scalar::Stack(vec![
+                    "do_idle+310".into(),
+                    "cpu_startup_entry+37".into(),
+                ])],
+                int(9),
+            )]),
+        ),
+        map("@avg", DumpKind::Stats, Entries::Scalar(int(15))),
+        map(
+            "@stats",
+            DumpKind::Stats,
+            Entries::Keyed(vec![(
+                vec![Scalar::Int(1)],
+                Value::Stats {
+                    count: 2,
+                    average: 15,
+                    total: 30,
+                },
+            )]),
+        ),
+        map(
+            "@hist",
+            DumpKind::Hist,
+            Entries::Scalar(Value::Hist(log2_histogram(&h, 0))),
+        ),
+        map(
+            "@fine",
+            DumpKind::Hist,
+            Entries::Keyed(vec![(
+                vec![Scalar::Str("k".into())],
+                Value::Hist(log2_histogram(&fine, 2)),
+            )]),
+        ),
+        map(
+            "@lhist",
+            DumpKind::Hist,
+            Entries::Scalar(Value::Hist(linear_histogram(&lin, 0, 100, 10))),
+        ),
+        map(
+            "@kilo",
+            DumpKind::Hist,
+            Entries::Scalar(Value::Hist(linear_histogram(&kilo, 0, 10240, 1024))),
+        ),
+        map("@empty", DumpKind::Map, Entries::Keyed(vec![])),
+    ]
+}
+
+fn check(path: &str, got: String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got,
+        want,
+        "{} differs (UPDATE_SNAPSHOTS=1 to accept)",
+        path.display()
+    );
+}
+
+#[test]
+fn text_layouts() {
+    check(
+        "tests/golden/printers.txt",
+        dumps().iter().map(text::map).collect(),
+    );
+}
+
+#[test]
+fn json_layouts() {
+    check(
+        "tests/golden/printers.json",
+        dumps().iter().map(json::map).collect(),
+    );
+}
