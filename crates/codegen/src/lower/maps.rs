@@ -104,6 +104,15 @@ impl Lowerer<'_> {
     pub(super) fn count_keys(&mut self, map: &UserMap, delta: i32) {
         let Some(slot) = map.counter else { return };
         let skip = self.asm.new_label();
+        self.counts_lookup(slot);
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, skip);
+        self.asm.emit(Insn::mov64_imm(Reg::R1, delta));
+        self.asm.emit(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
+        self.asm.bind(skip);
+    }
+
+    /// `r0 = &scry_counts[slot]` (may be NULL to the verifier).
+    fn counts_lookup(&mut self, slot: u32) {
         let key = self.alloc(8);
         self.asm
             .emit(Insn::st_imm(Size::DW, Reg::FP, key, slot as i32));
@@ -112,10 +121,6 @@ impl Lowerer<'_> {
         self.asm
             .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
         self.asm.emit(Insn::call(Helper::MapLookupElem));
-        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, skip);
-        self.asm.emit(Insn::mov64_imm(Reg::R1, delta));
-        self.asm.emit(Insn::atomic_add64(Reg::R0, 0, Reg::R1));
-        self.asm.bind(skip);
     }
 
     /// `@m[keys] = value` for plain integers and strings.
@@ -302,15 +307,7 @@ impl Lowerer<'_> {
     /// `len(@m)`: the key count kept in `scry_counts`.
     pub(super) fn len(&mut self, id: MapId, depth: usize) {
         let map = self.user_map(id);
-        let slot = map.counter.expect("len() marks its map counted");
-        let key = self.alloc(8);
-        self.asm
-            .emit(Insn::st_imm(Size::DW, Reg::FP, key, slot as i32));
-        self.asm.ld_map(Reg::R1, Module::COUNTS);
-        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::FP));
-        self.asm
-            .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(key)));
-        self.asm.emit(Insn::call(Helper::MapLookupElem));
+        self.counts_lookup(map.counter.expect("len() marks its map counted"));
         let w = self.work_reg(depth);
         let missing = self.asm.new_label();
         self.asm.emit(Insn::mov64_reg(w, Reg::R0));

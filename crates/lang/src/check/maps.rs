@@ -394,7 +394,8 @@ impl Checker<'_> {
         v
     }
 
-    fn arity(
+    /// Checks the argument count against the function's entry in `table`.
+    pub(super) fn arity(
         &mut self,
         func: &ast::Ident,
         args: &[ast::Expr],
@@ -407,6 +408,8 @@ impl Checker<'_> {
         }
         let want = if lo == hi {
             format!("{lo}")
+        } else if *hi == usize::MAX {
+            format!("at least {lo}")
         } else {
             format!("{lo} to {hi}")
         };

@@ -571,7 +571,7 @@ impl Checker<'_> {
             }
             return Some(self.stack(func.name == "ustack", args.first(), span));
         }
-        let Some((lo, hi)) = builtins::function(&func.name) else {
+        if builtins::function(&func.name).is_none() {
             let names = builtins::all_function_names();
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
             let d = match nearest(&func.name, names) {
@@ -586,26 +586,7 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         };
-        if args.len() < lo || args.len() > hi {
-            let want = if lo == hi {
-                format!("{lo}")
-            } else if hi == usize::MAX {
-                format!("at least {lo}")
-            } else {
-                format!("{lo} to {hi}")
-            };
-            let d = self.error(
-                span,
-                format!(
-                    "{}() takes {want} argument{}, not {}",
-                    func.name,
-                    if want == "1" { "" } else { "s" },
-                    args.len()
-                ),
-            );
-            self.diags.push(d);
-            return None;
-        }
+        self.arity(func, args, builtins::FUNCTIONS, span)?;
         match func.name.as_str() {
             "str" => self.str_call(args, span),
             name => {
