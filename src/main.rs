@@ -60,7 +60,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(failure(RuntimeError::NoPrivileges));
     }
-    let typed = check(&ast, &KernelResolver, &CheckOptions::default())
+    let typed = check(&ast, &KernelResolver::default(), &CheckOptions::default())
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),

@@ -179,6 +179,11 @@ pub enum Helper {
     RingbufDiscard = 133,
     GetStackid = 27,
     MapLookupPercpuElem = 195,
+    GetPrandomU32 = 7,
+    GetCurrentTask = 35,
+    GetCurrentCgroupId = 80,
+    SendSignal = 109,
+    GetJiffies64 = 118,
 }
 
 impl Helper {
@@ -202,6 +207,11 @@ impl Helper {
             KtimeGetBootNs,
             GetStackid,
             MapLookupPercpuElem,
+            GetPrandomU32,
+            GetCurrentTask,
+            GetCurrentCgroupId,
+            SendSignal,
+            GetJiffies64,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -234,6 +244,11 @@ impl Helper {
             RingbufDiscard => "ringbuf_discard",
             GetStackid => "get_stackid",
             MapLookupPercpuElem => "map_lookup_percpu_elem",
+            GetPrandomU32 => "get_prandom_u32",
+            GetCurrentTask => "get_current_task",
+            GetCurrentCgroupId => "get_current_cgroup_id",
+            SendSignal => "send_signal",
+            GetJiffies64 => "get_jiffies_64",
         }
     }
 }
@@ -285,6 +300,11 @@ impl Insn {
     }
     pub fn mov64_imm(dst: Reg, imm: i32) -> Insn {
         Insn::alu64_imm(Alu::Mov, dst, imm)
+    }
+    /// Reverses the low `bits` (16, 32 or 64) bytes of `dst` (to big-endian on this
+    /// little-endian machine) and zeroes the rest.
+    pub fn bswap(dst: Reg, bits: i32) -> Insn {
+        Insn::raw(CLASS_ALU | 0xd0 | SRC_X, dst, Reg(0), 0, bits)
     }
     pub fn mov64_reg(dst: Reg, src: Reg) -> Insn {
         Insn::alu64_reg(Alu::Mov, dst, src)
@@ -434,6 +454,7 @@ impl fmt::Display for Disasm {
                     (0x60, _) => "<<=",
                     (0x70, _) => ">>=",
                     (0x80, _) => return write!(f, "{r}{} = -{r}{}", i.dst, i.dst),
+                    (0xd0, _) => return write!(f, "r{} = be{} r{}", i.dst, i.imm, i.dst),
                     (0x90, 1) => "s%=",
                     (0x90, _) => "%=",
                     (0xa0, _) => "^=",

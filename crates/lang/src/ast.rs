@@ -23,6 +23,42 @@ impl Span {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    /// `config = { key = value; … }` entries, in order.
+    pub config: Vec<ConfigEntry>,
+    /// `macro name(params) { … }` definitions; calls are expanded by `macros::expand`.
+    pub macros: Vec<Macro>,
+    /// `#define NAME value` constants.
+    pub defines: Vec<Define>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigEntry {
+    pub key: Ident,
+    pub value: ConfigValue,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigValue {
+    Int(u64),
+    Str(String),
+    /// A bare word: `warn`, `true`, `perf`.
+    Word(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Macro {
+    pub name: Ident,
+    /// `$var` (an alias of the caller's variable), `@map`, or a bare name (an expression).
+    pub params: Vec<Ident>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Define {
+    pub name: Ident,
+    pub value: Expr,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -70,12 +106,78 @@ pub enum StmtKind {
         keys: Vec<Expr>,
         value: Expr,
     },
+    /// `let $x [: type] [= value]`
+    Let {
+        name: Ident,
+        ty: Option<TypeName>,
+        value: Option<Expr>,
+    },
     If {
         cond: Expr,
         then: Vec<Stmt>,
         otherwise: Vec<Stmt>,
     },
+    While {
+        cond: Expr,
+        body: Vec<Stmt>,
+    },
+    /// `unroll(n) { … }`: the body repeated n times.
+    Unroll {
+        count: Expr,
+        body: Vec<Stmt>,
+    },
+    /// `for ($i : a..b) { … }`
+    ForRange {
+        var: Ident,
+        start: Expr,
+        end: Expr,
+        body: Vec<Stmt>,
+    },
+    /// `for ($kv : @map) { … }`
+    ForMap {
+        var: Ident,
+        map: Ident,
+        body: Vec<Stmt>,
+    },
+    Break,
+    Continue,
+    Return,
     Block(Vec<Stmt>),
+}
+
+/// A type as written: `uint32`, `struct task_struct *`, `uint8[4]`, `string`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeName {
+    pub base: BaseType,
+    /// The number of `*`s.
+    pub pointers: u8,
+    /// `[N]` after it.
+    pub array: Option<u32>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseType {
+    /// `int8` … `uint64`, `bool`, `string`.
+    Scalar(String),
+    /// `struct NAME`, `union NAME`, `enum NAME`: the keyword and the name.
+    Record { keyword: String, name: String },
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.base {
+            BaseType::Scalar(s) => write!(f, "{s}")?,
+            BaseType::Record { keyword, name } => write!(f, "{keyword} {name}")?,
+        }
+        if self.pointers > 0 {
+            write!(f, " {}", "*".repeat(self.pointers.into()))?;
+        }
+        if let Some(n) = self.array {
+            write!(f, "[{n}]")?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +195,7 @@ pub struct Expr {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Int(u64),
+    Bool(bool),
     /// A string literal: its bytes, and the text between the quotes as written.
     Str {
         value: Vec<u8>,
@@ -102,6 +205,10 @@ pub enum ExprKind {
     Ident(String),
     /// `$name`
     Var(String),
+    /// `$1`, `$2`…: a script argument.
+    Positional(u32),
+    /// `$#`: the number of script arguments.
+    ArgCount,
     /// `@name` or `@name[keys]`; `map.name` keeps the `@`.
     Map {
         map: Ident,
@@ -111,11 +218,41 @@ pub enum ExprKind {
         func: Ident,
         args: Vec<Expr>,
     },
-    /// `base.field` or `base->field`
+    /// `base.field` or `base->field`; a tuple's `.0` has the name `0`.
     Field {
         base: Box<Expr>,
         field: Ident,
         arrow: bool,
+    },
+    /// `base[index]`
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    /// `cond ? then : otherwise`; `cond ?: otherwise` has no `then` (the condition is the value).
+    Ternary {
+        cond: Box<Expr>,
+        then: Option<Box<Expr>>,
+        otherwise: Box<Expr>,
+    },
+    /// `(type) operand`
+    Cast {
+        ty: TypeName,
+        operand: Box<Expr>,
+    },
+    /// `(a, b, …)`
+    Tuple(Vec<Expr>),
+    /// `sizeof(type)` or `sizeof(expr)`
+    SizeOf(TypeOrExpr),
+    /// `offsetof(type, a.b.c)`
+    OffsetOf {
+        of: TypeOrExpr,
+        path: Vec<Ident>,
+    },
+    /// A macro's statements with the value of its last expression (made by macro expansion).
+    Block {
+        stmts: Vec<Stmt>,
+        value: Box<Expr>,
     },
     Unary {
         op: UnaryOp,
@@ -128,11 +265,21 @@ pub enum ExprKind {
     },
 }
 
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeOrExpr {
+    Type(TypeName),
+    Expr(Box<Expr>),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnaryOp {
     Not,
     BitNot,
     Neg,
+    /// `*p`
+    Deref,
+    /// `&x`
+    AddrOf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,6 +343,8 @@ impl UnaryOp {
             UnaryOp::Not => "!",
             UnaryOp::BitNot => "~",
             UnaryOp::Neg => "-",
+            UnaryOp::Deref => "*",
+            UnaryOp::AddrOf => "&",
         }
     }
 }
@@ -245,6 +394,40 @@ fn write_stmts(f: &mut fmt::Formatter<'_>, stmts: &[Stmt], depth: usize) -> fmt:
                 writeln!(f, "{pad}block")?;
                 write_stmts(f, body, depth + 1)?;
             }
+            StmtKind::Let { name, ty, value } => {
+                write!(f, "{pad}let ${}", name.name)?;
+                if let Some(t) = ty {
+                    write!(f, ": {t}")?;
+                }
+                match value {
+                    Some(v) => writeln!(f, " = {v}")?,
+                    None => writeln!(f)?,
+                }
+            }
+            StmtKind::While { cond, body } => {
+                writeln!(f, "{pad}while {cond}")?;
+                write_stmts(f, body, depth + 1)?;
+            }
+            StmtKind::Unroll { count, body } => {
+                writeln!(f, "{pad}unroll {count}")?;
+                write_stmts(f, body, depth + 1)?;
+            }
+            StmtKind::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                writeln!(f, "{pad}for ${} : {start}..{end}", var.name)?;
+                write_stmts(f, body, depth + 1)?;
+            }
+            StmtKind::ForMap { var, map, body } => {
+                writeln!(f, "{pad}for ${} : {}", var.name, map.name)?;
+                write_stmts(f, body, depth + 1)?;
+            }
+            StmtKind::Break => writeln!(f, "{pad}break")?,
+            StmtKind::Continue => writeln!(f, "{pad}continue")?,
+            StmtKind::Return => writeln!(f, "{pad}return")?,
         }
     }
     Ok(())
@@ -254,6 +437,43 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ExprKind::Int(v) => write!(f, "{v}"),
+            ExprKind::Bool(b) => write!(f, "{b}"),
+            ExprKind::Positional(n) => write!(f, "${n}"),
+            ExprKind::ArgCount => write!(f, "$#"),
+            ExprKind::Index { base, index } => write!(f, "{base}[{index}]"),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => match then {
+                Some(t) => write!(f, "({cond} ? {t} : {otherwise})"),
+                None => write!(f, "({cond} ?: {otherwise})"),
+            },
+            ExprKind::Cast { ty, operand } => write!(f, "(({ty}){operand})"),
+            ExprKind::Tuple(items) => {
+                write!(f, "(")?;
+                for (i, e) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                if items.len() == 1 {
+                    write!(f, ",")?;
+                }
+                write!(f, ")")
+            }
+            ExprKind::SizeOf(TypeOrExpr::Type(t)) => write!(f, "sizeof({t})"),
+            ExprKind::SizeOf(TypeOrExpr::Expr(e)) => write!(f, "sizeof({e})"),
+            ExprKind::OffsetOf { of, path } => {
+                match of {
+                    TypeOrExpr::Type(t) => write!(f, "offsetof({t}, ")?,
+                    TypeOrExpr::Expr(e) => write!(f, "offsetof({e}, ")?,
+                }
+                let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
+                write!(f, "{})", names.join("."))
+            }
+            ExprKind::Block { stmts, value } => write!(f, "{{ {} stmts; {value} }}", stmts.len()),
             ExprKind::Str { value, .. } => write!(f, "{:?}", String::from_utf8_lossy(value)),
             ExprKind::Ident(name) => write!(f, "{name}"),
             ExprKind::Var(name) => write!(f, "${name}"),

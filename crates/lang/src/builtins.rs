@@ -14,14 +14,48 @@ pub const VALUES: &[(&str, Builtin)] = &[
     ("nsecs", Builtin::Nsecs),
     ("elapsed", Builtin::Elapsed),
     ("cpu", Builtin::Cpu),
+    ("curtask", Builtin::Curtask),
+    ("rand", Builtin::Rand),
+    ("jiffies", Builtin::Jiffies),
+    ("ncpus", Builtin::Ncpus),
+    ("cgroup", Builtin::Cgroup),
 ];
 
 /// Identifiers that are not in `VALUES` but mean something: `probe` and `args`.
-pub const SPECIAL_VALUES: &[&str] = &["probe", "args", "kstack", "ustack"];
+pub const SPECIAL_VALUES: &[&str] = &[
+    "probe", "args", "kstack", "ustack", "ppid", "username", "cpid",
+];
 
 /// Functions, with the number of arguments they take (min, max).
-pub const FUNCTIONS: &[(&str, usize, usize)] =
-    &[("printf", 1, usize::MAX), ("str", 1, 2), ("exit", 0, 1)];
+pub const FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("printf", 1, usize::MAX),
+    ("str", 1, 2),
+    ("exit", 0, 1),
+    ("strncmp", 3, 3),
+    ("strcontains", 2, 2),
+    ("strlen", 1, 1),
+    ("ksym", 1, 1),
+    ("usym", 1, 1),
+    ("kaddr", 1, 1),
+    ("ntop", 1, 2),
+    ("strftime", 2, 2),
+    ("strerror", 1, 1),
+    ("syscall_name", 1, 1),
+    ("bswap", 1, 1),
+    ("buf", 1, 2),
+    ("time", 0, 1),
+    ("join", 1, 2),
+    ("cat", 1, usize::MAX),
+    ("system", 1, usize::MAX),
+    ("signal", 1, 1),
+    ("errorf", 1, usize::MAX),
+    ("warnf", 1, usize::MAX),
+];
+
+/// Functions called as statements for their effect; they have no value.
+pub const STATEMENTS: &[&str] = &[
+    "printf", "exit", "time", "join", "cat", "system", "signal", "errorf", "warnf",
+];
 
 /// The length of `comm` including its NUL (the kernel's TASK_COMM_LEN).
 pub const COMM_LEN: u32 = 16;
@@ -39,8 +73,15 @@ pub fn function(name: &str) -> Option<(usize, usize)> {
 
 pub fn type_of(b: Builtin) -> Type {
     match b {
-        Builtin::Pid | Builtin::Tid | Builtin::Cpu => Type::Int(IntType::U32),
-        Builtin::Uid | Builtin::Gid | Builtin::Nsecs | Builtin::Elapsed => Type::Int(IntType::U64),
+        Builtin::Pid | Builtin::Tid | Builtin::Cpu | Builtin::Rand => Type::Int(IntType::U32),
+        Builtin::Uid
+        | Builtin::Gid
+        | Builtin::Nsecs
+        | Builtin::Elapsed
+        | Builtin::Jiffies
+        | Builtin::Ncpus
+        | Builtin::Cgroup
+        | Builtin::Curtask => Type::Int(IntType::U64),
         Builtin::Comm => Type::Str(COMM_LEN),
     }
 }

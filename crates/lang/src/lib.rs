@@ -11,6 +11,7 @@ pub mod ast;
 pub mod builtins;
 pub mod check;
 pub mod diagnostic;
+pub mod macros;
 pub mod parser;
 pub mod printf;
 pub mod typed;

@@ -18,21 +18,53 @@ struct Grammar;
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
-    let mut probes = Vec::new();
+    let mut program = Program {
+        probes: Vec::new(),
+        config: Vec::new(),
+        macros: Vec::new(),
+        defines: Vec::new(),
+    };
     for pair in pairs
         .into_iter()
         .next()
         .into_iter()
         .flat_map(|p| p.into_inner())
     {
-        if pair.as_rule() == Rule::probe {
-            probes.push(b.probe(pair));
+        match pair.as_rule() {
+            Rule::probe => program.probes.push(b.probe(pair)),
+            Rule::config_block => {
+                for entry in pair.into_inner() {
+                    program.config.push(b.config_entry(entry));
+                }
+            }
+            Rule::macro_def => program.macros.push(b.macro_def(pair)),
+            Rule::define => {
+                if let Some(d) = b.define(pair) {
+                    program.defines.push(d);
+                }
+            }
+            _ => {}
         }
     }
     if b.errors.is_empty() {
-        Ok(Program { probes })
+        Ok(program)
     } else {
         Err(b.errors)
+    }
+}
+
+fn ident_of(pair: &Pair<'_, Rule>) -> Ident {
+    Ident {
+        name: pair.as_str().to_string(),
+        span: span_of(pair),
+    }
+}
+
+/// `$name` → an identifier `name` spanning the whole variable.
+fn var_ident(pair: &Pair<'_, Rule>) -> Ident {
+    Ident {
+        name: pair.as_str()[1..].to_string(),
+        span: span_of(pair),
     }
 }
 
@@ -56,8 +88,15 @@ fn pratt() -> &'static PrattParser<Rule> {
             .op(Op::infix(Rule::mul, Assoc::Left)
                 | Op::infix(Rule::div, Assoc::Left)
                 | Op::infix(Rule::rem, Assoc::Left))
-            .op(Op::prefix(Rule::not) | Op::prefix(Rule::bit_not) | Op::prefix(Rule::neg))
-            .op(Op::postfix(Rule::field) | Op::postfix(Rule::arrow_field))
+            .op(Op::prefix(Rule::not)
+                | Op::prefix(Rule::bit_not)
+                | Op::prefix(Rule::neg)
+                | Op::prefix(Rule::deref)
+                | Op::prefix(Rule::addr_of)
+                | Op::prefix(Rule::cast))
+            .op(Op::postfix(Rule::field)
+                | Op::postfix(Rule::arrow_field)
+                | Op::postfix(Rule::index))
     })
 }
 
@@ -106,27 +145,187 @@ impl Builder {
         }
     }
 
+    fn config_entry(&mut self, pair: Pair<'_, Rule>) -> ConfigEntry {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        let key = ident_of(&inner.next().expect("grammar: config key"));
+        let v = inner.next().expect("grammar: config value");
+        let value = match v.as_rule() {
+            Rule::integer => match self.primary(v).kind {
+                ExprKind::Int(n) => ConfigValue::Int(n),
+                _ => ConfigValue::Int(0),
+            },
+            Rule::string => match self.primary(v).kind {
+                ExprKind::Str { value, .. } => {
+                    ConfigValue::Str(String::from_utf8_lossy(&value).into_owned())
+                }
+                _ => ConfigValue::Str(String::new()),
+            },
+            _ => ConfigValue::Word(v.as_str().to_string()),
+        };
+        ConfigEntry { key, value, span }
+    }
+
+    fn macro_def(&mut self, pair: Pair<'_, Rule>) -> Macro {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        let name = ident_of(&inner.next().expect("grammar: macro name"));
+        let mut params = Vec::new();
+        let mut body = Vec::new();
+        for p in inner {
+            match p.as_rule() {
+                Rule::block => body = self.block(p),
+                _ => params.push(ident_of(&p)),
+            }
+        }
+        Macro {
+            name,
+            params,
+            body,
+            span,
+        }
+    }
+
+    /// `#define NAME value`: the value must be a constant expression.
+    fn define(&mut self, pair: Pair<'_, Rule>) -> Option<Define> {
+        let mut inner = pair.into_inner();
+        let name = ident_of(&inner.next()?);
+        let value_pair = inner.next()?;
+        let offset = value_pair.as_span().start();
+        let text = value_pair.as_str().trim_end();
+        match Grammar::parse(Rule::expr, text) {
+            Ok(mut pairs) if pairs.as_str().len() == text.len() => {
+                let mut value = self.expr(pairs.next()?);
+                shift_spans(&mut value, offset);
+                Some(Define { name, value })
+            }
+            _ => {
+                self.errors.push(
+                    Diagnostic::error(
+                        Span::new(offset, offset + text.len()),
+                        format!("#define {}: the value must be an expression", name.name),
+                    )
+                    .with_hint("as in `#define AF_INET 2`"),
+                );
+                None
+            }
+        }
+    }
+
     fn stmt(&mut self, pair: Pair<'_, Rule>) -> Stmt {
         let span = span_of(&pair);
         let kind = match pair.as_rule() {
             Rule::if_stmt => self.if_stmt(pair),
             Rule::block => StmtKind::Block(self.block(pair)),
+            Rule::while_stmt => {
+                let mut inner = pair.into_inner();
+                let cond = self.expr(inner.next().expect("grammar: while condition"));
+                let body = self.block(inner.next().expect("grammar: while body"));
+                StmtKind::While { cond, body }
+            }
+            Rule::unroll_stmt => {
+                let mut inner = pair.into_inner();
+                let count = self.expr(inner.next().expect("grammar: unroll count"));
+                let body = self.block(inner.next().expect("grammar: unroll body"));
+                StmtKind::Unroll { count, body }
+            }
+            Rule::for_stmt => {
+                let mut inner = pair.into_inner();
+                let mut head = inner.next().expect("grammar: for head").into_inner();
+                let body = self.block(inner.next().expect("grammar: for body"));
+                let var = var_ident(&head.next().expect("grammar: for variable"));
+                let source = head.next().expect("grammar: for source");
+                if source.as_rule() == Rule::range {
+                    let mut r = source.into_inner();
+                    let start = self.expr(r.next().expect("grammar: range start"));
+                    let end = self.expr(r.next().expect("grammar: range end"));
+                    StmtKind::ForRange {
+                        var,
+                        start,
+                        end,
+                        body,
+                    }
+                } else {
+                    let (map, keys) = self.map(source);
+                    if let Some(k) = keys.first() {
+                        self.errors.push(
+                            Diagnostic::error(k.span, "`for` iterates over a whole map")
+                                .with_hint("write `for ($kv : @map)`; `$kv.0` is the key"),
+                        );
+                    }
+                    StmtKind::ForMap { var, map, body }
+                }
+            }
+            Rule::break_stmt => StmtKind::Break,
+            Rule::continue_stmt => StmtKind::Continue,
+            Rule::return_stmt => {
+                if let Some(e) = pair.into_inner().next() {
+                    self.errors.push(
+                        Diagnostic::error(span_of(&e), "`return` takes no value in a probe")
+                            .with_hint("use `exit(code)` to stop scry with an exit code"),
+                    );
+                }
+                StmtKind::Return
+            }
+            Rule::let_stmt => {
+                let mut name = None;
+                let mut ty = None;
+                let mut value = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::variable => name = Some(var_ident(&p)),
+                        Rule::type_name => ty = Some(self.type_name(p)),
+                        _ => value = Some(self.expr(p)),
+                    }
+                }
+                StmtKind::Let {
+                    name: name.expect("grammar: let variable"),
+                    ty,
+                    value,
+                }
+            }
             Rule::assign_stmt => {
                 let mut inner = pair.into_inner();
                 let target = inner.next().expect("grammar: assignment target");
-                let value = self.expr(inner.next().expect("grammar: assigned value"));
-                if target.as_rule() == Rule::map {
-                    let (map, keys) = self.map(target);
-                    StmtKind::AssignMap { map, keys, value }
-                } else {
-                    StmtKind::AssignVar {
-                        name: Ident {
-                            name: target.as_str()[1..].to_string(),
-                            span: span_of(&target),
+                let op = inner.next().expect("grammar: assignment operator");
+                let mut value = self.expr(inner.next().expect("grammar: assigned value"));
+                if let Some(bop) = compound_op(op.as_str()) {
+                    let current = self.target_expr(target.clone());
+                    value = Expr {
+                        span,
+                        kind: ExprKind::Binary {
+                            op: bop,
+                            lhs: Box::new(current),
+                            rhs: Box::new(value),
                         },
-                        value,
+                    };
+                }
+                self.assign(target, value)
+            }
+            Rule::incr_stmt => {
+                let mut target = None;
+                let mut op = BinaryOp::Add;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::incr_op if p.as_str() == "--" => op = BinaryOp::Sub,
+                        Rule::incr_op => {}
+                        _ => target = Some(p),
                     }
                 }
+                let target = target.expect("grammar: increment target");
+                let current = self.target_expr(target.clone());
+                let value = Expr {
+                    span,
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(current),
+                        rhs: Box::new(Expr {
+                            kind: ExprKind::Int(1),
+                            span,
+                        }),
+                    },
+                };
+                self.assign(target, value)
             }
             Rule::expr_stmt => {
                 StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression")))
@@ -134,6 +333,79 @@ impl Builder {
             other => unreachable!("grammar produced {other:?} as a statement"),
         };
         Stmt { kind, span }
+    }
+
+    /// The statement `target = value`.
+    fn assign(&mut self, target: Pair<'_, Rule>, value: Expr) -> StmtKind {
+        if target.as_rule() == Rule::map {
+            let (map, keys) = self.map(target);
+            StmtKind::AssignMap { map, keys, value }
+        } else {
+            StmtKind::AssignVar {
+                name: var_ident(&target),
+                value,
+            }
+        }
+    }
+
+    /// The current value of an assignment target, for `+=` and `++`.
+    fn target_expr(&mut self, target: Pair<'_, Rule>) -> Expr {
+        let span = span_of(&target);
+        let kind = if target.as_rule() == Rule::map {
+            let (map, keys) = self.map(target);
+            ExprKind::Map { map, keys }
+        } else {
+            ExprKind::Var(target.as_str()[1..].to_string())
+        };
+        Expr { kind, span }
+    }
+
+    fn type_name(&mut self, pair: Pair<'_, Rule>) -> TypeName {
+        let span = span_of(&pair);
+        let mut base = BaseType::Scalar(String::new());
+        let mut pointers = 0u8;
+        let mut array = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::base_type => {
+                    let b = p.into_inner().next().expect("grammar: base type");
+                    base = if b.as_rule() == Rule::record_type {
+                        let mut r = b.into_inner();
+                        let keyword = r.next().map(|k| k.as_str().to_string());
+                        let name = r.next().map(|n| n.as_str().to_string());
+                        BaseType::Record {
+                            keyword: keyword.unwrap_or_default(),
+                            name: name.unwrap_or_default(),
+                        }
+                    } else {
+                        BaseType::Scalar(b.as_str().to_string())
+                    };
+                }
+                Rule::ptr_star => pointers = pointers.saturating_add(1),
+                Rule::array_len => match p.as_str().parse() {
+                    Ok(n) => array = Some(n),
+                    Err(_) => self.errors.push(Diagnostic::error(
+                        span_of(&p),
+                        "array length does not fit in 32 bits",
+                    )),
+                },
+                _ => {}
+            }
+        }
+        TypeName {
+            base,
+            pointers,
+            array,
+            span,
+        }
+    }
+
+    fn type_or_expr(&mut self, pair: Pair<'_, Rule>) -> TypeOrExpr {
+        if pair.as_rule() == Rule::type_name {
+            TypeOrExpr::Type(self.type_name(pair))
+        } else {
+            TypeOrExpr::Expr(Box::new(self.expr(pair)))
+        }
     }
 
     /// `@name[k1, k2]`: the map's name (with its `@`) and the keys.
@@ -175,6 +447,38 @@ impl Builder {
     }
 
     fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        if pair.as_rule() == Rule::binary {
+            return self.binary(pair);
+        }
+        let span = span_of(&pair);
+        let mut inner: Vec<Pair<'_, Rule>> = pair.into_inner().collect();
+        let first = self.binary(inner.remove(0));
+        match inner.len() {
+            0 => first,
+            1 => Expr {
+                span,
+                kind: ExprKind::Ternary {
+                    cond: Box::new(first),
+                    then: None,
+                    otherwise: Box::new(self.expr(inner.remove(0))),
+                },
+            },
+            _ => {
+                let then = self.expr(inner.remove(0));
+                let otherwise = self.expr(inner.remove(0));
+                Expr {
+                    span,
+                    kind: ExprKind::Ternary {
+                        cond: Box::new(first),
+                        then: Some(Box::new(then)),
+                        otherwise: Box::new(otherwise),
+                    },
+                }
+            }
+        }
+    }
+
+    fn binary(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let pairs: Pairs<'_, Rule> = pair.into_inner();
         // The Pratt callbacks all need `self`; a RefCell-free way is to collect errors afterwards.
         let errors = std::cell::RefCell::new(std::mem::take(&mut self.errors));
@@ -186,12 +490,26 @@ impl Builder {
                 e
             })
             .map_prefix(|op, operand| {
+                let span = span_of(&op).to(operand.span);
                 let op_kind = match op.as_rule() {
                     Rule::not => UnaryOp::Not,
                     Rule::bit_not => UnaryOp::BitNot,
+                    Rule::deref => UnaryOp::Deref,
+                    Rule::addr_of => UnaryOp::AddrOf,
+                    Rule::cast => {
+                        let mut b = Builder { errors: Vec::new() };
+                        let ty = b.type_name(op.into_inner().next().expect("grammar: cast type"));
+                        errors.borrow_mut().extend(b.errors);
+                        return Expr {
+                            kind: ExprKind::Cast {
+                                ty,
+                                operand: Box::new(operand),
+                            },
+                            span,
+                        };
+                    }
                     _ => UnaryOp::Neg,
                 };
-                let span = span_of(&op).to(operand.span);
                 Expr {
                     kind: ExprKind::Unary {
                         op: op_kind,
@@ -203,6 +521,18 @@ impl Builder {
             .map_postfix(|base, op| {
                 let arrow = op.as_rule() == Rule::arrow_field;
                 let span = base.span.to(span_of(&op));
+                if op.as_rule() == Rule::index {
+                    let mut b = Builder { errors: Vec::new() };
+                    let index = b.expr(op.into_inner().next().expect("grammar: index"));
+                    errors.borrow_mut().extend(b.errors);
+                    return Expr {
+                        kind: ExprKind::Index {
+                            base: Box::new(base),
+                            index: Box::new(index),
+                        },
+                        span,
+                    };
+                }
                 let id = op.into_inner().next().expect("grammar: field name");
                 let field = Ident {
                     name: id.as_str().to_string(),
@@ -257,6 +587,24 @@ impl Builder {
         let span = span_of(&pair);
         let kind = match pair.as_rule() {
             Rule::expr => return self.expr(pair),
+            Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::positional => match &pair.as_str()[1..] {
+                "#" => ExprKind::ArgCount,
+                n => ExprKind::Positional(n.parse().unwrap_or(u32::MAX)),
+            },
+            Rule::tuple => ExprKind::Tuple(pair.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::sizeof => {
+                let inner = pair.into_inner().next().expect("grammar: sizeof operand");
+                ExprKind::SizeOf(self.type_or_expr(inner))
+            }
+            Rule::offsetof => {
+                let mut inner = pair.into_inner();
+                let of = self.type_or_expr(inner.next().expect("grammar: offsetof type"));
+                ExprKind::OffsetOf {
+                    of,
+                    path: inner.map(|p| ident_of(&p)).collect(),
+                }
+            }
             Rule::integer => match parse_int(pair.as_str()) {
                 Some(v) => ExprKind::Int(v),
                 None => {
@@ -312,17 +660,74 @@ impl Builder {
     }
 }
 
-/// Decimal or hex, with `_` separators. `None` when it does not fit in 64 bits.
+/// The operator of a compound assignment (`+=` → `+`); `None` for plain `=`.
+fn compound_op(text: &str) -> Option<BinaryOp> {
+    Some(match text {
+        "+=" => BinaryOp::Add,
+        "-=" => BinaryOp::Sub,
+        "*=" => BinaryOp::Mul,
+        "/=" => BinaryOp::Div,
+        "%=" => BinaryOp::Rem,
+        "&=" => BinaryOp::BitAnd,
+        "|=" => BinaryOp::BitOr,
+        "^=" => BinaryOp::BitXor,
+        "<<=" => BinaryOp::Shl,
+        ">>=" => BinaryOp::Shr,
+        _ => return None,
+    })
+}
+
+/// Moves every span of a tree parsed from a substring to where the substring is.
+fn shift_spans(e: &mut Expr, by: usize) {
+    e.span = Span::new(e.span.start + by, e.span.end + by);
+    match &mut e.kind {
+        ExprKind::Unary { operand, .. } | ExprKind::Cast { operand, .. } => {
+            shift_spans(operand, by)
+        }
+        ExprKind::Binary { lhs, rhs, .. } => {
+            shift_spans(lhs, by);
+            shift_spans(rhs, by);
+        }
+        ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => {
+            items.iter_mut().for_each(|i| shift_spans(i, by))
+        }
+        _ => {}
+    }
+}
+
+/// Decimal, hex or `NeM`, with `_` separators, an ignored C suffix (`UL`…) or a duration suffix
+/// (`ns us ms s m h d`, giving nanoseconds). `None` when it does not fit in 64 bits.
 fn parse_int(text: &str) -> Option<u64> {
     let clean: String = text.chars().filter(|&c| c != '_').collect();
     if let Some(hex) = clean
         .strip_prefix("0x")
         .or_else(|| clean.strip_prefix("0X"))
     {
-        u64::from_str_radix(hex, 16).ok()
-    } else {
-        clean.parse().ok()
+        let hex = hex.trim_end_matches(['U', 'L', 'u', 'l']);
+        return u64::from_str_radix(hex, 16).ok();
     }
+    let digits_end = clean
+        .find(|c: char| !c.is_ascii_digit() && c != 'e')
+        .unwrap_or(clean.len());
+    let (number, suffix) = clean.split_at(digits_end);
+    let value = match number.split_once('e') {
+        Some((m, e)) => m
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(10u64.checked_pow(e.parse().ok()?)?)?,
+        None => number.parse().ok()?,
+    };
+    let scale: u64 = match suffix {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => 1,
+    };
+    value.checked_mul(scale)
 }
 
 /// Where byte `offset` of an unescaped string literal came from in its raw text.

@@ -20,11 +20,22 @@ pub enum Conv {
     Str,
     /// `%p`
     Pointer,
+    /// `%f` `%e` `%g` (and upper-case): an integer printed as a floating-point number.
+    Float(u8),
+    /// `%r` (escaped text), `%rx` (hex bytes), `%rh` (hex bytes without spaces): a `buf()`.
+    Buffer(BufStyle),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufStyle {
+    Text,
+    Hex,
+    HexCompact,
 }
 
 impl Conv {
     pub fn takes_int(self) -> bool {
-        !matches!(self, Conv::Str)
+        !matches!(self, Conv::Str | Conv::Buffer(_))
     }
 }
 
@@ -160,19 +171,25 @@ pub fn parse(fmt: &[u8]) -> Result<Format, FormatError> {
             Some(b'c') => Conv::Char,
             Some(b's') => Conv::Str,
             Some(b'p') => Conv::Pointer,
-            Some(&c) => {
+            Some(&c @ (b'f' | b'F' | b'e' | b'E' | b'g' | b'G')) => Conv::Float(c),
+            Some(b'r') => match fmt.get(i + 1) {
+                Some(b'x') => {
+                    i += 1;
+                    Conv::Buffer(BufStyle::Hex)
+                }
+                Some(b'h') => {
+                    i += 1;
+                    Conv::Buffer(BufStyle::HexCompact)
+                }
+                _ => Conv::Buffer(BufStyle::Text),
+            },
+            Some(_) => {
                 return Err(FormatError {
                     at: (start, i + 1),
                     message: format!(
                         "unknown printf conversion `%{}`",
                         String::from_utf8_lossy(&fmt[start + 1..=i.min(fmt.len() - 1)])
                     ),
-                })
-                .map_err(|mut e| {
-                    if c == b'f' || c == b'e' || c == b'g' {
-                        e.message.push_str(" (scry has no floating-point values)");
-                    }
-                    e
                 })
             }
             None => {
@@ -224,7 +241,11 @@ mod tests {
     fn rejects_unknown_conversion() {
         let e = parse(b"a %q b").unwrap_err();
         assert_eq!(e.at, (2, 4));
-        assert!(parse(b"%f").unwrap_err().message.contains("floating-point"));
+        assert!(parse(b"%k").is_err());
+        assert_eq!(
+            parse(b"%rx").unwrap().specs().next().unwrap().conv,
+            Conv::Buffer(BufStyle::Hex)
+        );
         assert!(parse(b"x %").is_err());
     }
 }

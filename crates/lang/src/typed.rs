@@ -3,7 +3,7 @@
 
 use crate::ast::{BinaryOp, Span, UnaryOp};
 use crate::printf::Format;
-use crate::types::{AddrSpace, ContextField, IntType, ResolvedProbe, Type};
+use crate::types::{AddrSpace, ContextField, Formatted, IntType, ResolvedProbe, Type};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -178,6 +178,52 @@ pub enum StmtKind {
         map: MapId,
         op: MapOp,
     },
+    While {
+        cond: Expr,
+        body: Vec<Stmt>,
+    },
+    /// `for ($i : start..end)`: both bounds evaluated once, before the first iteration.
+    ForRange {
+        var: VarId,
+        start: Expr,
+        end: Expr,
+        body: Vec<Stmt>,
+    },
+    /// `unroll(n)`: the body, n times.
+    Unroll {
+        count: u32,
+        body: Vec<Stmt>,
+    },
+    Break,
+    Continue,
+    /// Ends this run of the probe.
+    Return,
+    /// Output that userspace produces when the record arrives.
+    Async(AsyncOp),
+    /// `signal(sig)`: send a signal to the current process (`--unsafe`).
+    Signal(Expr),
+}
+
+/// Effects carried out by userspace, in order with `printf` output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AsyncOp {
+    /// `print(value)`
+    Print(Expr),
+    /// `time(fmt)`: the wall-clock time when userspace handles the record.
+    Time(String),
+    /// `join(argv[, sep])`: the strings of a NULL-terminated array, separated.
+    Join { argv: Expr, sep: String },
+    /// `cat(fmt, …)`: a file's contents.
+    Cat { format: Format, args: Vec<Expr> },
+    /// `system(fmt, …)`: a shell command's output (`--unsafe`).
+    System { format: Format, args: Vec<Expr> },
+    /// `errorf`/`warnf`: a message prefixed with the call's location.
+    Message {
+        error: bool,
+        span: Span,
+        format: Format,
+        args: Vec<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -197,6 +243,14 @@ pub enum Builtin {
     Nsecs,
     Elapsed,
     Cpu,
+    /// `struct task_struct *` of the current task.
+    Curtask,
+    Rand,
+    Jiffies,
+    /// The number of possible CPUs.
+    Ncpus,
+    /// The cgroup v2 id of the current task.
+    Cgroup,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -240,5 +294,55 @@ pub enum ExprKind {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
         signed: bool,
+    },
+    /// `cond ? then : otherwise`
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    /// A conversion to `ty` (integer resizing, or a pointer retyped).
+    Cast(Box<Expr>),
+    /// `(a, b, …)`
+    Tuple(Vec<Expr>),
+    /// Element `index` of a tuple value.
+    TupleGet {
+        tuple: Box<Expr>,
+        index: usize,
+    },
+    /// The value of type `ty` at an address in kernel or user memory.
+    Load {
+        addr: Box<Expr>,
+        space: AddrSpace,
+    },
+    /// Whether two strings are equal: in their first `limit` characters when set (`strncmp`).
+    StrEq {
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        limit: Option<u32>,
+    },
+    /// `strcontains(haystack, needle)`
+    StrContains {
+        haystack: Box<Expr>,
+        needle: Box<Expr>,
+    },
+    /// `strlen(s)`
+    StrLen(Box<Expr>),
+    /// `bswap(x)`: the bytes of x (of its type's size) reversed.
+    Bswap(Box<Expr>),
+    /// `s[i]`: the character at a constant index (0 past the end).
+    StrIndex {
+        string: Box<Expr>,
+        index: u32,
+    },
+    /// A value that userspace renders (`ksym(addr)`, `username`, `ntop(…)`…): its raw parts.
+    Format {
+        kind: Formatted,
+        args: Vec<Expr>,
+    },
+    /// Statements, then a value (a macro's body).
+    Block {
+        stmts: Vec<Stmt>,
+        value: Box<Expr>,
     },
 }

@@ -49,6 +49,8 @@ pub enum AddrSpace {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     Int(IntType),
+    /// `true`/`false`, and what comparisons and `!` give. Held as 0 or 1.
+    Bool,
     /// A NUL-terminated string in a buffer of this many bytes (NUL included).
     Str(u32),
     Ptr {
@@ -59,6 +61,17 @@ pub enum Type {
         elem: Box<Type>,
         len: u32,
     },
+    /// A kernel struct or union (from BTF), reached only in memory: through a pointer or as a
+    /// member of another.
+    Record {
+        kind: RecordKind,
+        name: String,
+        size: u32,
+    },
+    /// `(a, b, …)`: each element in its own 8-byte-aligned slot (see `tuple_offsets`).
+    Tuple(Vec<Type>),
+    /// A value carried raw to userspace and shown there in a readable form.
+    Formatted(Formatted),
     /// A C type this language cannot handle yet (struct by value, function pointer…); named so
     /// errors can say what it is.
     Opaque {
@@ -75,6 +88,66 @@ pub enum Type {
     Void,
 }
 
+/// Whether a `Type::Record` is a struct or a union.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Struct,
+    Union,
+}
+
+impl RecordKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RecordKind::Struct => "struct",
+            RecordKind::Union => "union",
+        }
+    }
+}
+
+/// Values that the kernel side carries as raw data and userspace renders.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Formatted {
+    /// `ksym(addr)`: a kernel address, shown as its symbol.
+    Ksym,
+    /// `usym(addr)`: a user address and the pid whose address it is.
+    Usym,
+    /// `username`: a uid, shown as the user's name.
+    Username,
+    /// `strftime(fmt, ns)`: a CLOCK_BOOTTIME time, shown as wall-clock time in `format`.
+    Timestamp { format: String },
+    /// `ntop(…)`: an address family and 16 address bytes, shown as IPv4 or IPv6 text.
+    Inet,
+    /// `strerror(e)`: an errno value, shown as its message.
+    Errno,
+    /// `syscall_name(nr)`: a syscall number, shown as its name.
+    Syscall,
+    /// `buf(p, n)`: a length and up to this many bytes, shown with `\x` escapes.
+    Buffer(u32),
+}
+
+impl Formatted {
+    /// Bytes the raw value takes.
+    pub fn size(&self) -> u32 {
+        match self {
+            Formatted::Usym => 16,
+            Formatted::Inet => 24,
+            Formatted::Buffer(n) => 8 + n.next_multiple_of(8),
+            _ => 8,
+        }
+    }
+}
+
+/// Offsets of the elements of a tuple of these types, and the tuple's size.
+pub fn tuple_offsets(elems: &[Type]) -> (Vec<u32>, u32) {
+    let mut offsets = Vec::with_capacity(elems.len());
+    let mut at = 0;
+    for t in elems {
+        offsets.push(at);
+        at += t.slot_size();
+    }
+    (offsets, at)
+}
+
 impl Type {
     pub const fn int(bits: u8, signed: bool) -> Type {
         Type::Int(IntType { bits, signed })
@@ -82,9 +155,17 @@ impl Type {
     pub fn is_int(&self) -> bool {
         matches!(self, Type::Int(_))
     }
-    /// Integers and pointers: values that fit a register.
+    /// Integers, booleans and pointers: values that fit a register.
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Type::Int(_) | Type::Ptr { .. })
+        matches!(self, Type::Int(_) | Type::Bool | Type::Ptr { .. })
+    }
+    /// Bytes the value takes in a record, a map or a variable: 8-byte slots for register
+    /// values, the capacity rounded up to 8 for the others.
+    pub fn slot_size(&self) -> u32 {
+        match self {
+            Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } => 8,
+            other => other.size().next_multiple_of(8),
+        }
     }
     pub fn is_str(&self) -> bool {
         matches!(self, Type::Str(_))
@@ -93,6 +174,10 @@ impl Type {
     pub fn as_int(&self) -> Option<IntType> {
         match self {
             Type::Int(i) => Some(*i),
+            Type::Bool => Some(IntType {
+                bits: 8,
+                signed: false,
+            }),
             Type::Ptr { .. } => Some(IntType::U64),
             _ => None,
         }
@@ -101,7 +186,11 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::Int(i) => i.bytes(),
+            Type::Bool => 1,
             Type::Str(n) => *n,
+            Type::Record { size, .. } => *size,
+            Type::Tuple(elems) => tuple_offsets(elems).1,
+            Type::Formatted(f) => f.size(),
             Type::Ptr { .. } => 8,
             Type::Array { elem, len } => elem.size() * len,
             Type::Opaque { size, .. } => *size,
@@ -116,7 +205,33 @@ impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Type::Int(i) => write!(f, "{}int{}", if i.signed { "" } else { "u" }, i.bits),
+            Type::Bool => write!(f, "bool"),
             Type::Str(n) => write!(f, "string[{n}]"),
+            Type::Record { kind, name, .. } => write!(f, "{} {name}", kind.keyword()),
+            Type::Tuple(elems) => {
+                write!(f, "(")?;
+                for (i, t) in elems.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                write!(f, ")")
+            }
+            Type::Formatted(kind) => write!(
+                f,
+                "{}",
+                match kind {
+                    Formatted::Ksym => "ksym_t",
+                    Formatted::Usym => "usym_t",
+                    Formatted::Username => "username",
+                    Formatted::Timestamp { .. } => "timestamp",
+                    Formatted::Inet => "inet",
+                    Formatted::Errno => "strerror_t",
+                    Formatted::Syscall => "syscall_name_t",
+                    Formatted::Buffer(_) => "buffer",
+                }
+            ),
             Type::Ptr { pointee, .. } if **pointee == Type::Int(IntType::I8) => write!(f, "char *"),
             Type::Ptr { pointee, .. } => write!(f, "{pointee} *"),
             Type::Array { elem, len } => write!(f, "{elem}[{len}]"),
@@ -191,8 +306,37 @@ pub struct ResolveError {
     pub hint: Option<String>,
 }
 
+/// A member of a struct or union, with nested anonymous members flattened into their parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub ty: Type,
+    /// Byte offset from the start of the record.
+    pub offset: u32,
+    /// For a bitfield: the bit offset within the 8 bytes at `offset`, and the width.
+    pub bitfield: Option<(u8, u8)>,
+}
+
 /// Implemented by the caller (the runtime from tracefs and BTF, tests from fixtures): expands an
-/// attach point into the probes it names and describes each one's context.
+/// attach point into the probes it names and describes each one's context, and describes the
+/// kernel's types.
 pub trait ProbeResolver {
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError>;
+
+    /// The kernel's struct or union of this name (`Type::Record`), if it has one.
+    fn record(&self, _kind: RecordKind, _name: &str) -> Option<Type> {
+        None
+    }
+    /// The members of a struct or union.
+    fn members(&self, _kind: RecordKind, _name: &str) -> Option<Vec<Member>> {
+        None
+    }
+    /// The value of a kernel enum constant (`TCP_ESTABLISHED`), as BTF describes it.
+    fn enum_value(&self, _name: &str) -> Option<i64> {
+        None
+    }
+    /// The address of a kernel symbol (`kaddr("jiffies")`).
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }

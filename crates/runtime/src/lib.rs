@@ -5,6 +5,7 @@
 //! program's `Module` and ELF bytes.
 
 pub mod bpf_map;
+pub mod btf;
 pub mod error;
 pub mod format;
 pub mod maps;

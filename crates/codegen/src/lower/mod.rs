@@ -11,15 +11,18 @@
 
 mod aggregations;
 mod context;
+mod control;
+mod kernel;
 mod maps;
 mod output;
 mod process;
 mod stacks;
 mod strings;
 mod time;
+mod values;
 
 use crate::asm::{Asm, Label};
-use crate::insn::{Alu, Cond, Insn, Reg, Size};
+use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{Field, FieldKind, MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
 use scry_lang::ast::{BinaryOp, Span, UnaryOp};
 use scry_lang::typed::{self, Builtin, ExprKind, StmtKind};
@@ -217,6 +220,8 @@ pub(crate) struct Lowerer<'a> {
     /// A stack slot holding 0: the key of every single-entry array map.
     zero_key: i16,
     ret: Label,
+    /// The enclosing loops, innermost last.
+    loops: Vec<control::LoopLabels>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -235,6 +240,7 @@ impl<'a> Lowerer<'a> {
             scratch_bytes: 0,
             zero_key: 0,
             ret,
+            loops: Vec::new(),
         }
     }
 
@@ -304,8 +310,8 @@ impl<'a> Lowerer<'a> {
         self.asm
             .emit(Insn::st_imm(Size::DW, Reg::FP, self.zero_key, 0));
         for var in &self.probe.vars {
-            if let Type::Str(cap) = var.ty {
-                let off = self.scratch_alloc(cap);
+            if !in_register(&var.ty) {
+                let off = self.scratch_alloc(var.ty.slot_size());
                 self.var_slots.push(off);
             } else {
                 let slot = self.alloc(8);
@@ -423,19 +429,17 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Assign { var, value } => {
                 let slot = self.var_slots[var.0];
-                match &self.probe.vars[var.0].ty {
-                    Type::Str(cap) => {
-                        let dst = Dst {
-                            base: Base::Scratch,
-                            off: slot,
-                        };
-                        self.write_str(value, dst, *cap, 0)?;
-                    }
-                    _ => {
-                        self.eval_int(value, 0)?;
-                        let r = self.fetch(0, Reg::R0);
-                        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot as i16, r));
-                    }
+                let ty = self.probe.vars[var.0].ty.clone();
+                if in_register(&ty) {
+                    self.eval_int(value, 0)?;
+                    let r = self.fetch(0, Reg::R0);
+                    self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot as i16, r));
+                } else {
+                    let dst = Dst {
+                        base: Base::Scratch,
+                        off: slot,
+                    };
+                    self.write_value(value, &ty, dst, 0)?;
                 }
             }
             StmtKind::If {
@@ -469,6 +473,35 @@ impl<'a> Lowerer<'a> {
             StmtKind::Aggregate { map, keys, agg } => self.aggregate(*map, keys, agg)?,
             StmtKind::Delete { map, keys } => self.map_delete(*map, keys)?,
             StmtKind::MapOp { map, op } => self.map_op(*map, op, 0)?,
+            StmtKind::While { cond, body } => self.while_loop(cond, body)?,
+            StmtKind::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => self.for_range(*var, start, end, body)?,
+            StmtKind::Unroll { count, body } => {
+                for _ in 0..*count {
+                    if self.stmts(body)? {
+                        return Ok(true);
+                    }
+                }
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                self.loop_jump(matches!(stmt.kind, StmtKind::Break));
+                return Ok(true);
+            }
+            StmtKind::Return => {
+                let ret = self.ret;
+                self.asm.ja(ret);
+                return Ok(true);
+            }
+            StmtKind::Signal(sig) => {
+                self.eval_int(sig, 0)?;
+                self.fetch_into(0, Reg::R1);
+                self.asm.emit(Insn::call(crate::insn::Helper::SendSignal));
+            }
+            StmtKind::Async(op) => self.async_op(op, 0)?,
         }
         Ok(false)
     }
@@ -509,6 +542,10 @@ impl<'a> Lowerer<'a> {
                     UnaryOp::Not => {
                         self.set_bool(r, |asm, r, yes| asm.jmp_imm(Cond::Eq, r, 0, yes))
                     }
+                    // The checker turns these into loads and addresses.
+                    UnaryOp::Deref | UnaryOp::AddrOf => {
+                        return Err(self.unsupported(format!("`{}` here", op.symbol()), e.span))
+                    }
                 }
                 self.set_temp(depth, r);
             }
@@ -522,7 +559,39 @@ impl<'a> Lowerer<'a> {
             ExprKind::HasKey { map, keys } => self.has_key(*map, keys, depth)?,
             ExprKind::Len(map) => self.len(*map, depth),
             ExprKind::Stack => self.stack_id(&e.ty, depth),
-            ExprKind::Str(_) | ExprKind::ReadStr { .. } => {
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => self.ternary_int(cond, then, otherwise, depth)?,
+            ExprKind::Block { stmts, value } => {
+                if self.stmts(stmts)? {
+                    return Err(self.unsupported("a value after `exit()`", e.span));
+                }
+                self.eval_int(value, depth)?;
+            }
+            ExprKind::Cast(inner) => self.cast(inner, &e.ty, depth)?,
+            ExprKind::Bswap(inner) => {
+                self.eval_int(inner, depth)?;
+                let r = self.fetch(depth, Reg::R0);
+                let bits = e.ty.as_int().map_or(64, |i| i32::from(i.bits));
+                if bits > 8 {
+                    self.asm.emit(Insn::bswap(r, bits));
+                }
+                self.set_temp(depth, r);
+            }
+            ExprKind::Load { addr, space } => self.load_int(addr, *space, &e.ty, depth)?,
+            ExprKind::StrEq { lhs, rhs, limit } => self.str_eq(lhs, rhs, *limit, depth)?,
+            ExprKind::StrLen(s) => self.str_len(s, depth)?,
+            ExprKind::StrContains { haystack, needle } => {
+                self.str_contains(haystack, needle, depth)?
+            }
+            ExprKind::StrIndex { string, index } => self.str_index(string, *index, depth)?,
+            ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
+            ExprKind::Str(_)
+            | ExprKind::ReadStr { .. }
+            | ExprKind::Tuple(_)
+            | ExprKind::Format { .. } => {
                 return Err(self.unsupported(format!("a {} used as an integer", e.ty), e.span));
             }
         }
@@ -597,11 +666,25 @@ impl<'a> Lowerer<'a> {
                 (None, Some(imm)) => asm.jmp_imm(cond, a, imm, yes),
                 (None, None) => unreachable!("a right-hand side is a register or an immediate"),
             });
+        } else if let (Some(b), BinaryOp::Div | BinaryOp::Rem) = (b, op) {
+            // As bpftrace defines it: dividing by zero gives 1.
+            let alu = arithmetic(op, signed);
+            let nonzero = self.asm.new_label();
+            let done = self.asm.new_label();
+            self.asm.jmp_imm(Cond::Ne, b, 0, nonzero);
+            self.asm.emit(Insn::mov64_imm(a, 1));
+            self.asm.ja(done);
+            self.asm.bind(nonzero);
+            self.asm.emit(Insn::alu64_reg(alu, a, b));
+            self.asm.bind(done);
         } else {
             let alu = arithmetic(op, signed);
-            match (b, imm) {
-                (Some(b), _) => self.asm.emit(Insn::alu64_reg(alu, a, b)),
-                (None, Some(imm)) => self.asm.emit(Insn::alu64_imm(alu, a, imm)),
+            match (imm, b) {
+                (Some(0), _) if matches!(op, BinaryOp::Div | BinaryOp::Rem) => {
+                    self.asm.emit(Insn::mov64_imm(a, 1))
+                }
+                (_, Some(b)) => self.asm.emit(Insn::alu64_reg(alu, a, b)),
+                (Some(imm), None) => self.asm.emit(Insn::alu64_imm(alu, a, imm)),
                 (None, None) => unreachable!("a right-hand side is a register or an immediate"),
             }
         }
@@ -631,6 +714,13 @@ impl<'a> Lowerer<'a> {
                 self.process_int(b)
             }
             Builtin::Nsecs | Builtin::Elapsed => self.time_int(b),
+            Builtin::Curtask => self.asm.emit(Insn::call(Helper::GetCurrentTask)),
+            Builtin::Rand => self.asm.emit(Insn::call(Helper::GetPrandomU32)),
+            Builtin::Jiffies => self.asm.emit(Insn::call(Helper::GetJiffies64)),
+            Builtin::Cgroup => self.asm.emit(Insn::call(Helper::GetCurrentCgroupId)),
+            Builtin::Ncpus => self
+                .asm
+                .emit(Insn::mov64_imm(Reg::R0, self.options.ncpus as i32)),
             Builtin::Comm => return Err(self.unsupported("comm used as an integer", span)),
         }
         Ok(())
@@ -640,6 +730,12 @@ impl<'a> Lowerer<'a> {
         self.module.records.push(layout);
         (self.module.records.len() - 1) as u32
     }
+}
+
+/// Whether values of this type live in registers (and 8-byte stack slots) rather than in
+/// memory (the scratch area, records, map values).
+pub(crate) fn in_register(ty: &Type) -> bool {
+    ty.is_scalar() || matches!(ty, Type::Stack { .. })
 }
 
 fn comparison(op: BinaryOp, signed: bool) -> Cond {

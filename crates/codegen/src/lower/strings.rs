@@ -1,7 +1,7 @@
 //! Strings: `comm`, `str()`, string fields, literals and variables, each written straight into a
 //! destination buffer (never through registers or extra stack copies).
 
-use super::{CompileError, Dst, Lowerer};
+use super::{Base, CompileError, Dst, Lowerer};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Builtin, Expr, ExprKind};
 use scry_lang::types::{AddrSpace, Type};
@@ -74,6 +74,37 @@ impl Lowerer<'_> {
                 }));
             }
             ExprKind::MapRead { map, keys } => self.map_read_str(*map, keys, dst, cap, depth)?,
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let other = self.asm.new_label();
+                let end = self.asm.new_label();
+                self.eval_int(cond, depth)?;
+                let r = self.fetch(depth, Reg::R0);
+                self.asm.jmp_imm(Cond::Eq, r, 0, other);
+                self.write_str(then, dst, cap, depth)?;
+                self.asm.ja(end);
+                self.asm.bind(other);
+                self.write_str(otherwise, dst, cap, depth)?;
+                self.asm.bind(end);
+            }
+            ExprKind::Block { stmts, value } => {
+                if self.stmts(stmts)? {
+                    return Err(self.unsupported("a value after `exit()`", e.span));
+                }
+                self.write_str(value, dst, cap, depth)?;
+            }
+            ExprKind::TupleGet { .. } => {
+                let src = self.place(e).ok_or_else(|| {
+                    self.unsupported("this tuple element used as a string", e.span)
+                })?;
+                self.dst_into(src, Reg::R3);
+                self.dst_into(dst, Reg::R1);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32));
+                self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
+            }
             _ => return Err(self.unsupported(format!("{} used as a string", e.ty), e.span)),
         }
         self.asm.span = saved;
@@ -104,5 +135,201 @@ impl Lowerer<'_> {
                 i32::from(*b),
             ));
         }
+    }
+}
+
+/// Strings compared or measured in place: in their variable's slot, or copied to scratch.
+impl Lowerer<'_> {
+    /// Where the string value of `e` is in memory: a variable's own slot, or a fresh copy.
+    fn materialize(&mut self, e: &Expr, depth: usize) -> Result<(Dst, u32), CompileError> {
+        let Type::Str(cap) = e.ty else {
+            return Err(self.unsupported(format!("{} used as a string", e.ty), e.span));
+        };
+        if let ExprKind::Var(id) = e.kind {
+            let off = self.var_slots[id.0];
+            return Ok((
+                Dst {
+                    base: Base::Scratch,
+                    off,
+                },
+                cap,
+            ));
+        }
+        let dst = Dst {
+            base: Base::Scratch,
+            off: self.scratch_alloc(cap),
+        };
+        self.write_str(e, dst, cap, depth)?;
+        Ok((dst, cap))
+    }
+
+    /// Whether two strings are equal (in their first `limit` bytes), as 1 or 0 into the
+    /// temporary at `depth`. Against a literal the compare is unrolled into word loads;
+    /// otherwise it is a loop that stops at the first difference or NUL.
+    pub(super) fn str_eq(
+        &mut self,
+        lhs: &Expr,
+        rhs: &Expr,
+        limit: Option<u32>,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let limit = limit.unwrap_or(u32::MAX);
+        let (lit, other) = match (&lhs.kind, &rhs.kind) {
+            (ExprKind::Str(b), _) => (Some(b), rhs),
+            (_, ExprKind::Str(b)) => (Some(b), lhs),
+            _ => (None, lhs),
+        };
+        let differ = self.asm.new_label();
+        let equal = self.asm.new_label();
+        let end = self.asm.new_label();
+        if let Some(lit) = lit {
+            let (at, cap) = self.materialize(other, depth)?;
+            let mut bytes = lit.clone();
+            bytes.push(0);
+            let n = (bytes.len() as u32).min(limit).min(cap) as usize;
+            self.dst_into(at, Reg::R1);
+            let mut i = 0;
+            while i < n {
+                let chunk = [8usize, 4, 2, 1]
+                    .into_iter()
+                    .find(|c| i % c == 0 && i + c <= n)
+                    .unwrap_or(1);
+                let mut word = [0u8; 8];
+                word[..chunk].copy_from_slice(&bytes[i..i + chunk]);
+                let value = u64::from_le_bytes(word);
+                let size = Size::from_bytes(chunk as u32).unwrap_or(Size::B);
+                self.asm.emit(Insn::ldx(size, Reg::R2, Reg::R1, i as i16));
+                if chunk == 8 {
+                    self.asm.mov_const(Reg::R3, value);
+                    self.asm.jmp_reg(Cond::Ne, Reg::R2, Reg::R3, differ);
+                } else {
+                    self.asm.jmp_imm(Cond::Ne, Reg::R2, value as i32, differ);
+                }
+                i += chunk;
+            }
+            self.asm.ja(equal);
+        } else {
+            let (a, cap_a) = self.materialize(lhs, depth)?;
+            let (b, cap_b) = self.materialize(rhs, depth)?;
+            let n = cap_a.min(cap_b).min(limit);
+            let top = self.asm.new_label();
+            self.dst_into(a, Reg::R1);
+            self.dst_into(b, Reg::R2);
+            self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+            self.asm.bind(top);
+            self.asm.jmp_imm(Cond::Ge, Reg::R3, n as i32, equal);
+            self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
+            self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
+            self.asm.emit(Insn::ldx(Size::B, Reg::R4, Reg::R4, 0));
+            self.asm.emit(Insn::mov64_reg(Reg::R5, Reg::R2));
+            self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R5, Reg::R3));
+            self.asm.emit(Insn::ldx(Size::B, Reg::R5, Reg::R5, 0));
+            self.asm.jmp_reg(Cond::Ne, Reg::R4, Reg::R5, differ);
+            self.asm.jmp_imm(Cond::Eq, Reg::R4, 0, equal);
+            self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
+            self.asm.ja(top);
+        }
+        let w = self.work_reg(depth);
+        self.asm.bind(differ);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.ja(end);
+        self.asm.bind(equal);
+        self.asm.emit(Insn::mov64_imm(w, 1));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
+        Ok(())
+    }
+
+    /// `strlen(s)`: the index of the first NUL (or the capacity).
+    pub(super) fn str_len(&mut self, s: &Expr, depth: usize) -> Result<(), CompileError> {
+        let (at, cap) = self.materialize(s, depth)?;
+        let top = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.dst_into(at, Reg::R1);
+        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.asm.bind(top);
+        self.asm.jmp_imm(Cond::Ge, Reg::R3, cap as i32, done);
+        self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
+        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
+        self.asm.emit(Insn::ldx(Size::B, Reg::R4, Reg::R4, 0));
+        self.asm.jmp_imm(Cond::Eq, Reg::R4, 0, done);
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
+        self.asm.ja(top);
+        self.asm.bind(done);
+        self.set_temp(depth, Reg::R3);
+        Ok(())
+    }
+
+    /// `strcontains(haystack, "literal")`: each start position compared against the needle's
+    /// bytes, unrolled.
+    pub(super) fn str_contains(
+        &mut self,
+        haystack: &Expr,
+        needle: &Expr,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let ExprKind::Str(lit) = &needle.kind else {
+            return Err(self.unsupported(
+                "strcontains() with a needle that is not a string literal",
+                needle.span,
+            ));
+        };
+        let (at, cap) = self.materialize(haystack, depth)?;
+        let found = self.asm.new_label();
+        let missing = self.asm.new_label();
+        let end = self.asm.new_label();
+        let w = self.work_reg(depth);
+        if lit.is_empty() {
+            self.asm.ja(found);
+        } else {
+            let top = self.asm.new_label();
+            let next = self.asm.new_label();
+            let last = cap.saturating_sub(lit.len() as u32);
+            self.dst_into(at, Reg::R1);
+            self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+            self.asm.bind(top);
+            self.asm.jmp_imm(Cond::Ge, Reg::R3, last as i32, missing);
+            self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
+            self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
+            for (i, b) in lit.iter().enumerate() {
+                self.asm
+                    .emit(Insn::ldx(Size::B, Reg::R5, Reg::R4, i as i16));
+                if i == 0 {
+                    // The haystack ended: no later start can match.
+                    self.asm.jmp_imm(Cond::Eq, Reg::R5, 0, missing);
+                }
+                self.asm.jmp_imm(Cond::Ne, Reg::R5, i32::from(*b), next);
+            }
+            self.asm.ja(found);
+            self.asm.bind(next);
+            self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
+            self.asm.ja(top);
+        }
+        self.asm.bind(missing);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.ja(end);
+        self.asm.bind(found);
+        self.asm.emit(Insn::mov64_imm(w, 1));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
+        Ok(())
+    }
+
+    /// `s[i]` for a constant i: the byte there, or 0 past the string's end.
+    pub(super) fn str_index(
+        &mut self,
+        s: &Expr,
+        index: u32,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let (at, _) = self.materialize(s, depth)?;
+        let w = self.work_reg(depth);
+        self.dst_into(at, Reg::R1);
+        self.asm.emit(Insn::ldx(Size::B, w, Reg::R1, index as i16));
+        // Sign-extend: a C char.
+        self.asm.emit(Insn::alu64_imm(Alu::Lsh, w, 56));
+        self.asm.emit(Insn::alu64_imm(Alu::Arsh, w, 56));
+        self.set_temp(depth, w);
+        Ok(())
     }
 }

@@ -79,8 +79,12 @@ impl Maps {
                     self.scan(then);
                     self.scan(otherwise);
                 }
-                ast::StmtKind::Block(body) => self.scan(body),
-                ast::StmtKind::Expr(_) | ast::StmtKind::AssignVar { .. } => {}
+                ast::StmtKind::Block(body)
+                | ast::StmtKind::While { body, .. }
+                | ast::StmtKind::Unroll { body, .. }
+                | ast::StmtKind::ForRange { body, .. }
+                | ast::StmtKind::ForMap { body, .. } => self.scan(body),
+                _ => {}
             }
         }
     }
@@ -124,7 +128,7 @@ impl Checker<'_> {
                 bits: 64,
                 signed: i.signed,
             }),
-            Type::Ptr { .. } => MapValue::Int(IntType::U64),
+            Type::Ptr { .. } | Type::Bool => MapValue::Int(IntType::U64),
             Type::Str(n) => MapValue::Str(*n),
             other => {
                 let d = self.error(
@@ -453,7 +457,7 @@ impl Checker<'_> {
             };
             if !matches!(
                 t.ty,
-                Type::Int(_) | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. }
+                Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. }
             ) {
                 let d = self.error(
                     k.span,
@@ -635,7 +639,7 @@ fn key_type(ty: &Type) -> Type {
             bits: 64,
             signed: i.signed,
         }),
-        Type::Ptr { .. } => Type::Int(IntType::U64),
+        Type::Ptr { .. } | Type::Bool => Type::Int(IntType::U64),
         other => other.clone(),
     }
 }

@@ -10,7 +10,10 @@ use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
 use crate::types::{AddrSpace, ContextField, IntType, ProbeResolver, ResolvedProbe, Type};
 
+mod functions;
+mod kernel;
 mod maps;
+mod strings;
 
 pub use maps::{AGGREGATIONS, MAP_FUNCTIONS, MAX_STACK};
 
@@ -18,13 +21,27 @@ pub use maps::{AGGREGATIONS, MAP_FUNCTIONS, MAX_STACK};
 pub struct CheckOptions {
     /// Capacity of strings read with `str()`, NUL included (bpftrace's `max_strlen`).
     pub max_strlen: u32,
+    /// The script's arguments: `$1`, `$2`…
+    pub args: Vec<String>,
+    /// The pid of the `-c` command, for `cpid`.
+    pub cpid: Option<u32>,
+    /// `--unsafe`: allow `system()` and `signal()`.
+    pub unsafe_allowed: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { max_strlen: 1024 }
+        CheckOptions {
+            max_strlen: 1024,
+            args: Vec::new(),
+            cpid: None,
+            unsafe_allowed: false,
+        }
     }
 }
+
+/// The most times `unroll` may repeat its body (bpftrace's limit).
+pub const MAX_UNROLL: u32 = 100;
 
 /// Checks a parsed program. Returns the typed program, or every error found.
 pub fn check(
@@ -32,6 +49,14 @@ pub fn check(
     resolver: &dyn ProbeResolver,
     options: &CheckOptions,
 ) -> Result<typed::Program, Vec<Diagnostic>> {
+    let mut expanded;
+    let program = if program.macros.is_empty() {
+        program
+    } else {
+        expanded = program.clone();
+        crate::macros::expand(&mut expanded)?;
+        &expanded
+    };
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut probes = Vec::new();
     let mut maps = maps::Maps::new(program);
@@ -50,10 +75,13 @@ pub fn check(
             for rp in resolved {
                 let mut ck = Checker {
                     options,
+                    resolver,
+                    defines: &program.defines,
                     probe: &rp,
                     diags: Vec::new(),
                     vars: Vec::new(),
                     scopes: vec![Vec::new()],
+                    loops: 0,
                     maps: &mut maps,
                 };
                 let predicate = probe
@@ -61,6 +89,12 @@ pub fn check(
                     .as_ref()
                     .and_then(|p| ck.scalar(p, "a predicate"));
                 let body = ck.stmts(&probe.body);
+                // `let $x;` never assigned: an integer, as bpftrace defaults it.
+                for v in &mut ck.vars {
+                    if v.ty == Type::Void {
+                        v.ty = Type::Int(IntType::I64);
+                    }
+                }
                 for d in ck.diags {
                     // A block attached to many probes would repeat the same error for each.
                     if !diags.contains(&d) {
@@ -89,16 +123,122 @@ pub fn check(
 
 struct Checker<'a> {
     options: &'a CheckOptions,
+    resolver: &'a dyn ProbeResolver,
+    defines: &'a [ast::Define],
     probe: &'a ResolvedProbe,
     diags: Vec<Diagnostic>,
+    /// Declared with `let $x;` and not yet assigned: `Type::Void` until the first assignment.
     vars: Vec<Var>,
     /// Innermost last: the variables declared in each open block.
     scopes: Vec<Vec<(String, VarId)>>,
+    /// How many loops enclose the statement being checked (`break` needs one).
+    loops: u32,
     maps: &'a mut maps::Maps,
 }
 
 fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {
     typed::Expr { kind, ty, span }
+}
+
+fn str_literal(value: Vec<u8>, span: Span) -> typed::Expr {
+    let cap = value.len() as u32 + 1;
+    expr(T::Str(value), Type::Str(cap), span)
+}
+
+/// Whether a variable, tuple element or map value can hold this type.
+fn storable(ty: &Type) -> bool {
+    match ty {
+        Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. } => true,
+        Type::Formatted(_) => true,
+        Type::Tuple(items) => items.iter().all(storable),
+        _ => false,
+    }
+}
+
+/// The type a variable gets from a value: integers widened to 64 bits, keeping their sign.
+fn var_type(ty: &Type) -> Type {
+    match ty {
+        Type::Int(i) => Type::Int(IntType {
+            bits: 64,
+            signed: i.signed,
+        }),
+        Type::Tuple(items) => Type::Tuple(items.iter().map(var_type).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The zero value of a declared type.
+fn zero_of(ty: &Type, span: Span) -> Option<typed::Expr> {
+    match ty {
+        Type::Str(_) => Some(str_literal(Vec::new(), span)),
+        t if t.is_scalar() => Some(expr(T::Int(0), t.clone(), span)),
+        _ => None,
+    }
+}
+
+/// Whether the constant `v` of type `from` is in the range of `to`.
+fn int_fits(v: u64, from: &Type, to: IntType) -> bool {
+    let signed_from = from.as_int().is_some_and(|i| i.signed);
+    let v = if signed_from {
+        v as i64 as i128
+    } else {
+        v as i128
+    };
+    let (lo, hi) = if to.signed {
+        (-(1i128 << (to.bits - 1)), (1i128 << (to.bits - 1)) - 1)
+    } else {
+        (0, (1i128 << to.bits) - 1)
+    };
+    (lo..=hi).contains(&v)
+}
+
+/// Decimal or hex text as a number (a script argument).
+fn parse_number(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok()?,
+        None => return None,
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// The value of a constant integer expression, if it is one.
+fn fold(e: &typed::Expr) -> Option<i64> {
+    use crate::ast::BinaryOp as B;
+    match &e.kind {
+        T::Int(v) => Some(*v as i64),
+        T::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => fold(operand).map(i64::wrapping_neg),
+        T::Unary {
+            op: UnaryOp::BitNot,
+            operand,
+        } => fold(operand).map(|v| !v),
+        T::Binary { op, lhs, rhs, .. } => {
+            let (a, b) = (fold(lhs)?, fold(rhs)?);
+            Some(match op {
+                B::Add => a.wrapping_add(b),
+                B::Sub => a.wrapping_sub(b),
+                B::Mul => a.wrapping_mul(b),
+                B::Div if b != 0 => a.wrapping_div(b),
+                B::Rem if b != 0 => a.wrapping_rem(b),
+                B::Shl => a.wrapping_shl(b as u32),
+                B::Shr => a.wrapping_shr(b as u32),
+                B::BitAnd => a & b,
+                B::BitOr => a | b,
+                B::BitXor => a ^ b,
+                _ => return None,
+            })
+        }
+        T::Cast(inner) => fold(inner),
+        _ => None,
+    }
 }
 
 impl Checker<'_> {
@@ -138,69 +278,30 @@ impl Checker<'_> {
                     typed::StmtKind::Exit { code }
                 }
                 A::Call { func, args }
+                    if func.name == "print"
+                        && !matches!(args.first().map(|a| &a.kind), Some(A::Map { .. })) =>
+                {
+                    self.print_value(args, e.span)?
+                }
+                A::Call { func, args }
                     if matches!(func.name.as_str(), "delete" | "clear" | "zero" | "print") =>
                 {
                     self.map_statement(func, args, e.span)?
+                }
+                A::Call { func, args } if builtins::STATEMENTS.contains(&func.name.as_str()) => {
+                    self.arity(func, args, builtins::FUNCTIONS, e.span)?;
+                    self.statement_function(func, args, e.span)?
                 }
                 _ => typed::StmtKind::Expr(self.expr(e)?),
             },
             S::AssignMap { map, keys, value } => self.assign_map(map, keys, value)?,
             S::AssignVar { name, value } => {
                 let value = self.expr(value)?;
-                if value.ty == Type::Void {
-                    let d = self.error(value.span, "this expression has no value to assign");
-                    self.diags.push(d);
-                    return None;
-                }
-                if let Type::Array { .. } | Type::Opaque { .. } = value.ty {
-                    let d = self.error(
-                        value.span,
-                        format!(
-                            "a scratch variable cannot hold a value of type {}",
-                            value.ty
-                        ),
-                    );
-                    self.diags.push(d);
-                    return None;
-                }
-                let var = match self.lookup_var(&name.name) {
-                    Some(id) => {
-                        let have = self.vars[id.0].ty.clone();
-                        let compatible = match (&have, &value.ty) {
-                            (Type::Str(_), Type::Str(_)) => true,
-                            (a, b) => a.is_scalar() && b.is_scalar(),
-                        };
-                        if !compatible {
-                            let d = self
-                                .error(stmt.span, format!("type mismatch: ${} holds {have}, but this assigns {}", name.name, value.ty))
-                                .with_hint("a variable's type is fixed by its first assignment; use another variable");
-                            self.diags.push(d);
-                            return None;
-                        }
-                        id
-                    }
-                    None => {
-                        let id = VarId(self.vars.len());
-                        // Integers are stored widened to 64 bits, keeping their sign.
-                        let ty = match &value.ty {
-                            Type::Int(i) => Type::Int(IntType {
-                                bits: 64,
-                                signed: i.signed,
-                            }),
-                            other => other.clone(),
-                        };
-                        self.vars.push(Var {
-                            name: name.name.clone(),
-                            ty,
-                        });
-                        self.scopes
-                            .last_mut()
-                            .expect("a scope is always open")
-                            .push((name.name.clone(), id));
-                        id
-                    }
-                };
+                let var = self.assign_var(name, &value, stmt.span)?;
                 typed::StmtKind::Assign { var, value }
+            }
+            S::Let { name, ty, value } => {
+                return self.let_stmt(name, ty.as_ref(), value.as_ref(), stmt.span)
             }
             S::If {
                 cond,
@@ -216,6 +317,74 @@ impl Checker<'_> {
                     otherwise,
                 }
             }
+            S::While { cond, body } => {
+                let cond = self.scalar(cond, "a `while` condition");
+                let body = self.loop_body(body, None);
+                typed::StmtKind::While { cond: cond?, body }
+            }
+            S::ForRange {
+                var,
+                start,
+                end,
+                body,
+            } => {
+                let start = self.scalar(start, "a range bound");
+                let end = self.scalar(end, "a range bound");
+                let (start, end) = (start?, end?);
+                self.scopes.push(Vec::new());
+                let id = self.declare(&var.name, Type::Int(IntType::I64));
+                let body = self.loop_body(body, None);
+                self.scopes.pop();
+                typed::StmtKind::ForRange {
+                    var: id,
+                    start,
+                    end,
+                    body,
+                }
+            }
+            S::ForMap { map, .. } => {
+                let d = self
+                    .error(map.span, "`for` over a map is not supported yet")
+                    .with_hint("print the map with `print(...)`, or keep the keys you need in a second map");
+                self.diags.push(d);
+                return None;
+            }
+            S::Unroll { count, body } => {
+                let n = self.const_int(count, "unroll's count")?;
+                if !(1..=i64::from(MAX_UNROLL)).contains(&n) {
+                    let d = self.error(
+                        count.span,
+                        format!("unroll's count must be between 1 and {MAX_UNROLL}"),
+                    );
+                    self.diags.push(d);
+                    return None;
+                }
+                let body = self.scoped(body);
+                typed::StmtKind::Unroll {
+                    count: n as u32,
+                    body,
+                }
+            }
+            S::Break | S::Continue => {
+                if self.loops == 0 {
+                    let word = if stmt.kind == S::Break {
+                        "break"
+                    } else {
+                        "continue"
+                    };
+                    let d = self
+                        .error(stmt.span, format!("`{word}` outside a loop"))
+                        .with_hint("use `return` to end this run of the probe");
+                    self.diags.push(d);
+                    return None;
+                }
+                if stmt.kind == S::Break {
+                    typed::StmtKind::Break
+                } else {
+                    typed::StmtKind::Continue
+                }
+            }
+            S::Return => typed::StmtKind::Return,
             S::Block(body) => typed::StmtKind::Block(self.scoped(body)),
         };
         Some(typed::Stmt {
@@ -224,33 +393,228 @@ impl Checker<'_> {
         })
     }
 
+    fn loop_body(&mut self, body: &[ast::Stmt], _label: Option<()>) -> Vec<typed::Stmt> {
+        self.loops += 1;
+        let out = self.scoped(body);
+        self.loops -= 1;
+        out
+    }
+
+    /// Declares a variable in the innermost scope.
+    fn declare(&mut self, name: &str, ty: Type) -> VarId {
+        let id = VarId(self.vars.len());
+        self.vars.push(Var {
+            name: name.to_string(),
+            ty,
+        });
+        self.scopes
+            .last_mut()
+            .expect("a scope is always open")
+            .push((name.to_string(), id));
+        id
+    }
+
+    /// The variable an assignment of `value` to `$name` writes: an existing one whose type
+    /// accepts it, or a new one typed by it.
+    fn assign_var(&mut self, name: &ast::Ident, value: &typed::Expr, span: Span) -> Option<VarId> {
+        if value.ty == Type::Void {
+            let d = self.error(value.span, "this expression has no value to assign");
+            self.diags.push(d);
+            return None;
+        }
+        if !storable(&value.ty) {
+            let d = self
+                .error(
+                    value.span,
+                    format!(
+                        "a scratch variable cannot hold a value of type {}",
+                        value.ty
+                    ),
+                )
+                .with_hint(match value.ty {
+                    Type::Record { .. } => {
+                        "keep a pointer to it instead: `&…`, or read the member you need"
+                    }
+                    _ => "read the part you need, or convert it with str() or a cast",
+                });
+            self.diags.push(d);
+            return None;
+        }
+        let Some(id) = self.lookup_var(&name.name) else {
+            return Some(self.declare(&name.name, var_type(&value.ty)));
+        };
+        let have = self.vars[id.0].ty.clone();
+        if have == Type::Void {
+            self.vars[id.0].ty = var_type(&value.ty);
+            return Some(id);
+        }
+        let compatible = match (&have, &value.ty) {
+            (Type::Str(_), Type::Str(_)) => true,
+            (Type::Tuple(a), Type::Tuple(b)) => a.len() == b.len(),
+            (a, b) if a.is_scalar() && b.is_scalar() => true,
+            (a, b) => a == b,
+        };
+        if !compatible {
+            let d = self
+                .error(
+                    span,
+                    format!(
+                        "type mismatch: ${} holds {have}, but this assigns {}",
+                        name.name, value.ty
+                    ),
+                )
+                .with_hint(
+                    "a variable's type is fixed by its first assignment; use another variable",
+                );
+            self.diags.push(d);
+            return None;
+        }
+        Some(id)
+    }
+
+    /// `let $x [: type] [= value];`
+    fn let_stmt(
+        &mut self,
+        name: &ast::Ident,
+        ty: Option<&ast::TypeName>,
+        value: Option<&ast::Expr>,
+        span: Span,
+    ) -> Option<typed::Stmt> {
+        if self
+            .scopes
+            .last()
+            .is_some_and(|s| s.iter().any(|(n, _)| *n == name.name))
+        {
+            let d = self
+                .error(
+                    name.span,
+                    format!("${} is already declared in this block", name.name),
+                )
+                .with_hint("assign it without `let`, or use another name");
+            self.diags.push(d);
+            return None;
+        }
+        let declared = match ty {
+            Some(t) => Some(self.type_name(t)?),
+            None => None,
+        };
+        let value = match value {
+            Some(v) => Some(self.expr(v)?),
+            None => None,
+        };
+        let ty = match (&declared, &value) {
+            (Some(t), _) => var_type(t),
+            (None, Some(v)) => var_type(&v.ty),
+            (None, None) => Type::Void,
+        };
+        if let (Some(t), Some(v)) = (&declared, &value) {
+            self.check_fits(t, v)?;
+        }
+        let id = self.declare(&name.name, ty.clone());
+        // A declaration without a value starts at zero (or the empty string).
+        let value = match value {
+            Some(v) => v,
+            None if ty == Type::Void => {
+                return Some(typed::Stmt {
+                    kind: typed::StmtKind::Block(Vec::new()),
+                    span,
+                })
+            }
+            None => zero_of(&ty, span)?,
+        };
+        Some(typed::Stmt {
+            kind: typed::StmtKind::Assign { var: id, value },
+            span,
+        })
+    }
+
+    /// Whether `value` may be stored in a place declared with type `ty`; a literal must fit.
+    fn check_fits(&mut self, ty: &Type, value: &typed::Expr) -> Option<()> {
+        let ok = match (ty, &value.ty) {
+            (Type::Int(i), _) if value.ty.is_scalar() => match value.kind {
+                T::Int(v) => int_fits(v, &value.ty, *i),
+                _ => true,
+            },
+            (Type::Bool, t) => t.is_scalar(),
+            (Type::Ptr { .. }, t) => t.is_scalar(),
+            (Type::Str(_), Type::Str(_)) => true,
+            (a, b) => a == b,
+        };
+        if ok {
+            return Some(());
+        }
+        let d = self.error(
+            value.span,
+            format!("this {} does not fit a variable declared {ty}", value.ty),
+        );
+        let d = match value.kind {
+            T::Int(_) => d.with_hint(format!("the value is out of range for {ty}")),
+            _ => d,
+        };
+        self.diags.push(d);
+        None
+    }
+
     /// An expression that must be an integer or pointer.
     fn scalar(&mut self, e: &ast::Expr, what: &str) -> Option<typed::Expr> {
         let t = self.expr(e)?;
+        self.require_scalar(t, what)
+    }
+
+    fn require_scalar(&mut self, t: typed::Expr, what: &str) -> Option<typed::Expr> {
         if t.ty.is_scalar() {
             return Some(t);
         }
         let mut d = self.error(
-            e.span,
+            t.span,
             format!("{what} must be an integer, but this is {}", t.ty),
         );
         if t.ty.is_str() {
-            d = d.with_hint("comparing strings is not supported yet");
+            d = d.with_hint(
+                "compare it with a string: `comm == \"bash\"`, or test its length with strlen()",
+            );
         }
         self.diags.push(d);
         None
     }
 
+    /// An integer that must be known when the program is compiled.
+    fn const_int(&mut self, e: &ast::Expr, what: &str) -> Option<i64> {
+        let t = self.expr(e)?;
+        match fold(&t) {
+            Some(v) => Some(v),
+            None => {
+                let d = self.error(e.span, format!("{what} must be a constant"));
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
     fn printf(&mut self, span: Span, args: &[ast::Expr]) -> Option<typed::StmtKind> {
+        let (format, args) = self.format_args("printf", span, args)?;
+        Some(typed::StmtKind::Printf { format, args })
+    }
+
+    /// A format string and its arguments, checked against each other (printf, cat, errorf…).
+    fn format_args(
+        &mut self,
+        func: &str,
+        span: Span,
+        args: &[ast::Expr],
+    ) -> Option<(printf::Format, Vec<typed::Expr>)> {
         let Some(first) = args.first() else {
             let d = self
-                .error(span, "printf needs a format string")
+                .error(span, format!("{func} needs a format string"))
                 .with_hint("printf(\"%d\\n\", pid)");
             self.diags.push(d);
             return None;
         };
         let A::Str { value: fmt, raw } = &first.kind else {
-            let d = self.error(first.span, "printf's format must be a string literal");
+            let d = self.error(
+                first.span,
+                format!("{func}'s format must be a string literal"),
+            );
             self.diags.push(d);
             return None;
         };
@@ -266,7 +630,7 @@ impl Checker<'_> {
             Ok(f) => f,
             Err(e) => {
                 let d = Diagnostic::error(locate(e.at), e.message)
-                    .with_hint("conversions: %d %i %u %x %X %o %c %s %p %% with flags - 0 + space #, a width, and h/hh/l/ll");
+                    .with_hint("conversions: %d %i %u %x %X %o %c %s %p %f %e %g %r %rx %% with flags - 0 + space #, a width, and h/hh/l/ll");
                 self.diags.push(d);
                 return None;
             }
@@ -277,7 +641,7 @@ impl Checker<'_> {
             let (msg, at) = if specs.len() > typed_args.len() {
                 (
                     format!(
-                        "printf: the format has {} conversions but {} arguments follow",
+                        "{func}: the format has {} conversions but {} arguments follow",
                         specs.len(),
                         typed_args.len()
                     ),
@@ -286,7 +650,7 @@ impl Checker<'_> {
             } else {
                 (
                     format!(
-                        "printf: {} arguments but the format has only {} conversions",
+                        "{func}: {} arguments but the format has only {} conversions",
                         typed_args.len(),
                         specs.len()
                     ),
@@ -304,17 +668,22 @@ impl Checker<'_> {
                 continue;
             };
             let text = String::from_utf8_lossy(&fmt[spec.at.0..spec.at.1]).into_owned();
-            let fits = if spec.conv.takes_int() {
-                arg.ty.is_scalar()
-            } else {
-                arg.ty.is_str() || matches!(arg.ty, Type::Stack { .. })
+            let fits = match spec.conv {
+                printf::Conv::Buffer(_) => {
+                    matches!(arg.ty, Type::Formatted(crate::types::Formatted::Buffer(_)))
+                }
+                c if c.takes_int() => arg.ty.is_scalar(),
+                _ => matches!(
+                    arg.ty,
+                    Type::Str(_) | Type::Stack { .. } | Type::Formatted(_)
+                ),
             };
             if !fits {
                 ok = false;
                 let mut d = Diagnostic::error(
                     arg.span,
                     format!(
-                        "printf: {text} expects {}, but this is {}",
+                        "{func}: {text} expects {}, but this is {}",
                         if spec.conv.takes_int() {
                             "an integer"
                         } else {
@@ -337,7 +706,7 @@ impl Checker<'_> {
             }
             out.push(arg);
         }
-        ok.then_some(typed::StmtKind::Printf { format, args: out })
+        ok.then_some((format, out))
     }
 
     fn expr(&mut self, e: &ast::Expr) -> Option<typed::Expr> {
@@ -350,12 +719,22 @@ impl Checker<'_> {
                 };
                 Some(expr(T::Int(*v), Type::Int(ty), e.span))
             }
-            A::Str { value, .. } => Some(expr(
-                T::Str(value.clone()),
-                Type::Str(value.len() as u32 + 1),
+            A::Bool(b) => Some(expr(T::Int(u64::from(*b)), Type::Bool, e.span)),
+            A::Str { value, .. } => Some(str_literal(value.clone(), e.span)),
+            A::Positional(n) => Some(self.positional(*n, e.span)),
+            A::ArgCount => Some(expr(
+                T::Int(self.options.args.len() as u64),
+                Type::Int(IntType::I64),
                 e.span,
             )),
             A::Var(name) => match self.lookup_var(name) {
+                Some(id) if self.vars[id.0].ty == Type::Void => {
+                    let d = self
+                        .error(e.span, format!("${name} is read before any value is assigned to it"))
+                        .with_hint(format!("give it a value or a type: `let ${name} = 0;` or `let ${name}: uint64;`"));
+                    self.diags.push(d);
+                    None
+                }
                 Some(id) => Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span)),
                 None => {
                     let names: Vec<String> = self
@@ -378,46 +757,105 @@ impl Checker<'_> {
             A::Ident(name) => self.ident(name, e.span),
             A::Map { map, keys } => self.read_map(map, keys, e.span),
             A::Field { base, field, .. } => self.field(base, field),
+            A::Index { base, index } => self.index(base, index, e.span),
             A::Call { func, args } => self.call(func, args, e.span),
+            A::Cast { ty, operand } => self.cast(ty, operand, e.span),
+            A::SizeOf(of) => self.size_of(of, e.span),
+            A::OffsetOf { of, path } => self.offset_of(of, path, e.span),
+            A::Block { stmts, value } => {
+                self.scopes.push(Vec::new());
+                let stmts = self.stmts(stmts);
+                let value = self.expr(value);
+                self.scopes.pop();
+                let value = value?;
+                Some(expr(
+                    T::Block {
+                        stmts,
+                        value: Box::new(value.clone()),
+                    },
+                    value.ty,
+                    e.span,
+                ))
+            }
+            A::Tuple(items) => {
+                let items: Vec<Option<typed::Expr>> = items.iter().map(|i| self.expr(i)).collect();
+                let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
+                for i in &items {
+                    if !storable(&i.ty) {
+                        let d = self.error(
+                            i.span,
+                            format!("a tuple cannot hold a value of type {}", i.ty),
+                        );
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
+                let ty = Type::Tuple(items.iter().map(|i| var_type(&i.ty)).collect());
+                Some(expr(T::Tuple(items), ty, e.span))
+            }
+            A::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => self.ternary(cond, then.as_deref(), otherwise, e.span),
+            A::Unary {
+                op: UnaryOp::Deref,
+                operand,
+            } => self.deref(operand, e.span),
+            A::Unary {
+                op: UnaryOp::AddrOf,
+                operand,
+            } => self.address_of(operand, e.span),
             A::Unary { op, operand } => {
                 let operand = self.scalar(operand, &format!("the operand of `{}`", op.symbol()))?;
                 let it = operand.ty.as_int().unwrap_or(IntType::I64);
                 let ty = match op {
-                    UnaryOp::Not => IntType::U64,
-                    UnaryOp::Neg => IntType {
-                        bits: 64,
-                        signed: true,
-                    },
-                    UnaryOp::BitNot => IntType {
+                    UnaryOp::Not => Type::Bool,
+                    UnaryOp::Neg => Type::Int(IntType::I64),
+                    _ => Type::Int(IntType {
                         bits: 64,
                         signed: it.signed,
-                    },
+                    }),
                 };
                 Some(expr(
                     T::Unary {
                         op: *op,
                         operand: Box::new(operand),
                     },
-                    Type::Int(ty),
+                    ty,
                     e.span,
                 ))
             }
             A::Binary { op, lhs, rhs } => {
-                let what = format!("an operand of `{}`", op.symbol());
-                let l = self.scalar(lhs, &what);
-                let r = self.scalar(rhs, &what);
+                let l = self.expr(lhs);
+                let r = self.expr(rhs);
                 let (l, r) = (l?, r?);
+                if op.is_comparison() && (l.ty.is_str() || r.ty.is_str()) {
+                    return self.string_comparison(*op, l, r, e.span);
+                }
+                let what = format!("an operand of `{}`", op.symbol());
+                let l = self.require_scalar(l, &what);
+                let r = self.require_scalar(r, &what);
+                let (l, r) = (l?, r?);
+                if let Some(p) = self.pointer_arithmetic(*op, &l, &r, e.span) {
+                    return Some(p);
+                }
                 let (li, ri) = (
                     l.ty.as_int().unwrap_or(IntType::I64),
                     r.ty.as_int().unwrap_or(IntType::I64),
                 );
                 // Signed only when both sides are: mixing in an unsigned value makes the
-                // operation unsigned, as in C for 64-bit operands.
-                let signed = li.signed && ri.signed;
+                // operation unsigned, as in C for 64-bit operands. A literal takes the sign of
+                // the other side, so `$u > 0` stays unsigned and `$s > 1` signed.
+                let signed = match (&l.kind, &r.kind) {
+                    (T::Int(_), _) if l.ty != Type::Int(IntType::U64) => ri.signed,
+                    (_, T::Int(_)) if r.ty != Type::Int(IntType::U64) => li.signed,
+                    _ => li.signed && ri.signed,
+                };
                 let ty = if op.is_comparison() || op.is_logical() {
-                    IntType::U64
+                    Type::Bool
                 } else {
-                    IntType { bits: 64, signed }
+                    Type::Int(IntType { bits: 64, signed })
                 };
                 Some(expr(
                     T::Binary {
@@ -426,16 +864,136 @@ impl Checker<'_> {
                         rhs: Box::new(r),
                         signed,
                     },
-                    Type::Int(ty),
+                    ty,
                     e.span,
                 ))
             }
         }
     }
 
+    /// `$1`, `$2`…: a number when the argument is one, else a string; missing ones are 0.
+    fn positional(&mut self, n: u32, span: Span) -> typed::Expr {
+        match self.options.args.get((n as usize).wrapping_sub(1)) {
+            Some(text) => match parse_number(text) {
+                Some(v) => expr(T::Int(v as u64), Type::Int(IntType::I64), span),
+                None => str_literal(text.clone().into_bytes(), span),
+            },
+            None => {
+                let d = Diagnostic::warning(span, format!("${n} is not given; it reads as 0"))
+                    .with_hint("pass arguments after the script: `scry script.bt ARG…`");
+                self.diags.push(d);
+                expr(T::Int(0), Type::Int(IntType::I64), span)
+            }
+        }
+    }
+
+    fn ternary(
+        &mut self,
+        cond: &ast::Expr,
+        then: Option<&ast::Expr>,
+        otherwise: &ast::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let c = self.scalar(cond, "a `?:` condition");
+        let t = match then {
+            Some(t) => self.expr(t),
+            None => c.clone(),
+        };
+        let o = self.expr(otherwise);
+        let (c, t, o) = (c?, t?, o?);
+        let ty = match (&t.ty, &o.ty) {
+            (Type::Str(a), Type::Str(b)) => Type::Str((*a).max(*b)),
+            (Type::Bool, Type::Bool) => Type::Bool,
+            (a, b) if a.is_scalar() && b.is_scalar() => {
+                let signed =
+                    a.as_int().is_some_and(|i| i.signed) && b.as_int().is_some_and(|i| i.signed);
+                Type::Int(IntType { bits: 64, signed })
+            }
+            (a, b) if a == b && storable(a) => a.clone(),
+            (a, b) => {
+                let d = self
+                    .error(
+                        span,
+                        format!("the branches of `?:` have different types: {a} and {b}"),
+                    )
+                    .with_hint("both branches must be integers, or both strings");
+                self.diags.push(d);
+                return None;
+            }
+        };
+        Some(expr(
+            T::Ternary {
+                cond: Box::new(c),
+                then: Box::new(t),
+                otherwise: Box::new(o),
+            },
+            ty,
+            span,
+        ))
+    }
+
     fn ident(&mut self, name: &str, span: Span) -> Option<typed::Expr> {
         if let Some(b) = builtins::value(name) {
-            return Some(expr(T::Builtin(b), builtins::type_of(b), span));
+            let mut ty = builtins::type_of(b);
+            if b == typed::Builtin::Curtask {
+                ty = self.kernel_pointer("task_struct").unwrap_or(ty);
+            }
+            return Some(expr(T::Builtin(b), ty, span));
+        }
+        if let Some(d) = self.defines.iter().find(|d| d.name.name == name) {
+            let mut v = self.expr(&d.value.clone())?;
+            v.span = span;
+            return Some(v);
+        }
+        match name {
+            "ppid" => {
+                let task = self.ident("curtask", span)?;
+                let parent = self.member(
+                    task,
+                    &ast::Ident {
+                        name: "real_parent".into(),
+                        span,
+                    },
+                )?;
+                return self.member(
+                    parent,
+                    &ast::Ident {
+                        name: "tgid".into(),
+                        span,
+                    },
+                );
+            }
+            "username" => {
+                let uid = expr(
+                    T::Builtin(typed::Builtin::Uid),
+                    Type::Int(IntType::U64),
+                    span,
+                );
+                return Some(expr(
+                    T::Format {
+                        kind: crate::types::Formatted::Username,
+                        args: vec![uid],
+                    },
+                    Type::Formatted(crate::types::Formatted::Username),
+                    span,
+                ));
+            }
+            "cpid" => match self.options.cpid {
+                Some(pid) => {
+                    return Some(expr(T::Int(u64::from(pid)), Type::Int(IntType::U32), span))
+                }
+                None => {
+                    let d = self
+                        .error(span, "`cpid` is the pid of the command that `-c` runs")
+                        .with_hint("run scry with `-c 'COMMAND'`");
+                    self.diags.push(d);
+                    return None;
+                }
+            },
+            _ => {}
+        }
+        if let Some(v) = self.resolver.enum_value(name) {
+            return Some(expr(T::Int(v as u64), Type::Int(IntType::I64), span));
         }
         if name == "kstack" || name == "ustack" {
             return Some(self.stack(name == "ustack", None, span));
@@ -468,24 +1026,18 @@ impl Checker<'_> {
     }
 
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident) -> Option<typed::Expr> {
-        let A::Ident(base_name) = &base.kind else {
-            // Only `args.x` exists so far; struct field access through BTF comes with the
-            // language work.
-            let b = self.expr(base)?;
-            let d = self.error(field.span, format!("{} has no fields", b.ty));
-            self.diags.push(d);
-            return None;
+        let base_name = match &base.kind {
+            A::Ident(n) => n.as_str(),
+            _ => "",
         };
+        let known = builtins::value(base_name).is_some()
+            || self.defines.iter().any(|d| d.name.name == base_name)
+            || matches!(base_name, "ppid" | "username" | "cpid");
+        if base_name.is_empty() || known {
+            let b = self.expr(base)?;
+            return self.member(b, field);
+        }
         if base_name != "args" {
-            if builtins::value(base_name).is_some() {
-                let ty = builtins::type_of(builtins::value(base_name)?);
-                let d = self.error(
-                    field.span,
-                    format!("`{base_name}` is {ty} and has no fields"),
-                );
-                self.diags.push(d);
-                return None;
-            }
             let d = self.error(base.span, format!("unknown identifier `{base_name}`"));
             let d = match nearest(base_name, builtins::all_value_names()) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
@@ -589,6 +1141,10 @@ impl Checker<'_> {
         self.arity(func, args, builtins::FUNCTIONS, span)?;
         match func.name.as_str() {
             "str" => self.str_call(args, span),
+            "strncmp" => self.strncmp(args, span),
+            "strcontains" => self.strcontains(args, span),
+            "strlen" => self.strlen(args, span),
+            name if !builtins::STATEMENTS.contains(&name) => self.value_function(func, args, span),
             name => {
                 // printf and exit are statements: their use as a value is an error.
                 let d = self
@@ -601,6 +1157,31 @@ impl Checker<'_> {
     }
 
     fn str_call(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        // `str($1)` is the argument's text even when it is a number; `str($1 + n)` skips n
+        // characters of it.
+        let positional = match &args[0].kind {
+            A::Positional(n) => Some((*n, 0)),
+            A::Binary {
+                op: crate::ast::BinaryOp::Add,
+                lhs,
+                rhs,
+            } => match (&lhs.kind, &rhs.kind) {
+                (A::Positional(n), A::Int(k)) => Some((*n, *k)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((n, skip)) = positional {
+            let text = self
+                .options
+                .args
+                .get((n as usize).wrapping_sub(1))
+                .cloned()
+                .unwrap_or_default();
+            let bytes = text.into_bytes();
+            let rest = bytes.get(skip as usize..).unwrap_or(&[]).to_vec();
+            return Some(str_literal(rest, span));
+        }
         let ptr = self.expr(&args[0]);
         let len = match args.get(1) {
             Some(a) => Some(self.scalar(a, "str's length")?),

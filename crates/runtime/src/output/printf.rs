@@ -53,6 +53,47 @@ pub fn format_printf(
     out
 }
 
+/// C's `%f`, `%e` and `%g` of a value.
+fn float(v: f64, conv: u8, precision: usize) -> String {
+    let exp = |v: f64, p: usize| {
+        let s = format!("{v:.p$e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    };
+    let text = match conv.to_ascii_lowercase() {
+        b'f' => format!("{v:.precision$}"),
+        b'e' => exp(v, precision),
+        _ => {
+            let p = precision.max(1);
+            let e = if v == 0.0 {
+                0
+            } else {
+                v.abs().log10().floor() as i32
+            };
+            let trim = |s: String| {
+                if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.').to_string()
+                } else {
+                    s
+                }
+            };
+            if e < -4 || e >= p as i32 {
+                let s = exp(v, p - 1);
+                let (m, rest) = s.split_once('e').unwrap_or((&s, ""));
+                format!("{}e{rest}", trim(m.to_string()))
+            } else {
+                trim(format!("{v:.*}", (p as i32 - 1 - e).max(0) as usize))
+            }
+        }
+    };
+    if conv.is_ascii_uppercase() {
+        text.to_uppercase()
+    } else {
+        text
+    }
+}
+
 fn pad(out: &mut Vec<u8>, spec: &Spec, body: &[u8]) {
     let width = spec.width.unwrap_or(0);
     let fill = width.saturating_sub(body.len());
@@ -120,7 +161,25 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
             pad(out, spec, &[raw as u8]);
             return;
         }
-        Conv::Str => (signed < 0, signed.unsigned_abs().to_string(), ""),
+        Conv::Str | Conv::Buffer(_) => (signed < 0, signed.unsigned_abs().to_string(), ""),
+        Conv::Float(c) => {
+            let text = float(signed as f64, c, spec.precision.unwrap_or(6));
+            let (neg, body) = match text.strip_prefix('-') {
+                Some(b) => (true, b.to_string()),
+                None => (false, text),
+            };
+            let sign = if neg {
+                "-"
+            } else if spec.flags.plus {
+                "+"
+            } else if spec.flags.space {
+                " "
+            } else {
+                ""
+            };
+            pad(out, spec, format!("{sign}{body}").as_bytes());
+            return;
+        }
     };
     let digits = match spec.precision {
         Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),

@@ -80,10 +80,49 @@ pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
         .expect("every target has a probe type")
 }
 
-/// Resolves attach points against this machine's kernel.
-pub struct KernelResolver;
+/// Resolves attach points against this machine's kernel, and kernel types against its BTF
+/// (read on first use).
+#[derive(Default)]
+pub struct KernelResolver {
+    btf: std::sync::OnceLock<Option<crate::btf::Btf>>,
+}
+
+impl KernelResolver {
+    fn btf(&self) -> Option<&crate::btf::Btf> {
+        self.btf.get_or_init(crate::btf::Btf::load).as_ref()
+    }
+}
 
 impl ProbeResolver for KernelResolver {
+    fn record(
+        &self,
+        kind: scry_lang::types::RecordKind,
+        name: &str,
+    ) -> Option<scry_lang::types::Type> {
+        self.btf()?.record(kind, name)
+    }
+    fn members(
+        &self,
+        kind: scry_lang::types::RecordKind,
+        name: &str,
+    ) -> Option<Vec<scry_lang::types::Member>> {
+        self.btf()?.members(kind, name)
+    }
+    fn enum_value(&self, name: &str) -> Option<i64> {
+        self.btf()?.enum_value(name)
+    }
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        text.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = f.next()?;
+            let _kind = f.next()?;
+            (f.next()? == name)
+                .then(|| u64::from_str_radix(addr, 16).ok())
+                .flatten()
+        })
+    }
+
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
             return t.resolve(provider, parts);

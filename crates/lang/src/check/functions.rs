@@ -1,0 +1,369 @@
+//! Functions beyond strings and maps: values rendered in userspace (`ksym`, `ntop`, `strftime`,
+//! `strerror`…), `bswap`, `buf`, `kaddr`, and the statements carried out by userspace (`time`,
+//! `join`, `cat`, `system`, `errorf`/`warnf`, `print(value)`) or by the kernel (`signal`).
+
+use super::{expr, fold, Checker};
+use crate::ast::{self, ExprKind as A, Span};
+use crate::typed::{self, AsyncOp, Builtin, ExprKind as T, StmtKind};
+use crate::types::{AddrSpace, Formatted, IntType, Type};
+
+/// The address families `ntop` knows.
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+
+/// Signal names `signal()` accepts, with their numbers on Linux.
+const SIGNALS: &[(&str, u64)] = &[
+    ("SIGHUP", 1),
+    ("SIGINT", 2),
+    ("SIGQUIT", 3),
+    ("SIGILL", 4),
+    ("SIGTRAP", 5),
+    ("SIGABRT", 6),
+    ("SIGBUS", 7),
+    ("SIGFPE", 8),
+    ("SIGKILL", 9),
+    ("SIGUSR1", 10),
+    ("SIGSEGV", 11),
+    ("SIGUSR2", 12),
+    ("SIGPIPE", 13),
+    ("SIGALRM", 14),
+    ("SIGTERM", 15),
+    ("SIGCHLD", 17),
+    ("SIGCONT", 18),
+    ("SIGSTOP", 19),
+    ("SIGTSTP", 20),
+    ("SIGTTIN", 21),
+    ("SIGTTOU", 22),
+    ("SIGURG", 23),
+    ("SIGXCPU", 24),
+    ("SIGXFSZ", 25),
+    ("SIGVTALRM", 26),
+    ("SIGPROF", 27),
+    ("SIGWINCH", 28),
+    ("SIGIO", 29),
+    ("SIGPWR", 30),
+    ("SIGSYS", 31),
+];
+
+impl Checker<'_> {
+    /// Functions that give a value.
+    pub(super) fn value_function(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let formatted = |kind: Formatted, args: Vec<typed::Expr>| {
+            expr(
+                T::Format {
+                    kind: kind.clone(),
+                    args,
+                },
+                Type::Formatted(kind),
+                span,
+            )
+        };
+        match func.name.as_str() {
+            "ksym" => {
+                let a = self.scalar(&args[0], "ksym's address")?;
+                Some(formatted(Formatted::Ksym, vec![a]))
+            }
+            "usym" => {
+                let a = self.scalar(&args[0], "usym's address")?;
+                let pid = expr(T::Builtin(Builtin::Pid), Type::Int(IntType::U32), span);
+                Some(formatted(Formatted::Usym, vec![a, pid]))
+            }
+            "strerror" => {
+                let e = self.scalar(&args[0], "strerror's error number")?;
+                Some(formatted(Formatted::Errno, vec![e]))
+            }
+            "syscall_name" => {
+                let n = self.scalar(&args[0], "syscall_name's number")?;
+                Some(formatted(Formatted::Syscall, vec![n]))
+            }
+            "strftime" => {
+                let A::Str { value, .. } = &args[0].kind else {
+                    let d = self.error(args[0].span, "strftime's format must be a string literal");
+                    self.diags.push(d);
+                    return None;
+                };
+                let format = String::from_utf8_lossy(value).into_owned();
+                let ns = self.scalar(&args[1], "strftime's time")?;
+                Some(formatted(Formatted::Timestamp { format }, vec![ns]))
+            }
+            "ntop" => self.ntop(args, span),
+            "buf" => self.buf(args, span),
+            "bswap" => {
+                let v = self.scalar(&args[0], "bswap's argument")?;
+                let ty = match v.ty.as_int() {
+                    Some(i) if matches!(v.kind, T::Int(_)) => IntType { bits: 64, ..i },
+                    Some(i) => i,
+                    None => IntType::U64,
+                };
+                let ty = Type::Int(IntType {
+                    signed: false,
+                    ..ty
+                });
+                Some(expr(T::Bswap(Box::new(v)), ty, span))
+            }
+            "kaddr" => {
+                let A::Str { value, .. } = &args[0].kind else {
+                    let d = self.error(args[0].span, "kaddr takes a symbol name in quotes");
+                    self.diags.push(d);
+                    return None;
+                };
+                let name = String::from_utf8_lossy(value).into_owned();
+                match self.resolver.kernel_symbol(&name) {
+                    Some(addr) => Some(expr(T::Int(addr), Type::Int(IntType::U64), span)),
+                    None => {
+                        let d = self
+                            .error(args[0].span, format!("no kernel symbol `{name}`"))
+                            .with_hint("kernel symbols are listed in /proc/kallsyms");
+                        self.diags.push(d);
+                        None
+                    }
+                }
+            }
+            name => {
+                let d = self
+                    .error(span, format!("{name}() has no value"))
+                    .with_hint(format!("call {name}(…) as a statement of its own"));
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `ntop(addr)` / `ntop(af, addr)`: an integer is IPv4; a 4-byte array IPv4; a 16-byte
+    /// array IPv6.
+    fn ntop(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let (family, addr) = match args {
+            [a] => (None, self.expr(a)?),
+            [f, a] => (
+                Some(self.scalar(f, "ntop's address family")?),
+                self.expr(a)?,
+            ),
+            _ => return None,
+        };
+        let implied = match &addr.ty {
+            t if t.is_scalar() => AF_INET,
+            Type::Array { elem, len: 4 } if elem.size() == 1 => AF_INET,
+            Type::Array { elem, len: 16 } if elem.size() == 1 => AF_INET6,
+            other => {
+                let d = self
+                    .error(addr.span, format!("ntop() takes an IPv4 address (an integer or 4 bytes) or an IPv6 address (16 bytes), not {other}"));
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let family = family.unwrap_or_else(|| expr(T::Int(implied), Type::Int(IntType::U64), span));
+        if let Some(f) = fold(&family) {
+            if f as u64 != implied && addr.ty.size() < 16 && f as u64 == AF_INET6 {
+                let d = self.error(addr.span, "an IPv6 address has 16 bytes");
+                self.diags.push(d);
+                return None;
+            }
+        }
+        Some(expr(
+            T::Format {
+                kind: Formatted::Inet,
+                args: vec![family, addr],
+            },
+            Type::Formatted(Formatted::Inet),
+            span,
+        ))
+    }
+
+    /// `buf(p, n)` / `buf(array)`: bytes printed with `%r`.
+    fn buf(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let data = self.expr(&args[0])?;
+        let (len, cap) = match (&data.ty, args.get(1)) {
+            (Type::Array { .. } | Type::Str(_), None) => {
+                let n = data.ty.size();
+                (expr(T::Int(u64::from(n)), Type::Int(IntType::U64), span), n)
+            }
+            (Type::Ptr { .. } | Type::Int(_) | Type::Array { .. }, Some(n)) => {
+                let n = self.scalar(n, "buf's length")?;
+                let cap = match fold(&n) {
+                    Some(c) if c >= 0 => (c as u32).min(self.options.max_strlen),
+                    _ => self.options.max_strlen,
+                };
+                (n, cap)
+            }
+            (other, None) if other.is_scalar() => {
+                let d = self
+                    .error(span, "buf() of a pointer needs a length")
+                    .with_hint("buf(ptr, 16)");
+                self.diags.push(d);
+                return None;
+            }
+            (other, _) => {
+                let d = self.error(
+                    args[0].span,
+                    format!("buf() takes a pointer or an array, not {other}"),
+                );
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let data = match data.ty {
+            Type::Int(_) => typed::Expr {
+                ty: Type::Ptr {
+                    pointee: Box::new(Type::Int(IntType {
+                        bits: 8,
+                        signed: false,
+                    })),
+                    space: AddrSpace::Unknown,
+                },
+                ..data
+            },
+            _ => data,
+        };
+        Some(expr(
+            T::Format {
+                kind: Formatted::Buffer(cap),
+                args: vec![data, len],
+            },
+            Type::Formatted(Formatted::Buffer(cap)),
+            span,
+        ))
+    }
+
+    /// Function calls that are statements (besides printf and exit).
+    pub(super) fn statement_function(
+        &mut self,
+        func: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<StmtKind> {
+        let op = match func.name.as_str() {
+            "time" => {
+                let format = match args.first().map(|a| &a.kind) {
+                    Some(A::Str { value, .. }) => String::from_utf8_lossy(value).into_owned(),
+                    Some(_) => {
+                        let d = self.error(args[0].span, "time's format must be a string literal");
+                        self.diags.push(d);
+                        return None;
+                    }
+                    None => "%H:%M:%S\n".to_string(),
+                };
+                AsyncOp::Time(format)
+            }
+            "join" => {
+                let argv = self.expr(&args[0])?;
+                if !matches!(&argv.ty, Type::Ptr { pointee, .. } if matches!(**pointee, Type::Ptr { .. }))
+                    && !argv.ty.is_int()
+                {
+                    let d = self
+                        .error(
+                            args[0].span,
+                            format!(
+                                "join() takes an array of string pointers (char **), not {}",
+                                argv.ty
+                            ),
+                        )
+                        .with_hint("as in `join(args.argv)`");
+                    self.diags.push(d);
+                    return None;
+                }
+                let sep = match args.get(1).map(|a| &a.kind) {
+                    Some(A::Str { value, .. }) => String::from_utf8_lossy(value).into_owned(),
+                    Some(_) => {
+                        let d =
+                            self.error(args[1].span, "join's separator must be a string literal");
+                        self.diags.push(d);
+                        return None;
+                    }
+                    None => " ".to_string(),
+                };
+                AsyncOp::Join { argv, sep }
+            }
+            "cat" => {
+                let (format, args) = self.format_args("cat", span, args)?;
+                AsyncOp::Cat { format, args }
+            }
+            "system" => {
+                self.require_unsafe("system", span)?;
+                let (format, args) = self.format_args("system", span, args)?;
+                AsyncOp::System { format, args }
+            }
+            "errorf" | "warnf" => {
+                let error = func.name == "errorf";
+                let (format, args) = self.format_args(&func.name, span, args)?;
+                AsyncOp::Message {
+                    error,
+                    span,
+                    format,
+                    args,
+                }
+            }
+            "signal" => {
+                self.require_unsafe("signal", span)?;
+                let sig = match &args[0].kind {
+                    A::Str { value, .. } => {
+                        let name = String::from_utf8_lossy(value).to_uppercase();
+                        let full = if name.starts_with("SIG") {
+                            name
+                        } else {
+                            format!("SIG{name}")
+                        };
+                        match SIGNALS.iter().find(|(n, _)| *n == full) {
+                            Some((_, n)) => expr(T::Int(*n), Type::Int(IntType::U32), args[0].span),
+                            None => {
+                                let d = self
+                                    .error(args[0].span, format!("unknown signal `{full}`"))
+                                    .with_hint(
+                                        "signals: SIGKILL, SIGTERM, SIGUSR1, SIGSTOP… or a number",
+                                    );
+                                self.diags.push(d);
+                                return None;
+                            }
+                        }
+                    }
+                    _ => self.scalar(&args[0], "signal's number")?,
+                };
+                return Some(StmtKind::Signal(sig));
+            }
+            _ => return None,
+        };
+        Some(StmtKind::Async(op))
+    }
+
+    /// `print(value)` of anything but a map.
+    pub(super) fn print_value(&mut self, args: &[ast::Expr], span: Span) -> Option<StmtKind> {
+        if args.len() != 1 {
+            let d = self
+                .error(
+                    span,
+                    format!("print() of a value takes 1 argument, not {}", args.len()),
+                )
+                .with_hint("`print(@map, top, div)` takes more, for maps");
+            self.diags.push(d);
+            return None;
+        }
+        let v = self.expr(&args[0])?;
+        if !super::storable(&v.ty) {
+            let d = self.error(
+                args[0].span,
+                format!("print() cannot show a value of type {}", v.ty),
+            );
+            self.diags.push(d);
+            return None;
+        }
+        Some(StmtKind::Async(AsyncOp::Print(v)))
+    }
+
+    fn require_unsafe(&mut self, func: &str, span: Span) -> Option<()> {
+        if self.options.unsafe_allowed {
+            return Some(());
+        }
+        let d = self
+            .error(
+                span,
+                format!("{func}() is unsafe: it acts on the system, not just observes it"),
+            )
+            .with_hint("run scry with --unsafe to allow it");
+        self.diags.push(d);
+        None
+    }
+}

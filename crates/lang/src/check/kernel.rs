@@ -1,0 +1,526 @@
+//! Kernel data: struct members through pointers (`curtask->real_parent->comm`), `*p`, `&x`,
+//! indexing, casts, `sizeof`/`offsetof` and pointer arithmetic. Types come from the caller's
+//! `ProbeResolver` (BTF); a member access becomes a `Load` from a computed address, so
+//! structs are never copied, only the values read out of them.
+
+use super::{expr, fold, Checker};
+use crate::ast::{self, BaseType, BinaryOp, Span, TypeOrExpr};
+use crate::diagnostic::nearest;
+use crate::typed::{self, ExprKind as T};
+use crate::types::{AddrSpace, IntType, Member, RecordKind, Type};
+
+/// A C `char`: arrays of it are strings.
+const CHAR: Type = Type::Int(IntType::I8);
+
+impl Checker<'_> {
+    /// `base.name` / `base->name` on anything but `args`.
+    pub(super) fn member(&mut self, base: typed::Expr, field: &ast::Ident) -> Option<typed::Expr> {
+        let span = base.span.to(field.span);
+        if let Type::Tuple(items) = &base.ty {
+            let Some(index) = field
+                .name
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i < items.len())
+            else {
+                let d = self
+                    .error(
+                        field.span,
+                        format!("a {} has no element `{}`", base.ty, field.name),
+                    )
+                    .with_hint(format!(
+                        "elements are .0 to .{}",
+                        items.len().saturating_sub(1)
+                    ));
+                self.diags.push(d);
+                return None;
+            };
+            let ty = items[index].clone();
+            return Some(expr(
+                T::TupleGet {
+                    tuple: Box::new(base),
+                    index,
+                },
+                ty,
+                span,
+            ));
+        }
+        // The record's address: a pointer to it, or where a record member lives.
+        let (addr, space, kind, name) = match (&base.ty, &base.kind) {
+            (Type::Ptr { pointee, space }, _) => match &**pointee {
+                Type::Record { kind, name, .. } => (base.clone(), *space, *kind, name.clone()),
+                _ => return self.no_fields(&base, field),
+            },
+            (Type::Record { kind, name, .. }, T::Load { addr, space }) => {
+                ((**addr).clone(), *space, *kind, name.clone())
+            }
+            _ => return self.no_fields(&base, field),
+        };
+        let members = self.resolver.members(kind, &name).unwrap_or_default();
+        let Some(m) = members.iter().find(|m| m.name == field.name) else {
+            let names = members.iter().map(|m| m.name.as_str());
+            let d = self.error(
+                field.span,
+                format!("{} {name} has no member `{}`", kind.keyword(), field.name),
+            );
+            let d = match nearest(&field.name, names) {
+                Some(n) => d.with_hint(format!("did you mean `{n}`?")),
+                None => d,
+            };
+            self.diags.push(d);
+            return None;
+        };
+        Some(self.read_member(addr, space, m, span))
+    }
+
+    fn no_fields(&mut self, base: &typed::Expr, field: &ast::Ident) -> Option<typed::Expr> {
+        let d = self.error(field.span, format!("{} has no fields", base.ty));
+        let d = match &base.ty {
+            Type::Int(_) => d.with_hint(format!(
+                "if it is an address, cast it first: `((struct NAME *)…)->{}`",
+                field.name
+            )),
+            _ => d,
+        };
+        self.diags.push(d);
+        None
+    }
+
+    /// The value of member `m` of the record at `addr`.
+    fn read_member(
+        &mut self,
+        addr: typed::Expr,
+        space: AddrSpace,
+        m: &Member,
+        span: Span,
+    ) -> typed::Expr {
+        let at = offset_addr(addr, u64::from(m.offset), m.ty.clone(), space);
+        let Some((shift, bits)) = m.bitfield else {
+            return load(at, m.ty.clone(), space, span);
+        };
+        // A bitfield: load the bytes that hold it, shift and mask.
+        let bytes = (u32::from(shift) + u32::from(bits))
+            .div_ceil(8)
+            .next_power_of_two();
+        let unit = Type::Int(IntType {
+            bits: (bytes * 8) as u8,
+            signed: false,
+        });
+        let word = load(at, unit, space, span);
+        let shifted = binary(BinaryOp::Shr, word, int(u64::from(shift), span), span);
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        binary(BinaryOp::BitAnd, shifted, int(mask, span), span)
+    }
+
+    /// `*p`
+    pub(super) fn deref(&mut self, operand: &ast::Expr, span: Span) -> Option<typed::Expr> {
+        let p = self.expr(operand)?;
+        match &p.ty {
+            Type::Ptr { pointee, space } if **pointee != Type::Void => {
+                let (ty, space) = ((**pointee).clone(), *space);
+                Some(load(p, ty, space, span))
+            }
+            other => {
+                let d = self
+                    .error(
+                        operand.span,
+                        format!("`*` reads through a pointer, but this is {other}"),
+                    )
+                    .with_hint("cast an address to a typed pointer first: `*(uint64 *)addr`");
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `&x`: the address of something in kernel or user memory.
+    pub(super) fn address_of(&mut self, operand: &ast::Expr, span: Span) -> Option<typed::Expr> {
+        let v = self.expr(operand)?;
+        match v.kind {
+            T::Load { addr, space } => Some(typed::Expr {
+                ty: Type::Ptr {
+                    pointee: Box::new(v.ty),
+                    space,
+                },
+                span,
+                ..*addr
+            }),
+            _ => {
+                let d = self
+                    .error(
+                        operand.span,
+                        "`&` takes the address of a value in kernel or user memory",
+                    )
+                    .with_hint("as in `&curtask->fs` or `&args.bprm->file`");
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `base[index]`: a character of a string, an element of a tuple or a kernel array, or
+    /// the value a pointer points to at an index.
+    pub(super) fn index(
+        &mut self,
+        base: &ast::Expr,
+        index: &ast::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let b = self.expr(base);
+        let i = self.scalar(index, "an index");
+        let (b, i) = (b?, i?);
+        let constant = fold(&i);
+        match (&b.ty, &b.kind) {
+            (Type::Str(_), T::Str(bytes)) if constant.is_some() => {
+                let c = constant
+                    .and_then(|c| bytes.get(c as usize))
+                    .copied()
+                    .unwrap_or(0);
+                Some(expr(T::Int(u64::from(c)), CHAR, span))
+            }
+            (Type::Str(cap), _) => match constant {
+                Some(c) if (0..i64::from(*cap)).contains(&c) => Some(expr(
+                    T::StrIndex {
+                        string: Box::new(b),
+                        index: c as u32,
+                    },
+                    CHAR,
+                    span,
+                )),
+                _ => self.bad_index(
+                    index.span,
+                    "a string's index must be a constant within its capacity",
+                ),
+            },
+            (Type::Tuple(items), _) => match constant {
+                Some(c) if (0..items.len() as i64).contains(&c) => {
+                    let ty = items[c as usize].clone();
+                    Some(expr(
+                        T::TupleGet {
+                            tuple: Box::new(b),
+                            index: c as usize,
+                        },
+                        ty,
+                        span,
+                    ))
+                }
+                _ => self.bad_index(
+                    index.span,
+                    "a tuple's index must be a constant within its length",
+                ),
+            },
+            (Type::Array { elem, len }, T::Load { addr, space }) => {
+                let (elem, space) = ((**elem).clone(), *space);
+                match constant {
+                    Some(c) if (0..i64::from(*len)).contains(&c) => {
+                        let at = offset_addr(
+                            (**addr).clone(),
+                            c as u64 * u64::from(elem.size()),
+                            elem.clone(),
+                            space,
+                        );
+                        Some(load(at, elem, space, span))
+                    }
+                    _ => self.bad_index(
+                        index.span,
+                        "an array's index must be a constant within its length",
+                    ),
+                }
+            }
+            (Type::Ptr { pointee, space }, _) if **pointee != Type::Void => {
+                let (elem, space) = ((**pointee).clone(), *space);
+                let scaled = binary(BinaryOp::Mul, i, int(u64::from(elem.size()), span), span);
+                let at = binary(BinaryOp::Add, b, scaled, span);
+                let at = typed::Expr {
+                    ty: Type::Ptr {
+                        pointee: Box::new(elem.clone()),
+                        space,
+                    },
+                    ..at
+                };
+                Some(load(at, elem, space, span))
+            }
+            (other, _) => {
+                let d = self.error(
+                    base.span,
+                    format!("a value of type {other} cannot be indexed"),
+                );
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn bad_index(&mut self, span: Span, msg: &str) -> Option<typed::Expr> {
+        let d = self.error(span, msg);
+        self.diags.push(d);
+        None
+    }
+
+    /// The type a type name denotes.
+    pub(super) fn type_name(&mut self, t: &ast::TypeName) -> Option<Type> {
+        let mut ty = match &t.base {
+            BaseType::Scalar(name) => match name.as_str() {
+                "bool" => Type::Bool,
+                "string" => Type::Str(self.options.max_strlen),
+                n => {
+                    let signed = !n.starts_with('u');
+                    let bits: u8 = n
+                        .trim_start_matches("uint")
+                        .trim_start_matches("int")
+                        .parse()
+                        .ok()?;
+                    Type::Int(IntType { bits, signed })
+                }
+            },
+            BaseType::Record { keyword, name } if keyword == "enum" => {
+                let _ = name;
+                Type::Int(IntType::U32)
+            }
+            BaseType::Record { keyword, name } => {
+                let kind = if keyword == "union" {
+                    RecordKind::Union
+                } else {
+                    RecordKind::Struct
+                };
+                match self.resolver.record(kind, name) {
+                    Some(r) => r,
+                    None => {
+                        let d = self
+                            .error(t.span, format!("unknown type `{keyword} {name}`"))
+                            .with_hint("kernel types come from BTF (/sys/kernel/btf/vmlinux); check the spelling with `scry -lv 'struct NAME'`");
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
+            }
+        };
+        for _ in 0..t.pointers {
+            ty = Type::Ptr {
+                pointee: Box::new(ty),
+                space: AddrSpace::Kernel,
+            };
+        }
+        if let Some(len) = t.array {
+            ty = Type::Array {
+                elem: Box::new(ty),
+                len,
+            };
+        }
+        Some(ty)
+    }
+
+    /// `(type) operand`
+    pub(super) fn cast(
+        &mut self,
+        t: &ast::TypeName,
+        operand: &ast::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let ty = self.type_name(t);
+        let v = self.expr(operand);
+        let (ty, v) = (ty?, v?);
+        if !v.ty.is_scalar() {
+            let d = self.error(operand.span, format!("cannot cast {} to {ty}", v.ty));
+            self.diags.push(d);
+            return None;
+        }
+        match ty {
+            Type::Bool => Some(binary(BinaryOp::Ne, v, int(0, span), span)),
+            Type::Int(_) => Some(expr(T::Cast(Box::new(v)), ty, span)),
+            Type::Ptr { pointee, .. } => {
+                // A cast keeps the address space of a pointer it retypes.
+                let space = match &v.ty {
+                    Type::Ptr { space, .. } => *space,
+                    _ => self.default_space(),
+                };
+                Some(expr(
+                    T::Cast(Box::new(v)),
+                    Type::Ptr { pointee, space },
+                    span,
+                ))
+            }
+            other => {
+                let hint = match other {
+                    Type::Record { .. } => {
+                        format!("a struct is reached through a pointer: `({t} *)`")
+                    }
+                    _ => "casts convert to an integer type, bool, or a pointer type".to_string(),
+                };
+                let d = self
+                    .error(t.span, format!("cannot cast to {other}"))
+                    .with_hint(hint);
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// Where an address of unknown origin points: user memory in uprobes, else the kernel.
+    fn default_space(&self) -> AddrSpace {
+        AddrSpace::Kernel
+    }
+
+    pub(super) fn size_of(&mut self, of: &TypeOrExpr, span: Span) -> Option<typed::Expr> {
+        let ty = match of {
+            TypeOrExpr::Type(t) => self.type_name(t)?,
+            TypeOrExpr::Expr(e) => self.expr(e)?.ty,
+        };
+        Some(expr(
+            T::Int(u64::from(ty.size())),
+            Type::Int(IntType::U64),
+            span,
+        ))
+    }
+
+    /// `offsetof(struct X, a.b)`
+    pub(super) fn offset_of(
+        &mut self,
+        of: &TypeOrExpr,
+        path: &[ast::Ident],
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let mut ty = match of {
+            TypeOrExpr::Type(t) => match &t.base {
+                BaseType::Record { keyword, name } if t.pointers == 0 => {
+                    let kind = if keyword == "union" {
+                        RecordKind::Union
+                    } else {
+                        RecordKind::Struct
+                    };
+                    self.resolver.record(kind, name)
+                }
+                _ => None,
+            },
+            TypeOrExpr::Expr(e) => Some(self.expr(e)?.ty),
+        };
+        let mut offset = 0u64;
+        for name in path {
+            let Some(Type::Record {
+                kind, name: rec, ..
+            }) = &ty
+            else {
+                let what = ty
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "this type".into());
+                let d = self.error(name.span, format!("{what} has no members"));
+                self.diags.push(d);
+                return None;
+            };
+            let members = self.resolver.members(*kind, rec).unwrap_or_default();
+            let Some(m) = members.into_iter().find(|m| m.name == name.name) else {
+                let d = self.error(
+                    name.span,
+                    format!("{} {rec} has no member `{}`", kind.keyword(), name.name),
+                );
+                self.diags.push(d);
+                return None;
+            };
+            offset += u64::from(m.offset);
+            ty = Some(m.ty);
+        }
+        Some(expr(T::Int(offset), Type::Int(IntType::U64), span))
+    }
+
+    /// `p + n` / `p - n` on a typed pointer move by whole elements, as in C.
+    pub(super) fn pointer_arithmetic(
+        &mut self,
+        op: BinaryOp,
+        l: &typed::Expr,
+        r: &typed::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let Type::Ptr { pointee, .. } = &l.ty else {
+            return None;
+        };
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub) || !r.ty.is_int() {
+            return None;
+        }
+        let size = u64::from(pointee.size()).max(1);
+        let scaled = if size == 1 {
+            r.clone()
+        } else {
+            binary(BinaryOp::Mul, r.clone(), int(size, span), span)
+        };
+        let out = binary(op, l.clone(), scaled, span);
+        Some(typed::Expr {
+            ty: l.ty.clone(),
+            ..out
+        })
+    }
+
+    /// A context field or builtin used as a struct: `curtask->mm`.
+    pub(super) fn kernel_pointer(&mut self, record: &str) -> Option<Type> {
+        self.resolver
+            .record(RecordKind::Struct, record)
+            .map(|r| Type::Ptr {
+                pointee: Box::new(r),
+                space: AddrSpace::Kernel,
+            })
+    }
+}
+
+fn int(v: u64, span: Span) -> typed::Expr {
+    expr(T::Int(v), Type::Int(IntType::U64), span)
+}
+
+fn binary(op: BinaryOp, lhs: typed::Expr, rhs: typed::Expr, span: Span) -> typed::Expr {
+    let ty = if op.is_comparison() {
+        Type::Bool
+    } else {
+        Type::Int(IntType::U64)
+    };
+    expr(
+        T::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+            signed: false,
+        },
+        ty,
+        span,
+    )
+}
+
+/// `addr + offset`, typed as a pointer to `pointee`.
+fn offset_addr(addr: typed::Expr, offset: u64, pointee: Type, space: AddrSpace) -> typed::Expr {
+    let span = addr.span;
+    let ty = Type::Ptr {
+        pointee: Box::new(pointee),
+        space,
+    };
+    if offset == 0 {
+        return typed::Expr { ty, ..addr };
+    }
+    typed::Expr {
+        ty,
+        ..binary(BinaryOp::Add, addr, int(offset, span), span)
+    }
+}
+
+/// The value of type `ty` at `addr`: char arrays read as strings.
+fn load(addr: typed::Expr, ty: Type, space: AddrSpace, span: Span) -> typed::Expr {
+    match &ty {
+        Type::Array { elem, len } if **elem == CHAR => expr(
+            T::ReadStr {
+                ptr: Box::new(addr),
+                space,
+                len: None,
+            },
+            Type::Str(*len),
+            span,
+        ),
+        _ => expr(
+            T::Load {
+                addr: Box::new(addr),
+                space,
+            },
+            ty,
+            span,
+        ),
+    }
+}

@@ -1,0 +1,137 @@
+//! Strings: `==`/`!=` between strings, `strncmp`, `strcontains`, `strlen`.
+
+use super::{expr, fold, Checker};
+use crate::ast::{self, BinaryOp, Span, UnaryOp};
+use crate::typed::{self, ExprKind as T};
+use crate::types::{IntType, Type};
+
+impl Checker<'_> {
+    /// `a == b` / `a != b` where one side is a string: both must be.
+    pub(super) fn string_comparison(
+        &mut self,
+        op: BinaryOp,
+        l: typed::Expr,
+        r: typed::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        if !matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+            let d = self
+                .error(
+                    span,
+                    format!("strings cannot be compared with `{}`", op.symbol()),
+                )
+                .with_hint("strings support == and !=; strncmp() compares a prefix");
+            self.diags.push(d);
+            return None;
+        }
+        for side in [&l, &r] {
+            if !side.ty.is_str() {
+                let d = self
+                    .error(side.span, format!("comparing a string with {}", side.ty))
+                    .with_hint(match side.ty {
+                        Type::Ptr { .. } => "read the string it points to with str(…)",
+                        _ => "both sides of a string comparison must be strings",
+                    });
+                self.diags.push(d);
+                return None;
+            }
+        }
+        Some(negate_if(op == BinaryOp::Ne, str_eq(l, r, None, span)))
+    }
+
+    /// `strncmp(a, b, n)`: 0 when the first n characters are equal, as in C.
+    pub(super) fn strncmp(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let a = self.string_arg(&args[0], "strncmp");
+        let b = self.string_arg(&args[1], "strncmp");
+        let n = self.const_int(&args[2], "strncmp's length");
+        let (a, b, n) = (a?, b?, n?);
+        if n < 0 {
+            let d = self.error(args[2].span, "strncmp's length cannot be negative");
+            self.diags.push(d);
+            return None;
+        }
+        let n = n.min(i64::from(u32::MAX)) as u32;
+        // strncmp is 0 on equality: the negation of "equal".
+        Some(negate_if(true, str_eq(a, b, Some(n), span)))
+    }
+
+    pub(super) fn strcontains(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let h = self.string_arg(&args[0], "strcontains");
+        let n = self.string_arg(&args[1], "strcontains");
+        let (h, n) = (h?, n?);
+        Some(expr(
+            T::StrContains {
+                haystack: Box::new(h),
+                needle: Box::new(n),
+            },
+            Type::Bool,
+            span,
+        ))
+    }
+
+    pub(super) fn strlen(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let s = self.string_arg(&args[0], "strlen")?;
+        if let T::Str(bytes) = &s.kind {
+            return Some(expr(
+                T::Int(bytes.len() as u64),
+                Type::Int(IntType::U64),
+                span,
+            ));
+        }
+        Some(expr(T::StrLen(Box::new(s)), Type::Int(IntType::U64), span))
+    }
+
+    fn string_arg(&mut self, e: &ast::Expr, func: &str) -> Option<typed::Expr> {
+        let t = self.expr(e)?;
+        if t.ty.is_str() {
+            return Some(t);
+        }
+        let d = self
+            .error(
+                e.span,
+                format!("{func}() takes strings, but this is {}", t.ty),
+            )
+            .with_hint(match t.ty {
+                Type::Ptr { .. } => "read the string it points to with str(…)",
+                _ => "pass a string",
+            });
+        self.diags.push(d);
+        None
+    }
+}
+
+fn str_eq(l: typed::Expr, r: typed::Expr, limit: Option<u32>, span: Span) -> typed::Expr {
+    // Two literals compare now.
+    if let (T::Str(a), T::Str(b)) = (&l.kind, &r.kind) {
+        let n = limit.map_or(usize::MAX, |n| n as usize);
+        let cut = |s: &[u8]| s[..s.len().min(n)].to_vec();
+        return expr(T::Int(u64::from(cut(a) == cut(b))), Type::Bool, span);
+    }
+    expr(
+        T::StrEq {
+            lhs: Box::new(l),
+            rhs: Box::new(r),
+            limit,
+        },
+        Type::Bool,
+        span,
+    )
+}
+
+fn negate_if(negate: bool, e: typed::Expr) -> typed::Expr {
+    if !negate {
+        return e;
+    }
+    if let Some(v) = fold(&e) {
+        return expr(T::Int(u64::from(v == 0)), Type::Bool, e.span);
+    }
+    let span = e.span;
+    expr(
+        T::Unary {
+            op: UnaryOp::Not,
+            operand: Box::new(e),
+        },
+        Type::Bool,
+        span,
+    )
+}
