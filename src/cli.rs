@@ -21,6 +21,22 @@ pub struct Cli {
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
 
+    /// The script's arguments, read as `$1`, `$2`… (`$#` counts them).
+    #[arg(
+        value_name = "ARG",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+
+    /// Trace only this process: every probe but BEGIN and END skips other processes.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Allow functions that act on the system: system(), signal().
+    #[arg(long = "unsafe")]
+    pub unsafe_allowed: bool,
+
     /// List probes, optionally only those matching the pattern.
     #[arg(short = 'l', long = "list")]
     pub list: bool,

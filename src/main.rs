@@ -3,6 +3,7 @@
 //! `scry_runtime`).
 
 mod cli;
+mod config;
 mod report;
 
 use clap::Parser;
@@ -60,12 +61,28 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(failure(RuntimeError::NoPrivileges));
     }
-    let typed = check(&ast, &KernelResolver::default(), &CheckOptions::default())
+    let config = config::Config::from_script(&ast, &file, &source)?;
+    // With -e, what looks like a script file is the first argument.
+    let mut args = cli.args.clone();
+    if cli.program.is_some() {
+        if let Some(first) = &cli.file {
+            args.insert(0, first.clone());
+        }
+    }
+    let check_options = CheckOptions {
+        max_strlen: config.max_strlen,
+        args,
+        cpid: None,
+        unsafe_allowed: cli.unsafe_allowed,
+    };
+    let typed = check(&ast, &KernelResolver::default(), &check_options)
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
         start_boot_ns: boot_ns(),
         ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
+        max_map_keys: config.max_map_keys,
+        pid_filter: cli.pid,
         ..Default::default()
     };
     let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;

@@ -202,3 +202,72 @@ fn without_privileges_one_clear_line() {
         "scry: error: scry needs root (or the CAP_BPF and CAP_PERFMON capabilities) to load BPF programs\n"
     );
 }
+
+#[test]
+fn language_errors_name_the_construct_and_suggest_a_fix() {
+    if !kernel() {
+        return;
+    }
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"BEGIN { if (comm < "a") { exit(); } }"#,
+            "stdin:1:13: error: strings cannot be compared with `<`",
+            "hint: strings support == and !=",
+        ),
+        (
+            "BEGIN { break; }",
+            "stdin:1:9: error: `break` outside a loop",
+            "hint: use `return`",
+        ),
+        (
+            r#"BEGIN { system("id"); }"#,
+            "stdin:1:9: error: system() is unsafe",
+            "hint: run scry with --unsafe",
+        ),
+        (
+            "BEGIN { printf(\"%d\\n\", curtask->real_parnet->pid); }",
+            "stdin:1:33: error: struct task_struct has no member `real_parnet`",
+            "hint: did you mean `real_parent`?",
+        ),
+        (
+            "BEGIN { $p = (struct task_struct)0; }",
+            "stdin:1:15: error: cannot cast to struct task_struct",
+            "hint: a struct is reached through a pointer",
+        ),
+        (
+            "BEGIN { let $x: uint8 = 300; }",
+            "stdin:1:25: error: this int64 does not fit a variable declared uint8",
+            "hint: the value is out of range for uint8",
+        ),
+        (
+            "BEGIN { $x = 1; $x = \"s\"; }",
+            "stdin:1:17: error: type mismatch: $x holds int64, but this assigns string[2]",
+            "hint: a variable's type is fixed",
+        ),
+        (
+            "BEGIN { unroll(101) { } }",
+            "stdin:1:16: error: unroll's count must be between 1 and 100",
+            "",
+        ),
+        (
+            "BEGIN { $s = \"ab\"; printf(\"%d\\n\", $s[5]); }",
+            "stdin:1:38: error: a string's index must be a constant within its capacity",
+            "",
+        ),
+        (
+            "macro m(x) { $y = x; } BEGIN { $v = m(1); }",
+            "stdin:1:37: error: macro m has no value",
+            "hint: end its body with an expression",
+        ),
+        (
+            "config = { max_strlen = 1 } BEGIN { }",
+            "stdin:1:12: error: max_strlen takes a number from 2 to 32768",
+            "",
+        ),
+    ];
+    for (script, first, hint) in cases {
+        let err = fails(script);
+        assert!(err.starts_with(first), "{script}\n{err}");
+        assert!(err.contains(hint), "{script}\n{err}");
+    }
+}

@@ -44,6 +44,8 @@ pub struct CompileOptions {
     pub ncpus: u32,
     /// How many keys each map holds (bpftrace's `max_map_keys`).
     pub max_map_keys: u32,
+    /// `-p PID`: probes other than BEGIN and END do nothing in other processes.
+    pub pid_filter: Option<u32>,
 }
 
 impl Default for CompileOptions {
@@ -54,6 +56,7 @@ impl Default for CompileOptions {
             ringbuf_bytes: 1 << 20,
             ncpus: 1,
             max_map_keys: 4096,
+            pid_filter: None,
         }
     }
 }
@@ -256,6 +259,16 @@ impl<'a> Lowerer<'a> {
         self.asm.span = self.probe.attach_span;
         self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
         self.prologue();
+        let special = matches!(
+            self.probe.resolved.target,
+            scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End
+        );
+        if let (Some(pid), false) = (self.options.pid_filter, special) {
+            self.asm.emit(Insn::call(Helper::GetCurrentPidTgid));
+            self.asm.emit(Insn::alu64_imm(Alu::Rsh, Reg::R0, 32));
+            let ret = self.ret;
+            self.asm.jmp_imm(Cond::Ne, Reg::R0, pid as i32, ret);
+        }
         if let Some(pred) = &self.probe.predicate {
             self.asm.span = pred.span;
             self.eval_int(pred, 0)?;

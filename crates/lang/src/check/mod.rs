@@ -1179,7 +1179,8 @@ impl Checker<'_> {
                 .cloned()
                 .unwrap_or_default();
             let bytes = text.into_bytes();
-            let rest = bytes.get(skip as usize..).unwrap_or(&[]).to_vec();
+            let mut rest = bytes.get(skip as usize..).unwrap_or(&[]).to_vec();
+            rest.truncate(self.options.max_strlen.saturating_sub(1) as usize);
             return Some(str_literal(rest, span));
         }
         let ptr = self.expr(&args[0]);

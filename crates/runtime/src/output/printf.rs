@@ -120,8 +120,11 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
         (1u64 << bits) - 1
     };
     let unsigned = raw & mask;
+    // As C promotes them to int, unsigned values narrower than 32 bits keep their value.
     let signed = if bits == 64 {
         raw as i64
+    } else if bits < 32 && !ty.signed {
+        unsigned as i64
     } else {
         ((unsigned << (64 - bits)) as i64) >> (64 - bits)
     };
