@@ -50,66 +50,33 @@ impl Expander {
     }
 
     fn stmts(&mut self, stmts: &mut [Stmt]) {
-        for s in stmts {
-            // A call as a statement becomes a block of the body.
-            if let StmtKind::Expr(Expr {
-                kind: ExprKind::Call { func, args },
-                span,
-            }) = &s.kind
-            {
-                if self.find(&func.name, args.len()).is_some() {
-                    let (func, args, span) = (func.clone(), args.clone(), *span);
-                    if let Some(mut body) = self.instantiate(&func, &args, span) {
-                        self.depth += 1;
-                        if self.depth <= MAX_DEPTH {
-                            self.stmts(&mut body);
-                        }
-                        self.depth -= 1;
-                        s.kind = StmtKind::Block(body);
-                    }
-                    continue;
-                }
-            }
-            self.stmt(s);
-        }
+        stmts.iter_mut().for_each(|s| self.stmt(s));
     }
 
     fn stmt(&mut self, s: &mut Stmt) {
-        match &mut s.kind {
-            StmtKind::Expr(e) => self.expr(e),
-            StmtKind::AssignVar { value, .. } => self.expr(value),
-            StmtKind::AssignMap { keys, value, .. } => {
-                keys.iter_mut().for_each(|k| self.expr(k));
-                self.expr(value);
-            }
-            StmtKind::Let { value, .. } => {
-                if let Some(v) = value {
-                    self.expr(v);
+        // A call as a statement becomes a block of the body.
+        if let StmtKind::Expr(Expr {
+            kind: ExprKind::Call { func, args },
+            span,
+        }) = &s.kind
+        {
+            if self.find(&func.name, args.len()).is_some() {
+                let (func, args, span) = (func.clone(), args.clone(), *span);
+                if let Some(mut body) = self.instantiate(&func, &args, span) {
+                    self.depth += 1;
+                    if self.depth <= MAX_DEPTH {
+                        self.stmts(&mut body);
+                    }
+                    self.depth -= 1;
+                    s.kind = StmtKind::Block(body);
                 }
+                return;
             }
-            StmtKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                self.expr(cond);
-                self.stmts(then);
-                self.stmts(otherwise);
-            }
-            StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
-                self.expr(cond);
-                self.stmts(body);
-            }
-            StmtKind::ForRange {
-                start, end, body, ..
-            } => {
-                self.expr(start);
-                self.expr(end);
-                self.stmts(body);
-            }
-            StmtKind::ForMap { body, .. } | StmtKind::Block(body) => self.stmts(body),
-            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
         }
+        visit_stmt_children(s, &mut |c| match c {
+            Child::Expr(e) => self.expr(e),
+            Child::Stmt(st) => self.stmt(st),
+        });
     }
 
     fn expr(&mut self, e: &mut Expr) {

@@ -124,13 +124,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            name => {
-                let d = self
-                    .error(span, format!("{name}() has no value"))
-                    .with_hint(format!("call {name}(…) as a statement of its own"));
-                self.diags.push(d);
-                None
-            }
+            name => self.no_value(name, span),
         }
     }
 

@@ -336,7 +336,7 @@ impl Checker<'_> {
                 // A cast keeps the address space of a pointer it retypes.
                 let space = match &v.ty {
                     Type::Ptr { space, .. } => *space,
-                    _ => self.default_space(),
+                    _ => AddrSpace::Kernel,
                 };
                 Some(expr(
                     T::Cast(Box::new(v)),
@@ -358,11 +358,6 @@ impl Checker<'_> {
                 None
             }
         }
-    }
-
-    /// Where an address of unknown origin points: user memory in uprobes, else the kernel.
-    fn default_space(&self) -> AddrSpace {
-        AddrSpace::Kernel
     }
 
     pub(super) fn size_of(&mut self, of: &TypeOrExpr, span: Span) -> Option<typed::Expr> {

@@ -319,7 +319,7 @@ impl Checker<'_> {
             }
             S::While { cond, body } => {
                 let cond = self.scalar(cond, "a `while` condition");
-                let body = self.loop_body(body, None);
+                let body = self.loop_body(body);
                 typed::StmtKind::While { cond: cond?, body }
             }
             S::ForRange {
@@ -333,7 +333,7 @@ impl Checker<'_> {
                 let (start, end) = (start?, end?);
                 self.scopes.push(Vec::new());
                 let id = self.declare(&var.name, Type::Int(IntType::I64));
-                let body = self.loop_body(body, None);
+                let body = self.loop_body(body);
                 self.scopes.pop();
                 typed::StmtKind::ForRange {
                     var: id,
@@ -393,7 +393,7 @@ impl Checker<'_> {
         })
     }
 
-    fn loop_body(&mut self, body: &[ast::Stmt], _label: Option<()>) -> Vec<typed::Stmt> {
+    fn loop_body(&mut self, body: &[ast::Stmt]) -> Vec<typed::Stmt> {
         self.loops += 1;
         let out = self.scoped(body);
         self.loops -= 1;
@@ -1145,15 +1145,18 @@ impl Checker<'_> {
             "strcontains" => self.strcontains(args, span),
             "strlen" => self.strlen(args, span),
             name if !builtins::STATEMENTS.contains(&name) => self.value_function(func, args, span),
-            name => {
-                // printf and exit are statements: their use as a value is an error.
-                let d = self
-                    .error(span, format!("{name}() has no value"))
-                    .with_hint(format!("call {name}(…) as a statement of its own"));
-                self.diags.push(d);
-                None
-            }
+            // printf, exit and the like are statements: their use as a value is an error.
+            name => self.no_value(name, span),
         }
+    }
+
+    /// The error for a statement-only function used as a value.
+    fn no_value<T>(&mut self, name: &str, span: Span) -> Option<T> {
+        let d = self
+            .error(span, format!("{name}() has no value"))
+            .with_hint(format!("call {name}(…) as a statement of its own"));
+        self.diags.push(d);
+        None
     }
 
     fn str_call(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
