@@ -85,7 +85,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         pid_filter: cli.pid,
         ..Default::default()
     };
-    let module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
+    let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
+    module.locate(|span| scry_lang::diagnostic::Location::of(&file, &source, span));
     let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
 
     if cli.debug {

@@ -1,7 +1,8 @@
 //! The language reference runs: every ```bt example in docs/language.md is executed. An
 //! example followed by an ```output block must print exactly that (with `-q`); the others are
 //! loaded and attached in the kernel (`--dry-run`), so each one at least compiles, passes the
-//! verifier and attaches. A first line `// args: A B` passes script arguments.
+//! verifier and attaches. Leading lines `// args: A B` pass script arguments, and
+//! `// flags: --unsafe` command-line options.
 
 mod common;
 
@@ -70,14 +71,19 @@ fn every_example_in_the_reference_runs() {
         let path =
             std::env::temp_dir().join(format!("scry-doc-{}-{}.bt", std::process::id(), ex.line));
         std::fs::write(&path, &ex.code).unwrap();
-        let script_args: Vec<String> = ex
-            .code
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("// args:"))
-            .map(|a| a.split_whitespace().map(String::from).collect())
-            .unwrap_or_default();
+        // Leading `// args:` and `// flags:` lines.
+        let header = |key: &str| -> Vec<String> {
+            ex.code
+                .lines()
+                .take_while(|l| l.starts_with("//"))
+                .filter_map(|l| l.strip_prefix(key))
+                .flat_map(|a| a.split_whitespace().map(String::from))
+                .collect()
+        };
+        let script_args = header("// args:");
+        let flags = header("// flags:");
         let mut args: Vec<&str> = vec!["-q"];
+        args.extend(flags.iter().map(String::as_str));
         if ex.output.is_none() {
             args.push("--dry-run");
         }

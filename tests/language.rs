@@ -49,3 +49,42 @@ fn strings_and_kernel_structs_in_a_tracepoint() {
     assert!(line.starts_with("true 1 1 "), "{line}");
     assert!(line.ends_with("/true"), "{line}");
 }
+
+#[test]
+fn join_reads_the_argv_of_an_exec() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_execve /strcontains(str(args.filename), "/true")/ {
+             join(args.argv, "|");
+             printf("%r\n", buf(args.filename, 5));
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    exec("/bin/true", &["one", "two words", ""]);
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert_eq!(line, "/bin/true|one|two words|");
+    assert_eq!(scry.wait_line(|_| true), "/bin/");
+}
+
+#[test]
+fn ntop_shows_the_addresses_of_a_connection() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:sock:inet_sock_set_state /args.dport == 9/ {
+             printf("%s %s %s\n", ntop(args.daddr), ntop(args.daddr_v6), ntop(2, args.saddr));
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    // Nothing listens on port 9: the connection is refused, after its SYN_SENT transition.
+    let _ = std::net::TcpStream::connect("127.0.0.1:9");
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert_eq!(line, "127.0.0.1 ::ffff:127.0.0.1 127.0.0.1");
+}

@@ -4,9 +4,10 @@
 
 use crate::insn::{disassemble, Insn};
 use scry_lang::ast::Span;
+use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::MapDecl;
-use scry_lang::types::{IntType, ProbeTarget};
+use scry_lang::types::{Formatted, IntType, ProbeTarget, Type};
 
 /// Index into `Module::maps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +34,19 @@ impl Module {
     pub const LOST: MapId = MapId(3);
     /// The number of keys of each map that `len()` is used on.
     pub const COUNTS: MapId = MapId(4);
+
+    /// Resolves the source location of every `errorf`/`warnf` record.
+    pub fn locate(&mut self, at: impl Fn(Span) -> Location) {
+        for r in &mut self.records {
+            if let RecordLayout::Printf {
+                sink: Sink::Message { span, location, .. },
+                ..
+            } = r
+            {
+                *location = Some(at(*span));
+            }
+        }
+    }
 
     /// The stack trace map for stacks of this kind, created on first use.
     pub fn stack_map(&mut self, user: bool, limit: u8) -> MapId {
@@ -61,6 +75,8 @@ pub struct UserMap {
     pub map: MapId,
     /// The key's fields (empty for a scalar map, whose key is 8 zero bytes).
     pub keys: Vec<Field>,
+    /// How a `MapValue::Stored` value is laid out.
+    pub stored: Option<FieldKind>,
     /// Slot in `Module::COUNTS` when `len()` is used on this map.
     pub counter: Option<u32>,
 }
@@ -120,13 +136,43 @@ pub struct MapSpec {
 /// How to read one ring buffer record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordLayout {
-    /// `printf(format, args…)`: arguments at fixed offsets after the 8-byte id.
-    Printf { format: Format, args: Vec<Field> },
+    /// `printf(format, args…)` and the functions formatted like it: arguments at fixed offsets
+    /// after the 8-byte id; `sink` says what becomes of the text.
+    Printf {
+        format: Format,
+        args: Vec<Field>,
+        sink: Sink,
+    },
     /// `exit(code)`: an i64 code at offset 8.
     Exit,
     /// `clear`, `zero` or `print` of the user map at this index; print's top and div are
     /// u64s at offsets 8 and 16.
     MapOp { map: usize, op: MapOpKind },
+    /// `print(value)`: the value at offset 8.
+    Print(Field),
+    /// `time(format)`: nothing but the id; userspace reads the clock.
+    Time(String),
+    /// `join(argv, sep)`: the number of strings read (u64 at 8), then up to `max` strings of
+    /// `cap` bytes each from offset 16.
+    Join { sep: String, max: u32, cap: u32 },
+}
+
+/// What a formatted record's text is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sink {
+    /// Printed: `printf`.
+    Output,
+    /// The path of a file to print: `cat`.
+    Cat,
+    /// A shell command whose output is printed: `system` (`--unsafe`).
+    System,
+    /// A message on stderr with the call's location: `errorf` and `warnf`.
+    Message {
+        error: bool,
+        span: Span,
+        /// Filled in by `Module::locate`, once the script's file name is known.
+        location: Option<Location>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,23 +188,70 @@ pub struct Field {
     pub kind: FieldKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     /// An integer stored as 8 bytes, sign- or zero-extended from its type.
     Int(IntType),
+    /// 0 or 1 in 8 bytes.
+    Bool,
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
     /// A stack id in this stack trace map (an i32 in 8 bytes; for user stacks the pid whose
     /// stack it is follows as a u32 at +4).
     Stack { map: MapId, user: bool },
+    /// A value userspace renders; its raw layout is described by `Formatted`.
+    Formatted(Formatted),
+    /// A tuple: its elements, at offsets from the tuple's start.
+    Tuple(Vec<Field>),
 }
 
 impl FieldKind {
     /// Bytes the field takes in a record or key.
-    pub fn size(self) -> u32 {
+    pub fn size(&self) -> u32 {
         match self {
-            FieldKind::Int(_) | FieldKind::Stack { .. } => 8,
+            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Stack { .. } => 8,
             FieldKind::Str(cap) => cap.next_multiple_of(8),
+            FieldKind::Formatted(f) => f.size().next_multiple_of(8),
+            FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
+        }
+    }
+
+    /// Whether the field is one 8-byte word written from a register.
+    pub fn is_word(&self) -> bool {
+        matches!(
+            self,
+            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Stack { .. }
+        )
+    }
+}
+
+/// Lays out fields of these types one after another from offset 0.
+pub fn fields(module: &mut Module, types: &[Type]) -> Vec<Field> {
+    let mut offset = 0;
+    types
+        .iter()
+        .map(|ty| {
+            let kind = module.field_kind(ty);
+            let field = Field { offset, kind };
+            offset += field.kind.size();
+            field
+        })
+        .collect()
+}
+
+impl Module {
+    /// How a value of this type is laid out for userspace to read.
+    pub fn field_kind(&mut self, ty: &Type) -> FieldKind {
+        match ty {
+            Type::Str(cap) => FieldKind::Str(*cap),
+            Type::Bool => FieldKind::Bool,
+            Type::Stack { user, limit } => FieldKind::Stack {
+                map: self.stack_map(*user, *limit),
+                user: *user,
+            },
+            Type::Formatted(f) => FieldKind::Formatted(f.clone()),
+            Type::Tuple(elems) => FieldKind::Tuple(fields(self, elems)),
+            other => FieldKind::Int(other.as_int().unwrap_or(IntType::U64)),
         }
     }
 }

@@ -65,16 +65,15 @@ impl Diagnostic {
 
     /// Renders the diagnostic against the script it refers to.
     pub fn render(&self, file: &str, source: &str) -> String {
+        let loc = Location::of(file, source, self.span);
         let start = self.span.start.min(source.len());
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[start..]
             .find('\n')
             .map_or(source.len(), |i| start + i);
-        let line_no = source[..start].matches('\n').count() + 1;
+        let (line_no, col) = (loc.line, loc.col);
         let line = &source[line_start..line_end];
-        let col = source[line_start..start].chars().count() + 1;
-        let end = self.span.end.clamp(start, line_end);
-        let width = source[start..end].chars().count().max(1);
+        let width = (loc.end_col - loc.col).max(1);
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -95,6 +94,45 @@ impl Diagnostic {
             }
         }
         out
+    }
+}
+
+/// Where a span is, in the terms users see: file, line and columns (1-based; `end_col` is one
+/// past the span's last column on its first line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub end_col: usize,
+}
+
+impl Location {
+    pub fn of(file: &str, source: &str, span: Span) -> Location {
+        let start = span.start.min(source.len());
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let col = source[line_start..start].chars().count() + 1;
+        let end = span.end.clamp(start, line_end);
+        Location {
+            file: file.to_string(),
+            line: source[..start].matches('\n').count() + 1,
+            col,
+            end_col: col + source[start..end].chars().count(),
+        }
+    }
+}
+
+/// bpftrace's form, as runtime messages print it: `stdin:1:9-62`.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}-{}",
+            self.file, self.line, self.col, self.end_col
+        )
     }
 }
 

@@ -35,6 +35,9 @@ pub enum MapValue {
     Int(IntType),
     /// A plain string of this capacity (`@name = comm`).
     Str(u32),
+    /// Any other value, stored as its bytes: a bool, a tuple, a value userspace renders
+    /// (`@sym[pid] = ksym(addr)`).
+    Stored(Type),
     Count,
     Sum,
     Min,
@@ -56,13 +59,17 @@ pub enum MapValue {
 impl MapValue {
     /// Aggregations live in per-CPU maps, combined when read.
     pub fn is_aggregation(&self) -> bool {
-        !matches!(self, MapValue::Int(_) | MapValue::Str(_))
+        !matches!(
+            self,
+            MapValue::Int(_) | MapValue::Str(_) | MapValue::Stored(_)
+        )
     }
     /// The function that makes this kind of value, for messages.
     pub fn describe(&self) -> String {
         match self {
             MapValue::Int(i) => format!("{}", Type::Int(*i)),
             MapValue::Str(n) => format!("{}", Type::Str(*n)),
+            MapValue::Stored(t) => format!("{t}"),
             MapValue::Count => "count()".into(),
             MapValue::Sum => "sum()".into(),
             MapValue::Min => "min()".into(),

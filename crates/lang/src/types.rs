@@ -149,6 +149,24 @@ pub fn tuple_offsets(elems: &[Type]) -> (Vec<u32>, u32) {
 }
 
 impl Type {
+    /// The type that holds values of both `self` and `other`, when they are compatible: a map
+    /// key or value used with both. Integers keep the first width, strings take the larger
+    /// capacity, tuples combine element by element.
+    pub fn unify(&self, other: &Type) -> Option<Type> {
+        match (self, other) {
+            (Type::Int(_), Type::Int(_)) => Some(self.clone()),
+            (Type::Str(a), Type::Str(b)) => Some(Type::Str((*a).max(*b))),
+            (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| x.unify(y))
+                .collect::<Option<Vec<_>>>()
+                .map(Type::Tuple),
+            (a, b) if a == b => Some(a.clone()),
+            _ => None,
+        }
+    }
+
     pub const fn int(bits: u8, signed: bool) -> Type {
         Type::Int(IntType { bits, signed })
     }

@@ -108,7 +108,8 @@ fn parse_line(line: &str, space: AddrSpace) -> Option<ContextField> {
         };
         (ty, FieldLocation::Inline { offset })
     } else if stars > 0 {
-        let pointee = if is_char(&words) && stars == 1 {
+        // `char *` is a string; `char **` (argv) a pointer to strings.
+        let mut ty = if is_char(&words) {
             Type::Int(IntType::I8)
         } else {
             Type::Opaque {
@@ -116,13 +117,13 @@ fn parse_line(line: &str, space: AddrSpace) -> Option<ContextField> {
                 size: 0,
             }
         };
-        (
-            Type::Ptr {
-                pointee: Box::new(pointee),
+        for _ in 0..stars {
+            ty = Type::Ptr {
+                pointee: Box::new(ty),
                 space,
-            },
-            FieldLocation::Inline { offset },
-        )
+            };
+        }
+        (ty, FieldLocation::Inline { offset })
     } else {
         (
             base_type(&words, size, signed),
@@ -196,7 +197,7 @@ mod tests {
         );
         assert_eq!(fields[1].location, FieldLocation::Inline { offset: 16 });
         assert!(
-            matches!(fields[2].ty, Type::Ptr { ref pointee, .. } if matches!(**pointee, Type::Opaque { .. }))
+            matches!(fields[2].ty, Type::Ptr { ref pointee, .. } if matches!(**pointee, Type::Ptr { .. }))
         );
         assert_eq!(fields[3].location, FieldLocation::DataLoc { offset: 32 });
         assert_eq!(fields[4].ty, Type::Str(16));

@@ -12,6 +12,7 @@ pub mod maps;
 pub mod output;
 pub mod privileges;
 pub mod probes;
+pub mod render;
 pub mod session;
 pub mod signals;
 pub mod symbols;

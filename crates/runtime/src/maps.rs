@@ -4,10 +4,9 @@
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::output::value::{DumpKind, Entries, Histogram, Label, MapDump, Scalar, Value};
-use crate::symbols::Symbolizer;
-use aya::maps::StackTraceMap;
+use crate::render::Renderer;
 use aya::Ebpf;
-use scry_codegen::module::{FieldKind, MapId, UserMap};
+use scry_codegen::module::{FieldKind, UserMap};
 use scry_codegen::Module;
 use scry_lang::typed::MapValue;
 use std::cmp::Ordering;
@@ -44,42 +43,6 @@ pub fn zero(ebpf: &Ebpf, module: &Module, map: &UserMap) {
     }
 }
 
-/// Symbolizes the stack with this id in the stack map `map`.
-pub fn stack(
-    ebpf: &Ebpf,
-    module: &Module,
-    symbols: &mut Symbolizer,
-    map: MapId,
-    user: bool,
-    raw: u64,
-) -> Vec<String> {
-    let id = raw as u32 as i32;
-    let pid = (raw >> 32) as u32;
-    if id < 0 {
-        return Vec::new();
-    }
-    let Some(stacks) = ebpf
-        .map(&module.maps[map.0].name)
-        .and_then(|m| StackTraceMap::try_from(m).ok())
-    else {
-        return Vec::new();
-    };
-    let Ok(trace) = stacks.get(&(id as u32), 0) else {
-        return Vec::new();
-    };
-    trace
-        .frames()
-        .iter()
-        .map(|f| {
-            if user {
-                symbols.user(pid, f.ip)
-            } else {
-                symbols.kernel(f.ip)
-            }
-        })
-        .collect()
-}
-
 fn u64_at(b: &[u8], off: usize) -> u64 {
     b.get(off..off + 8)
         .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
@@ -90,7 +53,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 pub fn dump(
     ebpf: &Ebpf,
     module: &Module,
-    symbols: &mut Symbolizer,
+    render: &mut Renderer,
     map: &UserMap,
     top: usize,
     div: u64,
@@ -111,33 +74,14 @@ pub fn dump(
         let per_cpu: Vec<&[u8]> = (0..cpus)
             .map(|c| &bytes[c * per_value..(c + 1) * per_value])
             .collect();
-        let combined = combine(&map.decl.value, &per_cpu);
+        let combined = match &map.stored {
+            Some(kind) => Combined::Stored(render.value(ebpf, module, kind, per_cpu[0])),
+            None => combine(&map.decl.value, &per_cpu),
+        };
         let fields = map
             .keys
             .iter()
-            .map(|f| match f.kind {
-                FieldKind::Int(ty) => {
-                    let v = u64_at(&key, f.offset as usize);
-                    if ty.signed {
-                        Scalar::Int(v as i64)
-                    } else {
-                        Scalar::UInt(v)
-                    }
-                }
-                FieldKind::Str(cap) => {
-                    let s = &key[f.offset as usize..(f.offset + cap) as usize];
-                    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
-                    Scalar::Str(String::from_utf8_lossy(s).into_owned())
-                }
-                FieldKind::Stack { map, user } => Scalar::Stack(stack(
-                    ebpf,
-                    module,
-                    symbols,
-                    map,
-                    user,
-                    u64_at(&key, f.offset as usize),
-                )),
-            })
+            .map(|f| render.value(ebpf, module, &f.kind, &key[f.offset as usize..]))
             .collect();
         entries.push((key, fields, combined));
     }
@@ -168,15 +112,15 @@ pub fn dump(
     })
 }
 
-/// Key order: each field in turn, integers by value, strings by bytes.
+/// Key order: each field in turn, integers by value, everything else by its bytes.
 fn compare_keys(map: &UserMap, a: &[u8], b: &[u8]) -> Ordering {
     for f in &map.keys {
         let o = f.offset as usize;
         let ord = match f.kind {
             FieldKind::Int(ty) if ty.signed => (u64_at(a, o) as i64).cmp(&(u64_at(b, o) as i64)),
-            FieldKind::Int(_) | FieldKind::Stack { .. } => u64_at(a, o).cmp(&u64_at(b, o)),
-            FieldKind::Str(cap) => {
-                let end = o + cap as usize;
+            _ if f.kind.is_word() => u64_at(a, o).cmp(&u64_at(b, o)),
+            _ => {
+                let end = o + f.kind.size() as usize;
                 a[o..end].cmp(&b[o..end])
             }
         };
@@ -192,6 +136,8 @@ enum Combined {
     Int(i64),
     UInt(u64),
     Str(String),
+    /// A `MapValue::Stored` value, rendered.
+    Stored(Scalar),
     /// min/max: no CPU had a value yet.
     Unset,
     Stats {
@@ -206,6 +152,7 @@ fn combine(kind: &MapValue, per_cpu: &[&[u8]]) -> Combined {
     match kind {
         MapValue::Int(ty) if ty.signed => Combined::Int(word(per_cpu[0], 0) as i64),
         MapValue::Int(_) => Combined::UInt(word(per_cpu[0], 0)),
+        MapValue::Stored(_) => Combined::Unset,
         MapValue::Str(_) => {
             let s = per_cpu[0];
             let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
@@ -282,6 +229,7 @@ impl Combined {
             Combined::Int(v) => Value::Scalar(Scalar::Int(v / div as i64)),
             Combined::UInt(v) => Value::Scalar(Scalar::UInt(v / div)),
             Combined::Str(s) => Value::Scalar(Scalar::Str(s)),
+            Combined::Stored(s) => Value::Scalar(s),
             Combined::Unset => Value::Scalar(Scalar::Int(0)),
             Combined::Stats { count, total } => match kind {
                 MapValue::Avg => Value::Scalar(Scalar::Int(average / div as i64)),

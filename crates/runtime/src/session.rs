@@ -4,18 +4,19 @@
 //! map, on every path, including a failure half-way through attaching.
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
-use crate::output::{format_printf, Printer};
+use crate::output::{format_printf, Printer, TextKind};
 use crate::probes;
+use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
-use crate::symbols::Symbolizer;
 use crate::{maps, RuntimeError};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
-use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout};
+use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
+use scry_lang::diagnostic::Location;
 use scry_lang::types::ProbeTarget;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 
 pub struct Session {
@@ -25,7 +26,7 @@ pub struct Session {
     /// Records BEGIN produced, delivered once the probes are attached.
     pending: Vec<Vec<u8>>,
     exit_code: Option<i32>,
-    symbols: Symbolizer,
+    render: Renderer,
     /// Lost records already reported.
     lost: u64,
 }
@@ -66,7 +67,7 @@ impl Session {
             events,
             pending: Vec::new(),
             exit_code: None,
-            symbols: Symbolizer::default(),
+            render: Renderer::default(),
             lost: 0,
         })
     }
@@ -234,13 +235,13 @@ impl Session {
             events,
             module,
             exit_code,
-            symbols,
+            render,
             ..
         } = self;
         let mut out = Handler {
             ebpf,
             module,
-            symbols,
+            render,
             exit_code,
         };
         while out.exit_code.is_none() {
@@ -281,7 +282,7 @@ impl Session {
         });
         for i in order {
             let map = &self.module.user_maps[i];
-            if let Some(d) = maps::dump(&self.ebpf, &self.module, &mut self.symbols, map, 0, 1) {
+            if let Some(d) = maps::dump(&self.ebpf, &self.module, &mut self.render, map, 0, 1) {
                 printer.map(&d)?;
             }
         }
@@ -296,7 +297,7 @@ impl Session {
         Handler {
             ebpf: &self.ebpf,
             module: &self.module,
-            symbols: &mut self.symbols,
+            render: &mut self.render,
             exit_code: &mut self.exit_code,
         }
         .handle(rec, printer)
@@ -312,7 +313,7 @@ fn layout<'m>(module: &'m Module, rec: &[u8]) -> Option<&'m RecordLayout> {
 struct Handler<'a> {
     ebpf: &'a Ebpf,
     module: &'a Module,
-    symbols: &'a mut Symbolizer,
+    render: &'a mut Renderer,
     exit_code: &'a mut Option<i32>,
 }
 
@@ -323,15 +324,45 @@ impl Handler<'_> {
                 .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
         };
         match layout(self.module, rec) {
-            Some(RecordLayout::Printf { format, args }) => {
-                let (ebpf, module, symbols) = (self.ebpf, self.module, &mut *self.symbols);
-                let mut stack = |kind: FieldKind, raw: u64| match kind {
-                    FieldKind::Stack { map, user } => {
-                        maps::stack(ebpf, module, symbols, map, user, raw)
+            Some(RecordLayout::Printf { format, args, sink }) => {
+                let (ebpf, module, render) = (self.ebpf, self.module, &mut *self.render);
+                let mut decode =
+                    |kind: &FieldKind, bytes: &[u8]| render.value(ebpf, module, kind, bytes);
+                let text = format_printf(format, args, rec, &mut decode);
+                match sink {
+                    Sink::Output => printer.text(TextKind::Printf, &text),
+                    Sink::Cat => cat(&text, printer),
+                    Sink::System => system(&text, printer),
+                    Sink::Message {
+                        error, location, ..
+                    } => {
+                        let location = location.clone().unwrap_or(Location {
+                            file: "stdin".into(),
+                            line: 0,
+                            col: 0,
+                            end_col: 0,
+                        });
+                        printer.message(*error, &location, &String::from_utf8_lossy(&text))
                     }
-                    _ => Vec::new(),
-                };
-                printer.printf(&format_printf(format, args, rec, &mut stack))
+                }
+            }
+            Some(RecordLayout::Print(field)) => {
+                let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
+                let v = self
+                    .render
+                    .value(self.ebpf, self.module, &field.kind, bytes);
+                printer.value(&v)
+            }
+            Some(RecordLayout::Time(format)) => {
+                printer.text(TextKind::Time, timestamp(format, now_ns()).as_bytes())
+            }
+            Some(RecordLayout::Join { sep, max, cap }) => {
+                let n = (word(8) as u32).min(*max) as usize;
+                let cap = *cap as usize;
+                let parts: Vec<&[u8]> = (0..n)
+                    .map(|i| c_str(rec.get(16 + i * cap..16 + (i + 1) * cap).unwrap_or(&[])))
+                    .collect();
+                printer.text(TextKind::Join, &parts.join(sep.as_bytes()))
             }
             Some(RecordLayout::Exit) => {
                 *self.exit_code = Some(word(8) as i64 as i32);
@@ -345,7 +376,7 @@ impl Handler<'_> {
                     MapOpKind::Print => {
                         let top = word(8) as usize;
                         if let Some(d) =
-                            maps::dump(self.ebpf, self.module, self.symbols, map, top, word(16))
+                            maps::dump(self.ebpf, self.module, self.render, map, top, word(16))
                         {
                             printer.map(&d)?;
                         }
@@ -354,6 +385,44 @@ impl Handler<'_> {
                 Ok(())
             }
             None => Ok(()),
+        }
+    }
+}
+
+/// The most of a file `cat()` prints, as bpftrace's `max_cat_bytes`.
+const MAX_CAT_BYTES: u64 = 10240;
+
+/// `cat(path)`: the file's first bytes; a file that cannot be read is reported on stderr.
+fn cat(path: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
+    let path = String::from_utf8_lossy(path).into_owned();
+    let mut text = Vec::new();
+    match std::fs::File::open(&path).and_then(|f| f.take(MAX_CAT_BYTES).read_to_end(&mut text)) {
+        Ok(_) => printer.text(TextKind::Cat, &text),
+        Err(e) => {
+            eprintln!("cat: cannot read {path}: {e}");
+            Ok(())
+        }
+    }
+}
+
+/// `system(command)`: runs it with `sh -c` and prints what it wrote to stdout and stderr.
+fn system(command: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
+    let command = String::from_utf8_lossy(command).into_owned();
+    printer.flush()?;
+    match std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) => {
+            let mut text = out.stdout;
+            text.extend_from_slice(&out.stderr);
+            printer.text(TextKind::System, &text)
+        }
+        Err(e) => {
+            eprintln!("system: cannot run sh -c {command:?}: {e}");
+            Ok(())
         }
     }
 }

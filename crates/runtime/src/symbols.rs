@@ -37,29 +37,54 @@ pub struct Symbolizer {
 }
 
 impl Symbolizer {
+    /// A stack frame: `name+offset`, or hex.
     pub fn kernel(&mut self, addr: u64) -> String {
-        let table = self.kernel.get_or_insert_with(kallsyms);
-        match table.find(addr) {
-            Some((name, off)) => format!("{name}+{off}"),
-            None => format!("0x{addr:x}"),
-        }
+        frame(self.kernel_symbol(addr), addr)
     }
 
+    /// `ksym()`: the name of the function holding `addr`, or hex.
+    pub fn kernel_name(&mut self, addr: u64) -> String {
+        name(self.kernel_symbol(addr), addr)
+    }
+
+    /// A user stack frame: `name+offset`, or hex.
     pub fn user(&mut self, pid: u32, addr: u64) -> String {
+        frame(self.user_symbol(pid, addr), addr)
+    }
+
+    /// `usym()`: the name of the function holding `addr` in process `pid`, or hex.
+    pub fn user_name(&mut self, pid: u32, addr: u64) -> String {
+        name(self.user_symbol(pid, addr), addr)
+    }
+
+    fn kernel_symbol(&mut self, addr: u64) -> Option<(&str, u64)> {
+        self.kernel.get_or_insert_with(kallsyms).find(addr)
+    }
+
+    fn user_symbol(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
         let maps = self.processes.entry(pid).or_insert_with(|| mappings(pid));
-        let Some(m) = maps.iter().find(|m| m.start <= addr && addr < m.end) else {
-            return format!("0x{addr:x}");
-        };
+        let m = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
         let file_off = addr - m.start + m.offset;
         let path = format!("/proc/{pid}/root{}", m.path);
         let table = self
             .files
             .entry(m.path.clone())
             .or_insert_with(|| elf_symbols(&path));
-        match table.as_ref().and_then(|t| t.find(file_off)) {
-            Some((name, off)) => format!("{name}+{off}"),
-            None => format!("0x{addr:x}"),
-        }
+        table.as_ref()?.find(file_off)
+    }
+}
+
+fn frame(sym: Option<(&str, u64)>, addr: u64) -> String {
+    match sym {
+        Some((name, off)) => format!("{name}+{off}"),
+        None => format!("0x{addr:x}"),
+    }
+}
+
+fn name(sym: Option<(&str, u64)>, addr: u64) -> String {
+    match sym {
+        Some((name, _)) => name.to_string(),
+        None => format!("0x{addr:x}"),
     }
 }
 

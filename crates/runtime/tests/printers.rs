@@ -1,5 +1,5 @@
 //! Golden tests for the map printers on hand-built values: every value kind (integers, strings,
-//! stats, avg, log2 and linear histograms) and key shape (none, integer, string, tuple, stack),
+//! stats, avg, log2 and linear histograms, booleans, tuples, buffers) and key shape (none, integer, string, tuple, stack),
 //! in text and JSON. `UPDATE_SNAPSHOTS=1` rewrites `tests/golden/printers.{txt,json}`.
 
 use scry_runtime::maps::{linear_histogram, log2_histogram};
@@ -33,6 +33,18 @@ fn dumps() -> Vec<MapDump> {
             "@s",
             DumpKind::Map,
             Entries::Scalar(Value::Scalar(Scalar::Str("a \"quoted\"\tstring".into()))),
+        ),
+        map(
+            "@tuple",
+            DumpKind::Map,
+            Entries::Keyed(vec![(
+                vec![Scalar::Int(1), Scalar::Str("two".into())],
+                Value::Scalar(Scalar::Tuple(vec![
+                    Scalar::Bool(true),
+                    Scalar::Str("x y".into()),
+                    Scalar::Bytes(b"a\x01".to_vec()),
+                ])),
+            )]),
         ),
         map(
             "@big",

@@ -1,9 +1,9 @@
 //! Maps: keys built in the scratch area, plain assignments and reads, `delete`, `has_key`,
 //! `len`, and the map functions userspace carries out (`clear`, `zero`, `print`).
 
-use super::{Base, CompileError, Dst, Lowerer};
+use super::{in_register, Base, CompileError, Dst, Lowerer};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use crate::module::{FieldKind, MapOpKind, Module, RecordLayout, UserMap};
+use crate::module::{MapOpKind, Module, RecordLayout, UserMap};
 use scry_lang::typed::{Expr, MapId, MapOp, MapValue};
 
 /// `BPF_NOEXIST`: insert only when the key is new.
@@ -17,6 +17,7 @@ pub(super) fn value_size(value: &MapValue) -> u32 {
     match value {
         MapValue::Int(_) | MapValue::Count | MapValue::Sum => 8,
         MapValue::Str(cap) => cap.next_multiple_of(8),
+        MapValue::Stored(ty) => ty.slot_size(),
         // A value and whether it is set; a count and a total.
         MapValue::Min | MapValue::Max | MapValue::Avg | MapValue::Stats => 16,
         MapValue::Hist { .. } | MapValue::Lhist { .. } => {
@@ -50,24 +51,13 @@ impl Lowerer<'_> {
             base: Base::Scratch,
             off: self.scratch_alloc(size),
         };
-        for (field, e) in map.keys.iter().zip(keys) {
-            let at = Dst {
-                base: key.base,
-                off: key.off + field.offset as i32,
-            };
-            match field.kind {
-                FieldKind::Str(cap) => {
-                    // Keys compare as bytes: the rest of the buffer must be zeros.
-                    self.zero(at, cap.next_multiple_of(8));
-                    self.write_str(e, at, cap, depth)?;
-                }
-                FieldKind::Int(_) | FieldKind::Stack { .. } => {
-                    self.eval_int(e, depth)?;
-                    let v = self.fetch(depth, Reg::R2);
-                    self.dst_into(at, Reg::R1);
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R1, 0, v));
-                }
+        for ((field, e), ty) in map.keys.iter().zip(keys).zip(&map.decl.keys) {
+            let at = key.at(field.offset);
+            if !field.kind.is_word() {
+                // Keys compare as bytes: what the value leaves unwritten must be zeros.
+                self.zero(at, field.kind.size());
             }
+            self.write_value(e, ty, at, depth)?;
         }
         Ok(key)
     }
@@ -131,13 +121,21 @@ impl Lowerer<'_> {
         value: &Expr,
     ) -> Result<(), CompileError> {
         let map = self.user_map(id);
-        let value_at = match map.decl.value {
+        let value_at = match &map.decl.value {
             MapValue::Str(cap) => {
                 let at = Dst {
                     base: Base::Scratch,
-                    off: self.scratch_alloc(cap),
+                    off: self.scratch_alloc(*cap),
                 };
-                self.write_str(value, at, cap, 0)?;
+                self.write_str(value, at, *cap, 0)?;
+                at
+            }
+            MapValue::Stored(ty) if !in_register(ty) => {
+                let at = Dst {
+                    base: Base::Scratch,
+                    off: self.scratch_alloc(ty.slot_size()),
+                };
+                self.write_value(value, ty, at, 0)?;
                 at
             }
             _ => {
@@ -283,6 +281,32 @@ impl Lowerer<'_> {
         };
         self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
         self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
+        self.asm.bind(done);
+        Ok(())
+    }
+
+    /// `@m[keys]` as `size` bytes copied to `dst`; zeros when the key is missing.
+    pub(super) fn map_read_bytes(
+        &mut self,
+        id: MapId,
+        keys: &[Expr],
+        dst: Dst,
+        size: u32,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let map = self.user_map(id);
+        let key = self.build_key(&map, keys, depth)?;
+        let found = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.lookup(&map, key);
+        self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
+        self.zero(dst, size);
+        self.asm.ja(done);
+        self.asm.bind(found);
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+        self.dst_into(dst, Reg::R1);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
+        self.asm.emit(Insn::call(Helper::ProbeReadKernel));
         self.asm.bind(done);
         Ok(())
     }

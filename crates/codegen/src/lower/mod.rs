@@ -23,7 +23,7 @@ mod values;
 
 use crate::asm::{Asm, Label};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use crate::module::{Field, FieldKind, MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
+use crate::module::{MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
 use scry_lang::ast::{BinaryOp, Span, UnaryOp};
 use scry_lang::typed::{self, Builtin, ExprKind, StmtKind};
 use scry_lang::types::Type;
@@ -124,20 +124,12 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
     };
     let mut next_counter = 0;
     for (index, decl) in program.maps.iter().enumerate() {
-        let mut keys = Vec::new();
-        let mut offset = 0;
-        for ty in &decl.keys {
-            let kind = match ty {
-                Type::Str(cap) => FieldKind::Str(*cap),
-                Type::Stack { user, limit } => FieldKind::Stack {
-                    map: module.stack_map(*user, *limit),
-                    user: *user,
-                },
-                other => FieldKind::Int(other.as_int().unwrap_or(scry_lang::types::IntType::I64)),
-            };
-            keys.push(Field { offset, kind });
-            offset += kind.size();
-        }
+        let keys = crate::module::fields(&mut module, &decl.keys);
+        let key_size: u32 = keys.iter().map(|f| f.kind.size()).sum();
+        let stored = match &decl.value {
+            scry_lang::typed::MapValue::Stored(ty) => Some(module.field_kind(ty)),
+            _ => None,
+        };
         let kind = if decl.value.is_aggregation() {
             MapKind::PerCpuHash
         } else {
@@ -146,7 +138,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         module.maps.push(MapSpec {
             name: kernel_map_name(index, &decl.name),
             kind,
-            key_size: offset.max(8),
+            key_size: key_size.max(8),
             value_size: maps::value_size(&decl.value),
             max_entries: options.max_map_keys,
         });
@@ -158,6 +150,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             decl: decl.clone(),
             map: crate::module::MapId(module.maps.len() - 1),
             keys,
+            stored,
             counter,
         });
     }
@@ -190,6 +183,16 @@ enum Loc {
 pub(crate) struct Dst {
     base: Base,
     off: i32,
+}
+
+impl Dst {
+    /// The place `off` bytes further on.
+    fn at(self, off: u32) -> Dst {
+        Dst {
+            base: self.base,
+            off: self.off + off as i32,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -475,7 +478,9 @@ impl<'a> Lowerer<'a> {
                 return Ok(then_ends && else_ends);
             }
             StmtKind::Block(body) => return self.stmts(body),
-            StmtKind::Printf { format, args } => self.printf(format, args, 0)?,
+            StmtKind::Printf { format, args } => {
+                self.printf(format, args, crate::module::Sink::Output, 0)?
+            }
             StmtKind::Exit { code } => {
                 self.exit(code.as_ref(), 0)?;
                 let ret = self.ret;

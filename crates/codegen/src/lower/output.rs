@@ -1,59 +1,152 @@
-//! Output to userspace: `printf` and `exit`, each one ring buffer record reserved, filled in
+//! Output to userspace: `printf` and its kin (`cat`, `system`, `errorf`, `warnf`), `print`,
+//! `time`, `join` and `exit`, each one ring buffer record reserved, filled in
 //! place and submitted: no stack copies. Record layout: an 8-byte id (index into
 //! `Module::records`), then the fields, each 8-byte aligned.
 
-use super::{CompileError, Dst, Lowerer};
+use super::{Base, CompileError, Dst, Lowerer};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use crate::module::{Field, FieldKind, Module, RecordLayout};
+use crate::module::{Field, Module, RecordLayout, Sink};
 use scry_lang::printf::Format;
-use scry_lang::typed::Expr;
-use scry_lang::types::{IntType, Type};
+use scry_lang::typed::{AsyncOp, Expr};
+use scry_lang::types::Type;
+
+/// The most strings `join()` reads from an array, and the bytes it keeps of each.
+pub const JOIN_MAX_ARGS: u32 = 16;
+pub const JOIN_ARG_BYTES: u32 = 256;
 
 impl Lowerer<'_> {
+    /// `printf` and the functions formatted like it: one record with each argument laid out
+    /// as its type says.
     pub(super) fn printf(
         &mut self,
         format: &Format,
         args: &[Expr],
+        sink: Sink,
         depth: usize,
     ) -> Result<(), CompileError> {
-        let mut offset = 8u32;
-        let mut fields = Vec::new();
-        for arg in args {
-            let kind = match &arg.ty {
-                Type::Str(cap) => FieldKind::Str(*cap),
-                Type::Stack { user, limit } => FieldKind::Stack {
-                    map: self.module.stack_map(*user, *limit),
-                    user: *user,
-                },
-                ty => FieldKind::Int(ty.as_int().unwrap_or(IntType::U64)),
-            };
-            fields.push(Field { offset, kind });
-            offset += kind.size();
+        let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
+        let mut fields = crate::module::fields(self.module, &types);
+        for f in &mut fields {
+            f.offset += 8;
         }
+        let size = 8 + fields.iter().map(|f| f.kind.size()).sum::<u32>();
         let id = self.add_record(RecordLayout::Printf {
             format: format.clone(),
             args: fields.clone(),
+            sink,
         });
         let skip = self.asm.new_label();
-        self.reserve(offset, id, depth, skip);
+        self.reserve(size, id, depth, skip);
+        let record = Dst {
+            base: Base::Temp(depth),
+            off: 0,
+        };
         for (arg, field) in args.iter().zip(&fields) {
-            match field.kind {
-                FieldKind::Str(cap) => {
-                    let dst = Dst {
-                        base: super::Base::Temp(depth),
-                        off: field.offset as i32,
-                    };
-                    self.write_str(arg, dst, cap, depth + 1)?;
-                }
-                FieldKind::Int(_) | FieldKind::Stack { .. } => {
-                    self.eval_int(arg, depth + 1)?;
-                    let v = self.fetch(depth + 1, Reg::R2);
-                    let rec = self.fetch(depth, Reg::R1);
-                    self.asm
-                        .emit(Insn::stx(Size::DW, rec, field.offset as i16, v));
-                }
-            }
+            self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
         }
+        self.submit(depth);
+        self.asm.bind(skip);
+        Ok(())
+    }
+
+    /// Output that userspace produces when the record arrives.
+    pub(super) fn async_op(&mut self, op: &AsyncOp, depth: usize) -> Result<(), CompileError> {
+        match op {
+            AsyncOp::Cat { format, args } => self.printf(format, args, Sink::Cat, depth),
+            AsyncOp::System { format, args } => self.printf(format, args, Sink::System, depth),
+            AsyncOp::Message {
+                error,
+                span,
+                format,
+                args,
+            } => {
+                let sink = Sink::Message {
+                    error: *error,
+                    span: *span,
+                    location: None,
+                };
+                self.printf(format, args, sink, depth)
+            }
+            AsyncOp::Print(value) => {
+                let kind = self.module.field_kind(&value.ty);
+                let size = 8 + kind.size();
+                let id = self.add_record(RecordLayout::Print(Field { offset: 8, kind }));
+                let skip = self.asm.new_label();
+                self.reserve(size, id, depth, skip);
+                let at = Dst {
+                    base: Base::Temp(depth),
+                    off: 8,
+                };
+                self.write_value(value, &value.ty, at, depth + 1)?;
+                self.submit(depth);
+                self.asm.bind(skip);
+                Ok(())
+            }
+            AsyncOp::Time(format) => {
+                let id = self.add_record(RecordLayout::Time(format.clone()));
+                let skip = self.asm.new_label();
+                self.reserve(8, id, depth, skip);
+                self.submit(depth);
+                self.asm.bind(skip);
+                Ok(())
+            }
+            AsyncOp::Join { argv, sep } => self.join(argv, sep, depth),
+        }
+    }
+
+    /// `join(argv, sep)`: reads the NULL-terminated array of string pointers, up to
+    /// `JOIN_MAX_ARGS` of them, into one record (unrolled: no loop for the verifier to bound).
+    fn join(&mut self, argv: &Expr, sep: &str, depth: usize) -> Result<(), CompileError> {
+        let space = match &argv.ty {
+            Type::Ptr { space, .. } => *space,
+            _ => scry_lang::types::AddrSpace::Unknown,
+        };
+        let (read, read_str) = match space {
+            scry_lang::types::AddrSpace::User => (Helper::ProbeReadUser, Helper::ProbeReadUserStr),
+            scry_lang::types::AddrSpace::Kernel => {
+                (Helper::ProbeReadKernel, Helper::ProbeReadKernelStr)
+            }
+            scry_lang::types::AddrSpace::Unknown => (Helper::ProbeRead, Helper::ProbeReadStr),
+        };
+        let id = self.add_record(RecordLayout::Join {
+            sep: sep.to_string(),
+            max: JOIN_MAX_ARGS,
+            cap: JOIN_ARG_BYTES,
+        });
+        let skip = self.asm.new_label();
+        self.reserve(16 + JOIN_MAX_ARGS * JOIN_ARG_BYTES, id, depth, skip);
+        let rec = self.fetch(depth, Reg::R1);
+        self.asm.emit(Insn::st_imm(Size::DW, rec, 8, 0));
+        self.eval_int(argv, depth + 1)?;
+        let slot = self.alloc(8);
+        let done = self.asm.new_label();
+        for i in 0..JOIN_MAX_ARGS {
+            // r3 = argv[i], read into the stack slot.
+            self.fetch_into(depth + 1, Reg::R3);
+            self.asm
+                .emit(Insn::alu64_imm(Alu::Add, Reg::R3, (i * 8) as i32));
+            self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+            self.asm
+                .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
+            self.asm.emit(Insn::mov64_imm(Reg::R2, 8));
+            self.asm.emit(Insn::call(read));
+            self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, done);
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::FP, slot));
+            self.asm.jmp_imm(Cond::Eq, Reg::R3, 0, done);
+            self.fetch_into(depth, Reg::R1);
+            self.asm.emit(Insn::alu64_imm(
+                Alu::Add,
+                Reg::R1,
+                (16 + i * JOIN_ARG_BYTES) as i32,
+            ));
+            self.asm
+                .emit(Insn::mov64_imm(Reg::R2, JOIN_ARG_BYTES as i32));
+            self.asm.emit(Insn::call(read_str));
+            let rec = self.fetch(depth, Reg::R1);
+            self.asm
+                .emit(Insn::st_imm(Size::DW, rec, 8, (i + 1) as i32));
+        }
+        self.asm.bind(done);
         self.submit(depth);
         self.asm.bind(skip);
         Ok(())

@@ -1,10 +1,11 @@
 //! Values that live in memory rather than registers (strings, tuples): writing them to a
 //! destination, and finding where a variable's value already is.
 
+use super::kernel::read_helper;
 use super::{in_register, Base, CompileError, Dst, Lowerer};
-use crate::insn::{Helper, Insn, Reg, Size};
-use scry_lang::typed::{AsyncOp, Expr, ExprKind};
-use scry_lang::types::{tuple_offsets, Type};
+use crate::insn::{Cond, Helper, Insn, Reg, Size};
+use scry_lang::typed::{Expr, ExprKind};
+use scry_lang::types::{tuple_offsets, AddrSpace, Formatted, Type};
 
 impl Lowerer<'_> {
     /// Writes the value of `e`, as type `ty` lays it out, to `dst`.
@@ -18,8 +19,7 @@ impl Lowerer<'_> {
         if in_register(ty) {
             self.eval_int(e, depth)?;
             let v = self.fetch(depth, Reg::R2);
-            self.dst_into(dst, Reg::R1);
-            self.asm.emit(Insn::stx(Size::DW, Reg::R1, 0, v));
+            self.store_word(dst, v);
             return Ok(());
         }
         match (ty, &e.kind) {
@@ -27,25 +27,188 @@ impl Lowerer<'_> {
             (Type::Tuple(elems), ExprKind::Tuple(items)) => {
                 let (offsets, _) = tuple_offsets(elems);
                 for ((item, ty), off) in items.iter().zip(elems).zip(offsets) {
-                    let at = Dst {
-                        base: dst.base,
-                        off: dst.off + off as i32,
-                    };
-                    self.write_value(item, ty, at, depth)?;
+                    self.write_value(item, ty, dst.at(off), depth)?;
                 }
                 Ok(())
             }
-            _ => match self.place(e) {
-                Some(src) => {
-                    self.dst_into(src, Reg::R3);
-                    self.dst_into(dst, Reg::R1);
-                    self.asm
-                        .emit(Insn::mov64_imm(Reg::R2, ty.slot_size() as i32));
-                    self.asm.emit(Insn::call(Helper::ProbeReadKernel));
-                    Ok(())
+            (Type::Formatted(kind), ExprKind::Format { args, .. }) => {
+                self.write_formatted(kind, args, dst, depth)
+            }
+            (_, ExprKind::MapRead { map, keys }) => {
+                self.map_read_bytes(*map, keys, dst, ty.slot_size(), depth)
+            }
+            (
+                _,
+                ExprKind::Ternary {
+                    cond,
+                    then,
+                    otherwise,
+                },
+            ) => {
+                let other = self.asm.new_label();
+                let end = self.asm.new_label();
+                self.eval_int(cond, depth)?;
+                let r = self.fetch(depth, Reg::R0);
+                self.asm.jmp_imm(Cond::Eq, r, 0, other);
+                self.write_value(then, ty, dst, depth)?;
+                self.asm.ja(end);
+                self.asm.bind(other);
+                self.write_value(otherwise, ty, dst, depth)?;
+                self.asm.bind(end);
+                Ok(())
+            }
+            // A tuple laid out differently (narrower strings): element by element.
+            (Type::Tuple(elems), _) if e.ty != *ty => {
+                let (offsets, _) = tuple_offsets(elems);
+                let Type::Tuple(have) = &e.ty else {
+                    return Err(self.unsupported(format!("a {} as a {ty}", e.ty), e.span));
+                };
+                for (index, ((want, elem_ty), off)) in
+                    elems.iter().zip(have).zip(offsets).enumerate()
+                {
+                    let item = Expr {
+                        kind: ExprKind::TupleGet {
+                            tuple: Box::new(e.clone()),
+                            index,
+                        },
+                        ty: elem_ty.clone(),
+                        span: e.span,
+                    };
+                    self.write_value(&item, want, dst.at(off), depth)?;
                 }
-                None => Err(self.unsupported(format!("a value of type {ty} here"), e.span)),
-            },
+                Ok(())
+            }
+            _ => {
+                let size = ty.size().min(e.ty.size());
+                self.copy_bytes(e, dst, size, depth)
+            }
+        }
+    }
+
+    /// `*(u64 *)dst = v`, addressing the destination's base register directly (`v` is not r1).
+    pub(super) fn store_word(&mut self, dst: Dst, v: Reg) {
+        let base = match dst.base {
+            Base::Temp(depth) => self.fetch(depth, Reg::R1),
+            Base::Scratch => {
+                self.asm
+                    .emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, self.scratch_slot));
+                Reg::R1
+            }
+            Base::Frame => Reg::FP,
+        };
+        match i16::try_from(dst.off) {
+            Ok(off) => self.asm.emit(Insn::stx(Size::DW, base, off, v)),
+            Err(_) => {
+                self.dst_into(dst, Reg::R1);
+                self.asm.emit(Insn::stx(Size::DW, Reg::R1, 0, v));
+            }
+        }
+    }
+
+    /// Copies the first `size` bytes of a value in memory (a variable, a tuple element, an
+    /// array in the probe's record or in kernel or user memory) to `dst`.
+    pub(super) fn copy_bytes(
+        &mut self,
+        e: &Expr,
+        dst: Dst,
+        size: u32,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        if e.ty.is_str() && self.place(e).is_none() {
+            return self.write_str(e, dst, size, depth);
+        }
+        let helper = match (&e.kind, self.place(e)) {
+            (_, Some(src)) => {
+                self.dst_into(src, Reg::R3);
+                Helper::ProbeReadKernel
+            }
+            (ExprKind::Arg(field), None) => {
+                self.arg_str_addr(field, Reg::R3);
+                Helper::ProbeReadKernel
+            }
+            (ExprKind::Load { addr, space }, None) => {
+                self.eval_int(addr, depth)?;
+                self.fetch_into(depth, Reg::R3);
+                read_helper(*space)
+            }
+            _ => return Err(self.unsupported(format!("a value of type {} here", e.ty), e.span)),
+        };
+        self.dst_into(dst, Reg::R1);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
+        self.asm.emit(Insn::call(helper));
+        Ok(())
+    }
+
+    /// The raw parts of a value userspace renders, as `Formatted` lays them out.
+    fn write_formatted(
+        &mut self,
+        kind: &Formatted,
+        args: &[Expr],
+        dst: Dst,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let word = |me: &mut Self, e: &Expr, off: u32| -> Result<(), CompileError> {
+            me.eval_int(e, depth)?;
+            let v = me.fetch(depth, Reg::R2);
+            me.store_word(dst.at(off), v);
+            Ok(())
+        };
+        match kind {
+            Formatted::Inet => {
+                // The family, then 16 address bytes (an IPv4 address in the first 4).
+                let (family, addr) = (&args[0], &args[1]);
+                word(self, family, 0)?;
+                self.dst_into(dst.at(8), Reg::R1);
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, 0));
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 8, 0));
+                if addr.ty.is_scalar() {
+                    self.eval_int(addr, depth)?;
+                    let v = self.fetch(depth, Reg::R2);
+                    self.dst_into(dst.at(8), Reg::R1);
+                    self.asm.emit(Insn::stx(Size::W, Reg::R1, 0, v));
+                    Ok(())
+                } else {
+                    let size = addr.ty.size().min(16);
+                    self.copy_bytes(addr, dst.at(8), size, depth)
+                }
+            }
+            Formatted::Buffer(cap) => {
+                let (data, len) = (&args[0], &args[1]);
+                // The length, clamped to the capacity so the verifier can bound the read.
+                self.eval_int(len, depth)?;
+                let n = self.fetch(depth, Reg::R0);
+                let ok = self.asm.new_label();
+                self.asm.jmp_imm(Cond::Le, n, *cap as i32, ok);
+                self.asm.emit(Insn::mov64_imm(n, *cap as i32));
+                self.asm.bind(ok);
+                self.set_temp(depth, n);
+                let n = self.fetch(depth, Reg::R2);
+                self.dst_into(dst, Reg::R1);
+                self.asm.emit(Insn::stx(Size::DW, Reg::R1, 0, n));
+                if data.ty.is_scalar() {
+                    let space = match &data.ty {
+                        Type::Ptr { space, .. } => *space,
+                        _ => AddrSpace::Unknown,
+                    };
+                    self.eval_int(data, depth + 1)?;
+                    self.fetch_into(depth + 1, Reg::R3);
+                    self.fetch_into(depth, Reg::R2);
+                    self.dst_into(dst.at(8), Reg::R1);
+                    self.asm.emit(Insn::call(read_helper(space)));
+                    Ok(())
+                } else {
+                    self.copy_bytes(data, dst.at(8), data.ty.size().min(*cap), depth + 1)
+                }
+            }
+            Formatted::Usym => {
+                word(self, &args[0], 0)?;
+                word(self, &args[1], 8)
+            }
+            Formatted::Ksym
+            | Formatted::Username
+            | Formatted::Timestamp { .. }
+            | Formatted::Errno
+            | Formatted::Syscall => word(self, &args[0], 0),
         }
     }
 
@@ -81,18 +244,5 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::ldx(Size::DW, w, Reg::R1, 0));
         self.set_temp(depth, w);
         Ok(())
-    }
-
-    /// Output that userspace produces.
-    pub(super) fn async_op(&mut self, op: &AsyncOp, _depth: usize) -> Result<(), CompileError> {
-        let (what, span) = match op {
-            AsyncOp::Print(e) => ("print() of a value", e.span),
-            AsyncOp::Time(_) => ("time()", self.asm.span),
-            AsyncOp::Join { argv, .. } => ("join()", argv.span),
-            AsyncOp::Cat { .. } => ("cat()", self.asm.span),
-            AsyncOp::System { .. } => ("system()", self.asm.span),
-            AsyncOp::Message { span, .. } => ("errorf()/warnf()", *span),
-        };
-        Err(self.unsupported(what, span))
     }
 }

@@ -128,8 +128,9 @@ impl Checker<'_> {
                 bits: 64,
                 signed: i.signed,
             }),
-            Type::Ptr { .. } | Type::Bool => MapValue::Int(IntType::U64),
+            Type::Ptr { .. } => MapValue::Int(IntType::U64),
             Type::Str(n) => MapValue::Str(*n),
+            Type::Bool | Type::Tuple(_) | Type::Formatted(_) => MapValue::Stored(value.ty.clone()),
             other => {
                 let d = self.error(
                     value.span,
@@ -160,6 +161,7 @@ impl Checker<'_> {
         let ty = match &self.maps.decls[id.0].value {
             MapValue::Int(i) => Type::Int(*i),
             MapValue::Str(n) => Type::Str(*n),
+            MapValue::Stored(t) => t.clone(),
             MapValue::Count => Type::Int(IntType::U64),
             MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
                 Type::Int(IntType::I64)
@@ -449,10 +451,7 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
-            if !matches!(
-                t.ty,
-                Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. }
-            ) {
+            if !can_be_key(&t.ty) {
                 let d = self.error(
                     k.span,
                     format!("a value of type {} cannot be a map key", t.ty),
@@ -461,6 +460,28 @@ impl Checker<'_> {
                 ok = false;
             }
             out.push(t);
+        }
+        // `@m[(a, b)]` and `@m[$tuple]` are the same map as `@m[a, b]`.
+        if let [single] = out.as_slice() {
+            if let Type::Tuple(elems) = &single.ty {
+                let elems = elems.clone();
+                let single = out.pop()?;
+                out = match single.kind {
+                    T::Tuple(items) => items,
+                    _ => elems
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, ty)| typed::Expr {
+                            kind: T::TupleGet {
+                                tuple: Box::new(single.clone()),
+                                index,
+                            },
+                            ty,
+                            span: single.span,
+                        })
+                        .collect(),
+                };
+            }
         }
         ok.then_some(out)
     }
@@ -566,12 +587,16 @@ impl Checker<'_> {
             self.maps.decls[id.0].keys = key_types.clone();
         }
         let decl = &mut self.maps.decls[id.0];
-        let fits = decl.keys.len() == key_types.len()
-            && decl.keys.iter().zip(&key_types).all(|(a, b)| match (a, b) {
-                (Type::Int(_), Type::Int(_)) | (Type::Str(_), Type::Str(_)) => true,
-                (a, b) => a == b,
-            });
-        if !fits {
+        let unified: Option<Vec<Type>> = (decl.keys.len() == key_types.len())
+            .then(|| {
+                decl.keys
+                    .iter()
+                    .zip(&key_types)
+                    .map(|(a, b)| a.unify(b))
+                    .collect()
+            })
+            .flatten();
+        let Some(unified) = unified else {
             let have = describe_keys(&decl.keys);
             let name = decl.name.clone();
             let d = self
@@ -585,16 +610,13 @@ impl Checker<'_> {
                 .with_hint("a map's keys are fixed by its first use");
             self.diags.push(d);
             return None;
-        }
-        for (have, new) in decl.keys.iter_mut().zip(&key_types) {
-            if let (Type::Str(a), Type::Str(b)) = (have, new) {
-                *a = (*a).max(*b);
-            }
-        }
+        };
+        decl.keys = unified;
         if let Use::Write(value) = how {
             let merged = match (&decl.value, &value) {
                 (MapValue::Int(a), MapValue::Int(_)) => Some(MapValue::Int(*a)),
                 (MapValue::Str(a), MapValue::Str(b)) => Some(MapValue::Str((*a).max(*b))),
+                (MapValue::Stored(a), MapValue::Stored(b)) => a.unify(b).map(MapValue::Stored),
                 // A histogram read before its assignment was declared without parameters.
                 (MapValue::Hist { .. }, MapValue::Hist { .. })
                 | (MapValue::Lhist { .. }, MapValue::Lhist { .. })
@@ -626,6 +648,20 @@ impl Checker<'_> {
     }
 }
 
+/// Whether values of this type can key a map: they compare as bytes.
+fn can_be_key(ty: &Type) -> bool {
+    match ty {
+        Type::Int(_)
+        | Type::Bool
+        | Type::Ptr { .. }
+        | Type::Str(_)
+        | Type::Stack { .. }
+        | Type::Formatted(_) => true,
+        Type::Tuple(elems) => elems.iter().all(can_be_key),
+        _ => false,
+    }
+}
+
 /// How a key value is stored: integers widened to 64 bits.
 fn key_type(ty: &Type) -> Type {
     match ty {
@@ -633,7 +669,8 @@ fn key_type(ty: &Type) -> Type {
             bits: 64,
             signed: i.signed,
         }),
-        Type::Ptr { .. } | Type::Bool => Type::Int(IntType::U64),
+        Type::Ptr { .. } => Type::Int(IntType::U64),
+        Type::Tuple(elems) => Type::Tuple(elems.iter().map(key_type).collect()),
         other => other.clone(),
     }
 }

@@ -279,7 +279,7 @@ impl Checker<'_> {
                 }
                 A::Call { func, args }
                     if func.name == "print"
-                        && !matches!(args.first().map(|a| &a.kind), Some(A::Map { .. })) =>
+                        && !matches!(args.first().map(|a| &a.kind), Some(A::Map { keys, .. }) if keys.is_empty()) =>
                 {
                     self.print_value(args, e.span)?
                 }
@@ -675,7 +675,11 @@ impl Checker<'_> {
                 c if c.takes_int() => arg.ty.is_scalar(),
                 _ => matches!(
                     arg.ty,
-                    Type::Str(_) | Type::Stack { .. } | Type::Formatted(_)
+                    Type::Str(_)
+                        | Type::Stack { .. }
+                        | Type::Formatted(_)
+                        | Type::Tuple(_)
+                        | Type::Bool
                 ),
             };
             if !fits {

@@ -2,6 +2,7 @@
 //! spacing (`", "` between members, `","` between array elements).
 
 use super::value::{DumpKind, Entries, Histogram, MapDump, Scalar, Value};
+use scry_lang::diagnostic::Location;
 use std::fmt::Write;
 
 /// A JSON string, escaped as bpftrace escapes it.
@@ -31,10 +32,6 @@ fn int(v: i128) -> String {
     } else {
         string(&v.to_string())
     }
-}
-
-pub fn printf(text: &str) -> String {
-    format!("{{\"type\": \"printf\", \"data\": {}}}\n", string(text))
 }
 
 pub fn attached(n: usize) -> String {
@@ -82,8 +79,35 @@ fn scalar(s: &Scalar) -> String {
         Scalar::Int(v) => int(i128::from(*v)),
         Scalar::UInt(v) => int(i128::from(*v)),
         Scalar::Str(s) => string(s),
-        Scalar::Stack(_) => string(&super::text::scalar(s, 4)),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Stack(_) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),
+        Scalar::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(scalar).collect();
+            format!("[{}]", items.join(","))
+        }
     }
+}
+
+/// `print(value)`.
+pub fn value_record(s: &Scalar) -> String {
+    format!("{{\"type\": \"value\", \"data\": {}}}\n", scalar(s))
+}
+
+/// Text from `printf`, `time`, `cat`, `join` and `system`, under its record type.
+pub fn text(kind: &str, text: &str) -> String {
+    format!("{{\"type\": \"{kind}\", \"data\": {}}}\n", string(text))
+}
+
+/// `errorf`/`warnf`: the message and where the call is.
+pub fn message(error: bool, loc: &Location, msg: &str) -> String {
+    format!(
+        "{{\"type\": \"{}\", \"msg\": {}, \"filename\": {}, \"line\": {}, \"col\": {}}}\n",
+        if error { "errorf" } else { "warnf" },
+        string(msg),
+        string(&loc.file),
+        loc.line,
+        loc.col
+    )
 }
 
 fn value(v: &Value) -> String {

@@ -9,12 +9,43 @@ pub mod value;
 
 pub use printf::format_printf;
 
+use scry_lang::diagnostic::Location;
 use std::io::{self, Write};
-use value::MapDump;
+use value::{MapDump, Scalar};
+
+/// Where a piece of text output comes from; JSON output names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    Printf,
+    /// `time()`
+    Time,
+    /// `cat()`: a file's contents.
+    Cat,
+    /// `join()`: ends with a newline in text output.
+    Join,
+    /// `system()`: the command's output.
+    System,
+}
+
+impl TextKind {
+    fn json_type(self) -> &'static str {
+        match self {
+            TextKind::Printf => "printf",
+            TextKind::Time => "time",
+            TextKind::Cat => "cat",
+            TextKind::Join => "join",
+            TextKind::System => "syscall",
+        }
+    }
+}
 
 pub trait Printer {
-    /// Text produced by `printf`.
-    fn printf(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Text produced by `printf`, `time`, `cat`, `join` or `system`.
+    fn text(&mut self, kind: TextKind, text: &[u8]) -> io::Result<()>;
+    /// `print(value)`.
+    fn value(&mut self, value: &Scalar) -> io::Result<()>;
+    /// `errorf` or `warnf`.
+    fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()>;
     /// A map, at exit or from `print(@m)`.
     fn map(&mut self, dump: &MapDump) -> io::Result<()>;
     /// Records the kernel dropped because the ring buffer was full.
@@ -39,8 +70,22 @@ impl TextPrinter {
 }
 
 impl Printer for TextPrinter {
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
-        self.out.write_all(text)
+    fn text(&mut self, kind: TextKind, text: &[u8]) -> io::Result<()> {
+        self.out.write_all(text)?;
+        if kind == TextKind::Join {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+    fn value(&mut self, value: &Scalar) -> io::Result<()> {
+        writeln!(self.out, "{}", text::scalar(value, 8))
+    }
+    fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
+        // In order with the output before it.
+        self.out.flush()?;
+        let level = if error { "ERROR" } else { "WARNING" };
+        eprintln!("{location}: {level}: {message}");
+        Ok(())
     }
     fn map(&mut self, dump: &MapDump) -> io::Result<()> {
         self.out.write_all(text::map(dump).as_bytes())
@@ -76,9 +121,17 @@ impl JsonPrinter {
 }
 
 impl Printer for JsonPrinter {
-    fn printf(&mut self, text: &[u8]) -> io::Result<()> {
+    fn text(&mut self, kind: TextKind, text: &[u8]) -> io::Result<()> {
+        let text = String::from_utf8_lossy(text);
         self.out
-            .write_all(json::printf(&String::from_utf8_lossy(text)).as_bytes())
+            .write_all(json::text(kind.json_type(), &text).as_bytes())
+    }
+    fn value(&mut self, value: &Scalar) -> io::Result<()> {
+        self.out.write_all(json::value_record(value).as_bytes())
+    }
+    fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
+        self.out
+            .write_all(json::message(error, location, message).as_bytes())
     }
     fn map(&mut self, dump: &MapDump) -> io::Result<()> {
         self.out.write_all(json::map(dump).as_bytes())

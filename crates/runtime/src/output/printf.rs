@@ -1,17 +1,18 @@
 //! printf in userspace: a record's fields formatted by the conversions parsed at compile time,
 //! with C's flags, width, precision and length modifiers.
 
+use super::value::Scalar;
 use scry_codegen::module::{Field, FieldKind};
-use scry_lang::printf::{Conv, Format, Length, Segment, Spec};
+use scry_lang::printf::{BufStyle, Conv, Format, Length, Segment, Spec};
 use scry_lang::types::IntType;
 
-/// Formats one printf record (`record` starts with the 8-byte id). `stack` symbolizes a stack
-/// field's value into its frames.
+/// Formats one printf record (`record` starts with the 8-byte id). `decode` turns a field
+/// other than an integer or a string into its value.
 pub fn format_printf(
     format: &Format,
     fields: &[Field],
     record: &[u8],
-    stack: &mut dyn FnMut(FieldKind, u64) -> Vec<String>,
+    decode: &mut dyn FnMut(&FieldKind, &[u8]) -> Scalar,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut fields = fields.iter();
@@ -20,32 +21,38 @@ pub fn format_printf(
             Segment::Text(t) => out.extend_from_slice(t),
             Segment::Spec(spec) => {
                 let Some(field) = fields.next() else { break };
-                let start = field.offset as usize;
-                match field.kind {
-                    FieldKind::Int(ty) => {
-                        let raw = record
-                            .get(start..start + 8)
-                            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-                        format_int(&mut out, spec, raw, ty);
+                let bytes = record.get(field.offset as usize..).unwrap_or(&[]);
+                let raw = bytes
+                    .get(..8)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                match &field.kind {
+                    FieldKind::Int(ty) => format_int(&mut out, spec, raw, *ty),
+                    FieldKind::Bool if spec.conv != Conv::Str => {
+                        format_int(&mut out, spec, raw, IntType::U64)
                     }
-                    FieldKind::Stack { .. } => {
-                        let raw = record
-                            .get(start..start + 8)
-                            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-                        let text = super::text::stack(&stack(field.kind, raw), 8);
-                        pad(&mut out, spec, text.as_bytes());
-                    }
-                    FieldKind::Str(cap) => {
-                        let bytes = record
-                            .get(start..(start + cap as usize).min(record.len()))
-                            .unwrap_or(&[]);
-                        let s = &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())];
-                        let s = match spec.precision {
-                            Some(p) => &s[..p.min(s.len())],
-                            None => s,
-                        };
-                        pad(&mut out, spec, s);
-                    }
+                    kind => match decode(kind, bytes) {
+                        Scalar::Str(s) => {
+                            let s = s.as_bytes();
+                            let s = match spec.precision {
+                                Some(p) => &s[..p.min(s.len())],
+                                None => s,
+                            };
+                            pad(&mut out, spec, s);
+                        }
+                        Scalar::Bytes(b) => {
+                            let text = match spec.conv {
+                                Conv::Buffer(BufStyle::Hex) => super::text::escaped(&b, true),
+                                Conv::Buffer(BufStyle::HexCompact) => b
+                                    .iter()
+                                    .map(|c| format!("{c:02x}"))
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
+                                _ => super::text::escaped(&b, false),
+                            };
+                            pad(&mut out, spec, text.as_bytes());
+                        }
+                        v => pad(&mut out, spec, super::text::scalar(&v, 8).as_bytes()),
+                    },
                 }
             }
         }
@@ -216,6 +223,16 @@ mod tests {
     use super::*;
     use scry_lang::printf::parse;
 
+    /// What the session's renderer does for the fields these tests use.
+    fn decode(kind: &FieldKind, bytes: &[u8]) -> Scalar {
+        match kind {
+            FieldKind::Str(cap) => Scalar::Str(
+                String::from_utf8_lossy(crate::render::c_str(&bytes[..*cap as usize])).into_owned(),
+            ),
+            _ => Scalar::UInt(u64::from_le_bytes(bytes[..8].try_into().unwrap())),
+        }
+    }
+
     fn fmt(f: &str, vals: &[(u64, IntType)]) -> String {
         let format = parse(f.as_bytes()).unwrap();
         let mut record = vec![0u8; 8];
@@ -227,10 +244,7 @@ mod tests {
             });
             record.extend_from_slice(&v.to_le_bytes());
         }
-        String::from_utf8(format_printf(&format, &fields, &record, &mut |_, _| {
-            Vec::new()
-        }))
-        .unwrap()
+        String::from_utf8(format_printf(&format, &fields, &record, &mut decode)).unwrap()
     }
 
     #[test]
@@ -298,10 +312,7 @@ mod tests {
             record.extend_from_slice(&b);
         }
         assert_eq!(
-            String::from_utf8(format_printf(&format, &fields, &record, &mut |_, _| {
-                Vec::new()
-            }))
-            .unwrap(),
+            String::from_utf8(format_printf(&format, &fields, &record, &mut decode)).unwrap(),
             "ab    |    cd|ef"
         );
     }

@@ -64,8 +64,28 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
         Scalar::Int(v) => v.to_string(),
         Scalar::UInt(v) => v.to_string(),
         Scalar::Str(s) => s.clone(),
+        Scalar::Bool(b) => b.to_string(),
         Scalar::Stack(frames) => stack(frames, indent),
+        Scalar::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(|s| scalar(s, indent)).collect();
+            format!("({})", items.join(", "))
+        }
+        Scalar::Bytes(b) => escaped(b, false),
     }
+}
+
+/// `buf()` bytes as `%r` shows them: printable ASCII as is, the rest as `\xNN`; with `all`
+/// (`%rx`), every byte as `\xNN`.
+pub fn escaped(bytes: &[u8], all: bool) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if !all && (b.is_ascii_graphic() || b == b' ') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
 }
 
 /// `\n` then `frame\n` for each frame, indented.

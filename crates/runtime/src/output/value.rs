@@ -7,8 +7,12 @@ pub enum Scalar {
     Int(i64),
     UInt(u64),
     Str(String),
+    Bool(bool),
     /// A symbolized stack, innermost frame first.
     Stack(Vec<String>),
+    Tuple(Vec<Scalar>),
+    /// `buf()`: raw bytes, shown with `\x` escapes.
+    Bytes(Vec<u8>),
 }
 
 /// A histogram bucket boundary: a number, or a number shown with a suffix (`4K`).

@@ -1,0 +1,253 @@
+//! The one place where the raw bytes a probe recorded become values users read: integers and
+//! strings, stacks and symbols (`ksym`, `usym`), user names, error messages, syscall names,
+//! network addresses, wall-clock times, buffers and tuples of any of these.
+
+mod syscalls;
+
+use crate::output::value::Scalar;
+use crate::symbols::Symbolizer;
+use aya::maps::StackTraceMap;
+use aya::Ebpf;
+use scry_codegen::module::{FieldKind, MapId};
+use scry_codegen::Module;
+use scry_lang::types::Formatted;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+const AF_INET6: u64 = 10;
+
+/// Decodes fields, with the caches that makes cheap: symbol tables and the user database.
+pub struct Renderer {
+    pub symbols: Symbolizer,
+    users: Option<HashMap<u32, String>>,
+    /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in ns: turns an `nsecs` time into a wall-clock one.
+    boot_to_wall: i128,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Renderer {
+            symbols: Symbolizer::default(),
+            users: None,
+            boot_to_wall: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
+        }
+    }
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+}
+
+/// The bytes up to the first NUL.
+pub fn c_str(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
+impl Renderer {
+    /// The value of a field whose bytes start at `bytes[0]`.
+    pub fn value(
+        &mut self,
+        ebpf: &Ebpf,
+        module: &Module,
+        kind: &FieldKind,
+        bytes: &[u8],
+    ) -> Scalar {
+        match kind {
+            FieldKind::Int(ty) => {
+                let v = u64_at(bytes, 0);
+                if ty.signed {
+                    Scalar::Int(v as i64)
+                } else {
+                    Scalar::UInt(v)
+                }
+            }
+            FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
+            FieldKind::Str(cap) => {
+                let s = bytes.get(..*cap as usize).unwrap_or(bytes);
+                Scalar::Str(String::from_utf8_lossy(c_str(s)).into_owned())
+            }
+            FieldKind::Stack { map, user } => {
+                Scalar::Stack(self.stack(ebpf, module, *map, *user, u64_at(bytes, 0)))
+            }
+            FieldKind::Tuple(fields) => Scalar::Tuple(
+                fields
+                    .iter()
+                    .map(|f| {
+                        let at = bytes.get(f.offset as usize..).unwrap_or(&[]);
+                        self.value(ebpf, module, &f.kind, at)
+                    })
+                    .collect(),
+            ),
+            FieldKind::Formatted(f) => self.formatted(f, bytes),
+        }
+    }
+
+    fn formatted(&mut self, kind: &Formatted, bytes: &[u8]) -> Scalar {
+        let word = u64_at(bytes, 0);
+        let text = match kind {
+            Formatted::Ksym => self.symbols.kernel_name(word),
+            Formatted::Usym => self.symbols.user_name(u64_at(bytes, 8) as u32, word),
+            Formatted::Username => self.user(word as u32),
+            Formatted::Timestamp { format } => {
+                timestamp(format, i128::from(word) + self.boot_to_wall)
+            }
+            Formatted::Errno => strerror(word as i32),
+            Formatted::Syscall => syscall_name(word),
+            Formatted::Inet => inet(word, bytes.get(8..24).unwrap_or(&[])),
+            Formatted::Buffer(cap) => {
+                let len = (word as usize).min(*cap as usize);
+                return Scalar::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec());
+            }
+        };
+        Scalar::Str(text)
+    }
+
+    /// Symbolizes the stack with this id in the stack map `map`.
+    pub fn stack(
+        &mut self,
+        ebpf: &Ebpf,
+        module: &Module,
+        map: MapId,
+        user: bool,
+        raw: u64,
+    ) -> Vec<String> {
+        let id = raw as u32 as i32;
+        let pid = (raw >> 32) as u32;
+        if id < 0 {
+            return Vec::new();
+        }
+        let Some(stacks) = ebpf
+            .map(&module.maps[map.0].name)
+            .and_then(|m| StackTraceMap::try_from(m).ok())
+        else {
+            return Vec::new();
+        };
+        let Ok(trace) = stacks.get(&(id as u32), 0) else {
+            return Vec::new();
+        };
+        trace
+            .frames()
+            .iter()
+            .map(|f| {
+                if user {
+                    self.symbols.user(pid, f.ip)
+                } else {
+                    self.symbols.kernel(f.ip)
+                }
+            })
+            .collect()
+    }
+
+    /// A uid's name from the user database, or the number when it has none.
+    fn user(&mut self, uid: u32) -> String {
+        let users = self.users.get_or_insert_with(|| {
+            let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            text.lines()
+                .filter_map(|l| {
+                    let mut parts = l.split(':');
+                    let name = parts.next()?;
+                    let uid = parts.nth(1)?.parse().ok()?;
+                    Some((uid, name.to_string()))
+                })
+                .collect()
+        });
+        users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+/// The wall-clock time now, in ns since the epoch.
+pub fn now_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// `strftime` in local time, with bpftrace's `%f` (microseconds) added.
+pub fn timestamp(format: &str, wall_ns: i128) -> String {
+    let secs = wall_ns.div_euclid(1_000_000_000);
+    let micros = wall_ns.rem_euclid(1_000_000_000) / 1000;
+    let format = format.replace("%f", &format!("{micros:06}"));
+    let Ok(cformat) = CString::new(format) else {
+        return String::new();
+    };
+    let t = secs as libc::time_t;
+    // SAFETY: an all-zero `tm` is valid; localtime_r fills it from a valid time_t.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    let mut buf = vec![0u8; 256];
+    // SAFETY: `buf` has the length passed; the format is NUL-terminated; `tm` is initialized.
+    let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cformat.as_ptr(), &tm) };
+    buf.truncate(n);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The C library's message for an errno value.
+fn strerror(e: i32) -> String {
+    let mut buf = [0 as libc::c_char; 128];
+    // SAFETY: the buffer and its length match; the XSI strerror_r writes a NUL-terminated message.
+    let rc = unsafe { libc::strerror_r(e, buf.as_mut_ptr(), buf.len()) };
+    if rc != 0 {
+        return format!("Unknown error {e}");
+    }
+    // SAFETY: strerror_r succeeded, so `buf` holds a NUL-terminated string.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn syscall_name(nr: u64) -> String {
+    let table: &[&str] = if cfg!(target_arch = "x86_64") {
+        syscalls::X86_64
+    } else {
+        &[]
+    };
+    match usize::try_from(nr).ok().and_then(|i| table.get(i)) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => nr.to_string(),
+    }
+}
+
+/// An address family and its address bytes as text.
+fn inet(family: u64, addr: &[u8]) -> String {
+    if family == AF_INET6 {
+        let mut b = [0u8; 16];
+        b[..addr.len().min(16)].copy_from_slice(&addr[..addr.len().min(16)]);
+        Ipv6Addr::from(b).to_string()
+    } else {
+        let mut b = [0u8; 4];
+        b[..addr.len().min(4)].copy_from_slice(&addr[..addr.len().min(4)]);
+        Ipv4Addr::from(b).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_table_lookups() {
+        assert_eq!(strerror(2), "No such file or directory");
+        assert_eq!(syscall_name(59), "execve");
+        assert_eq!(syscall_name(100_000), "100000");
+        assert_eq!(inet(2, &[127, 0, 0, 1]), "127.0.0.1");
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(inet(10, &v6), "::1");
+    }
+
+    #[test]
+    fn timestamps_take_microseconds() {
+        let t = timestamp("%Y %f", 1_000_000_123_456);
+        assert!(t.ends_with(" 000123"), "{t}");
+    }
+}
