@@ -215,6 +215,16 @@ fn language_errors_name_the_construct_and_suggest_a_fix() {
             "hint: strings support == and !=",
         ),
         (
+            "BEGIN { @h[1] = hist(1); for ($kv : @h) { } }",
+            "stdin:1:37: error: @h holds hist(), which has no single value to iterate over",
+            "hint: print it with `print(@h)`",
+        ),
+        (
+            "BEGIN { @n = 1; for ($kv : @n) { } }",
+            "stdin:1:28: error: @n has no keys to iterate over",
+            "hint: read it directly: `@n`",
+        ),
+        (
             "BEGIN { break; }",
             "stdin:1:9: error: `break` outside a loop",
             "hint: use `return`",

@@ -16,11 +16,19 @@ pub struct Asm {
     pub span: Span,
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
+    /// `ld_func` slots and the subprogram each loads.
+    func_fixups: Vec<(usize, Label)>,
     map_loads: Vec<(usize, MapId)>,
 }
 
-/// What a finished buffer yields: the instructions, the span of each, and the map loads.
-pub type Assembled = (Vec<Insn>, Vec<Span>, Vec<(usize, MapId)>);
+/// What a finished buffer yields: the instructions, the span of each, the map loads, and the
+/// `ld_func` slots with the slot of the subprogram each loads.
+pub type Assembled = (
+    Vec<Insn>,
+    Vec<Span>,
+    Vec<(usize, MapId)>,
+    Vec<(usize, usize)>,
+);
 
 /// A jump that does not fit the 16-bit offset field.
 #[derive(Debug)]
@@ -62,6 +70,11 @@ impl Asm {
         self.map_loads.push((self.insns.len(), map));
         self.emit_all(Insn::ld_map(dst));
     }
+    /// `dst = &subprogram` for the subprogram starting at `label`.
+    pub fn ld_func(&mut self, dst: Reg, label: Label) {
+        self.func_fixups.push((self.insns.len(), label));
+        self.emit_all(Insn::ld_func(dst, 0));
+    }
     /// `dst = value`, in one slot when the value fits a sign-extended 32-bit immediate.
     pub fn mov_const(&mut self, dst: Reg, value: u64) {
         match i32::try_from(value as i64) {
@@ -78,6 +91,12 @@ impl Asm {
                 span: self.spans[at],
             })?;
         }
-        Ok((self.insns, self.spans, self.map_loads))
+        let mut func_loads = Vec::new();
+        for (at, label) in std::mem::take(&mut self.func_fixups) {
+            let target = self.labels[label.0].expect("every subprogram is bound");
+            self.insns[at].imm = (target as i64 - at as i64 - 1) as i32;
+            func_loads.push((at, target));
+        }
+        Ok((self.insns, self.spans, self.map_loads, func_loads))
     }
 }

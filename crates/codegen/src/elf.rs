@@ -1,6 +1,11 @@
 //! A relocatable eBPF ELF object that aya loads: one section per program (named by program type:
 //! `tracepoint/…`, `raw_tp/…`), an `STT_FUNC` symbol per program, a `license` section, legacy
 //! `maps` definitions (28 bytes each), and `R_BPF_64_64` relocations on every map load.
+//!
+//! Subprograms (`for` loop callbacks) go to `.text`, one symbol each, referenced by relocations
+//! on the `ld_func` instructions; the loader links them into their program. The kernel wants
+//! BTF function info for programs with callbacks, so then the object also carries `.BTF` (a
+//! function type per program and subprogram) and `.BTF.ext` (where each function starts).
 
 use crate::insn::encode;
 use crate::module::{MapKind, Module, Program};
@@ -84,13 +89,21 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
         )));
     }
 
+    let mut text: Option<SectionId> = None;
+    let mut funcs = btf::Functions::default();
     for program in &module.programs {
+        let section_name = section_name(program);
         let section = obj.add_section(
             Vec::new(),
-            section_name(program).into_bytes(),
+            section_name.clone().into_bytes(),
             SectionKind::Text,
         );
-        let code = encode(&program.insns);
+        let main_end = program
+            .subprograms
+            .first()
+            .copied()
+            .unwrap_or(program.insns.len());
+        let code = encode(&program.insns[..main_end]);
         let offset = obj.append_section_data(section, &code, 8);
         obj.add_symbol(symbol(
             &program.name,
@@ -99,12 +112,53 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
             offset,
             code.len(),
         ));
-        for (slot, map) in &program.map_loads {
+        funcs.main(&section_name, &program.name);
+        // Where each slot ends up: the program's section, or its subprogram's place in `.text`.
+        let mut places = vec![(section, offset)];
+        let mut sub_symbols = Vec::new();
+        for (i, &start) in program.subprograms.iter().enumerate() {
+            let end = program
+                .subprograms
+                .get(i + 1)
+                .copied()
+                .unwrap_or(program.insns.len());
+            let text = *text.get_or_insert_with(|| {
+                obj.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text)
+            });
+            let code = encode(&program.insns[start..end]);
+            let at = obj.append_section_data(text, &code, 8);
+            let name = program.subprogram_name(i);
+            sub_symbols.push(obj.add_symbol(symbol(&name, SymbolKind::Text, text, at, code.len())));
+            funcs.callback(at, &name);
+            places.push((text, at));
+        }
+        let locate = |slot: usize| -> (SectionId, u64) {
+            let i = program.subprograms.partition_point(|&s| s <= slot);
+            let start = if i == 0 {
+                0
+            } else {
+                program.subprograms[i - 1]
+            };
+            let (section, base) = places[i];
+            (section, base + ((slot - start) as u64) * 8)
+        };
+        let loads = program
+            .map_loads
+            .iter()
+            .map(|(slot, map)| (*slot, map_symbols[map.0]))
+            .chain(
+                program
+                    .func_loads
+                    .iter()
+                    .map(|(slot, sub)| (*slot, sub_symbols[*sub])),
+            );
+        for (slot, target) in loads {
+            let (section, offset) = locate(slot);
             obj.add_relocation(
                 section,
                 Relocation {
-                    offset: offset + (*slot as u64) * 8,
-                    symbol: map_symbols[map.0],
+                    offset,
+                    symbol: target,
                     addend: 0,
                     flags: RelocationFlags::Elf {
                         r_type: elf::R_BPF_64_64,
@@ -113,5 +167,151 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
             )?;
         }
     }
+    if text.is_some() {
+        let (types, ext) = funcs.encode();
+        let btf = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(btf, &types, 4);
+        let btf_ext = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        obj.append_section_data(btf_ext, &ext, 4);
+    }
     Ok(obj.write()?)
+}
+
+/// The BTF the kernel needs to load programs with callbacks: a function type for each program
+/// and each subprogram, and where each starts.
+mod btf {
+    const MAGIC: u16 = 0xeb9f;
+    const KIND_INT: u32 = 1;
+    const KIND_PTR: u32 = 2;
+    const KIND_FUNC: u32 = 12;
+    const KIND_FUNC_PROTO: u32 = 13;
+    const LINKAGE_STATIC: u32 = 0;
+    const LINKAGE_GLOBAL: u32 = 1;
+    /// Type ids of the fixed types `encode` writes first.
+    const INT: u32 = 1;
+    const VOID_PTR: u32 = 2;
+    const PROG_PROTO: u32 = 3;
+    const CALLBACK_PROTO: u32 = 4;
+
+    #[derive(Default)]
+    pub struct Functions {
+        /// Per program section: its name and the program's function name.
+        mains: Vec<(String, String)>,
+        /// Subprograms in `.text`: their byte offset and name.
+        callbacks: Vec<(u64, String)>,
+    }
+
+    struct Strings(Vec<u8>);
+
+    impl Strings {
+        fn add(&mut self, s: &str) -> u32 {
+            let off = self.0.len() as u32;
+            self.0.extend_from_slice(s.as_bytes());
+            self.0.push(0);
+            off
+        }
+    }
+
+    fn words(out: &mut Vec<u8>, words: &[u32]) {
+        for w in words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    fn info(kind: u32, vlen: u32) -> u32 {
+        (kind << 24) | vlen
+    }
+
+    impl Functions {
+        pub fn main(&mut self, section: &str, name: &str) {
+            self.mains.push((section.to_string(), name.to_string()));
+        }
+
+        pub fn callback(&mut self, offset: u64, name: &str) {
+            self.callbacks.push((offset, name.to_string()));
+        }
+
+        /// The `.BTF` and `.BTF.ext` sections.
+        pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
+            let mut strings = Strings(vec![0]);
+            let mut types = Vec::new();
+            // 1: int; 2: void *; 3: int (void *ctx); 4: int (void *map, *key, *value, *ctx).
+            let int = strings.add("int");
+            words(&mut types, &[int, info(KIND_INT, 0), 4, (1 << 24) | 32]);
+            words(&mut types, &[0, info(KIND_PTR, 0), 0]);
+            let ctx = strings.add("ctx");
+            words(
+                &mut types,
+                &[0, info(KIND_FUNC_PROTO, 1), INT, ctx, VOID_PTR],
+            );
+            words(&mut types, &[0, info(KIND_FUNC_PROTO, 4), INT]);
+            for param in ["map", "key", "value", "ctx"] {
+                let name = strings.add(param);
+                words(&mut types, &[name, VOID_PTR]);
+            }
+            let mut next_id = CALLBACK_PROTO + 1;
+            let mut func =
+                |types: &mut Vec<u8>, strings: &mut Strings, name: &str, linkage, proto| {
+                    let name = strings.add(name);
+                    words(types, &[name, info(KIND_FUNC, linkage), proto]);
+                    next_id += 1;
+                    next_id - 1
+                };
+            let mut sections: Vec<(u32, Vec<(u32, u32)>)> = Vec::new();
+            for (section, name) in &self.mains {
+                let id = func(&mut types, &mut strings, name, LINKAGE_GLOBAL, PROG_PROTO);
+                let sec = strings.add(section);
+                sections.push((sec, vec![(0, id)]));
+            }
+            let text = strings.add(".text");
+            let mut records = Vec::new();
+            for (offset, name) in &self.callbacks {
+                let id = func(
+                    &mut types,
+                    &mut strings,
+                    name,
+                    LINKAGE_STATIC,
+                    CALLBACK_PROTO,
+                );
+                records.push((*offset as u32, id));
+            }
+            sections.push((text, records));
+
+            let mut btf = Vec::new();
+            btf.extend_from_slice(&MAGIC.to_le_bytes());
+            btf.extend_from_slice(&[1, 0]);
+            words(
+                &mut btf,
+                &[
+                    24,
+                    0,
+                    types.len() as u32,
+                    types.len() as u32,
+                    strings.0.len() as u32,
+                ],
+            );
+            btf.extend_from_slice(&types);
+            btf.extend_from_slice(&strings.0);
+
+            // func_info: a record size, then per section its name, count and (byte offset,
+            // type id) records.
+            let mut func_info = Vec::new();
+            words(&mut func_info, &[8]);
+            for (sec, records) in &sections {
+                words(&mut func_info, &[*sec, records.len() as u32]);
+                for (off, id) in records {
+                    words(&mut func_info, &[*off, *id]);
+                }
+            }
+            let mut ext = Vec::new();
+            ext.extend_from_slice(&MAGIC.to_le_bytes());
+            ext.extend_from_slice(&[1, 0]);
+            words(
+                &mut ext,
+                &[24, 0, func_info.len() as u32, func_info.len() as u32, 0],
+            );
+            ext.extend_from_slice(&func_info);
+            (btf, ext)
+        }
+    }
 }

@@ -184,6 +184,7 @@ pub enum Helper {
     GetCurrentCgroupId = 80,
     SendSignal = 109,
     GetJiffies64 = 118,
+    ForEachMapElem = 164,
 }
 
 impl Helper {
@@ -212,6 +213,7 @@ impl Helper {
             GetCurrentCgroupId,
             SendSignal,
             GetJiffies64,
+            ForEachMapElem,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -249,11 +251,14 @@ impl Helper {
             GetCurrentCgroupId => "get_current_cgroup_id",
             SendSignal => "send_signal",
             GetJiffies64 => "get_jiffies_64",
+            ForEachMapElem => "for_each_map_elem",
         }
     }
 }
 
 const CLASS_LD: u8 = 0x00;
+/// The `src` of an `ld_imm64` whose immediate is a subprogram's offset.
+const PSEUDO_FUNC: u8 = 4;
 const CLASS_LDX: u8 = 0x01;
 const CLASS_ST: u8 = 0x02;
 const CLASS_STX: u8 = 0x03;
@@ -333,6 +338,14 @@ impl Insn {
     pub fn ld_map(dst: Reg) -> [Insn; 2] {
         Insn::ld_imm64(dst, 0)
     }
+    /// `dst = &subprogram`, the subprogram `imm` slots after the next one (`BPF_PSEUDO_FUNC`):
+    /// a callback for helpers such as `bpf_for_each_map_elem`.
+    pub fn ld_func(dst: Reg, imm: i32) -> [Insn; 2] {
+        let [mut first, second] = Insn::ld_imm64(dst, 0);
+        first.src = PSEUDO_FUNC;
+        first.imm = imm;
+        [first, second]
+    }
     /// `dst = *(size *)(src + off)`
     pub fn ldx(size: Size, dst: Reg, src: Reg, off: i16) -> Insn {
         Insn::raw(CLASS_LDX | MODE_MEM | size.code(), dst, src, off, 0)
@@ -402,6 +415,13 @@ pub fn disassemble(insns: &[Insn], map_name: impl Fn(usize) -> Option<String>) -
             let value = (hi << 32) | u64::from(insn.imm as u32);
             match map_name(i) {
                 Some(name) => format!("r{} = map[{name}] ll", insn.dst),
+                None if insn.src == PSEUDO_FUNC => {
+                    format!(
+                        "r{} = subprog[{}]",
+                        insn.dst,
+                        i as i64 + i64::from(insn.imm) + 1
+                    )
+                }
                 None => format!("r{} = {value:#x} ll", insn.dst),
             }
         } else {

@@ -93,11 +93,21 @@ pub struct Program {
     pub spans: Vec<Span>,
     /// Instruction slots that load a map's address.
     pub map_loads: Vec<(usize, MapId)>,
+    /// Where each subprogram (a `for` loop's callback) starts; the program's own code ends at
+    /// the first. Jumps stay within their subprogram.
+    pub subprograms: Vec<usize>,
+    /// `ld_func` slots and the index (in `subprograms`) of the subprogram each loads.
+    pub func_loads: Vec<(usize, usize)>,
     /// The attach point as written.
     pub attach_span: Span,
 }
 
 impl Program {
+    /// The name of subprogram `index`: its ELF symbol.
+    pub fn subprogram_name(&self, index: usize) -> String {
+        format!("{}_cb{index}", self.name)
+    }
+
     pub fn disassemble(&self, maps: &[MapSpec]) -> String {
         disassemble(&self.insns, |slot| {
             self.map_loads

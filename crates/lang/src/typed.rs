@@ -196,6 +196,13 @@ pub enum StmtKind {
         end: Expr,
         body: Vec<Stmt>,
     },
+    /// `for ($kv : @map)`: the body once per entry, `$kv` holding (key, value); the map's keys
+    /// are those present when the loop starts.
+    ForMap {
+        var: VarId,
+        map: MapId,
+        body: Vec<Stmt>,
+    },
     /// `unroll(n)`: the body, n times.
     Unroll {
         count: u32,

@@ -32,6 +32,8 @@ fn verifier_rejection_is_located() {
             spans: vec![Span::new(0, 5), Span::new(8, 20), Span::new(0, 5)],
             insns,
             map_loads: vec![],
+            subprograms: vec![],
+            func_loads: vec![],
             attach_span: Span::new(0, 5),
         }],
         maps: vec![MapSpec {

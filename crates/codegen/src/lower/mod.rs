@@ -228,6 +228,10 @@ pub(crate) struct Lowerer<'a> {
     ret: Label,
     /// The enclosing loops, innermost last.
     loops: Vec<control::LoopLabels>,
+    /// Every variable lives in the scratch area, where `for` callbacks reach it.
+    vars_in_scratch: bool,
+    /// `for ($kv : @map)` bodies, emitted as subprograms after the program.
+    callbacks: Vec<control::Callback>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -247,6 +251,8 @@ impl<'a> Lowerer<'a> {
             zero_key: 0,
             ret,
             loops: Vec::new(),
+            vars_in_scratch: control::has_for_map(&probe.body),
+            callbacks: Vec::new(),
         }
     }
 
@@ -285,6 +291,11 @@ impl<'a> Lowerer<'a> {
         self.asm.bind(ret);
         self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
         self.asm.emit(Insn::exit());
+        // In the order they are referenced, as the loader links them.
+        while !self.callbacks.is_empty() {
+            let callback = self.callbacks.remove(0);
+            self.callback(callback)?;
+        }
         if self.scratch_bytes > SCRATCH_LIMIT {
             return Err(CompileError::ScratchLimit {
                 probe: self.probe.resolved.name.clone(),
@@ -302,11 +313,18 @@ impl<'a> Lowerer<'a> {
             });
         }
         let probe_name = self.probe.resolved.name.clone();
-        let (insns, spans, map_loads) =
+        let (insns, spans, map_loads, func_loads) =
             self.asm.finish().map_err(|e| CompileError::JumpTooFar {
                 probe: probe_name.clone(),
                 span: e.span,
             })?;
+        let mut subprograms: Vec<usize> = func_loads.iter().map(|(_, t)| *t).collect();
+        subprograms.sort_unstable();
+        subprograms.dedup();
+        let func_loads = func_loads
+            .into_iter()
+            .map(|(slot, target)| (slot, subprograms.binary_search(&target).unwrap_or(0)))
+            .collect();
         Ok(Program {
             name,
             probe: probe_name,
@@ -314,6 +332,8 @@ impl<'a> Lowerer<'a> {
             insns,
             spans,
             map_loads,
+            subprograms,
+            func_loads,
             attach_span: self.probe.attach_span,
         })
     }
@@ -326,8 +346,8 @@ impl<'a> Lowerer<'a> {
         self.asm
             .emit(Insn::st_imm(Size::DW, Reg::FP, self.zero_key, 0));
         for var in &self.probe.vars {
-            if !in_register(&var.ty) {
-                let off = self.scratch_alloc(var.ty.slot_size());
+            if !in_register(&var.ty) || self.vars_in_scratch {
+                let off = self.scratch_alloc(var.ty.slot_size().max(8));
                 self.var_slots.push(off);
             } else {
                 let slot = self.alloc(8);
@@ -444,19 +464,9 @@ impl<'a> Lowerer<'a> {
                 }
             }
             StmtKind::Assign { var, value } => {
-                let slot = self.var_slots[var.0];
                 let ty = self.probe.vars[var.0].ty.clone();
-                if in_register(&ty) {
-                    self.eval_int(value, 0)?;
-                    let r = self.fetch(0, Reg::R0);
-                    self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot as i16, r));
-                } else {
-                    let dst = Dst {
-                        base: Base::Scratch,
-                        off: slot,
-                    };
-                    self.write_value(value, &ty, dst, 0)?;
-                }
+                let dst = self.var_dst(*var);
+                self.write_value(value, &ty, dst, 0)?;
             }
             StmtKind::If {
                 cond,
@@ -498,6 +508,7 @@ impl<'a> Lowerer<'a> {
                 end,
                 body,
             } => self.for_range(*var, start, end, body)?,
+            StmtKind::ForMap { var, map, body } => self.for_map(*var, *map, body)?,
             StmtKind::Unroll { count, body } => {
                 for _ in 0..*count {
                     if self.stmts(body)? {
@@ -542,8 +553,7 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Var(id) => {
                 let r = self.work_reg(depth);
-                self.asm
-                    .emit(Insn::ldx(Size::DW, r, Reg::FP, self.var_slots[id.0] as i16));
+                self.load_word(self.var_dst(*id), r);
                 self.set_temp(depth, r);
             }
             ExprKind::Arg(field) => {
@@ -708,6 +718,40 @@ impl<'a> Lowerer<'a> {
         }
         self.set_temp(depth, a);
         Ok(())
+    }
+
+    /// Where a variable's value is: a stack slot, or its place in the scratch area.
+    fn var_dst(&self, id: typed::VarId) -> Dst {
+        let off = self.var_slots[id.0];
+        if in_register(&self.probe.vars[id.0].ty) && !self.vars_in_scratch {
+            Dst {
+                base: Base::Frame,
+                off,
+            }
+        } else {
+            Dst {
+                base: Base::Scratch,
+                off,
+            }
+        }
+    }
+
+    /// `r = *(u64 *)src`.
+    fn load_word(&mut self, src: Dst, r: Reg) {
+        match src.base {
+            Base::Frame => self
+                .asm
+                .emit(Insn::ldx(Size::DW, r, Reg::FP, src.off as i16)),
+            Base::Scratch => {
+                self.asm
+                    .emit(Insn::ldx(Size::DW, r, Reg::FP, self.scratch_slot));
+                self.asm.emit(Insn::ldx(Size::DW, r, r, src.off as i16));
+            }
+            Base::Temp(depth) => {
+                let base = self.fetch(depth, r);
+                self.asm.emit(Insn::ldx(Size::DW, r, base, src.off as i16));
+            }
+        }
     }
 
     /// Loads the destination pointer of a string write into `reg`.

@@ -31,10 +31,7 @@ impl Lowerer<'_> {
                 let Type::Str(var_cap) = self.probe.vars[id.0].ty else {
                     return Err(self.unsupported("an integer variable used as a string", e.span));
                 };
-                let src = super::Dst {
-                    base: super::Base::Scratch,
-                    off: self.var_slots[id.0],
-                };
+                let src = self.var_dst(*id);
                 self.dst_into(src, Reg::R3);
                 self.dst_into(dst, Reg::R1);
                 self.asm
@@ -146,14 +143,7 @@ impl Lowerer<'_> {
             return Err(self.unsupported(format!("{} used as a string", e.ty), e.span));
         };
         if let ExprKind::Var(id) = e.kind {
-            let off = self.var_slots[id.0];
-            return Ok((
-                Dst {
-                    base: Base::Scratch,
-                    off,
-                },
-                cap,
-            ));
+            return Ok((self.var_dst(id), cap));
         }
         let dst = Dst {
             base: Base::Scratch,

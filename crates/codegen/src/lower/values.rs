@@ -215,10 +215,7 @@ impl Lowerer<'_> {
     /// Where a memory value already is: a variable's scratch slot, or an element of one.
     pub(super) fn place(&self, e: &Expr) -> Option<Dst> {
         match &e.kind {
-            ExprKind::Var(id) if !in_register(&self.probe.vars[id.0].ty) => Some(Dst {
-                base: Base::Scratch,
-                off: self.var_slots[id.0],
-            }),
+            ExprKind::Var(id) if !in_register(&self.probe.vars[id.0].ty) => Some(self.var_dst(*id)),
             ExprKind::TupleGet { tuple, index } => {
                 let Type::Tuple(elems) = &tuple.ty else {
                     return None;
@@ -240,8 +237,7 @@ impl Lowerer<'_> {
             .place(e)
             .ok_or_else(|| self.unsupported("this tuple element", e.span))?;
         let w = self.work_reg(depth);
-        self.dst_into(src, Reg::R1);
-        self.asm.emit(Insn::ldx(Size::DW, w, Reg::R1, 0));
+        self.load_word(src, w);
         self.set_temp(depth, w);
         Ok(())
     }

@@ -486,6 +486,51 @@ impl Checker<'_> {
         ok.then_some(out)
     }
 
+    /// `for ($kv : @map)`: the map, and the type of `$kv`, a (key, value) tuple; several keys
+    /// make the key a tuple.
+    pub(super) fn for_map(&mut self, map: &ast::Ident) -> Option<(MapId, Type)> {
+        let id = self.existing_map(map)?;
+        let decl = &self.maps.decls[id.0];
+        let key = match decl.keys.as_slice() {
+            [] => {
+                let d = self
+                    .error(
+                        map.span,
+                        format!("{} has no keys to iterate over", map.name),
+                    )
+                    .with_hint(format!("read it directly: `{}`", map.name));
+                self.diags.push(d);
+                return None;
+            }
+            [one] => one.clone(),
+            many => Type::Tuple(many.to_vec()),
+        };
+        let value = match &decl.value {
+            MapValue::Int(i) => Type::Int(*i),
+            MapValue::Str(n) => Type::Str(*n),
+            MapValue::Stored(t) => t.clone(),
+            MapValue::Count => Type::Int(IntType::U64),
+            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
+                Type::Int(IntType::I64)
+            }
+            other => {
+                let d = self
+                    .error(
+                        map.span,
+                        format!(
+                            "{} holds {}, which has no single value to iterate over",
+                            map.name,
+                            other.describe()
+                        ),
+                    )
+                    .with_hint(format!("print it with `print({})`", map.name));
+                self.diags.push(d);
+                return None;
+            }
+        };
+        Some((id, Type::Tuple(vec![key, value])))
+    }
+
     /// A map that must already exist (`clear`, `print`, `len`).
     fn existing_map(&mut self, map: &ast::Ident) -> Option<MapId> {
         if let Some(id) = self.maps.by_name.get(&map.name) {

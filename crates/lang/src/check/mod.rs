@@ -342,12 +342,13 @@ impl Checker<'_> {
                     body,
                 }
             }
-            S::ForMap { map, .. } => {
-                let d = self
-                    .error(map.span, "`for` over a map is not supported yet")
-                    .with_hint("print the map with `print(...)`, or keep the keys you need in a second map");
-                self.diags.push(d);
-                return None;
+            S::ForMap { var, map, body } => {
+                let (map, ty) = self.for_map(map)?;
+                self.scopes.push(Vec::new());
+                let id = self.declare(&var.name, ty);
+                let body = self.loop_body(body);
+                self.scopes.pop();
+                typed::StmtKind::ForMap { var: id, map, body }
             }
             S::Unroll { count, body } => {
                 let n = self.const_int(count, "unroll's count")?;
