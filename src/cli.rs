@@ -33,6 +33,24 @@ pub struct Cli {
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
 
+    /// Run CMD once the probes are attached, and stop when it exits; `cpid` is its pid.
+    #[arg(short = 'c', value_name = "CMD")]
+    pub command: Option<String>,
+
+    /// Output buffering: flush after each batch of events (line), only when the buffer is full
+    /// (full), or after every write (none).
+    #[arg(short = 'B', value_enum, default_value = "line", value_name = "MODE")]
+    pub buffering: Buffering,
+
+    /// Do not print warnings about the script.
+    #[arg(long = "no-warnings")]
+    pub no_warnings: bool,
+
+    /// Warn when a map update fails at run time (a full map); -kk also warns when a read of
+    /// kernel or user memory fails.
+    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    pub helper_warnings: u8,
+
     /// Allow functions that act on the system: system(), signal().
     #[arg(long = "unsafe")]
     pub unsafe_allowed: bool,
@@ -68,6 +86,23 @@ pub struct Cli {
     /// Load and attach every probe, then exit without running the script.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Buffering {
+    Line,
+    Full,
+    None,
+}
+
+impl From<Buffering> for scry_runtime::output::Buffering {
+    fn from(b: Buffering) -> Self {
+        match b {
+            Buffering::Line => Self::Line,
+            Buffering::Full => Self::Full,
+            Buffering::None => Self::None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

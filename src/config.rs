@@ -3,28 +3,91 @@
 
 use crate::report::Failure;
 use scry_lang::ast::{ConfigValue, Program};
-use scry_lang::Diagnostic;
+use scry_lang::types::StackMode;
+use scry_lang::{Diagnostic, MissingProbes};
 
 pub struct Config {
     /// Capacity of strings read with `str()`, NUL included.
     pub max_strlen: u32,
     /// How many keys each map holds.
     pub max_map_keys: u32,
+    /// Whether the maps are printed when the program ends.
+    pub print_maps_on_exit: bool,
+    /// How stacks print when the script does not say.
+    pub stack_mode: StackMode,
+    /// What a probe that does not exist is.
+    pub missing_probes: MissingProbes,
 }
 
-/// The settings scry knows, with the bounds it accepts.
-const SETTINGS: &[(&str, u64, u64)] = &[("max_strlen", 2, 32 * 1024), ("max_map_keys", 1, 1 << 24)];
+/// The values a setting takes.
+enum Kind {
+    Int { lo: u64, hi: u64 },
+    Bool,
+    Choice(&'static [&'static str]),
+}
+
+/// The settings scry knows.
+const SETTINGS: &[(&str, Kind)] = &[
+    (
+        "max_strlen",
+        Kind::Int {
+            lo: 2,
+            hi: 32 * 1024,
+        },
+    ),
+    ("max_map_keys", Kind::Int { lo: 1, hi: 1 << 24 }),
+    ("print_maps_on_exit", Kind::Bool),
+    ("stack_mode", Kind::Choice(&StackMode::NAMES)),
+    ("missing_probes", Kind::Choice(&["error", "warn", "ignore"])),
+];
+
+/// A setting's value, checked against its kind.
+enum Value<'a> {
+    Int(u64),
+    Bool(bool),
+    Choice(&'a str),
+}
+
+impl Kind {
+    /// What the setting takes, for error messages.
+    fn describe(&self, name: &str) -> String {
+        match self {
+            Kind::Int { lo, hi } => format!("{name} takes a number from {lo} to {hi}"),
+            Kind::Bool => format!("{name} takes true or false"),
+            Kind::Choice(names) => format!("{name} takes one of {}", names.join(", ")),
+        }
+    }
+
+    fn parse<'a>(&self, text: &'a str) -> Option<Value<'a>> {
+        match self {
+            Kind::Int { lo, hi } => text
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (*lo..=*hi).contains(v))
+                .map(Value::Int),
+            Kind::Bool => match text {
+                "true" | "1" => Some(Value::Bool(true)),
+                "false" | "0" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            Kind::Choice(names) => names.contains(&text).then_some(Value::Choice(text)),
+        }
+    }
+}
 
 impl Config {
     pub fn from_script(program: &Program, file: &str, source: &str) -> Result<Config, Failure> {
         let mut config = Config {
             max_strlen: 1024,
             max_map_keys: 4096,
+            print_maps_on_exit: true,
+            stack_mode: StackMode::Bpftrace,
+            missing_probes: MissingProbes::Error,
         };
         let mut diags = Vec::new();
         for entry in &program.config {
             let key = normalize(&entry.key.name);
-            let Some((name, lo, hi)) = SETTINGS.iter().find(|(n, ..)| *n == key) else {
+            let Some((name, kind)) = SETTINGS.iter().find(|(n, _)| *n == key) else {
                 diags.push(
                     Diagnostic::error(
                         entry.key.span,
@@ -34,33 +97,35 @@ impl Config {
                         "settings: {}",
                         SETTINGS
                             .iter()
-                            .map(|(n, ..)| *n)
+                            .map(|(n, _)| *n)
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
                 );
                 continue;
             };
-            match &entry.value {
-                ConfigValue::Int(v) if (*lo..=*hi).contains(v) => config.set(name, *v),
-                _ => diags.push(Diagnostic::error(
-                    entry.span,
-                    format!("{name} takes a number from {lo} to {hi}"),
-                )),
+            let text = match &entry.value {
+                ConfigValue::Int(v) => v.to_string(),
+                ConfigValue::Str(s) | ConfigValue::Word(s) => s.clone(),
+            };
+            match kind.parse(&text) {
+                Some(v) => config.set(name, v),
+                None => diags.push(Diagnostic::error(entry.span, kind.describe(name))),
             }
         }
         if !diags.is_empty() {
             return Err(Failure::diagnostics(diags, file, source));
         }
-        for (name, lo, hi) in SETTINGS {
+        for (name, kind) in SETTINGS {
             let upper = name.to_uppercase();
             for var in [format!("BPFTRACE_{upper}"), format!("SCRY_{upper}")] {
                 if let Ok(text) = std::env::var(&var) {
-                    match text.trim().parse::<u64>() {
-                        Ok(v) if (*lo..=*hi).contains(&v) => config.set(name, v),
-                        _ => {
+                    match kind.parse(text.trim()) {
+                        Some(v) => config.set(name, v),
+                        None => {
                             return Err(Failure::plain(format!(
-                                "{var}={text}: {name} takes a number from {lo} to {hi}"
+                                "{var}={text}: {}",
+                                kind.describe(name)
                             )))
                         }
                     }
@@ -70,10 +135,22 @@ impl Config {
         Ok(config)
     }
 
-    fn set(&mut self, name: &str, v: u64) {
-        match name {
-            "max_strlen" => self.max_strlen = v as u32,
-            _ => self.max_map_keys = v as u32,
+    fn set(&mut self, name: &str, v: Value<'_>) {
+        match (name, v) {
+            ("max_strlen", Value::Int(v)) => self.max_strlen = v as u32,
+            ("max_map_keys", Value::Int(v)) => self.max_map_keys = v as u32,
+            ("print_maps_on_exit", Value::Bool(b)) => self.print_maps_on_exit = b,
+            ("stack_mode", Value::Choice(c)) => {
+                self.stack_mode = StackMode::from_name(c).unwrap_or_default()
+            }
+            ("missing_probes", Value::Choice(c)) => {
+                self.missing_probes = match c {
+                    "warn" => MissingProbes::Warn,
+                    "ignore" => MissingProbes::Ignore,
+                    _ => MissingProbes::Error,
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `scry_runtime`).
 
 mod cli;
+mod command;
 mod config;
 mod report;
 
@@ -69,20 +70,34 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             args.insert(0, first.clone());
         }
     }
+    // Forked now, so `cpid` is known when the script is checked; it runs once attached.
+    let mut command = match &cli.command {
+        Some(line) => Some(command::Command::spawn(line).map_err(Failure::plain)?),
+        None => None,
+    };
     let check_options = CheckOptions {
         max_strlen: config.max_strlen,
         args,
-        cpid: None,
+        cpid: command.as_ref().map(command::Command::pid),
         unsafe_allowed: cli.unsafe_allowed,
+        missing_probes: config.missing_probes,
     };
     let typed = check(&ast, &KernelResolver::default(), &check_options)
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
+    if !cli.no_warnings {
+        eprint!(
+            "{}",
+            scry_lang::diagnostic::render_all(&typed.warnings, &file, &source)
+        );
+    }
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
         start_boot_ns: boot_ns(),
         ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
         max_map_keys: config.max_map_keys,
         pid_filter: cli.pid,
+        stack_mode: config.stack_mode,
+        helper_checks: cli.helper_warnings,
         ..Default::default()
     };
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
@@ -112,9 +127,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         )?)),
         None => Box::new(io::BufWriter::new(io::stdout())),
     };
+    let buffering = cli.buffering.into();
     let mut printer: Box<dyn Printer> = match cli.format {
-        cli::Format::Text => Box::new(TextPrinter::new(out)),
-        cli::Format::Json => Box::new(JsonPrinter::new(out)),
+        cli::Format::Text => Box::new(TextPrinter::new(out, buffering)),
+        cli::Format::Json => Box::new(JsonPrinter::new(out, buffering)),
     };
     let signals = StopSignals::install().map_err(|source| {
         failure(RuntimeError::Io {
@@ -145,18 +161,26 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !cli.quiet {
         let _ = printer.attached(session.probe_count());
     }
-    // A script with nothing but BEGIN and END has nothing to wait for.
-    let stop = if only_special {
+    if let Some(c) = &mut command {
+        if !begin_exited {
+            c.release();
+        }
+    }
+    // A script with nothing but BEGIN and END has nothing to wait for, unless a command runs.
+    let stop = if only_special && command.is_none() {
         session.deliver_pending(printer.as_mut()).map_err(failure)?
     } else {
+        let exited = command.as_ref().map(command::Command::exited);
         session
-            .deliver(printer.as_mut(), &signals)
+            .deliver(printer.as_mut(), &signals, exited)
             .map_err(failure)?
     };
-    session.finish(printer.as_mut()).map_err(failure)?;
+    session
+        .finish(printer.as_mut(), config.print_maps_on_exit)
+        .map_err(failure)?;
     Ok(match stop {
         Stop::Exit(code) => code as u8,
-        Stop::Signal | Stop::OutputClosed | Stop::Done => 0,
+        Stop::Signal | Stop::OutputClosed | Stop::Done | Stop::CommandExited => 0,
     })
 }
 

@@ -2,12 +2,12 @@
 //! use, and the layouts of the records they send to userspace. Pure data: the runtime loads it,
 //! tests inspect it.
 
-use crate::insn::{disassemble, Insn};
+use crate::insn::{disassemble, Helper, Insn};
 use scry_lang::ast::Span;
 use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::MapDecl;
-use scry_lang::types::{Formatted, IntType, ProbeTarget, Type};
+use scry_lang::types::{Formatted, IntType, ProbeTarget, StackMode, Type};
 
 /// Index into `Module::maps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +21,8 @@ pub struct Module {
     pub records: Vec<RecordLayout>,
     /// The script's maps (`@name`), indexed like the typed program's `MapId`s.
     pub user_maps: Vec<UserMap>,
+    /// How stacks print when the script does not say (`stack_mode`).
+    pub stack_mode: StackMode,
 }
 
 impl Module {
@@ -41,7 +43,8 @@ impl Module {
             if let RecordLayout::Printf {
                 sink: Sink::Message { span, location, .. },
                 ..
-            } = r
+            }
+            | RecordLayout::HelperError { span, location, .. } = r
             {
                 *location = Some(at(*span));
             }
@@ -162,6 +165,13 @@ pub enum RecordLayout {
     Print(Field),
     /// `time(format)`: nothing but the id; userspace reads the clock.
     Time(String),
+    /// A helper failed (`-k`): its negative errno as an i64 at offset 8.
+    HelperError {
+        helper: Helper,
+        span: Span,
+        /// Filled in by `Module::locate`.
+        location: Option<Location>,
+    },
     /// `join(argv, sep)`: the number of strings read (u64 at 8), then up to `max` strings of
     /// `cap` bytes each from offset 16.
     Join { sep: String, max: u32, cap: u32 },
@@ -208,7 +218,11 @@ pub enum FieldKind {
     Str(u32),
     /// A stack id in this stack trace map (an i32 in 8 bytes; for user stacks the pid whose
     /// stack it is follows as a u32 at +4).
-    Stack { map: MapId, user: bool },
+    Stack {
+        map: MapId,
+        user: bool,
+        mode: StackMode,
+    },
     /// A value userspace renders; its raw layout is described by `Formatted`.
     Formatted(Formatted),
     /// A tuple: its elements, at offsets from the tuple's start.
@@ -255,9 +269,10 @@ impl Module {
         match ty {
             Type::Str(cap) => FieldKind::Str(*cap),
             Type::Bool => FieldKind::Bool,
-            Type::Stack { user, limit } => FieldKind::Stack {
+            Type::Stack { user, limit, mode } => FieldKind::Stack {
                 map: self.stack_map(*user, *limit),
                 user: *user,
+                mode: mode.unwrap_or(self.stack_mode),
             },
             Type::Formatted(f) => FieldKind::Formatted(f.clone()),
             Type::Tuple(elems) => FieldKind::Tuple(fields(self, elems)),

@@ -26,6 +26,21 @@ pub const SPECIAL_VALUES: &[&str] = &[
     "probe", "args", "kstack", "ustack", "ppid", "username", "cpid",
 ];
 
+/// Builtins only some probe types provide, and which: `arg0`…`argN` are a family.
+pub fn probe_specific(name: &str) -> Option<&'static str> {
+    match name {
+        "func" => Some("kprobe, uprobe, fentry and fexit"),
+        "retval" => Some("kretprobe, uretprobe and fexit"),
+        n if n
+            .strip_prefix("arg")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            Some("kprobe and uprobe")
+        }
+        _ => None,
+    }
+}
+
 /// Functions, with the number of arguments they take (min, max).
 pub const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("printf", 1, usize::MAX),
@@ -42,6 +57,9 @@ pub const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("strerror", 1, 1),
     ("syscall_name", 1, 1),
     ("bswap", 1, 1),
+    ("pton", 1, 1),
+    ("cgroupid", 1, 1),
+    ("uaddr", 1, 1),
     ("buf", 1, 2),
     ("time", 0, 1),
     ("join", 1, 2),

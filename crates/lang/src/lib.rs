@@ -17,6 +17,6 @@ pub mod printf;
 pub mod typed;
 pub mod types;
 
-pub use check::{check, CheckOptions};
+pub use check::{check, CheckOptions, MissingProbes};
 pub use diagnostic::{Diagnostic, Severity};
 pub use parser::parse;

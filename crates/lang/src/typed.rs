@@ -10,6 +10,8 @@ pub struct Program {
     pub probes: Vec<Probe>,
     /// Every map the program uses, indexed by `MapId`, in order of first use.
     pub maps: Vec<MapDecl>,
+    /// What checking found worth saying that does not stop the program.
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -353,6 +355,13 @@ pub enum ExprKind {
     Format {
         kind: Formatted,
         args: Vec<Expr>,
+    },
+    /// Constant bytes: `pton("127.0.0.1")`.
+    Bytes(Vec<u8>),
+    /// Whether two byte arrays of the same size are equal.
+    BytesEq {
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
     },
     /// Statements, then a value (a macro's body).
     Block {

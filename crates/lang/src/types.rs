@@ -79,13 +79,40 @@ pub enum Type {
         size: u32,
     },
     /// A call stack, as `kstack`/`ustack` capture it: at most `limit` frames of the kernel's or
-    /// of the user's stack. Printed symbolized; usable as a map key.
+    /// of the user's stack. Printed symbolized (in `mode`, or the `stack_mode` setting's when
+    /// none is given); usable as a map key.
     Stack {
         user: bool,
         limit: u8,
+        mode: Option<StackMode>,
     },
     /// The "value" of `printf(…)` and `exit()`.
     Void,
+}
+
+/// How a stack prints: bpftrace's `stack_mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `function+offset`, one frame per line, indented.
+    #[default]
+    Bpftrace,
+    /// perf's layout: a tab, the address in hex, then `function+offset`.
+    Perf,
+    /// Addresses in hex only.
+    Raw,
+}
+
+impl StackMode {
+    pub const NAMES: [&'static str; 3] = ["bpftrace", "perf", "raw"];
+
+    pub fn from_name(name: &str) -> Option<StackMode> {
+        match name {
+            "bpftrace" => Some(StackMode::Bpftrace),
+            "perf" => Some(StackMode::Perf),
+            "raw" => Some(StackMode::Raw),
+            _ => None,
+        }
+    }
 }
 
 /// Whether a `Type::Record` is a struct or a union.
@@ -298,6 +325,19 @@ pub enum ProbeTarget {
     Profile(Rate),
 }
 
+impl ProbeTarget {
+    /// The probe type, as users write it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ProbeTarget::Begin => "BEGIN",
+            ProbeTarget::End => "END",
+            ProbeTarget::Tracepoint { .. } => "tracepoint",
+            ProbeTarget::Interval(_) => "interval",
+            ProbeTarget::Profile(_) => "profile",
+        }
+    }
+}
+
 /// How often a timer probe fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rate {
@@ -356,5 +396,9 @@ pub trait ProbeResolver {
     /// The address of a kernel symbol (`kaddr("jiffies")`).
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
         None
+    }
+    /// The id of the cgroup (v2) at this path (`cgroupid("/sys/fs/cgroup/…")`).
+    fn cgroup_id(&self, _path: &str) -> Result<u64, String> {
+        Err("cgroups are not known here".into())
     }
 }

@@ -1,5 +1,6 @@
 //! Data-driven parser and checker tests: each `cases/NAME.bt` is parsed and checked against a
-//! fixed set of probes; the syntax tree (or the rendered diagnostics) must equal `cases/NAME.out`.
+//! fixed set of probes; the syntax tree and the types of every map and variable (or the
+//! rendered diagnostics) must equal `cases/NAME.out`.
 //! `UPDATE_SNAPSHOTS=1 cargo test -p scry-lang` rewrites the `.out` files; review the diff.
 
 use scry_lang::diagnostic::render_all;
@@ -109,7 +110,26 @@ fn outcome(source: &str) -> String {
                 .iter()
                 .map(|p| p.resolved.name.as_str())
                 .collect();
-            format!("{ast}-- ok: {}\n", probes.join(", "))
+            // The types checking gave: each map's keys and value, each probe's variables.
+            let mut types = String::new();
+            for m in &typed.maps {
+                let keys: Vec<String> = m.keys.iter().map(ToString::to_string).collect();
+                types.push_str(&format!(
+                    "{}[{}]: {}\n",
+                    m.name,
+                    keys.join(", "),
+                    m.value.describe()
+                ));
+            }
+            for p in &typed.probes {
+                for v in &p.vars {
+                    types.push_str(&format!("{} ${}: {}\n", p.resolved.name, v.name, v.ty));
+                }
+            }
+            for w in &typed.warnings {
+                types.push_str(&w.render("case.bt", source));
+            }
+            format!("{ast}-- ok: {}\n{types}", probes.join(", "))
         }
         Err(diags) => format!("{ast}-- errors:\n{}", render_all(&diags, "case.bt", source)),
     }

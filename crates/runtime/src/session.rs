@@ -4,7 +4,7 @@
 //! map, on every path, including a failure half-way through attaching.
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
-use crate::output::{format_printf, Printer, TextKind};
+use crate::output::{format_printf, HelperFailure, Printer, TextKind};
 use crate::probes;
 use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
@@ -12,12 +12,13 @@ use crate::{maps, RuntimeError};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
+use scry_codegen::insn::Helper;
 use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
 use scry_lang::diagnostic::Location;
 use scry_lang::types::ProbeTarget;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 pub struct Session {
     ebpf: Ebpf,
@@ -42,6 +43,8 @@ pub enum Stop {
     Done,
     /// The output went away (a closed pipe).
     OutputClosed,
+    /// The `-c` command exited.
+    CommandExited,
 }
 
 impl Session {
@@ -127,11 +130,13 @@ impl Session {
         Ok(self.exit_code.map_or(Stop::Done, Stop::Exit))
     }
 
-    /// Delivers records until `exit()`, a stop signal, or the output closing.
+    /// Delivers records until `exit()`, a stop signal, the output closing, or `command` (a
+    /// pidfd) becoming readable as its process exits.
     pub fn deliver(
         &mut self,
         printer: &mut dyn Printer,
         signals: &StopSignals,
+        command: Option<BorrowedFd<'_>>,
     ) -> Result<Stop, RuntimeError> {
         let stop = self.deliver_pending(printer)?;
         if stop != Stop::Done {
@@ -155,9 +160,14 @@ impl Session {
                     events: libc::POLLIN,
                     revents: 0,
                 },
+                libc::pollfd {
+                    fd: command.map_or(-1, |c| c.as_raw_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
-            // SAFETY: `fds` is a valid array of two pollfds.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            // SAFETY: `fds` is a valid array of three pollfds (a negative fd is skipped).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -174,11 +184,22 @@ impl Session {
                 }
                 return Ok(Stop::Signal);
             }
+            if fds[2].revents != 0 {
+                if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {
+                    return io_stop(e);
+                }
+                return Ok(Stop::CommandExited);
+            }
         }
     }
 
-    /// Detaches every probe, runs END, delivers what it printed, and prints the maps.
-    pub fn finish(&mut self, printer: &mut dyn Printer) -> Result<(), RuntimeError> {
+    /// Detaches every probe, runs END, delivers what it printed, and prints the maps (unless
+    /// `print_maps` is off).
+    pub fn finish(
+        &mut self,
+        printer: &mut dyn Printer,
+        print_maps: bool,
+    ) -> Result<(), RuntimeError> {
         let names: Vec<String> = self
             .module
             .programs
@@ -195,8 +216,14 @@ impl Session {
         self.exit_code = None;
         self.drain(printer)
             .and_then(|_| printer.end())
-            .and_then(|_| self.print_maps(printer))
-            .and_then(|_| printer.flush())
+            .and_then(|_| {
+                if print_maps {
+                    self.print_maps(printer)
+                } else {
+                    Ok(())
+                }
+            })
+            .and_then(|_| printer.finish())
             .or_else(|e| {
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     Ok(())
@@ -336,15 +363,27 @@ impl Handler<'_> {
                     Sink::Message {
                         error, location, ..
                     } => {
-                        let location = location.clone().unwrap_or(Location {
-                            file: "stdin".into(),
-                            line: 0,
-                            col: 0,
-                            end_col: 0,
-                        });
+                        let location = location.clone().unwrap_or_else(unknown_location);
                         printer.message(*error, &location, &String::from_utf8_lossy(&text))
                     }
                 }
+            }
+            Some(RecordLayout::HelperError {
+                helper, location, ..
+            }) => {
+                let retcode = word(8) as i64;
+                let message = match (helper, retcode) {
+                    (Helper::MapUpdateElem, -7) => {
+                        "Map full; can't update element. Try increasing max_map_keys".to_string()
+                    }
+                    _ => crate::render::strerror(-retcode as i32),
+                };
+                printer.helper_error(&HelperFailure {
+                    location: location.as_ref().unwrap_or(&unknown_location()),
+                    helper: helper.name(),
+                    retcode,
+                    message: &message,
+                })
             }
             Some(RecordLayout::Print(field)) => {
                 let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
@@ -386,6 +425,16 @@ impl Handler<'_> {
             }
             None => Ok(()),
         }
+    }
+}
+
+/// For records whose location was never filled in (a module compiled without `locate`).
+fn unknown_location() -> Location {
+    Location {
+        file: "stdin".into(),
+        line: 0,
+        col: 0,
+        end_col: 0,
     }
 }
 

@@ -2,6 +2,7 @@
 //! stats, avg, log2 and linear histograms, booleans, tuples, buffers) and key shape (none, integer, string, tuple, stack),
 //! in text and JSON. `UPDATE_SNAPSHOTS=1` rewrites `tests/golden/printers.{txt,json}`.
 
+use scry_lang::types::StackMode;
 use scry_runtime::maps::{linear_histogram, log2_histogram};
 use scry_runtime::output::value::{DumpKind, Entries, MapDump, Scalar, Value};
 use scry_runtime::output::{json, text};
@@ -71,10 +72,10 @@ fn dumps() -> Vec<MapDump> {
             "@stack",
             DumpKind::Map,
             Entries::Keyed(vec![(
-                vec![Scalar::Stack(vec![
-                    "do_idle+310".into(),
-                    "cpu_startup_entry+37".into(),
-                ])],
+                vec![Scalar::Stack(
+                    vec!["do_idle+310".into(), "cpu_startup_entry+37".into()],
+                    StackMode::Bpftrace,
+                )],
                 int(9),
             )]),
         ),

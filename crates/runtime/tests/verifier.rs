@@ -45,6 +45,7 @@ fn verifier_rejection_is_located() {
         }],
         records: vec![],
         user_maps: vec![],
+        stack_mode: Default::default(),
     };
     let object = elf::write(&module).unwrap();
     match Session::load(module, &object) {

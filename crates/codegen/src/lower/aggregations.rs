@@ -12,6 +12,9 @@ use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{Module, UserMap};
 use scry_lang::typed::{Aggregation, Expr, MapId, MapValue};
 
+/// `EEXIST`: the key is already in the map.
+const EEXIST: i32 = 17;
+
 impl Lowerer<'_> {
     pub(super) fn aggregate(
         &mut self,
@@ -88,7 +91,8 @@ impl Lowerer<'_> {
         self.asm.ld_map(Reg::R1, map.map);
         self.dst_into(key, Reg::R2);
         self.asm.emit(Insn::mov64_imm(Reg::R4, BPF_NOEXIST));
-        self.asm.emit(Insn::call(Helper::MapUpdateElem));
+        // Another CPU inserting the key first (EEXIST) is no failure.
+        self.call_checked(Helper::MapUpdateElem, Some(-EEXIST));
         if map.counter.is_some() {
             // Another CPU may have inserted the key first: count only our insert.
             let lost_race = self.asm.new_label();

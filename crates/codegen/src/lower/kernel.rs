@@ -34,7 +34,7 @@ impl Lowerer<'_> {
         self.asm
             .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
         self.asm.emit(Insn::mov64_imm(Reg::R2, bytes as i32));
-        self.asm.emit(Insn::call(read_helper(space)));
+        self.call_checked(read_helper(space), None);
         let w = self.work_reg(depth);
         self.asm.emit(Insn::ldx(size, w, Reg::FP, slot));
         if let Some(i) = ty.as_int() {

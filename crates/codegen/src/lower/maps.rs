@@ -155,7 +155,12 @@ impl Lowerer<'_> {
             me.dst_into(key, Reg::R2);
             me.dst_into(value_at, Reg::R3);
             me.asm.emit(Insn::mov64_imm(Reg::R4, flags));
-            me.asm.emit(Insn::call(Helper::MapUpdateElem));
+            if flags == BPF_NOEXIST {
+                // An existing key is no failure: the update that follows handles it.
+                me.asm.emit(Insn::call(Helper::MapUpdateElem));
+            } else {
+                me.call_checked(Helper::MapUpdateElem, None);
+            }
         };
         if map.counter.is_some() {
             // Insert first, so a new key is counted; update when it exists.

@@ -46,6 +46,10 @@ pub struct CompileOptions {
     pub max_map_keys: u32,
     /// `-p PID`: probes other than BEGIN and END do nothing in other processes.
     pub pid_filter: Option<u32>,
+    /// How stacks print when the script does not say (`stack_mode`).
+    pub stack_mode: scry_lang::types::StackMode,
+    /// `-k`: report failed map updates at run time; `-kk`: failed memory reads too.
+    pub helper_checks: u8,
 }
 
 impl Default for CompileOptions {
@@ -57,6 +61,8 @@ impl Default for CompileOptions {
             ncpus: 1,
             max_map_keys: 4096,
             pid_filter: None,
+            stack_mode: scry_lang::types::StackMode::Bpftrace,
+            helper_checks: 0,
         }
     }
 }
@@ -121,6 +127,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         ],
         records: Vec::new(),
         user_maps: Vec::new(),
+        stack_mode: options.stack_mode,
     };
     let mut next_counter = 0;
     for (index, decl) in program.maps.iter().enumerate() {
@@ -616,9 +623,11 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::StrIndex { string, index } => self.str_index(string, *index, depth)?,
             ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
+            ExprKind::BytesEq { lhs, rhs } => self.bytes_eq(lhs, rhs, depth)?,
             ExprKind::Str(_)
             | ExprKind::ReadStr { .. }
             | ExprKind::Tuple(_)
+            | ExprKind::Bytes(_)
             | ExprKind::Format { .. } => {
                 return Err(self.unsupported(format!("a {} used as an integer", e.ty), e.span));
             }

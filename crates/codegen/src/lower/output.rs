@@ -173,6 +173,52 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// Calls `helper`; with `-k` (map updates) or `-kk` (memory reads), a negative result other
+    /// than `expected` sends a warning record with the call's span. r0 keeps the result.
+    pub(super) fn call_checked(&mut self, helper: Helper, expected: Option<i32>) {
+        self.asm.emit(Insn::call(helper));
+        let level = match helper {
+            Helper::MapUpdateElem => 1,
+            Helper::ProbeRead
+            | Helper::ProbeReadUser
+            | Helper::ProbeReadKernel
+            | Helper::ProbeReadStr
+            | Helper::ProbeReadUserStr
+            | Helper::ProbeReadKernelStr => 2,
+            _ => u8::MAX,
+        };
+        if self.options.helper_checks < level {
+            return;
+        }
+        let id = self.add_record(RecordLayout::HelperError {
+            helper,
+            span: self.asm.span,
+            location: None,
+        });
+        let ok = self.asm.new_label();
+        let done = self.asm.new_label();
+        self.asm.jmp_imm(Cond::SGe, Reg::R0, 0, ok);
+        if let Some(e) = expected {
+            self.asm.jmp_imm(Cond::Eq, Reg::R0, e, ok);
+        }
+        let slot = self.alloc(8);
+        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+        self.asm.ld_map(Reg::R1, Module::EVENTS);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 16));
+        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.asm.emit(Insn::call(Helper::RingbufReserve));
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, done);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, slot));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::call(Helper::RingbufSubmit));
+        self.asm.bind(done);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R0, Reg::FP, slot));
+        self.asm.bind(ok);
+    }
+
     /// Reserves a record of `size` bytes into the temporary at `depth` and writes its id; when
     /// the ring buffer has no room, counts the loss in `scry_lost` and jumps to `full`.
     pub(super) fn reserve(&mut self, size: u32, id: u32, depth: usize, full: crate::asm::Label) {

@@ -12,7 +12,7 @@ const USER_STACK: i32 = 1 << 8;
 impl Lowerer<'_> {
     /// The stack of type `ty` as a value, into the temporary at `depth`.
     pub(super) fn stack_id(&mut self, ty: &Type, depth: usize) {
-        let Type::Stack { user, limit } = *ty else {
+        let Type::Stack { user, limit, .. } = *ty else {
             unreachable!("the checker gives stack expressions a stack type")
         };
         let map = self.module.stack_map(user, limit);

@@ -6,6 +6,10 @@ use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Builtin, Expr, ExprKind};
 use scry_lang::types::{AddrSpace, Type};
 
+/// The most (haystack start, needle offset) pairs a run-time `strcontains` may have: what the
+/// verifier can walk.
+const MAX_CONTAINS_PAIRS: u64 = 32 * 1024;
+
 impl Lowerer<'_> {
     /// Writes the string value of `e`, NUL-terminated and at most `cap` bytes, to `dst`.
     /// Temporaries from `depth` up are free to use.
@@ -64,11 +68,12 @@ impl Lowerer<'_> {
                 }
                 self.fetch_into(depth, Reg::R3);
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::call(match space {
+                let helper = match space {
                     AddrSpace::User => Helper::ProbeReadUserStr,
                     AddrSpace::Kernel => Helper::ProbeReadKernelStr,
                     AddrSpace::Unknown => Helper::ProbeReadStr,
-                }));
+                };
+                self.call_checked(helper, None);
             }
             ExprKind::MapRead { map, keys } => self.map_read_str(*map, keys, dst, cap, depth)?,
             ExprKind::Ternary {
@@ -259,10 +264,7 @@ impl Lowerer<'_> {
         depth: usize,
     ) -> Result<(), CompileError> {
         let ExprKind::Str(lit) = &needle.kind else {
-            return Err(self.unsupported(
-                "strcontains() with a needle that is not a string literal",
-                needle.span,
-            ));
+            return self.str_contains_dynamic(haystack, needle, depth);
         };
         let (at, cap) = self.materialize(haystack, depth)?;
         let found = self.asm.new_label();
@@ -295,6 +297,72 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
             self.asm.ja(top);
         }
+        self.asm.bind(missing);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.ja(end);
+        self.asm.bind(found);
+        self.asm.emit(Insn::mov64_imm(w, 1));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
+        Ok(())
+    }
+
+    /// `strcontains(haystack, needle)` with a needle known only at run time: for each start in
+    /// the haystack, compare the needle byte by byte. The verifier walks every (start, offset)
+    /// pair, so their product is bounded.
+    fn str_contains_dynamic(
+        &mut self,
+        haystack: &Expr,
+        needle: &Expr,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let (hay, hcap) = self.materialize(haystack, depth)?;
+        let (ndl, ncap) = self.materialize(needle, depth + 1)?;
+        if u64::from(hcap) * u64::from(ncap) > MAX_CONTAINS_PAIRS {
+            return Err(self.unsupported(
+                format!(
+                    "strcontains() of a {ncap}-byte needle known only at run time in a {hcap}-byte string (at most {MAX_CONTAINS_PAIRS} start and offset pairs); bound them with str(s, n)"
+                ),
+                needle.span,
+            ));
+        }
+        let (top, inner, next) = (
+            self.asm.new_label(),
+            self.asm.new_label(),
+            self.asm.new_label(),
+        );
+        let (found, missing, end) = (
+            self.asm.new_label(),
+            self.asm.new_label(),
+            self.asm.new_label(),
+        );
+        self.dst_into(hay, Reg::R1);
+        self.dst_into(ndl, Reg::R2);
+        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.asm.bind(top);
+        self.asm.jmp_imm(Cond::Ge, Reg::R3, hcap as i32, missing);
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.asm.bind(inner);
+        self.asm.jmp_imm(Cond::Ge, Reg::R4, ncap as i32, found);
+        // r5 = needle[j]: its end means a match.
+        self.asm.emit(Insn::mov64_reg(Reg::R5, Reg::R2));
+        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R5, Reg::R4));
+        self.asm.emit(Insn::ldx(Size::B, Reg::R5, Reg::R5, 0));
+        self.asm.jmp_imm(Cond::Eq, Reg::R5, 0, found);
+        // r0 = haystack[i + j]: its end means no later start can match either.
+        self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));
+        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R0, Reg::R4));
+        self.asm.jmp_imm(Cond::Ge, Reg::R0, hcap as i32, missing);
+        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R0, Reg::R1));
+        self.asm.emit(Insn::ldx(Size::B, Reg::R0, Reg::R0, 0));
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, missing);
+        self.asm.jmp_reg(Cond::Ne, Reg::R0, Reg::R5, next);
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R4, 1));
+        self.asm.ja(inner);
+        self.asm.bind(next);
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
+        self.asm.ja(top);
+        let w = self.work_reg(depth);
         self.asm.bind(missing);
         self.asm.emit(Insn::mov64_imm(w, 0));
         self.asm.ja(end);

@@ -117,25 +117,90 @@ impl Lowerer<'_> {
         if e.ty.is_str() && self.place(e).is_none() {
             return self.write_str(e, dst, size, depth);
         }
-        let helper = match (&e.kind, self.place(e)) {
+        if let ExprKind::Bytes(bytes) = &e.kind {
+            self.dst_into(dst, Reg::R1);
+            for (i, b) in bytes.iter().take(size as usize).enumerate() {
+                self.asm
+                    .emit(Insn::st_imm(Size::B, Reg::R1, i as i16, i32::from(*b)));
+            }
+            return Ok(());
+        }
+        // Only reads of kernel or user memory can fail (and are checked with -kk).
+        let (helper, may_fail) = match (&e.kind, self.place(e)) {
             (_, Some(src)) => {
                 self.dst_into(src, Reg::R3);
-                Helper::ProbeReadKernel
+                (Helper::ProbeReadKernel, false)
             }
             (ExprKind::Arg(field), None) => {
                 self.arg_str_addr(field, Reg::R3);
-                Helper::ProbeReadKernel
+                (Helper::ProbeReadKernel, false)
             }
             (ExprKind::Load { addr, space }, None) => {
                 self.eval_int(addr, depth)?;
                 self.fetch_into(depth, Reg::R3);
-                read_helper(*space)
+                (read_helper(*space), true)
             }
             _ => return Err(self.unsupported(format!("a value of type {} here", e.ty), e.span)),
         };
         self.dst_into(dst, Reg::R1);
         self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
-        self.asm.emit(Insn::call(helper));
+        if may_fail {
+            self.call_checked(helper, None);
+        } else {
+            self.asm.emit(Insn::call(helper));
+        }
+        Ok(())
+    }
+
+    /// `a == b` for byte arrays: both copied to the scratch area, then compared in the
+    /// widest loads that fit, into the temporary at `depth` as 1 or 0.
+    pub(super) fn bytes_eq(
+        &mut self,
+        a: &Expr,
+        b: &Expr,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let size = a.ty.size().min(b.ty.size());
+        let mut at = [Dst {
+            base: Base::Scratch,
+            off: 0,
+        }; 2];
+        for (slot, e) in at.iter_mut().zip([a, b]) {
+            *slot = match self.place(e) {
+                Some(p) => p,
+                None => {
+                    let dst = Dst {
+                        base: Base::Scratch,
+                        off: self.scratch_alloc(size),
+                    };
+                    self.copy_bytes(e, dst, size, depth)?;
+                    dst
+                }
+            };
+        }
+        let differ = self.asm.new_label();
+        let end = self.asm.new_label();
+        self.dst_into(at[0], Reg::R1);
+        self.dst_into(at[1], Reg::R2);
+        let mut off = 0u32;
+        while off < size {
+            let width = [8, 4, 2, 1]
+                .into_iter()
+                .find(|w| off + w <= size)
+                .unwrap_or(1);
+            let sz = Size::from_bytes(width).unwrap_or(Size::B);
+            self.asm.emit(Insn::ldx(sz, Reg::R3, Reg::R1, off as i16));
+            self.asm.emit(Insn::ldx(sz, Reg::R4, Reg::R2, off as i16));
+            self.asm.jmp_reg(Cond::Ne, Reg::R3, Reg::R4, differ);
+            off += width;
+        }
+        let w = self.work_reg(depth);
+        self.asm.emit(Insn::mov64_imm(w, 1));
+        self.asm.ja(end);
+        self.asm.bind(differ);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
         Ok(())
     }
 
@@ -194,7 +259,7 @@ impl Lowerer<'_> {
                     self.fetch_into(depth + 1, Reg::R3);
                     self.fetch_into(depth, Reg::R2);
                     self.dst_into(dst.at(8), Reg::R1);
-                    self.asm.emit(Insn::call(read_helper(space)));
+                    self.call_checked(read_helper(space), None);
                     Ok(())
                 } else {
                     self.copy_bytes(data, dst.at(8), data.ty.size().min(*cap), depth + 1)

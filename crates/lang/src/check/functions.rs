@@ -106,6 +106,67 @@ impl Checker<'_> {
                 });
                 Some(expr(T::Bswap(Box::new(v)), ty, span))
             }
+            "pton" => {
+                let A::Str { value, .. } = &args[0].kind else {
+                    let d = self
+                        .error(args[0].span, "pton takes an address in quotes")
+                        .with_hint("pton(\"127.0.0.1\") or pton(\"::1\")");
+                    self.diags.push(d);
+                    return None;
+                };
+                let text = String::from_utf8_lossy(value);
+                let bytes = match text.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => a.octets().to_vec(),
+                    Ok(std::net::IpAddr::V6(a)) => a.octets().to_vec(),
+                    Err(_) => {
+                        let d = self.error(
+                            args[0].span,
+                            format!("`{text}` is not an IPv4 or IPv6 address"),
+                        );
+                        self.diags.push(d);
+                        return None;
+                    }
+                };
+                let ty = Type::Array {
+                    elem: Box::new(Type::Int(IntType {
+                        bits: 8,
+                        signed: false,
+                    })),
+                    len: bytes.len() as u32,
+                };
+                Some(expr(T::Bytes(bytes), ty, span))
+            }
+            "cgroupid" => {
+                let A::Str { value, .. } = &args[0].kind else {
+                    let d = self.error(args[0].span, "cgroupid takes a path in quotes");
+                    self.diags.push(d);
+                    return None;
+                };
+                let path = String::from_utf8_lossy(value).into_owned();
+                match self.resolver.cgroup_id(&path) {
+                    Ok(id) => Some(expr(T::Int(id), Type::Int(IntType::U64), span)),
+                    Err(e) => {
+                        let d = self
+                            .error(args[0].span, format!("no cgroup: {e}"))
+                            .with_hint("cgroup v2 directories are under /sys/fs/cgroup");
+                        self.diags.push(d);
+                        None
+                    }
+                }
+            }
+            "uaddr" => {
+                let d = self
+                    .error(
+                        span,
+                        format!(
+                            "uaddr() finds a symbol in a uprobe's binary; this is a {} probe",
+                            self.probe.target.kind_name()
+                        ),
+                    )
+                    .with_hint("kaddr(\"name\") gives a kernel symbol's address");
+                self.diags.push(d);
+                None
+            }
             "kaddr" => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "kaddr takes a symbol name in quotes");

@@ -6,7 +6,7 @@ use super::{expr, Checker};
 use crate::ast::{self, ExprKind as A, Span, UnaryOp};
 use crate::diagnostic::{nearest, Diagnostic};
 use crate::typed::{self, Aggregation, ExprKind as T, MapDecl, MapId, MapOp, MapValue, StmtKind};
-use crate::types::{IntType, Type};
+use crate::types::{IntType, StackMode, Type};
 use std::collections::{HashMap, HashSet};
 
 /// Functions whose value is an aggregation: only assigned to a map.
@@ -286,12 +286,24 @@ impl Checker<'_> {
     }
 
     /// `kstack`, `ustack`, `kstack(n)`.
-    pub(super) fn stack(
-        &mut self,
-        user: bool,
-        limit: Option<&ast::Expr>,
-        span: Span,
-    ) -> typed::Expr {
+    /// `kstack`, `kstack(N)`, `kstack(perf)`, `kstack(raw, N)`.
+    pub(super) fn stack(&mut self, user: bool, args: &[ast::Expr], span: Span) -> typed::Expr {
+        let mut mode = None;
+        let mut limit = None;
+        for a in args {
+            match &a.kind {
+                A::Ident(name) if mode.is_none() && limit.is_none() => {
+                    mode = StackMode::from_name(name);
+                    if mode.is_none() {
+                        let d = self
+                            .error(a.span, format!("unknown stack mode `{name}`"))
+                            .with_hint(format!("modes: {}", StackMode::NAMES.join(", ")));
+                        self.diags.push(d);
+                    }
+                }
+                _ => limit = Some(a),
+            }
+        }
         let limit = match limit {
             Some(e) => match self.constant(e, "the stack depth") {
                 Some(n) if (1..=i64::from(MAX_STACK)).contains(&n) => n as u8,
@@ -307,7 +319,7 @@ impl Checker<'_> {
             },
             None => MAX_STACK,
         };
-        expr(T::Stack, Type::Stack { user, limit }, span)
+        expr(T::Stack, Type::Stack { user, limit, mode }, span)
     }
 
     fn aggregation(

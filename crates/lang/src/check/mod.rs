@@ -27,6 +27,20 @@ pub struct CheckOptions {
     pub cpid: Option<u32>,
     /// `--unsafe`: allow `system()` and `signal()`.
     pub unsafe_allowed: bool,
+    /// What a probe that does not exist is (bpftrace's `missing_probes`).
+    pub missing_probes: MissingProbes,
+}
+
+/// What to do about a probe that cannot be found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingProbes {
+    /// Stop with an error.
+    #[default]
+    Error,
+    /// Leave it out, with a warning.
+    Warn,
+    /// Leave it out silently.
+    Ignore,
 }
 
 impl Default for CheckOptions {
@@ -36,6 +50,7 @@ impl Default for CheckOptions {
             args: Vec::new(),
             cpid: None,
             unsafe_allowed: false,
+            missing_probes: MissingProbes::Error,
         }
     }
 }
@@ -66,7 +81,14 @@ pub fn check(
             let resolved = match resolver.resolve(ap.provider(), &parts) {
                 Ok(r) => r,
                 Err(e) => {
-                    let mut d = Diagnostic::error(ap.span, e.message);
+                    let mut d = match options.missing_probes {
+                        MissingProbes::Error => Diagnostic::error(ap.span, e.message),
+                        MissingProbes::Warn => Diagnostic::warning(
+                            ap.span,
+                            format!("{}; the probe is left out", e.message),
+                        ),
+                        MissingProbes::Ignore => continue,
+                    };
                     d.hint = e.hint;
                     diags.push(d);
                     continue;
@@ -111,12 +133,22 @@ pub fn check(
             }
         }
     }
+    let attach_points = program.probes.iter().flat_map(|p| &p.attach_points);
+    if probes.is_empty() && !diags.iter().any(Diagnostic::is_error) {
+        if let Some(first) = attach_points.clone().next() {
+            diags.push(
+                Diagnostic::error(first.span, "none of the program's probes exist")
+                    .with_hint("list the probes there are with `scry -l`"),
+            );
+        }
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
         Ok(typed::Program {
             probes,
             maps: maps.decls,
+            warnings: diags,
         })
     }
 }
@@ -151,6 +183,8 @@ fn storable(ty: &Type) -> bool {
         Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. } => true,
         Type::Formatted(_) => true,
         Type::Tuple(items) => items.iter().all(storable),
+        // Arrays of integers are kept as their bytes (`$a = pton("::1")`, `$b = args.saddr`).
+        Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
         _ => false,
     }
 }
@@ -838,6 +872,9 @@ impl Checker<'_> {
                 if op.is_comparison() && (l.ty.is_str() || r.ty.is_str()) {
                     return self.string_comparison(*op, l, r, e.span);
                 }
+                if let (Type::Array { .. }, Type::Array { .. }) = (&l.ty, &r.ty) {
+                    return self.array_comparison(*op, l, r, e.span);
+                }
                 let what = format!("an operand of `{}`", op.symbol());
                 let l = self.require_scalar(l, &what);
                 let r = self.require_scalar(r, &what);
@@ -1001,7 +1038,7 @@ impl Checker<'_> {
             return Some(expr(T::Int(v as u64), Type::Int(IntType::I64), span));
         }
         if name == "kstack" || name == "ustack" {
-            return Some(self.stack(name == "ustack", None, span));
+            return Some(self.stack(name == "ustack", &[], span));
         }
         if name == "probe" {
             let text = self.probe.name.clone().into_bytes();
@@ -1016,6 +1053,15 @@ impl Checker<'_> {
         } else if builtins::function(name).is_some() {
             self.error(span, format!("`{name}` is a function"))
                 .with_hint(format!("call it: `{name}(…)`"))
+        } else if let Some(probes) = builtins::probe_specific(name) {
+            self.error(
+                span,
+                format!(
+                    "`{name}` is not available in a {} probe",
+                    self.probe.target.kind_name()
+                ),
+            )
+            .with_hint(format!("`{name}` is provided by {probes} probes"))
         } else {
             let d = self.error(span, format!("unknown identifier `{name}`"));
             match nearest(name, builtins::all_value_names()) {
@@ -1028,6 +1074,51 @@ impl Checker<'_> {
         };
         self.diags.push(d);
         None
+    }
+
+    /// `a == b` / `a != b` between arrays: the same size, compared byte by byte.
+    fn array_comparison(
+        &mut self,
+        op: ast::BinaryOp,
+        l: typed::Expr,
+        r: typed::Expr,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        if !matches!(op, ast::BinaryOp::Eq | ast::BinaryOp::Ne) || l.ty.size() != r.ty.size() {
+            let d = self
+                .error(
+                    span,
+                    format!(
+                        "cannot compare {} and {} with `{}`",
+                        l.ty,
+                        r.ty,
+                        op.symbol()
+                    ),
+                )
+                .with_hint("arrays of the same size compare with == and !=");
+            self.diags.push(d);
+            return None;
+        }
+        let eq = expr(
+            T::BytesEq {
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+            Type::Bool,
+            span,
+        );
+        Some(if op == ast::BinaryOp::Ne {
+            expr(
+                T::Unary {
+                    op: UnaryOp::Not,
+                    operand: Box::new(eq),
+                },
+                Type::Bool,
+                span,
+            )
+        } else {
+            eq
+        })
     }
 
     fn field(&mut self, base: &ast::Expr, field: &ast::Ident) -> Option<typed::Expr> {
@@ -1118,15 +1209,18 @@ impl Checker<'_> {
             return self.map_value_call(func, args, span);
         }
         if func.name == "kstack" || func.name == "ustack" {
-            if args.len() > 1 {
+            if args.len() > 2 {
                 let d = self.error(
                     span,
-                    format!("{}() takes at most 1 argument (the depth)", func.name),
+                    format!(
+                        "{}() takes at most 2 arguments (a mode and the depth)",
+                        func.name
+                    ),
                 );
                 self.diags.push(d);
                 return None;
             }
-            return Some(self.stack(func.name == "ustack", args.first(), span));
+            return Some(self.stack(func.name == "ustack", args, span));
         }
         if builtins::function(&func.name).is_none() {
             let names = builtins::all_function_names();

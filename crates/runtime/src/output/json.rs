@@ -80,7 +80,7 @@ fn scalar(s: &Scalar) -> String {
         Scalar::UInt(v) => int(i128::from(*v)),
         Scalar::Str(s) => string(s),
         Scalar::Bool(b) => b.to_string(),
-        Scalar::Stack(_) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),
+        Scalar::Stack(..) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),
         Scalar::Tuple(items) => {
             let items: Vec<String> = items.iter().map(scalar).collect();
             format!("[{}]", items.join(","))
@@ -96,6 +96,19 @@ pub fn value_record(s: &Scalar) -> String {
 /// Text from `printf`, `time`, `cat`, `join` and `system`, under its record type.
 pub fn text(kind: &str, text: &str) -> String {
     format!("{{\"type\": \"{kind}\", \"data\": {}}}\n", string(text))
+}
+
+/// A helper that failed at run time.
+pub fn helper_error(f: &super::HelperFailure<'_>) -> String {
+    format!(
+        "{{\"type\": \"helper_error\", \"msg\": {}, \"helper\": {}, \"retcode\": {}, \"filename\": {}, \"line\": {}, \"col\": {}}}\n",
+        string(f.message),
+        string(f.helper),
+        f.retcode,
+        string(&f.location.file),
+        f.location.line,
+        f.location.col
+    )
 }
 
 /// `errorf`/`warnf`: the message and where the call is.

@@ -13,6 +13,14 @@ use scry_lang::diagnostic::Location;
 use std::io::{self, Write};
 use value::{MapDump, Scalar};
 
+/// A helper that failed at run time, where, and why.
+pub struct HelperFailure<'a> {
+    pub location: &'a Location,
+    pub helper: &'a str,
+    pub retcode: i64,
+    pub message: &'a str,
+}
+
 /// Where a piece of text output comes from; JSON output names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextKind {
@@ -46,6 +54,8 @@ pub trait Printer {
     fn value(&mut self, value: &Scalar) -> io::Result<()>;
     /// `errorf` or `warnf`.
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()>;
+    /// A helper call failed at run time (`-k`).
+    fn helper_error(&mut self, failure: &HelperFailure<'_>) -> io::Result<()>;
     /// A map, at exit or from `print(@m)`.
     fn map(&mut self, dump: &MapDump) -> io::Result<()>;
     /// Records the kernel dropped because the ring buffer was full.
@@ -56,16 +66,59 @@ pub trait Printer {
     fn end(&mut self) -> io::Result<()>;
     /// Called after each batch of records, so a reader on a pipe sees lines as they happen.
     fn flush(&mut self) -> io::Result<()>;
+    /// Called once at the end: everything reaches the output, whatever the buffering.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// When output reaches its destination (`-B`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Buffering {
+    /// After each batch of records, so a reader on a pipe sees lines as they happen.
+    #[default]
+    Line,
+    /// When the buffer fills, and at the end.
+    Full,
+    /// After every write.
+    None,
+}
+
+/// The output stream, flushed as `Buffering` says.
+struct Out {
+    out: Box<dyn Write>,
+    buffering: Buffering,
+}
+
+impl Out {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        if self.buffering == Buffering::None {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+    /// The end of a batch of records.
+    fn flush(&mut self) -> io::Result<()> {
+        match self.buffering {
+            Buffering::Full => Ok(()),
+            _ => self.out.flush(),
+        }
+    }
+    /// Before writing to stderr, so the two streams keep their order; and at the end.
+    fn flush_now(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// bpftrace's text output: messages about the run go to stderr.
 pub struct TextPrinter {
-    out: Box<dyn Write>,
+    out: Out,
 }
 
 impl TextPrinter {
-    pub fn new(out: Box<dyn Write>) -> Self {
-        TextPrinter { out }
+    pub fn new(out: Box<dyn Write>, buffering: Buffering) -> Self {
+        TextPrinter {
+            out: Out { out, buffering },
+        }
     }
 }
 
@@ -78,19 +131,29 @@ impl Printer for TextPrinter {
         Ok(())
     }
     fn value(&mut self, value: &Scalar) -> io::Result<()> {
-        writeln!(self.out, "{}", text::scalar(value, 8))
+        self.out
+            .write_all(format!("{}\n", text::scalar(value, 8)).as_bytes())
     }
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
         // In order with the output before it.
-        self.out.flush()?;
+        self.out.flush_now()?;
         let level = if error { "ERROR" } else { "WARNING" };
         eprintln!("{location}: {level}: {message}");
+        Ok(())
+    }
+    fn helper_error(&mut self, f: &HelperFailure<'_>) -> io::Result<()> {
+        self.out.flush_now()?;
+        eprintln!(
+            "{}: WARNING: {}\nAdditional Info - helper: {}, retcode: {}",
+            f.location, f.message, f.helper, f.retcode
+        );
         Ok(())
     }
     fn map(&mut self, dump: &MapDump) -> io::Result<()> {
         self.out.write_all(text::map(dump).as_bytes())
     }
     fn lost(&mut self, count: u64) -> io::Result<()> {
+        self.out.flush_now()?;
         eprintln!("Lost {count} events");
         Ok(())
     }
@@ -107,16 +170,21 @@ impl Printer for TextPrinter {
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush_now()
+    }
 }
 
 /// NDJSON: every message is a record on the output.
 pub struct JsonPrinter {
-    out: Box<dyn Write>,
+    out: Out,
 }
 
 impl JsonPrinter {
-    pub fn new(out: Box<dyn Write>) -> Self {
-        JsonPrinter { out }
+    pub fn new(out: Box<dyn Write>, buffering: Buffering) -> Self {
+        JsonPrinter {
+            out: Out { out, buffering },
+        }
     }
 }
 
@@ -133,6 +201,9 @@ impl Printer for JsonPrinter {
         self.out
             .write_all(json::message(error, location, message).as_bytes())
     }
+    fn helper_error(&mut self, f: &HelperFailure<'_>) -> io::Result<()> {
+        self.out.write_all(json::helper_error(f).as_bytes())
+    }
     fn map(&mut self, dump: &MapDump) -> io::Result<()> {
         self.out.write_all(json::map(dump).as_bytes())
     }
@@ -147,5 +218,8 @@ impl Printer for JsonPrinter {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush_now()
     }
 }

@@ -2,6 +2,7 @@
 //! bars, stats records, and stacks one frame per line.
 
 use super::value::{Entries, Histogram, Label, MapDump, Scalar, Value};
+use scry_lang::types::StackMode;
 use std::fmt::Write;
 
 /// Width of a histogram's bar at its largest bucket.
@@ -65,7 +66,9 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
         Scalar::UInt(v) => v.to_string(),
         Scalar::Str(s) => s.clone(),
         Scalar::Bool(b) => b.to_string(),
-        Scalar::Stack(frames) => stack(frames, indent),
+        Scalar::Stack(frames, StackMode::Bpftrace) => stack(frames, indent),
+        // perf and raw frames carry their own layout.
+        Scalar::Stack(frames, _) => stack(frames, 0),
         Scalar::Tuple(items) => {
             let items: Vec<String> = items.iter().map(|s| scalar(s, indent)).collect();
             format!("({})", items.join(", "))

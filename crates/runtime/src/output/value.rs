@@ -1,6 +1,8 @@
 //! Values as printers see them: a map's entries decoded, combined across CPUs, sorted and
 //! built into histograms, with no kernel layout left. Golden tests build these by hand.
 
+use scry_lang::types::StackMode;
+
 /// One key field, or a plain map value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scalar {
@@ -8,8 +10,8 @@ pub enum Scalar {
     UInt(u64),
     Str(String),
     Bool(bool),
-    /// A symbolized stack, innermost frame first.
-    Stack(Vec<String>),
+    /// A symbolized stack, innermost frame first, each frame as its mode writes it.
+    Stack(Vec<String>, StackMode),
     Tuple(Vec<Scalar>),
     /// `buf()`: raw bytes, shown with `\x` escapes.
     Bytes(Vec<u8>),

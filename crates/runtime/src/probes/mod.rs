@@ -123,6 +123,16 @@ impl ProbeResolver for KernelResolver {
         })
     }
 
+    /// A cgroup v2 directory's id is its kernfs node id, which is its inode number.
+    fn cgroup_id(&self, path: &str) -> Result<u64, String> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?;
+        if !meta.is_dir() {
+            return Err(format!("{path} is not a cgroup directory"));
+        }
+        Ok(meta.ino())
+    }
+
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
             return t.resolve(provider, parts);

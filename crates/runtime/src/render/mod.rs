@@ -10,7 +10,7 @@ use aya::maps::StackTraceMap;
 use aya::Ebpf;
 use scry_codegen::module::{FieldKind, MapId};
 use scry_codegen::Module;
-use scry_lang::types::Formatted;
+use scry_lang::types::{Formatted, StackMode};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -68,9 +68,10 @@ impl Renderer {
                 let s = bytes.get(..*cap as usize).unwrap_or(bytes);
                 Scalar::Str(String::from_utf8_lossy(c_str(s)).into_owned())
             }
-            FieldKind::Stack { map, user } => {
-                Scalar::Stack(self.stack(ebpf, module, *map, *user, u64_at(bytes, 0)))
-            }
+            FieldKind::Stack { map, user, mode } => Scalar::Stack(
+                self.stack(ebpf, module, *map, *user, *mode, u64_at(bytes, 0)),
+                *mode,
+            ),
             FieldKind::Tuple(fields) => Scalar::Tuple(
                 fields
                     .iter()
@@ -111,6 +112,7 @@ impl Renderer {
         module: &Module,
         map: MapId,
         user: bool,
+        mode: StackMode,
         raw: u64,
     ) -> Vec<String> {
         let id = raw as u32 as i32;
@@ -131,10 +133,17 @@ impl Renderer {
             .frames()
             .iter()
             .map(|f| {
-                if user {
-                    self.symbols.user(pid, f.ip)
-                } else {
-                    self.symbols.kernel(f.ip)
+                let symbol = |me: &mut Self| {
+                    if user {
+                        me.symbols.user(pid, f.ip)
+                    } else {
+                        me.symbols.kernel(f.ip)
+                    }
+                };
+                match mode {
+                    StackMode::Bpftrace => symbol(self),
+                    StackMode::Perf => format!("\t{:x} {}", f.ip, symbol(self)),
+                    StackMode::Raw => format!("{:x}", f.ip),
                 }
             })
             .collect()
@@ -192,7 +201,7 @@ pub fn timestamp(format: &str, wall_ns: i128) -> String {
 }
 
 /// The C library's message for an errno value.
-fn strerror(e: i32) -> String {
+pub fn strerror(e: i32) -> String {
     let mut buf = [0 as libc::c_char; 128];
     // SAFETY: the buffer and its length match; the XSI strerror_r writes a NUL-terminated message.
     let rc = unsafe { libc::strerror_r(e, buf.as_mut_ptr(), buf.len()) };

@@ -1,0 +1,150 @@
+//! Command-line options and `config` settings that change how a run goes: `-c` and `cpid`,
+//! `-B`, `--no-warnings`, `-k`, `print_maps_on_exit`, `stack_mode`, `missing_probes`.
+
+mod common;
+
+use common::{kernel, run};
+
+#[test]
+fn command_runs_once_attached_and_ends_the_session() {
+    if !kernel() {
+        return;
+    }
+    // The command's exit is seen (its pid is cpid), END runs, and scry stops when it exits.
+    let (status, stdout, stderr) = run(&[
+        "-c",
+        "/bin/sh -c 'echo from the command; exit 3'",
+        "-e",
+        r#"tracepoint:sched:sched_process_exit /pid == cpid/ { printf("exit %s %d\n", comm, args.pid == cpid); }
+           END { printf("end\n"); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"from the command"), "{stdout}");
+    assert!(lines.contains(&"exit sh 1"), "{stdout}");
+    assert!(lines.contains(&"end"), "{stdout}");
+}
+
+#[test]
+fn a_command_that_does_not_exist_is_an_error() {
+    if !kernel() {
+        return;
+    }
+    let (status, _, stderr) = run(&["-c", "no-such-command-here", "-e", "BEGIN { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot find the command `no-such-command-here`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn warnings_are_printed_unless_silenced() {
+    if !kernel() {
+        return;
+    }
+    let script = r#"config = { missing_probes = "warn" }
+tracepoint:no_such:event { }
+BEGIN { printf("%d\n", $1); exit(); }"#;
+    let (status, stdout, stderr) = run(&["-q", "-e", script]);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout, "0\n\n\n");
+    assert!(
+        stderr.contains("stdin:2:1: warning: tracepoint not found: tracepoint:no_such:event; the probe is left out"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stdin:3:24: warning: $1 is not given; it reads as 0"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(&["-q", "--no-warnings", "-e", script]);
+    assert!(status.success());
+    assert_eq!(stderr, "");
+    // Without the setting, a missing probe is an error.
+    let (status, _, stderr) = run(&["-q", "-e", "tracepoint:no_such:event { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("error: tracepoint not found"), "{stderr}");
+}
+
+#[test]
+fn settings_for_map_printing_and_stacks() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-e",
+        "config = { print_maps_on_exit = false; stack_mode = raw } BEGIN { @x = 1; printf(\"%s|\\n\", kstack(1)); exit(); }",
+    ]);
+    assert!(status.success(), "{stderr}");
+    // A raw frame is a bare hex address; no map follows the blank lines.
+    let frame = stdout.lines().nth(1).expect("a frame");
+    assert!(u64::from_str_radix(frame, 16).is_ok(), "{stdout}");
+    assert!(stdout.ends_with("|\n\n\n"), "{stdout}");
+    // The environment overrides the script.
+    let out = std::process::Command::new(common::scry_bin())
+        .env("BPFTRACE_PRINT_MAPS_ON_EXIT", "true")
+        .args([
+            "-q",
+            "-e",
+            "config = { print_maps_on_exit = false } BEGIN { @x = 1; exit(); }",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\n\n@x: 1\n");
+    let (status, _, stderr) = run(&["-e", "config = { stack_mode = fast } BEGIN { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("stack_mode takes one of bpftrace, perf, raw"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn full_buffering_still_delivers_everything_at_exit() {
+    if !kernel() {
+        return;
+    }
+    for mode in ["line", "full", "none"] {
+        let (status, stdout, _) = run(&[
+            "-q",
+            "-B",
+            mode,
+            "-e",
+            "BEGIN { printf(\"a\\n\"); print(2); exit(); }",
+        ]);
+        assert!(status.success());
+        assert_eq!(stdout, "a\n2\n\n\n", "-B {mode}");
+    }
+}
+
+#[test]
+fn k_reports_a_full_map_and_kk_a_failed_read() {
+    if !kernel() {
+        return;
+    }
+    let script = "config = { max_map_keys = 1 } BEGIN { @a[1] = 1; @a[2] = 2; exit(); }";
+    let (status, _, stderr) = run(&["-q", "-k", "-e", script]);
+    assert!(status.success());
+    assert!(
+        stderr.contains("stdin:1:50-59: WARNING: Map full; can't update element"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Additional Info - helper: map_update_elem, retcode: -7"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = run(&["-q", "-e", script]);
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+    let (_, stdout, stderr) = run(&[
+        "-q",
+        "-kk",
+        "-e",
+        "BEGIN { $t = (struct task_struct *)8; printf(\"%d\\n\", $t->pid); exit(); }",
+    ]);
+    assert!(stdout.starts_with("0\n"), "{stdout}");
+    assert!(
+        stderr.contains("helper: probe_read_kernel, retcode: -"),
+        "{stderr}"
+    );
+}
