@@ -17,6 +17,8 @@ pub struct Config {
     pub stack_mode: StackMode,
     /// What a probe that does not exist is.
     pub missing_probes: MissingProbes,
+    /// Appended to strings that were cut at their capacity.
+    pub str_trunc_trailer: String,
 }
 
 /// The values a setting takes.
@@ -24,6 +26,7 @@ enum Kind {
     Int { lo: u64, hi: u64 },
     Bool,
     Choice(&'static [&'static str]),
+    Text,
 }
 
 /// The settings scry knows.
@@ -39,6 +42,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("print_maps_on_exit", Kind::Bool),
     ("stack_mode", Kind::Choice(&StackMode::NAMES)),
     ("missing_probes", Kind::Choice(&["error", "warn", "ignore"])),
+    ("str_trunc_trailer", Kind::Text),
 ];
 
 /// A setting's value, checked against its kind.
@@ -46,6 +50,7 @@ enum Value<'a> {
     Int(u64),
     Bool(bool),
     Choice(&'a str),
+    Text(&'a str),
 }
 
 impl Kind {
@@ -55,6 +60,7 @@ impl Kind {
             Kind::Int { lo, hi } => format!("{name} takes a number from {lo} to {hi}"),
             Kind::Bool => format!("{name} takes true or false"),
             Kind::Choice(names) => format!("{name} takes one of {}", names.join(", ")),
+            Kind::Text => format!("{name} takes a string"),
         }
     }
 
@@ -71,6 +77,7 @@ impl Kind {
                 _ => None,
             },
             Kind::Choice(names) => names.contains(&text).then_some(Value::Choice(text)),
+            Kind::Text => Some(Value::Text(text)),
         }
     }
 }
@@ -83,6 +90,7 @@ impl Config {
             print_maps_on_exit: true,
             stack_mode: StackMode::Bpftrace,
             missing_probes: MissingProbes::Error,
+            str_trunc_trailer: "..".to_string(),
         };
         let mut diags = Vec::new();
         for entry in &program.config {
@@ -120,7 +128,11 @@ impl Config {
             let upper = name.to_uppercase();
             for var in [format!("BPFTRACE_{upper}"), format!("SCRY_{upper}")] {
                 if let Ok(text) = std::env::var(&var) {
-                    match kind.parse(text.trim()) {
+                    let text = match kind {
+                        Kind::Text => text.as_str(),
+                        _ => text.trim(),
+                    };
+                    match kind.parse(text) {
                         Some(v) => config.set(name, v),
                         None => {
                             return Err(Failure::plain(format!(
@@ -150,6 +162,7 @@ impl Config {
                     _ => MissingProbes::Error,
                 }
             }
+            ("str_trunc_trailer", Value::Text(t)) => self.str_trunc_trailer = t.to_string(),
             _ => {}
         }
     }

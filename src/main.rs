@@ -98,6 +98,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         pid_filter: cli.pid,
         stack_mode: config.stack_mode,
         helper_checks: cli.helper_warnings,
+        str_trailer: config.str_trunc_trailer.clone(),
         ..Default::default()
     };
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;

@@ -88,3 +88,24 @@ fn ntop_shows_the_addresses_of_a_connection() {
     let line = scry.wait_line(|l| !l.is_empty());
     assert_eq!(line, "127.0.0.1 ::ffff:127.0.0.1 127.0.0.1");
 }
+
+#[test]
+fn truncated_strings_carry_the_trailer() {
+    if !kernel() {
+        return;
+    }
+    // max_strlen = 5: str() keeps 5 characters and marks the cut with "..", as bpftrace does;
+    // an explicit length counts the NUL and is no truncation.
+    let mut scry = Running::start(&[
+        "-e",
+        r#"config = { max_strlen = 5 }
+           tracepoint:syscalls:sys_enter_execve /strcontains(str(args.filename, 5), "/bin")/ {
+             printf("%s|%s|%s\n", str(args.filename), str(args.filename, 5), str(args.filename, 3));
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    exec("/bin/true", &[]);
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert_eq!(line, "/bin/..|/bin|/b");
+}

@@ -7,7 +7,7 @@ use scry_lang::ast::Span;
 use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::MapDecl;
-use scry_lang::types::{Formatted, IntType, ProbeTarget, StackMode, Type};
+use scry_lang::types::{str_slot, Formatted, IntType, ProbeTarget, StackMode, Type};
 
 /// Index into `Module::maps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,6 +23,8 @@ pub struct Module {
     pub user_maps: Vec<UserMap>,
     /// How stacks print when the script does not say (`stack_mode`).
     pub stack_mode: StackMode,
+    /// Appended to strings that filled their capacity (`str_trunc_trailer`).
+    pub str_trailer: String,
 }
 
 impl Module {
@@ -234,7 +236,7 @@ impl FieldKind {
     pub fn size(&self) -> u32 {
         match self {
             FieldKind::Int(_) | FieldKind::Bool | FieldKind::Stack { .. } => 8,
-            FieldKind::Str(cap) => cap.next_multiple_of(8),
+            FieldKind::Str(cap) => str_slot(*cap),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
             FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
         }

@@ -164,6 +164,13 @@ impl Formatted {
     }
 }
 
+/// Bytes a string of capacity `cap` is kept in: one more than its capacity, rounded up to 8.
+/// A string that fills its capacity has no NUL there, which marks it as truncated (as bpftrace
+/// does); the spare byte is where the read's own NUL lands.
+pub fn str_slot(cap: u32) -> u32 {
+    (cap + 1).next_multiple_of(8)
+}
+
 /// Offsets of the elements of a tuple of these types, and the tuple's size.
 pub fn tuple_offsets(elems: &[Type]) -> (Vec<u32>, u32) {
     let mut offsets = Vec::with_capacity(elems.len());
@@ -205,10 +212,11 @@ impl Type {
         matches!(self, Type::Int(_) | Type::Bool | Type::Ptr { .. })
     }
     /// Bytes the value takes in a record, a map or a variable: 8-byte slots for register
-    /// values, the capacity rounded up to 8 for the others.
+    /// values, the capacity rounded up to 8 for the others (`str_slot` for strings).
     pub fn slot_size(&self) -> u32 {
         match self {
             Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } => 8,
+            Type::Str(cap) => str_slot(*cap),
             other => other.size().next_multiple_of(8),
         }
     }

@@ -76,7 +76,7 @@ pub fn dump(
             .collect();
         let combined = match &map.stored {
             Some(kind) => Combined::Stored(render.value(ebpf, module, kind, per_cpu[0])),
-            None => combine(&map.decl.value, &per_cpu),
+            None => combine(&map.decl.value, &per_cpu, &module.str_trailer),
         };
         let fields = map
             .keys
@@ -147,17 +147,13 @@ enum Combined {
     Buckets(Vec<u64>),
 }
 
-fn combine(kind: &MapValue, per_cpu: &[&[u8]]) -> Combined {
+fn combine(kind: &MapValue, per_cpu: &[&[u8]], trailer: &str) -> Combined {
     let word = |cpu: &[u8], i: usize| u64_at(cpu, i * 8);
     match kind {
         MapValue::Int(ty) if ty.signed => Combined::Int(word(per_cpu[0], 0) as i64),
         MapValue::Int(_) => Combined::UInt(word(per_cpu[0], 0)),
         MapValue::Stored(_) => Combined::Unset,
-        MapValue::Str(_) => {
-            let s = per_cpu[0];
-            let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
-            Combined::Str(String::from_utf8_lossy(s).into_owned())
-        }
+        MapValue::Str(cap) => Combined::Str(crate::render::string(per_cpu[0], *cap, trailer)),
         MapValue::Count => Combined::UInt(
             per_cpu
                 .iter()

@@ -46,6 +46,7 @@ fn verifier_rejection_is_located() {
         records: vec![],
         user_maps: vec![],
         stack_mode: Default::default(),
+        str_trailer: String::new(),
     };
     let object = elf::write(&module).unwrap();
     match Session::load(module, &object) {

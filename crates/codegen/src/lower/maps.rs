@@ -16,7 +16,7 @@ const ZERO_WITH_STORES: u32 = 128;
 pub(super) fn value_size(value: &MapValue) -> u32 {
     match value {
         MapValue::Int(_) | MapValue::Count | MapValue::Sum => 8,
-        MapValue::Str(cap) => cap.next_multiple_of(8),
+        MapValue::Str(cap) => scry_lang::types::str_slot(*cap),
         MapValue::Stored(ty) => ty.slot_size(),
         // A value and whether it is set; a count and a total.
         MapValue::Min | MapValue::Max | MapValue::Avg | MapValue::Stats => 16,
@@ -125,7 +125,7 @@ impl Lowerer<'_> {
             MapValue::Str(cap) => {
                 let at = Dst {
                     base: Base::Scratch,
-                    off: self.scratch_alloc(*cap),
+                    off: self.scratch_alloc(scry_lang::types::str_slot(*cap)),
                 };
                 self.write_str(value, at, *cap, 0)?;
                 at
@@ -284,8 +284,9 @@ impl Lowerer<'_> {
             MapValue::Str(n) => n.min(cap),
             _ => cap,
         };
+        // The bytes as they are: a value that filled its capacity stays marked truncated.
         self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
-        self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
+        self.asm.emit(Insn::call(Helper::ProbeReadKernel));
         self.asm.bind(done);
         Ok(())
     }

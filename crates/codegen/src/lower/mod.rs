@@ -50,6 +50,8 @@ pub struct CompileOptions {
     pub stack_mode: scry_lang::types::StackMode,
     /// `-k`: report failed map updates at run time; `-kk`: failed memory reads too.
     pub helper_checks: u8,
+    /// Appended to strings that filled their capacity (`str_trunc_trailer`).
+    pub str_trailer: String,
 }
 
 impl Default for CompileOptions {
@@ -63,6 +65,7 @@ impl Default for CompileOptions {
             pid_filter: None,
             stack_mode: scry_lang::types::StackMode::Bpftrace,
             helper_checks: 0,
+            str_trailer: "..".to_string(),
         }
     }
 }
@@ -128,6 +131,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         records: Vec::new(),
         user_maps: Vec::new(),
         stack_mode: options.stack_mode,
+        str_trailer: options.str_trailer.clone(),
     };
     let mut next_counter = 0;
     for (index, decl) in program.maps.iter().enumerate() {

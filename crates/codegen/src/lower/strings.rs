@@ -43,28 +43,36 @@ impl Lowerer<'_> {
                 self.asm.emit(Insn::call(Helper::ProbeReadKernel));
             }
             ExprKind::Arg(field) => {
+                // A `__data_loc` string has no size of its own: up to `cap` characters, and
+                // the NUL in the slot's spare byte.
                 let field_cap = self.arg_str_addr(field, Reg::R3);
+                let size = if field_cap == u32::MAX {
+                    cap + 1
+                } else {
+                    cap.min(field_cap)
+                };
                 self.dst_into(dst, Reg::R1);
-                self.asm
-                    .emit(Insn::mov64_imm(Reg::R2, cap.min(field_cap) as i32));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
                 self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
             }
             ExprKind::ReadStr { ptr, space, len } => {
                 self.eval_int(ptr, depth)?;
                 match len {
                     Some(len) => {
-                        // At most `len` characters: the size passed includes the NUL, and must
-                        // be provably within the buffer for the verifier.
+                        // `len` counts the NUL, as in bpftrace: at most len - 1 characters.
+                        // The size is clamped to 1..=cap, provably, for the verifier.
                         self.eval_int(len, depth + 1)?;
                         self.fetch_into(depth + 1, Reg::R2);
-                        let ok = self.asm.new_label();
-                        let max = cap as i32 - 1;
-                        self.asm.jmp_imm(Cond::Le, Reg::R2, max, ok);
-                        self.asm.emit(Insn::mov64_imm(Reg::R2, max));
+                        let (ok, positive) = (self.asm.new_label(), self.asm.new_label());
+                        self.asm.jmp_imm(Cond::Le, Reg::R2, cap as i32, ok);
+                        self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32));
                         self.asm.bind(ok);
-                        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R2, 1));
+                        self.asm.jmp_imm(Cond::Ne, Reg::R2, 0, positive);
+                        self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+                        self.asm.bind(positive);
                     }
-                    None => self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32)),
+                    // Up to `cap` characters; a string that long is marked truncated.
+                    None => self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32 + 1)),
                 }
                 self.fetch_into(depth, Reg::R3);
                 self.dst_into(dst, Reg::R1);
@@ -102,10 +110,15 @@ impl Lowerer<'_> {
                 let src = self.place(e).ok_or_else(|| {
                     self.unsupported("this tuple element used as a string", e.span)
                 })?;
+                let elem_cap = match e.ty {
+                    Type::Str(n) => n,
+                    _ => cap,
+                };
                 self.dst_into(src, Reg::R3);
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32));
-                self.asm.emit(Insn::call(Helper::ProbeReadKernelStr));
+                self.asm
+                    .emit(Insn::mov64_imm(Reg::R2, cap.min(elem_cap) as i32));
+                self.asm.emit(Insn::call(Helper::ProbeReadKernel));
             }
             _ => return Err(self.unsupported(format!("{} used as a string", e.ty), e.span)),
         }
@@ -152,7 +165,7 @@ impl Lowerer<'_> {
         }
         let dst = Dst {
             base: Base::Scratch,
-            off: self.scratch_alloc(cap),
+            off: self.scratch_alloc(scry_lang::types::str_slot(cap)),
         };
         self.write_str(e, dst, cap, depth)?;
         Ok((dst, cap))

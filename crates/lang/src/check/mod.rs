@@ -1292,9 +1292,10 @@ impl Checker<'_> {
         };
         let ptr = ptr?;
         let max = self.options.max_strlen;
-        // A literal length bounds the buffer; `str(p, n)` reads at most n characters.
+        // A literal length bounds the buffer; `str(p, n)` reads at most n - 1 characters (n
+        // counts the NUL, as in bpftrace).
         let cap = match len.as_ref().map(|l| &l.kind) {
-            Some(T::Int(n)) => (n.saturating_add(1)).min(u64::from(max)) as u32,
+            Some(T::Int(n)) => (*n).clamp(1, u64::from(max)) as u32,
             _ => max,
         };
         let space = match &ptr.ty {

@@ -40,6 +40,18 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
         .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
 }
 
+/// A string of capacity `cap`: the bytes up to the first NUL, or, when it filled its capacity
+/// (it was truncated), all of them and `trailer`.
+pub fn string(bytes: &[u8], cap: u32, trailer: &str) -> String {
+    let s = bytes.get(..cap as usize).unwrap_or(bytes);
+    let text = c_str(s);
+    let mut out = String::from_utf8_lossy(text).into_owned();
+    if text.len() == cap as usize && cap > 0 {
+        out.push_str(trailer);
+    }
+    out
+}
+
 /// The bytes up to the first NUL.
 pub fn c_str(b: &[u8]) -> &[u8] {
     &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
@@ -64,10 +76,7 @@ impl Renderer {
                 }
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
-            FieldKind::Str(cap) => {
-                let s = bytes.get(..*cap as usize).unwrap_or(bytes);
-                Scalar::Str(String::from_utf8_lossy(c_str(s)).into_owned())
-            }
+            FieldKind::Str(cap) => Scalar::Str(string(bytes, *cap, &module.str_trailer)),
             FieldKind::Stack { map, user, mode } => Scalar::Stack(
                 self.stack(ebpf, module, *map, *user, *mode, u64_at(bytes, 0)),
                 *mode,
