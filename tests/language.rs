@@ -1,5 +1,7 @@
-//! The language against the kernel, where a value needs a live probe or a command-line option:
-//! `-p` filtering, kernel struct reads in a tracepoint, string comparison of `comm`.
+//! The language against the kernel, where a value needs a live probe, a command-line option or
+//! a look at stderr: `-p` filtering, kernel struct reads in a tracepoint, string comparison of
+//! `comm`, `join`, `ntop`, `buf`, truncated strings, `usym`, `errorf`/`warnf`, `time`,
+//! `strftime` and `username`.
 
 mod common;
 
@@ -108,4 +110,87 @@ fn truncated_strings_carry_the_trailer() {
     exec("/bin/true", &[]);
     let line = scry.wait_line(|l| !l.is_empty());
     assert_eq!(line, "/bin/..|/bin|/b");
+}
+
+#[test]
+fn usym_names_the_user_function_a_process_is_in() {
+    if !kernel() || !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    // The user instruction pointer saved at the syscall's entry (the pt_regs at the top of the
+    // 16 KiB kernel stack) is inside libc's clock_nanosleep; the process is still alive when
+    // scry symbolizes it.
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_clock_nanosleep /comm == "sleep"/ {
+             $regs = (struct pt_regs *)((uint64)curtask->stack + 16384 - sizeof(struct pt_regs));
+             printf("%s\n", usym($regs->ip));
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("2")
+        .spawn()
+        .expect("sleep");
+    let line = scry.wait_line(|l| !l.is_empty());
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(line.contains("nanosleep"), "{line}");
+}
+
+#[test]
+fn errorf_and_warnf_name_the_call() {
+    if !kernel() {
+        return;
+    }
+    let script = "BEGIN { warnf(\"low %d\", 1); errorf(\"bad %s\", \"x\"); exit(); }";
+    let (status, _, stderr) = common::run(&["-q", "-e", script]);
+    assert!(status.success());
+    assert!(
+        stderr.contains("stdin:1:9-27: WARNING: low 1\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stdin:1:29-50: ERROR: bad x\n"), "{stderr}");
+    let (_, stdout, _) = common::run(&["-q", "-f", "json", "-e", script]);
+    assert!(
+        stdout.contains(
+            r#"{"type": "warnf", "msg": "low 1", "filename": "stdin", "line": 1, "col": 9}"#
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn time_strftime_and_username_render_in_userspace() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { time("%Y-%m-%d|"); printf("%s|%s|%s\n", strftime("%H:%M:%S.%f", nsecs), username, strftime("%Y", nsecs)); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    let line = stdout.lines().next().unwrap_or_default();
+    let parts: Vec<&str> = line.split('|').collect();
+    assert_eq!(parts.len(), 4, "{line}");
+    // The date time() printed is today's, and strftime's year agrees with it.
+    assert_eq!(parts[0].len(), 10, "{line}");
+    assert_eq!(&parts[0][..4], parts[3], "{line}");
+    // HH:MM:SS.micro
+    let t = parts[1].as_bytes();
+    assert!(
+        t.len() == 15 && t[2] == b':' && t[5] == b':' && t[8] == b'.',
+        "{line}"
+    );
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    assert_eq!(
+        parts[2],
+        String::from_utf8_lossy(&me.stdout).trim(),
+        "{line}"
+    );
 }
