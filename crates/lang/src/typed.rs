@@ -66,6 +66,20 @@ impl MapValue {
             MapValue::Int(_) | MapValue::Str(_) | MapValue::Stored(_)
         )
     }
+    /// The type of one value read from the map; `None` for `stats`, `hist` and `lhist`, which
+    /// have no single value.
+    pub fn value_type(&self) -> Option<Type> {
+        match self {
+            MapValue::Int(i) => Some(Type::Int(*i)),
+            MapValue::Str(n) => Some(Type::Str(*n)),
+            MapValue::Stored(t) => Some(t.clone()),
+            MapValue::Count => Some(Type::Int(crate::types::IntType::U64)),
+            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
+                Some(Type::Int(crate::types::IntType::I64))
+            }
+            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
+        }
+    }
     /// The function that makes this kind of value, for messages.
     pub fn describe(&self) -> String {
         match self {

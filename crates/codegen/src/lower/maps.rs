@@ -259,39 +259,8 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// `@m[keys]` as a string, copied to `dst`; an empty string when the key is missing.
-    pub(super) fn map_read_str(
-        &mut self,
-        id: MapId,
-        keys: &[Expr],
-        dst: Dst,
-        cap: u32,
-        depth: usize,
-    ) -> Result<(), CompileError> {
-        let map = self.user_map(id);
-        let key = self.build_key(&map, keys, depth)?;
-        let found = self.asm.new_label();
-        let done = self.asm.new_label();
-        self.lookup(&map, key);
-        self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
-        self.dst_into(dst, Reg::R1);
-        self.asm.emit(Insn::st_imm(Size::B, Reg::R1, 0, 0));
-        self.asm.ja(done);
-        self.asm.bind(found);
-        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
-        self.dst_into(dst, Reg::R1);
-        let len = match map.decl.value {
-            MapValue::Str(n) => n.min(cap),
-            _ => cap,
-        };
-        // The bytes as they are: a value that filled its capacity stays marked truncated.
-        self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
-        self.asm.emit(Insn::call(Helper::ProbeReadKernel));
-        self.asm.bind(done);
-        Ok(())
-    }
-
-    /// `@m[keys]` as `size` bytes copied to `dst`; zeros when the key is missing.
+    /// `@m[keys]` as `size` bytes copied to `dst` (a string's bytes as they are, so one that
+    /// filled its capacity stays marked truncated); zeros when the key is missing.
     pub(super) fn map_read_bytes(
         &mut self,
         id: MapId,
@@ -306,7 +275,7 @@ impl Lowerer<'_> {
         let done = self.asm.new_label();
         self.lookup(&map, key);
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
-        self.zero(dst, size);
+        self.zero(dst, size.next_multiple_of(8));
         self.asm.ja(done);
         self.asm.bind(found);
         self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));

@@ -640,6 +640,19 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
+    /// Ends a test whose code jumps to `no` or `yes`: 0 or 1 into the temporary at `depth`.
+    fn bool_from(&mut self, no: Label, yes: Label, depth: usize) {
+        let w = self.work_reg(depth);
+        let end = self.asm.new_label();
+        self.asm.bind(no);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.ja(end);
+        self.asm.bind(yes);
+        self.asm.emit(Insn::mov64_imm(w, 1));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
+    }
+
     /// `r = cond ? 1 : 0`, where `jump_if` emits a jump to its label when the condition holds.
     fn set_bool(&mut self, r: Reg, jump_if: impl FnOnce(&mut Asm, Reg, Label)) {
         let yes = self.asm.new_label();

@@ -83,7 +83,13 @@ impl Lowerer<'_> {
                 };
                 self.call_checked(helper, None);
             }
-            ExprKind::MapRead { map, keys } => self.map_read_str(*map, keys, dst, cap, depth)?,
+            ExprKind::MapRead { map, keys } => {
+                let stored = match self.user_map(*map).decl.value {
+                    scry_lang::typed::MapValue::Str(n) => n,
+                    _ => cap,
+                };
+                self.map_read_bytes(*map, keys, dst, stored.min(cap), depth)?
+            }
             ExprKind::Ternary {
                 cond,
                 then,
@@ -189,7 +195,6 @@ impl Lowerer<'_> {
         };
         let differ = self.asm.new_label();
         let equal = self.asm.new_label();
-        let end = self.asm.new_label();
         if let Some(lit) = lit {
             let (at, cap) = self.materialize(other, depth)?;
             let mut bytes = lit.clone();
@@ -237,14 +242,7 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
             self.asm.ja(top);
         }
-        let w = self.work_reg(depth);
-        self.asm.bind(differ);
-        self.asm.emit(Insn::mov64_imm(w, 0));
-        self.asm.ja(end);
-        self.asm.bind(equal);
-        self.asm.emit(Insn::mov64_imm(w, 1));
-        self.asm.bind(end);
-        self.set_temp(depth, w);
+        self.bool_from(differ, equal, depth);
         Ok(())
     }
 
@@ -282,8 +280,6 @@ impl Lowerer<'_> {
         let (at, cap) = self.materialize(haystack, depth)?;
         let found = self.asm.new_label();
         let missing = self.asm.new_label();
-        let end = self.asm.new_label();
-        let w = self.work_reg(depth);
         if lit.is_empty() {
             self.asm.ja(found);
         } else {
@@ -310,13 +306,7 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
             self.asm.ja(top);
         }
-        self.asm.bind(missing);
-        self.asm.emit(Insn::mov64_imm(w, 0));
-        self.asm.ja(end);
-        self.asm.bind(found);
-        self.asm.emit(Insn::mov64_imm(w, 1));
-        self.asm.bind(end);
-        self.set_temp(depth, w);
+        self.bool_from(missing, found, depth);
         Ok(())
     }
 
@@ -344,11 +334,7 @@ impl Lowerer<'_> {
             self.asm.new_label(),
             self.asm.new_label(),
         );
-        let (found, missing, end) = (
-            self.asm.new_label(),
-            self.asm.new_label(),
-            self.asm.new_label(),
-        );
+        let (found, missing) = (self.asm.new_label(), self.asm.new_label());
         self.dst_into(hay, Reg::R1);
         self.dst_into(ndl, Reg::R2);
         self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
@@ -375,14 +361,7 @@ impl Lowerer<'_> {
         self.asm.bind(next);
         self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
         self.asm.ja(top);
-        let w = self.work_reg(depth);
-        self.asm.bind(missing);
-        self.asm.emit(Insn::mov64_imm(w, 0));
-        self.asm.ja(end);
-        self.asm.bind(found);
-        self.asm.emit(Insn::mov64_imm(w, 1));
-        self.asm.bind(end);
-        self.set_temp(depth, w);
+        self.bool_from(missing, found, depth);
         Ok(())
     }
 

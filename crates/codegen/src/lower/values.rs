@@ -179,7 +179,6 @@ impl Lowerer<'_> {
             };
         }
         let differ = self.asm.new_label();
-        let end = self.asm.new_label();
         self.dst_into(at[0], Reg::R1);
         self.dst_into(at[1], Reg::R2);
         let mut off = 0u32;
@@ -194,13 +193,9 @@ impl Lowerer<'_> {
             self.asm.jmp_reg(Cond::Ne, Reg::R3, Reg::R4, differ);
             off += width;
         }
-        let w = self.work_reg(depth);
-        self.asm.emit(Insn::mov64_imm(w, 1));
-        self.asm.ja(end);
-        self.asm.bind(differ);
-        self.asm.emit(Insn::mov64_imm(w, 0));
-        self.asm.bind(end);
-        self.set_temp(depth, w);
+        let equal = self.asm.new_label();
+        self.asm.ja(equal);
+        self.bool_from(differ, equal, depth);
         Ok(())
     }
 

@@ -158,30 +158,34 @@ impl Checker<'_> {
     ) -> Option<typed::Expr> {
         let keys = self.map_keys(keys)?;
         let id = self.use_map(map, &keys, Use::Read, span)?;
-        let ty = match &self.maps.decls[id.0].value {
-            MapValue::Int(i) => Type::Int(*i),
-            MapValue::Str(n) => Type::Str(*n),
-            MapValue::Stored(t) => t.clone(),
-            MapValue::Count => Type::Int(IntType::U64),
-            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
-                Type::Int(IntType::I64)
-            }
-            other => {
-                let d = self
-                    .error(
-                        span,
-                        format!(
-                            "{} holds {}, which has no single value to use here",
-                            map.name,
-                            other.describe()
-                        ),
-                    )
-                    .with_hint(format!("print it with `print({})`", map.name));
-                self.diags.push(d);
-                return None;
-            }
-        };
+        let ty = self.single_value(id, map, span, "use here")?;
         Some(expr(T::MapRead { map: id, keys }, ty, span))
+    }
+
+    /// The type of one value of the map, or an error naming what it holds instead.
+    fn single_value(
+        &mut self,
+        id: MapId,
+        map: &ast::Ident,
+        span: Span,
+        what: &str,
+    ) -> Option<Type> {
+        let value = &self.maps.decls[id.0].value;
+        if let Some(ty) = value.value_type() {
+            return Some(ty);
+        }
+        let d = self
+            .error(
+                span,
+                format!(
+                    "{} holds {}, which has no single value to {what}",
+                    map.name,
+                    value.describe()
+                ),
+            )
+            .with_hint(format!("print it with `print({})`", map.name));
+        self.diags.push(d);
+        None
     }
 
     /// Map functions used as statements: `delete`, `clear`, `zero`, `print`.
@@ -517,29 +521,7 @@ impl Checker<'_> {
             [one] => one.clone(),
             many => Type::Tuple(many.to_vec()),
         };
-        let value = match &decl.value {
-            MapValue::Int(i) => Type::Int(*i),
-            MapValue::Str(n) => Type::Str(*n),
-            MapValue::Stored(t) => t.clone(),
-            MapValue::Count => Type::Int(IntType::U64),
-            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
-                Type::Int(IntType::I64)
-            }
-            other => {
-                let d = self
-                    .error(
-                        map.span,
-                        format!(
-                            "{} holds {}, which has no single value to iterate over",
-                            map.name,
-                            other.describe()
-                        ),
-                    )
-                    .with_hint(format!("print it with `print({})`", map.name));
-                self.diags.push(d);
-                return None;
-            }
-        };
+        let value = self.single_value(id, map, map.span, "iterate over")?;
         Some((id, Type::Tuple(vec![key, value])))
     }
 
