@@ -148,7 +148,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     });
     let mut session = Session::load(module, &object).map_err(failure)?;
     if cli.dry_run {
-        session.attach().map_err(failure)?;
+        session.attach(cli.pid).map_err(failure)?;
         if !cli.quiet {
             let _ = printer.attached(session.probe_count());
             let _ = printer.flush();
@@ -157,7 +157,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     let begin_exited = session.run_begin().map_err(failure)?;
     if !begin_exited {
-        session.attach().map_err(failure)?;
+        session.attach(cli.pid).map_err(failure)?;
     }
     if !cli.quiet {
         let _ = printer.attached(session.probe_count());

@@ -37,6 +37,10 @@ pub fn section_name(program: &Program) -> String {
         ProbeTarget::Interval(_) | ProbeTarget::Profile(_) => {
             format!("perf_event/{}", program.name)
         }
+        // Where it attaches is given when attaching; the prefix makes it an entry or a return
+        // probe.
+        ProbeTarget::Uprobe { ret: false, .. } => format!("uprobe/{}", program.name),
+        ProbeTarget::Uprobe { ret: true, .. } => format!("uretprobe/{}", program.name),
     }
 }
 

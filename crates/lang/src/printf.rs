@@ -171,7 +171,7 @@ pub fn parse(fmt: &[u8]) -> Result<Format, FormatError> {
             Some(b'c') => Conv::Char,
             Some(b's') => Conv::Str,
             Some(b'p') => Conv::Pointer,
-            Some(&c @ (b'f' | b'F' | b'e' | b'E' | b'g' | b'G')) => Conv::Float(c),
+            Some(&c @ (b'f' | b'F' | b'e' | b'E' | b'g' | b'G' | b'a' | b'A')) => Conv::Float(c),
             Some(b'r') => match fmt.get(i + 1) {
                 Some(b'x') => {
                     i += 1;

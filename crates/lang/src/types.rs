@@ -331,6 +331,13 @@ pub enum ProbeTarget {
     Interval(Rate),
     /// `profile:…`: a timer on every online CPU.
     Profile(Rate),
+    /// `uprobe:` / `uretprobe:`: an instruction of an executable or library, at this offset
+    /// in the file.
+    Uprobe {
+        path: String,
+        offset: u64,
+        ret: bool,
+    },
 }
 
 impl ProbeTarget {
@@ -342,6 +349,8 @@ impl ProbeTarget {
             ProbeTarget::Tracepoint { .. } => "tracepoint",
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
+            ProbeTarget::Uprobe { ret: false, .. } => "uprobe",
+            ProbeTarget::Uprobe { ret: true, .. } => "uretprobe",
         }
     }
 }
@@ -363,6 +372,10 @@ pub struct ResolvedProbe {
     pub target: ProbeTarget,
     /// The fields of `args`; `None` when the probe type has no `args`.
     pub args: Option<Vec<ContextField>>,
+    /// Values the probe offers as bare names (`arg0`…, `retval`), read from its context.
+    pub values: Vec<ContextField>,
+    /// The traced function's name, for `func`.
+    pub func: Option<String>,
 }
 
 /// Why an attach point could not be resolved, in the user's words.
@@ -403,6 +416,10 @@ pub trait ProbeResolver {
     }
     /// The address of a kernel symbol (`kaddr("jiffies")`).
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
+    /// The address of a function or variable in an executable or library (`uaddr("sym")`).
+    fn user_symbol(&self, _path: &str, _name: &str) -> Option<u64> {
         None
     }
     /// The id of the cgroup (v2) at this path (`cgroupid("/sys/fs/cgroup/…")`).

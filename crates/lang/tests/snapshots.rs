@@ -32,6 +32,8 @@ impl ProbeResolver for Fixture {
                 event: event.into(),
             },
             args: Some(args),
+            values: Vec::new(),
+            func: None,
         };
         let execve = || {
             tp(
@@ -81,11 +83,15 @@ impl ProbeResolver for Fixture {
                 name: "BEGIN".into(),
                 target: ProbeTarget::Begin,
                 args: None,
+                values: Vec::new(),
+                func: None,
             }]),
             ("END", []) => Ok(vec![ResolvedProbe {
                 name: "END".into(),
                 target: ProbeTarget::End,
                 args: None,
+                values: Vec::new(),
+                func: None,
             }]),
             ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![execve()]),
             ("tracepoint", ["sched", "sched_process_exec"]) => Ok(vec![exec()]),

@@ -8,6 +8,7 @@ pub mod bpf_map;
 pub mod btf;
 pub mod error;
 pub mod format;
+pub mod ldcache;
 pub mod maps;
 pub mod output;
 pub mod privileges;

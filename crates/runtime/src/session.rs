@@ -93,8 +93,9 @@ impl Session {
             .any(|r| matches!(self.layout(r), Some(RecordLayout::Exit))))
     }
 
-    /// Attaches every probe that is not BEGIN or END.
-    pub fn attach(&mut self) -> Result<(), RuntimeError> {
+    /// Attaches every probe that is not BEGIN or END; those that can (uprobes) in process
+    /// `pid` only.
+    pub fn attach(&mut self, pid: Option<u32>) -> Result<(), RuntimeError> {
         for prog in &self.module.programs {
             if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End) {
                 continue;
@@ -104,7 +105,7 @@ impl Session {
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
             probes::for_target(&prog.target)
-                .attach(p, &prog.target)
+                .attach(p, &prog.target, pid)
                 .map_err(|source| RuntimeError::Attach {
                     probe: prog.probe.clone(),
                     attach_span: prog.attach_span,

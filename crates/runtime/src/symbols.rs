@@ -128,27 +128,53 @@ fn mappings(pid: u32) -> Vec<Mapping> {
         .collect()
 }
 
-/// Function symbols of an ELF file, keyed by file offset (through its segments).
-fn elf_symbols(path: &str) -> Option<Table> {
+/// A function (or other code symbol) defined in an ELF file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElfFunction {
+    pub name: String,
+    /// Its virtual address, as the symbol table gives it.
+    pub address: u64,
+    /// Where its code is in the file: what uprobes attach to.
+    pub file_offset: u64,
+}
+
+/// The code symbols an ELF file defines (symbol table and dynamic symbols), sorted by file
+/// offset; aliases (several names at one offset) are all there, each name once.
+pub fn elf_functions(path: &str) -> Option<Vec<ElfFunction>> {
     let data = std::fs::read(path).ok()?;
     let file = object::File::parse(&*data).ok()?;
     let segments: Vec<(u64, u64, u64)> = file
         .segments()
         .map(|s| (s.address(), s.size(), s.file_range().0))
         .collect();
-    let to_offset = |addr: u64| {
-        segments
-            .iter()
-            .find(|(a, size, _)| *a <= addr && addr < a + size)
-            .map(|(a, _, off)| addr - a + off)
-    };
-    let mut syms: Vec<(u64, String)> = file
+    let mut out: Vec<ElfFunction> = file
         .symbols()
         .chain(file.dynamic_symbols())
-        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-        .filter_map(|s| Some((to_offset(s.address())?, s.name().ok()?.to_string())))
+        .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
+        .filter_map(|s| {
+            let address = s.address();
+            let file_offset = segments
+                .iter()
+                .find(|(a, size, _)| *a <= address && address < a + size)
+                .map(|(a, _, off)| address - a + off)?;
+            Some(ElfFunction {
+                name: s.name().ok()?.to_string(),
+                address,
+                file_offset,
+            })
+        })
         .collect();
-    syms.sort();
-    syms.dedup_by_key(|(a, _)| *a);
+    out.sort_by(|a, b| a.file_offset.cmp(&b.file_offset).then(a.name.cmp(&b.name)));
+    out.dedup();
+    Some(out)
+}
+
+/// Function symbols of an ELF file, keyed by file offset.
+fn elf_symbols(path: &str) -> Option<Table> {
+    let mut syms: Vec<(u64, String)> = elf_functions(path)?
+        .into_iter()
+        .map(|f| (f.file_offset, f.name))
+        .collect();
+    syms.dedup_by_key(|(off, _)| *off);
     Some(Table { syms })
 }

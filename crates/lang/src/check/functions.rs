@@ -5,7 +5,7 @@
 use super::{expr, fold, Checker};
 use crate::ast::{self, ExprKind as A, Span};
 use crate::typed::{self, AsyncOp, Builtin, ExprKind as T, StmtKind};
-use crate::types::{AddrSpace, Formatted, IntType, Type};
+use crate::types::{AddrSpace, Formatted, IntType, ProbeTarget, Type};
 
 /// The address families `ntop` knows.
 const AF_INET: u64 = 2;
@@ -155,6 +155,23 @@ impl Checker<'_> {
                 }
             }
             "uaddr" => {
+                if let (ProbeTarget::Uprobe { path, .. }, A::Str { value, .. }) =
+                    (&self.probe.target, &args[0].kind)
+                {
+                    let name = String::from_utf8_lossy(value).into_owned();
+                    return match self.resolver.user_symbol(path, &name) {
+                        Some(addr) => Some(expr(T::Int(addr), Type::Int(IntType::U64), span)),
+                        None => {
+                            let d = self
+                                .error(args[0].span, format!("{path} has no symbol `{name}`"))
+                                .with_hint(format!(
+                                    "list its functions with `scry -l 'uprobe:{path}:*'`"
+                                ));
+                            self.diags.push(d);
+                            None
+                        }
+                    };
+                }
                 let d = self
                     .error(
                         span,

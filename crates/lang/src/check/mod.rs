@@ -665,7 +665,7 @@ impl Checker<'_> {
             Ok(f) => f,
             Err(e) => {
                 let d = Diagnostic::error(locate(e.at), e.message)
-                    .with_hint("conversions: %d %i %u %x %X %o %c %s %p %f %e %g %r %rx %% with flags - 0 + space #, a width, and h/hh/l/ll");
+                    .with_hint("conversions: %d %i %u %x %X %o %c %s %p %f %e %g %a %r %rx %rh %% with flags - 0 + space #, a width, a precision, and h/hh/l/ll/j/z/t");
                 self.diags.push(d);
                 return None;
             }
@@ -1053,6 +1053,10 @@ impl Checker<'_> {
         } else if builtins::function(name).is_some() {
             self.error(span, format!("`{name}` is a function"))
                 .with_hint(format!("call it: `{name}(…)`"))
+        } else if let Some(v) = self.probe.values.iter().find(|v| v.name == name) {
+            return Some(expr(T::Arg(v.clone()), v.ty.clone(), span));
+        } else if let (Some(f), "func") = (&self.probe.func, name) {
+            return Some(str_literal(f.clone().into_bytes(), span));
         } else if let Some(probes) = builtins::probe_specific(name) {
             self.error(
                 span,
@@ -1349,6 +1353,8 @@ mod tests {
                     name: "BEGIN".into(),
                     target: ProbeTarget::Begin,
                     args: None,
+                    values: Vec::new(),
+                    func: None,
                 }]),
                 ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![ResolvedProbe {
                     name: "tracepoint:syscalls:sys_enter_execve".into(),
@@ -1365,6 +1371,8 @@ mod tests {
                         location: FieldLocation::Inline { offset: 16 },
                         c_decl: "const char * filename".into(),
                     }]),
+                    values: Vec::new(),
+                    func: None,
                 }]),
                 _ => Err(ResolveError {
                     message: format!("unknown probe {provider}"),

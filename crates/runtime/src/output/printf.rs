@@ -60,7 +60,22 @@ pub fn format_printf(
     out
 }
 
-/// C's `%f`, `%e` and `%g` of a value.
+/// C's `%a`: `0x1.8p+1` for 3, with as many hex digits as the value needs.
+fn hex_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0x0p+0".into();
+    }
+    let bits = v.abs().to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mantissa = bits & ((1u64 << 52) - 1);
+    let digits = format!("{mantissa:013x}");
+    let digits = digits.trim_end_matches('0');
+    let sign = if v < 0.0 { "-" } else { "" };
+    let dot = if digits.is_empty() { "" } else { "." };
+    format!("{sign}0x1{dot}{digits}p{exp:+}")
+}
+
+/// C's `%f`, `%e`, `%g` and `%a` of a value.
 fn float(v: f64, conv: u8, precision: usize) -> String {
     let exp = |v: f64, p: usize| {
         let s = format!("{v:.p$e}");
@@ -70,6 +85,7 @@ fn float(v: f64, conv: u8, precision: usize) -> String {
     };
     let text = match conv.to_ascii_lowercase() {
         b'f' => format!("{v:.precision$}"),
+        b'a' => hex_float(v),
         b'e' => exp(v, precision),
         _ => {
             let p = precision.max(1);
@@ -295,6 +311,18 @@ mod tests {
         );
         assert_eq!(fmt("%-08d|", &[(-3i64 as u64, IntType::I64)]), "-3      |");
         assert_eq!(fmt("%08d", &[(-3i64 as u64, IntType::I64)]), "-0000003");
+    }
+
+    #[test]
+    fn floats_like_c() {
+        let v = |x: i64| (x as u64, IntType::I64);
+        assert_eq!(
+            fmt(
+                "%a|%A|%a|%.2f|%e|%g",
+                &[v(1), v(3), v(-10), v(2), v(0), v(100000)]
+            ),
+            "0x1p+0|0X1.8P+1|-0x1.4p+3|2.00|0.000000e+00|100000"
+        );
     }
 
     #[test]

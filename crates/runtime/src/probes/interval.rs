@@ -18,10 +18,12 @@ impl ProbeType for Interval {
             name: format!("interval:{}", parts.join(":")),
             target: ProbeTarget::Interval(rate),
             args: None,
+            values: Vec::new(),
+            func: None,
         }])
     }
 
-    fn list(&self) -> Result<Vec<Listing>, RuntimeError> {
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         Ok(vec![])
     }
 
@@ -29,7 +31,12 @@ impl ProbeType for Interval {
         timer::load(program)
     }
 
-    fn attach(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
         let ProbeTarget::Interval(rate) = target else {
             unreachable!("the interval type only attaches interval probes")
         };

@@ -7,6 +7,7 @@ mod profile;
 mod special;
 mod timer;
 mod tracepoint;
+mod uprobe;
 
 use crate::RuntimeError;
 use aya::programs::Program;
@@ -18,15 +19,19 @@ pub trait ProbeType: Sync {
     fn names(&self) -> &'static [&'static str];
     /// Expands `provider:parts…` into the probes it names.
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError>;
-    /// Every probe of this type, as `-l` prints it, with its argument declarations for `-lv`.
-    fn list(&self) -> Result<Vec<Listing>, RuntimeError>;
+    /// The probes of this type `-l` prints, with their argument declarations for `-lv`: every
+    /// one, or for types that cannot enumerate everything (uprobes), those the pattern names.
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError>;
     /// Loads `program` into the kernel (the verifier runs here).
     fn load(&self, program: &mut Program) -> Result<(), aya::programs::ProgramError>;
-    /// Attaches a loaded program to its target. BEGIN and END are never attached: they are run.
+    /// Attaches a loaded program to its target, in process `pid` only when given and the type
+    /// can scope itself (others rely on the program's own pid filter). BEGIN and END are never
+    /// attached: they are run.
     fn attach(
         &self,
         program: &mut Program,
         target: &ProbeTarget,
+        pid: Option<u32>,
     ) -> Result<(), aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
@@ -44,14 +49,14 @@ pub static ALL: &[&dyn ProbeType] = &[
     &tracepoint::Tracepoint,
     &interval::Interval,
     &profile::Profile,
+    &uprobe::Uprobe { ret: false },
+    &uprobe::Uprobe { ret: true },
 ];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
 const NOT_YET: &[&str] = &[
     "kprobe",
     "kretprobe",
-    "uprobe",
-    "uretprobe",
     "usdt",
     "rawtracepoint",
     "fentry",
@@ -70,6 +75,7 @@ pub fn detach(program: &mut Program) {
         Program::TracePoint(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),
         Program::PerfEvent(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
         _ => Ok(()),
     };
 }
@@ -123,6 +129,10 @@ impl ProbeResolver for KernelResolver {
         })
     }
 
+    fn user_symbol(&self, path: &str, name: &str) -> Option<u64> {
+        uprobe::symbol_address(path, name)
+    }
+
     /// A cgroup v2 directory's id is its kernfs node id, which is its inode number.
     fn cgroup_id(&self, path: &str) -> Result<u64, String> {
         use std::os::unix::fs::MetadataExt;
@@ -153,7 +163,8 @@ impl ProbeResolver for KernelResolver {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint, interval, profile".to_string(),
+                None => "probe types: BEGIN, END, tracepoint, interval, profile, uprobe, uretprobe"
+                    .to_string(),
             }),
         })
     }
@@ -188,7 +199,7 @@ pub fn list(pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
     let pattern = pattern.map(expand_alias);
     let mut out = Vec::new();
     for t in ALL {
-        for l in t.list()? {
+        for l in t.list(pattern.as_deref())? {
             if pattern.as_deref().is_none_or(|p| glob_match(p, &l.name)) {
                 out.push(l);
             }

@@ -19,10 +19,12 @@ impl ProbeType for Profile {
             name: format!("profile:{}", parts.join(":")),
             target: ProbeTarget::Profile(rate),
             args: None,
+            values: Vec::new(),
+            func: None,
         }])
     }
 
-    fn list(&self) -> Result<Vec<Listing>, RuntimeError> {
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         Ok(vec![])
     }
 
@@ -30,7 +32,12 @@ impl ProbeType for Profile {
         timer::load(program)
     }
 
-    fn attach(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
         let ProbeTarget::Profile(rate) = target else {
             unreachable!("the profile type only attaches profile probes")
         };

@@ -28,10 +28,12 @@ impl ProbeType for Special {
             name: name.to_string(),
             target,
             args: None,
+            values: Vec::new(),
+            func: None,
         }])
     }
 
-    fn list(&self) -> Result<Vec<Listing>, RuntimeError> {
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         Ok(vec![])
     }
 
@@ -40,7 +42,12 @@ impl ProbeType for Special {
         p.load()
     }
 
-    fn attach(&self, _program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn attach(
+        &self,
+        _program: &mut Program,
+        _target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
         Ok(())
     }
 

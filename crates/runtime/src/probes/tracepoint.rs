@@ -56,12 +56,14 @@ impl ProbeType for Tracepoint {
                 name: format!("tracepoint:{category}:{event}"),
                 target: ProbeTarget::Tracepoint { category, event },
                 args: Some(args),
+                values: Vec::new(),
+                func: None,
             });
         }
         Ok(out)
     }
 
-    fn list(&self) -> Result<Vec<Listing>, RuntimeError> {
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         let root = tracefs::root()?;
         let mut out = Vec::new();
         for (category, event) in tracefs::events(root)? {
@@ -85,7 +87,12 @@ impl ProbeType for Tracepoint {
         p.load()
     }
 
-    fn attach(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
         let ProbeTarget::Tracepoint { category, event } = target else {
             unreachable!("the tracepoint type only attaches tracepoints")
         };

@@ -1,0 +1,256 @@
+//! `uprobe:BIN:FUNC` (`u`) and `uretprobe:BIN:FUNC` (`ur`): an instruction of an executable or
+//! library. `BIN` is a path or a library name (`libc`, found as the loader finds it); `FUNC`
+//! is a function (with `*` wildcards over the file's symbols), `FUNC+OFFSET`, or a `0xADDRESS`.
+//! The context is the user registers (`struct pt_regs`): `arg0`…`arg5` and, on return,
+//! `retval`; `func` is the function's name.
+
+use super::{glob_match, Listing, ProbeType};
+use crate::ldcache;
+use crate::symbols::{elf_functions, ElfFunction};
+use crate::RuntimeError;
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{Program, ProgramError, UProbe};
+use scry_lang::types::{
+    ContextField, FieldLocation, IntType, ProbeTarget, ResolveError, ResolvedProbe, Type,
+};
+use std::num::NonZeroU32;
+
+pub struct Uprobe {
+    pub ret: bool,
+}
+
+/// Where the x86-64 calling convention's argument registers and the return value are in
+/// `struct pt_regs`.
+const ARG_OFFSETS: [u32; 6] = [112, 104, 96, 88, 72, 64];
+const RETVAL_OFFSET: u32 = 80;
+
+fn register(name: &str, offset: u32) -> ContextField {
+    ContextField {
+        name: name.to_string(),
+        ty: Type::Int(IntType::U64),
+        location: FieldLocation::Inline { offset },
+        c_decl: format!("uint64 {name}"),
+    }
+}
+
+/// The values a uprobe offers: its arguments, and for a return probe the return value.
+fn values(ret: bool) -> Vec<ContextField> {
+    let mut v: Vec<ContextField> = ARG_OFFSETS
+        .iter()
+        .enumerate()
+        .map(|(i, off)| register(&format!("arg{i}"), *off))
+        .collect();
+    if ret {
+        v.push(register("retval", RETVAL_OFFSET));
+    }
+    v
+}
+
+impl Uprobe {
+    fn provider(&self) -> &'static str {
+        if self.ret {
+            "uretprobe"
+        } else {
+            "uprobe"
+        }
+    }
+
+    fn probe(&self, path: &str, func: &str, offset: u64) -> ResolvedProbe {
+        ResolvedProbe {
+            name: format!("{}:{path}:{func}", self.provider()),
+            target: ProbeTarget::Uprobe {
+                path: path.to_string(),
+                offset,
+                ret: self.ret,
+            },
+            args: None,
+            values: values(self.ret),
+            func: Some(func.to_string()),
+        }
+    }
+}
+
+/// The binary a uprobe names, or a precise error.
+fn binary(provider: &str, name: &str) -> Result<String, ResolveError> {
+    let path = ldcache::resolve(name).ok_or_else(|| ResolveError {
+        message: format!("{provider}: no executable or library `{name}`"),
+        hint: Some(
+            "give a path (`uprobe:/bin/bash:readline`) or a library name (`uprobe:libc:malloc`)"
+                .into(),
+        ),
+    })?;
+    if !std::path::Path::new(&path).is_file() {
+        return Err(ResolveError {
+            message: format!("{provider}: {path} does not exist"),
+            hint: None,
+        });
+    }
+    Ok(path)
+}
+
+fn functions(provider: &str, path: &str) -> Result<Vec<ElfFunction>, ResolveError> {
+    elf_functions(path).ok_or_else(|| ResolveError {
+        message: format!("{provider}: {path} is not an ELF file scry can read"),
+        hint: None,
+    })
+}
+
+impl ProbeType for Uprobe {
+    fn names(&self) -> &'static [&'static str] {
+        if self.ret {
+            &["uretprobe", "ur"]
+        } else {
+            &["uprobe", "u"]
+        }
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let provider = self.provider();
+        let [bin, spec] = parts else {
+            return Err(ResolveError {
+                message: format!("{provider} needs a binary and a function: {provider}:BIN:FUNC"),
+                hint: Some(format!("{provider}:/bin/bash:readline")),
+            });
+        };
+        let path = binary(provider, bin)?;
+        let funcs = functions(provider, &path)?;
+        // `0xADDRESS`: a virtual address in the file.
+        if let Some(hex) = spec.strip_prefix("0x") {
+            let address = u64::from_str_radix(hex, 16).map_err(|_| ResolveError {
+                message: format!("{provider}: `{spec}` is not an address"),
+                hint: None,
+            })?;
+            let offset = file_offset(&path, address).ok_or_else(|| ResolveError {
+                message: format!("{provider}: {spec} is not in a loaded segment of {path}"),
+                hint: None,
+            })?;
+            return Ok(vec![self.probe(&path, spec, offset)]);
+        }
+        // `FUNC+OFFSET`.
+        if let Some((name, off)) = spec.split_once('+') {
+            let off: u64 = parse_int(off).ok_or_else(|| ResolveError {
+                message: format!("{provider}: `{off}` is not an offset"),
+                hint: None,
+            })?;
+            if self.ret {
+                return Err(ResolveError {
+                    message: "a uretprobe fires when a function returns: it takes no offset".into(),
+                    hint: Some(format!("uretprobe:{bin}:{name}")),
+                });
+            }
+            let f = funcs
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| not_found(provider, &path, name, &funcs))?;
+            return Ok(vec![self.probe(&path, spec, f.file_offset + off)]);
+        }
+        let mut out: Vec<ResolvedProbe> = Vec::new();
+        for f in funcs.iter().filter(|f| glob_match(spec, &f.name)) {
+            // Aliases share an offset: one probe each place.
+            if out.iter().any(|p| matches!(&p.target, ProbeTarget::Uprobe { offset, .. } if *offset == f.file_offset)) {
+                continue;
+            }
+            out.push(self.probe(&path, &f.name, f.file_offset));
+        }
+        if out.is_empty() {
+            return Err(not_found(provider, &path, spec, &funcs));
+        }
+        Ok(out)
+    }
+
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        // Only a pattern that names a binary can be listed: `uprobe:/bin/bash:*`.
+        let Some(rest) = pattern.and_then(|p| p.strip_prefix(&format!("{}:", self.provider())))
+        else {
+            return Ok(vec![]);
+        };
+        let Some((bin, _)) = rest.rsplit_once(':') else {
+            return Ok(vec![]);
+        };
+        let Some(path) = ldcache::resolve(bin) else {
+            return Ok(vec![]);
+        };
+        let mut names: Vec<String> = elf_functions(&path)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|n| Listing {
+                // The pattern is matched against this name: the binary as the user wrote it.
+                name: format!("{}:{bin}:{n}", self.provider()),
+                args: values(self.ret).into_iter().map(|v| v.c_decl).collect(),
+            })
+            .collect())
+    }
+
+    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut UProbe = program.try_into()?;
+        p.load()
+    }
+
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
+        let ProbeTarget::Uprobe { path, offset, .. } = target else {
+            unreachable!("the uprobe type only attaches uprobes")
+        };
+        let scope = match pid.and_then(NonZeroU32::new) {
+            Some(pid) => UProbeScope::OneProcess(pid),
+            None => UProbeScope::AllProcesses,
+        };
+        let p: &mut UProbe = program.try_into()?;
+        p.attach(*offset, path, scope).map(drop)
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        matches!(target, ProbeTarget::Uprobe { ret, .. } if *ret == self.ret)
+    }
+}
+
+/// `16`, `0x10`.
+fn parse_int(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// The file offset of a virtual address, through the file's loadable segments.
+fn file_offset(path: &str, address: u64) -> Option<u64> {
+    use object::{Object, ObjectSegment};
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    file.segments().find_map(|s| {
+        (s.address() <= address && address < s.address() + s.size())
+            .then(|| address - s.address() + s.file_range().0)
+    })
+}
+
+/// The address of a symbol in a binary, for `uaddr()`.
+pub fn symbol_address(path: &str, name: &str) -> Option<u64> {
+    use object::{Object, ObjectSymbol};
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .find(|s| s.is_definition() && s.name() == Ok(name))
+        .map(|s| s.address())
+}
+
+fn not_found(provider: &str, path: &str, name: &str, funcs: &[ElfFunction]) -> ResolveError {
+    let near = scry_lang::diagnostic::nearest(name, funcs.iter().map(|f| f.name.as_str()));
+    ResolveError {
+        message: format!("{provider}: no function `{name}` in {path}"),
+        hint: Some(match near {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("list its functions with `scry -l '{provider}:{path}:*'`"),
+        }),
+    }
+}

@@ -1,0 +1,125 @@
+//! uprobes and uretprobes against the real kernel, on libc's `clock_nanosleep`, which `sleep`
+//! calls: arguments, `retval`, `func`, `uaddr`, wildcards, offsets, `-p` scoping, `-l`, and the
+//! errors for a missing binary or function.
+
+mod common;
+
+use common::{kernel, run, Running};
+
+#[test]
+fn uprobe_and_uretprobe_see_arguments_and_the_return_value() {
+    if !kernel() {
+        return;
+    }
+    // clock_nanosleep(CLOCK_REALTIME = 0, flags 0, …) returns 0 after sleeping.
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        "sleep 0.1",
+        "-e",
+        r#"uprobe:libc:clock_nanosleep /pid == cpid/ { printf("enter %s %d %d %d\n", func, arg0, arg1, uaddr("clock_nanosleep") > 0); }
+           uretprobe:libc:clock_nanosleep /pid == cpid/ { printf("return %s %d\n", func, retval); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"enter clock_nanosleep 0 0 1"), "{stdout}");
+    assert!(lines.contains(&"return clock_nanosleep 0"), "{stdout}");
+}
+
+#[test]
+fn wildcards_and_offsets_name_functions_in_the_binary() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        "sleep 0.1",
+        "-e",
+        r#"uprobe:libc:clock_nanosle* /pid == cpid/ { @[probe] = count(); }
+           uprobe:libc:clock_nanosleep+0 /pid == cpid/ { @plus = count(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains(":clock_nanosleep]: 1"), "{stdout}");
+    assert!(stdout.contains("@plus: 1"), "{stdout}");
+}
+
+#[test]
+fn pid_scopes_a_uprobe_to_one_process() {
+    if !kernel() {
+        return;
+    }
+    let mut other = std::process::Command::new("sleep")
+        .arg("0.3")
+        .spawn()
+        .expect("sleep");
+    let mut target = std::process::Command::new("sh")
+        .args(["-c", "read x; exec sleep 0.1"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let pid = target.id().to_string();
+    let mut scry = Running::start(&[
+        "-p",
+        &pid,
+        "-e",
+        r#"uprobe:libc:clock_nanosleep { printf("%d\n", pid); }"#,
+    ]);
+    scry.wait_attached();
+    // Released, the shell execs sleep in its own pid: that sleep is seen, the other is not.
+    drop(target.stdin.take());
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert_eq!(line, pid);
+    let _ = other.wait();
+    let _ = target.wait();
+    assert!(scry.interrupt().success());
+    assert!(
+        scry.out_lines.iter().all(|l| l.is_empty() || *l == pid),
+        "{:?}",
+        scry.out_lines
+    );
+}
+
+#[test]
+fn list_shows_a_binarys_functions() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, _) = run(&["-l", "uprobe:libc:clock_nano*"]);
+    assert!(status.success());
+    assert!(
+        stdout.lines().any(|l| l == "uprobe:libc:clock_nanosleep"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&["-lv", "uretprobe:libc:clock_nanosleep"]);
+    assert_eq!(
+        stdout,
+        "uretprobe:libc:clock_nanosleep\n    uint64 arg0\n    uint64 arg1\n    uint64 arg2\n    uint64 arg3\n    uint64 arg4\n    uint64 arg5\n    uint64 retval\n"
+    );
+}
+
+#[test]
+fn missing_binaries_and_functions_are_named() {
+    if !kernel() {
+        return;
+    }
+    let (status, _, stderr) = run(&["-e", "uprobe:/no/such/bin:f { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("uprobe: /no/such/bin does not exist"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(&["-e", "uprobe:libc:clock_nanoslep { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("no function `clock_nanoslep`"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean `clock_nanosleep`?"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(&["-e", "uprobe:libc:malloc { $r = retval; }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("`retval` is not available in a uprobe probe"),
+        "{stderr}"
+    );
+}
