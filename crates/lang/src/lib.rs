@@ -13,6 +13,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod macros;
 pub mod parser;
+pub mod preprocess;
 pub mod printf;
 pub mod typed;
 pub mod types;

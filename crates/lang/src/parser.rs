@@ -16,6 +16,7 @@ struct Grammar;
 /// Parses a whole script. On failure, returns every error found (pest stops at the first syntax
 /// error; literal errors are collected across the tree).
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let source = &crate::preprocess::conditionals(source);
     let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
     let mut program = Program {

@@ -370,6 +370,11 @@ pub enum ExprKind {
         kind: Formatted,
         args: Vec<Expr>,
     },
+    /// `delete(@m, key)` as a value: whether the key was there.
+    Delete {
+        map: MapId,
+        keys: Vec<Expr>,
+    },
     /// Constant bytes: `pton("127.0.0.1")`.
     Bytes(Vec<u8>),
     /// Whether two byte arrays of the same size are equal.

@@ -180,17 +180,36 @@ impl Lowerer<'_> {
     }
 
     /// `delete(@m, key)`
-    pub(super) fn map_delete(&mut self, id: MapId, keys: &[Expr]) -> Result<(), CompileError> {
+    /// `delete(@m, key)`, with temporaries from `depth` free; as a value, whether the key was
+    /// there, into the temporary at `depth`.
+    pub(super) fn map_delete(
+        &mut self,
+        id: MapId,
+        keys: &[Expr],
+        depth: usize,
+        as_value: bool,
+    ) -> Result<(), CompileError> {
         let map = self.user_map(id);
-        let key = self.build_key(&map, keys, 0)?;
+        let key = self.build_key(&map, keys, depth)?;
         self.asm.ld_map(Reg::R1, map.map);
         self.dst_into(key, Reg::R2);
         self.asm.emit(Insn::call(Helper::MapDeleteElem));
+        let result = as_value.then(|| {
+            let slot = self.alloc(8);
+            self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+            slot
+        });
         if map.counter.is_some() {
             let missing = self.asm.new_label();
             self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, missing);
             self.count_keys(&map, -1);
             self.asm.bind(missing);
+        }
+        if let Some(slot) = result {
+            let w = self.work_reg(depth);
+            self.asm.emit(Insn::ldx(Size::DW, w, Reg::FP, slot));
+            self.set_bool(w, |asm, r, yes| asm.jmp_imm(Cond::Eq, r, 0, yes));
+            self.set_temp(depth, w);
         }
         Ok(())
     }

@@ -510,7 +510,7 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::MapAssign { map, keys, value } => self.map_assign(*map, keys, value)?,
             StmtKind::Aggregate { map, keys, agg } => self.aggregate(*map, keys, agg)?,
-            StmtKind::Delete { map, keys } => self.map_delete(*map, keys)?,
+            StmtKind::Delete { map, keys } => self.map_delete(*map, keys, 0, false)?,
             StmtKind::MapOp { map, op } => self.map_op(*map, op, 0)?,
             StmtKind::While { cond, body } => self.while_loop(cond, body)?,
             StmtKind::ForRange {
@@ -628,6 +628,7 @@ impl<'a> Lowerer<'a> {
             ExprKind::StrIndex { string, index } => self.str_index(string, *index, depth)?,
             ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
             ExprKind::BytesEq { lhs, rhs } => self.bytes_eq(lhs, rhs, depth)?,
+            ExprKind::Delete { map, keys } => self.map_delete(*map, keys, depth, true)?,
             ExprKind::Str(_)
             | ExprKind::ReadStr { .. }
             | ExprKind::Tuple(_)

@@ -196,7 +196,7 @@ impl Checker<'_> {
                     None => {
                         let d = self
                             .error(args[0].span, format!("no kernel symbol `{name}`"))
-                            .with_hint("kernel symbols are listed in /proc/kallsyms");
+                            .with_hint("kernel symbols are listed in /proc/kallsyms (variables only when the kernel has CONFIG_KALLSYMS_ALL)");
                         self.diags.push(d);
                         None
                     }

@@ -130,7 +130,9 @@ impl Checker<'_> {
             }),
             Type::Ptr { .. } => MapValue::Int(IntType::U64),
             Type::Str(n) => MapValue::Str(*n),
-            Type::Bool | Type::Tuple(_) | Type::Formatted(_) => MapValue::Stored(value.ty.clone()),
+            Type::Bool | Type::Tuple(_) | Type::Formatted(_) | Type::Stack { .. } => {
+                MapValue::Stored(value.ty.clone())
+            }
             other => {
                 let d = self.error(
                     value.span,
@@ -199,20 +201,7 @@ impl Checker<'_> {
         let (map, keys) = self.map_arg(func, &args[0])?;
         match func.name.as_str() {
             "delete" => {
-                // `delete(@m, key)` or the older `delete(@m[key])`.
-                let keys: Vec<ast::Expr> = match (keys.is_empty(), args.get(1)) {
-                    (true, Some(k)) => vec![k.clone()],
-                    (_, None) => keys.to_vec(),
-                    (false, Some(k)) => {
-                        let d = self
-                            .error(k.span, "delete() takes the key once")
-                            .with_hint(format!("write `delete({}, key)`", map.name));
-                        self.diags.push(d);
-                        return None;
-                    }
-                };
-                let keys = self.map_keys(&keys)?;
-                let id = self.use_map(map, &keys, Use::Read, span)?;
+                let (id, keys) = self.delete(map, keys, args, span)?;
                 Some(StmtKind::Delete { map: id, keys })
             }
             "clear" | "zero" | "print" => {
@@ -254,7 +243,32 @@ impl Checker<'_> {
         }
     }
 
-    /// Map functions used as values: `len(@m)`, `has_key(@m, key)`.
+    /// `delete(@m, key)` or the older `delete(@m[key])`: the map and the key.
+    fn delete(
+        &mut self,
+        map: &ast::Ident,
+        keys: &[ast::Expr],
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<(MapId, Vec<typed::Expr>)> {
+        let keys: Vec<ast::Expr> = match (keys.is_empty(), args.get(1)) {
+            (true, Some(k)) => vec![k.clone()],
+            (_, None) => keys.to_vec(),
+            (false, Some(k)) => {
+                let d = self
+                    .error(k.span, "delete() takes the key once")
+                    .with_hint(format!("write `delete({}, key)`", map.name));
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let keys = self.map_keys(&keys)?;
+        let id = self.use_map(map, &keys, Use::Read, span)?;
+        Some((id, keys))
+    }
+
+    /// Map functions used as values: `len(@m)`, `has_key(@m, key)`, and `delete(…)`, which is
+    /// true when the key was there.
     pub(super) fn map_value_call(
         &mut self,
         func: &ast::Ident,
@@ -263,6 +277,10 @@ impl Checker<'_> {
     ) -> Option<typed::Expr> {
         self.arity(func, args, MAP_FUNCTIONS, span)?;
         let (map, keys) = self.map_arg(func, &args[0])?;
+        if func.name == "delete" {
+            let (id, keys) = self.delete(map, keys, args, span)?;
+            return Some(expr(T::Delete { map: id, keys }, Type::Bool, span));
+        }
         if !keys.is_empty() {
             let d = self
                 .error(args[0].span, format!("{}() takes a whole map", func.name))
@@ -289,7 +307,6 @@ impl Checker<'_> {
         }
     }
 
-    /// `kstack`, `ustack`, `kstack(n)`.
     /// `kstack`, `kstack(N)`, `kstack(perf)`, `kstack(raw, N)`.
     pub(super) fn stack(&mut self, user: bool, args: &[ast::Expr], span: Span) -> typed::Expr {
         let mut mode = None;

@@ -7,20 +7,31 @@ use scry_lang::types::{Rate, ResolveError};
 
 /// Parses `s:N`, `ms:N`, `us:N` or `hz:N`.
 pub fn rate(provider: &str, parts: &[&str]) -> Result<Rate, ResolveError> {
-    let usage = || ResolveError {
-        message: format!("a {provider} probe is written `{provider}:UNIT:N`"),
+    let usage = || {
+        ResolveError {
+        message: format!("{provider} probes are written `{provider}:UNIT:N` or `{provider}:NUNIT`"),
         hint: Some(format!(
-            "UNIT is s, ms, us or hz, as in `{provider}:s:1` or `{provider}:hz:99`"
+            "UNIT is s, ms, us, ns or hz, as in `{provider}:s:1`, `{provider}:1s` or `{provider}:hz:99`"
         )),
+    }
     };
-    let [unit, n] = parts else {
-        return Err(usage());
+    // `interval:1s`, as current bpftrace writes it, is `interval:s:1`.
+    let split;
+    let (unit, n) = match parts {
+        [unit, n] => (*unit, *n),
+        [one] => {
+            let digits = one.find(|c: char| !c.is_ascii_digit()).unwrap_or(one.len());
+            split = one.split_at(digits);
+            (split.1, split.0)
+        }
+        _ => return Err(usage()),
     };
     let n: u64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(usage)?;
-    Ok(match *unit {
+    Ok(match unit {
         "s" => Rate::PeriodNs(n.saturating_mul(1_000_000_000)),
         "ms" => Rate::PeriodNs(n.saturating_mul(1_000_000)),
         "us" => Rate::PeriodNs(n.saturating_mul(1_000)),
+        "ns" => Rate::PeriodNs(n),
         "hz" => Rate::Hz(n),
         _ => return Err(usage()),
     })
