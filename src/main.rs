@@ -70,6 +70,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             args.insert(0, first.clone());
         }
     }
+    let (args, named_args) = split_args(args);
     // Forked now, so `cpid` is known when the script is checked; it runs once attached.
     let mut command = match &cli.command {
         Some(line) => Some(command::Command::spawn(line).map_err(Failure::plain)?),
@@ -81,9 +82,25 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         cpid: command.as_ref().map(command::Command::pid),
         unsafe_allowed: cli.unsafe_allowed,
         missing_probes: config.missing_probes,
+        named_args,
     };
     let typed = check(&ast, &KernelResolver::default(), &check_options)
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
+    if let Some((name, _)) = check_options
+        .named_args
+        .iter()
+        .find(|(n, _)| !typed.options.contains(n))
+    {
+        let known: Vec<String> = typed.options.iter().map(|o| format!("--{o}")).collect();
+        return Err(Failure::plain(if known.is_empty() {
+            format!("unknown argument --{name}: the script reads no named arguments")
+        } else {
+            format!(
+                "unknown argument --{name}: the script reads {}",
+                known.join(", ")
+            )
+        }));
+    }
     if !cli.no_warnings {
         eprint!(
             "{}",
@@ -202,6 +219,24 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
     }
     let _ = out.flush();
     Ok(0)
+}
+
+/// The script's arguments: positional ones (`$1`…) and named ones (`--name` or `--name=value`,
+/// read with `getopt`); a lone `--` only separates.
+fn split_args(args: Vec<String>) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for a in args {
+        match a.strip_prefix("--") {
+            Some("") => {}
+            Some(rest) => match rest.split_once('=') {
+                Some((n, v)) => named.push((n.to_string(), Some(v.to_string()))),
+                None => named.push((rest.to_string(), None)),
+            },
+            None => positional.push(a),
+        }
+    }
+    (positional, named)
 }
 
 /// CLOCK_BOOTTIME now, in nanoseconds: the origin of `elapsed`, on the clock `nsecs` reads.

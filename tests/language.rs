@@ -194,3 +194,42 @@ fn time_strftime_and_username_render_in_userspace() {
         "{line}"
     );
 }
+
+#[test]
+fn declared_maps_keep_their_kind_and_size() {
+    if !kernel() {
+        return;
+    }
+    // An LRU map of 2 entries keeps the 2 most recent keys; a plain hash of 2 refuses the third.
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-e",
+        "let @lru = lruhash(2); let @small = hash(2); BEGIN { @lru[1] = 1; @lru[2] = 2; @lru[3] = 3; @small[1] = 1; @small[2] = 2; @small[3] = 3; printf(\"%d %d\\n\", has_key(@lru, 3), has_key(@small, 3)); exit(); }",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("1 0\n"), "{stdout}");
+    assert_eq!(stdout.matches("@lru[").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("@small[").count(), 2, "{stdout}");
+}
+
+#[test]
+fn pointers_kept_in_maps_keep_their_type() {
+    if !kernel() {
+        return;
+    }
+    // The sleep's timespec pointer is kept at entry and followed at exit, as naptime does.
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_clock_nanosleep /comm == "sleep" && args.rqtp->tv_nsec == 250000000/ { @rqtp[tid] = args.rqtp; }
+           tracepoint:syscalls:sys_exit_clock_nanosleep /has_key(@rqtp, tid)/ {
+             $t = @rqtp[tid];
+             printf("%s %s %d %d\n", comm, pcomm, $t.tv_sec, $t->tv_nsec / 1000000);
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    let _ = std::process::Command::new("sleep").arg("1.25").status();
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert!(line.starts_with("sleep "), "{line}");
+    assert!(line.ends_with(" 1 250"), "{line}");
+}

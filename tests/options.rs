@@ -148,3 +148,25 @@ fn k_reports_a_full_map_and_kk_a_failed_read() {
         "{stderr}"
     );
 }
+
+#[test]
+fn getopt_reads_named_arguments_after_the_script() {
+    if !kernel() {
+        return;
+    }
+    let script = r#"BEGIN { printf("%d %d %s %d\n", getopt("verbose"), getopt("limit", 10, "how many"), getopt("who", "me"), $1); exit(); }"#;
+    let (status, stdout, stderr) = run(&["-q", "-e", script, "--", "--verbose", "--limit=3", "7"]);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout, "1 3 me 7\n\n\n");
+    let (_, stdout, _) = run(&["-q", "-e", script]);
+    assert_eq!(stdout, "0 10 me 0\n\n\n");
+    let (status, _, stderr) = run(&["-q", "-e", script, "--", "--limit=many"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("--limit takes a number"), "{stderr}");
+    let (status, _, stderr) = run(&["-q", "-e", script, "--", "--nope"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("unknown argument --nope: the script reads --verbose, --limit, --who"),
+        "{stderr}"
+    );
+}

@@ -23,6 +23,8 @@ fn map_type(kind: MapKind) -> u32 {
         MapKind::Array => 2,
         MapKind::PerCpuHash => 5,
         MapKind::PerCpuArray => 6,
+        MapKind::LruHash => 9,
+        MapKind::LruPerCpuHash => 10,
         MapKind::StackTrace { .. } => 7,
         MapKind::RingBuf => 27,
     }

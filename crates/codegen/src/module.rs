@@ -135,6 +135,8 @@ pub enum MapKind {
     PerCpuArray,
     Hash,
     PerCpuHash,
+    LruHash,
+    LruPerCpuHash,
     StackTrace { user: bool, limit: u8 },
 }
 

@@ -29,6 +29,18 @@ pub struct Program {
     pub macros: Vec<Macro>,
     /// `#define NAME value` constants.
     pub defines: Vec<Define>,
+    /// `let @name = lruhash(N);` declarations.
+    pub map_decls: Vec<MapDeclaration>,
+}
+
+/// `let @name = KIND(SIZE);`
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDeclaration {
+    pub map: Ident,
+    /// `hash`, `lruhash`, `percpuhash`, `percpulruhash`, as written.
+    pub kind: Ident,
+    pub size: u64,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -353,6 +365,9 @@ impl UnaryOp {
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.map_decls {
+            writeln!(f, "let {} = {}({})", d.map.name, d.kind.name, d.size)?;
+        }
         for probe in &self.probes {
             let aps: Vec<&str> = probe
                 .attach_points

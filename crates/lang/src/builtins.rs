@@ -23,7 +23,7 @@ pub const VALUES: &[(&str, Builtin)] = &[
 
 /// Identifiers that are not in `VALUES` but mean something: `probe` and `args`.
 pub const SPECIAL_VALUES: &[&str] = &[
-    "probe", "args", "kstack", "ustack", "ppid", "username", "cpid",
+    "probe", "args", "kstack", "ustack", "ppid", "pcomm", "username", "cpid",
 ];
 
 /// Builtins only some probe types provide, and which: `arg0`…`argN` are a family.
@@ -58,6 +58,7 @@ pub const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("syscall_name", 1, 1),
     ("bswap", 1, 1),
     ("pton", 1, 1),
+    ("getopt", 1, 3),
     ("cgroupid", 1, 1),
     ("uaddr", 1, 1),
     ("buf", 1, 2),

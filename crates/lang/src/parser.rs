@@ -24,6 +24,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
         config: Vec::new(),
         macros: Vec::new(),
         defines: Vec::new(),
+        map_decls: Vec::new(),
     };
     for pair in pairs
         .into_iter()
@@ -39,6 +40,27 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 }
             }
             Rule::macro_def => program.macros.push(b.macro_def(pair)),
+            Rule::map_decl => {
+                let span = span_of(&pair);
+                let mut inner = pair.into_inner();
+                let (Some(map), Some(kind), Some(size)) =
+                    (inner.next(), inner.next(), inner.next())
+                else {
+                    continue;
+                };
+                match parse_int(size.as_str()) {
+                    Some(size) => program.map_decls.push(MapDeclaration {
+                        map: ident_of(&map),
+                        kind: ident_of(&kind),
+                        size,
+                        span,
+                    }),
+                    None => b.errors.push(Diagnostic::error(
+                        span_of(&size),
+                        "a map's size is a number of entries",
+                    )),
+                }
+            }
             Rule::define => {
                 if let Some(d) = b.define(pair) {
                     program.defines.push(d);

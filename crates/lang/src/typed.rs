@@ -12,6 +12,8 @@ pub struct Program {
     pub maps: Vec<MapDecl>,
     /// What checking found worth saying that does not stop the program.
     pub warnings: Vec<crate::Diagnostic>,
+    /// The named arguments the script reads with `getopt()`.
+    pub options: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +30,17 @@ pub struct MapDecl {
     pub value: MapValue,
     /// `len(@m)` is used: the program keeps a count of its keys.
     pub counted: bool,
+    /// From `let @m = lruhash(N);`; `None`: a hash map (per-CPU for aggregations) of
+    /// `max_map_keys` entries.
+    pub storage: Option<MapStorage>,
+}
+
+/// How a declared map is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapStorage {
+    /// The least recently used entry makes room for a new one when the map is full.
+    pub lru: bool,
+    pub max_entries: u32,
 }
 
 /// What a map holds.

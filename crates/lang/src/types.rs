@@ -190,6 +190,8 @@ impl Type {
         match (self, other) {
             (Type::Int(_), Type::Int(_)) => Some(self.clone()),
             (Type::Str(a), Type::Str(b)) => Some(Type::Str((*a).max(*b))),
+            // Pointers that differ in their pointee (`const` or not) keep the first one's type.
+            (Type::Ptr { .. }, Type::Ptr { .. }) => Some(self.clone()),
             (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => a
                 .iter()
                 .zip(b)

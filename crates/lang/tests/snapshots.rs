@@ -120,8 +120,16 @@ fn outcome(source: &str) -> String {
             let mut types = String::new();
             for m in &typed.maps {
                 let keys: Vec<String> = m.keys.iter().map(ToString::to_string).collect();
+                let storage = match m.storage {
+                    Some(s) => format!(
+                        " ({}{} entries)",
+                        if s.lru { "lru, " } else { "" },
+                        s.max_entries
+                    ),
+                    None => String::new(),
+                };
                 types.push_str(&format!(
-                    "{}[{}]: {}\n",
+                    "{}[{}]: {}{storage}\n",
                     m.name,
                     keys.join(", "),
                     m.value.describe()

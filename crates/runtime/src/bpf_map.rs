@@ -35,6 +35,8 @@ pub fn map_data(map: &Map) -> Option<&MapData> {
     match map {
         Map::HashMap(m)
         | Map::PerCpuHashMap(m)
+        | Map::LruHashMap(m)
+        | Map::PerCpuLruHashMap(m)
         | Map::Array(m)
         | Map::PerCpuArray(m)
         | Map::StackTraceMap(m) => Some(m),

@@ -141,17 +141,19 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             scry_lang::typed::MapValue::Stored(ty) => Some(module.field_kind(ty)),
             _ => None,
         };
-        let kind = if decl.value.is_aggregation() {
-            MapKind::PerCpuHash
-        } else {
-            MapKind::Hash
+        let lru = decl.storage.is_some_and(|s| s.lru);
+        let kind = match (decl.value.is_aggregation(), lru) {
+            (true, false) => MapKind::PerCpuHash,
+            (true, true) => MapKind::LruPerCpuHash,
+            (false, false) => MapKind::Hash,
+            (false, true) => MapKind::LruHash,
         };
         module.maps.push(MapSpec {
             name: kernel_map_name(index, &decl.name),
             kind,
             key_size: key_size.max(8),
             value_size: maps::value_size(&decl.value),
-            max_entries: options.max_map_keys,
+            max_entries: decl.storage.map_or(options.max_map_keys, |s| s.max_entries),
         });
         let counter = decl.counted.then(|| {
             next_counter += 1;

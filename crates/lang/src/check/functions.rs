@@ -136,6 +136,7 @@ impl Checker<'_> {
                 };
                 Some(expr(T::Bytes(bytes), ty, span))
             }
+            "getopt" => self.getopt(args, span),
             "cgroupid" => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "cgroupid takes a path in quotes");
@@ -244,6 +245,79 @@ impl Checker<'_> {
             Type::Formatted(Formatted::Inet),
             span,
         ))
+    }
+
+    /// `getopt("name"[, default[, "description"]])`: the named argument `--name[=value]` given
+    /// after the script, typed like the default (a bool when there is none), known when the
+    /// script is checked.
+    fn getopt(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let A::Str { value, .. } = &args[0].kind else {
+            let d = self
+                .error(args[0].span, "getopt takes the argument's name in quotes")
+                .with_hint("getopt(\"verbose\") reads `--verbose`");
+            self.diags.push(d);
+            return None;
+        };
+        let name = String::from_utf8_lossy(value).into_owned();
+        if !self.getopts.contains(&name) {
+            self.getopts.push(name.clone());
+        }
+        let given = self
+            .options_given()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone());
+        let bad = |me: &mut Self, what: &str| {
+            let d = me.error(span, format!("--{name} takes {what}"));
+            me.diags.push(d);
+            None
+        };
+        match args.get(1).map(|a| &a.kind) {
+            None | Some(A::Bool(_)) => {
+                let default = matches!(args.get(1).map(|a| &a.kind), Some(A::Bool(true)));
+                let v = match given {
+                    None => default,
+                    Some(None) => true,
+                    Some(Some(v)) => match v.as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return bad(self, "true or false"),
+                    },
+                };
+                Some(expr(T::Int(u64::from(v)), Type::Bool, span))
+            }
+            Some(A::Int(default)) => {
+                let v = match given {
+                    None => *default as i64,
+                    Some(Some(v)) => match v.parse::<i64>() {
+                        Ok(n) => n,
+                        Err(_) => return bad(self, "a number"),
+                    },
+                    Some(None) => return bad(self, "a number: --NAME=N"),
+                };
+                Some(expr(T::Int(v as u64), Type::Int(IntType::I64), span))
+            }
+            Some(A::Str { value, .. }) => {
+                let v = match given {
+                    None => value.clone(),
+                    Some(Some(v)) => v.into_bytes(),
+                    Some(None) => return bad(self, "a value: --NAME=TEXT"),
+                };
+                Some(super::str_literal(v, span))
+            }
+            Some(_) => {
+                let d = self.error(
+                    args[1].span,
+                    "getopt's default is a literal: true, false, a number or a string",
+                );
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn options_given(&self) -> &[(String, Option<String>)] {
+        &self.options.named_args
     }
 
     /// `buf(p, n)` / `buf(array)`: bytes printed with `%r`.

@@ -47,8 +47,8 @@ impl Checker<'_> {
         }
         // The record's address: a pointer to it, or where a record member lives.
         let (addr, space, kind, name) = match (&base.ty, &base.kind) {
-            (Type::Ptr { pointee, space }, _) => match &**pointee {
-                Type::Record { kind, name, .. } => (base.clone(), *space, *kind, name.clone()),
+            (Type::Ptr { pointee, space }, _) => match self.known_record(pointee) {
+                Some(Type::Record { kind, name, .. }) => (base.clone(), *space, kind, name),
                 _ => return self.no_fields(&base, field),
             },
             (Type::Record { kind, name, .. }, T::Load { addr, space }) => {
@@ -262,6 +262,27 @@ impl Checker<'_> {
     }
 
     /// The type a type name denotes.
+    /// A record type, or an opaque one a tracepoint's `format` names (`const struct
+    /// __kernel_timespec`) looked up in BTF.
+    fn known_record(&self, ty: &Type) -> Option<Type> {
+        match ty {
+            Type::Record { .. } => Some(ty.clone()),
+            Type::Opaque { name, .. } => {
+                let words: Vec<&str> = name
+                    .split_whitespace()
+                    .filter(|w| !matches!(*w, "const" | "volatile"))
+                    .collect();
+                let (kind, record) = match words.as_slice() {
+                    ["struct", n] => (RecordKind::Struct, *n),
+                    ["union", n] => (RecordKind::Union, *n),
+                    _ => return None,
+                };
+                self.resolver.record(kind, record)
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn type_name(&mut self, t: &ast::TypeName) -> Option<Type> {
         let mut ty = match &t.base {
             BaseType::Scalar(name) => match name.as_str() {

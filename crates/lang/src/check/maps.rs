@@ -128,8 +128,9 @@ impl Checker<'_> {
                 bits: 64,
                 signed: i.signed,
             }),
-            Type::Ptr { .. } => MapValue::Int(IntType::U64),
             Type::Str(n) => MapValue::Str(*n),
+            // A pointer keeps its type: what is read back can be followed (`@p[tid]->field`).
+            Type::Ptr { .. } => MapValue::Stored(value.ty.clone()),
             Type::Bool | Type::Tuple(_) | Type::Formatted(_) | Type::Stack { .. } => {
                 MapValue::Stored(value.ty.clone())
             }
@@ -595,6 +596,7 @@ impl Checker<'_> {
             keys: Vec::new(),
             value,
             counted: false,
+            storage: None,
         });
         self.maps.by_name.insert(map.name.clone(), id);
         self.maps.keyless.push(id);
@@ -631,6 +633,7 @@ impl Checker<'_> {
                         keys: key_types.clone(),
                         value: value.clone(),
                         counted: false,
+                        storage: None,
                     });
                     self.maps.by_name.insert(map.name.clone(), id);
                     return Some(id);
@@ -701,6 +704,80 @@ impl Checker<'_> {
             }
         }
         Some(id)
+    }
+}
+
+/// `let @m = KIND(N);`: how each declared map is kept, checked against what it holds.
+pub(super) fn apply_declarations(
+    declarations: &[ast::MapDeclaration],
+    decls: &mut [MapDecl],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for d in declarations {
+        let (lru, per_cpu) = match d.kind.name.as_str() {
+            "hash" => (false, false),
+            "lruhash" => (true, false),
+            "percpuhash" => (false, true),
+            "percpulruhash" => (true, true),
+            other => {
+                diags.push(
+                    Diagnostic::error(d.kind.span, format!("unknown map kind `{other}`"))
+                        .with_hint("map kinds: hash, lruhash, percpuhash, percpulruhash"),
+                );
+                continue;
+            }
+        };
+        let Some(decl) = decls.iter_mut().find(|m| m.name == d.map.name) else {
+            diags.push(Diagnostic::warning(
+                d.map.span,
+                format!("{} is declared but never used", d.map.name),
+            ));
+            continue;
+        };
+        let max_entries = match u32::try_from(d.size) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                diags.push(Diagnostic::error(
+                    d.span,
+                    "a map holds from 1 to 4294967295 entries",
+                ));
+                continue;
+            }
+        };
+        if per_cpu != decl.value.is_aggregation() {
+            let hint = if per_cpu {
+                "plain values live in `hash` or `lruhash` maps"
+            } else {
+                "aggregations are kept per CPU: declare it `percpuhash` or `percpulruhash`"
+            };
+            diags.push(
+                Diagnostic::error(
+                    d.kind.span,
+                    format!(
+                        "{} holds {}, which a {} map cannot keep",
+                        decl.name,
+                        decl.value.describe(),
+                        d.kind.name
+                    ),
+                )
+                .with_hint(hint),
+            );
+            continue;
+        }
+        if lru && decl.counted {
+            diags.push(
+                Diagnostic::error(
+                    d.kind.span,
+                    format!(
+                        "len() cannot count {}'s keys: an LRU map drops entries by itself",
+                        decl.name
+                    ),
+                )
+                .with_hint("declare it `hash` to count its keys"),
+            );
+            continue;
+        }
+        decl.storage = Some(typed::MapStorage { lru, max_entries });
     }
 }
 

@@ -29,6 +29,8 @@ pub struct CheckOptions {
     pub unsafe_allowed: bool,
     /// What a probe that does not exist is (bpftrace's `missing_probes`).
     pub missing_probes: MissingProbes,
+    /// Named arguments after the script (`--verbose`, `--limit=5`), for `getopt()`.
+    pub named_args: Vec<(String, Option<String>)>,
 }
 
 /// What to do about a probe that cannot be found.
@@ -51,6 +53,7 @@ impl Default for CheckOptions {
             cpid: None,
             unsafe_allowed: false,
             missing_probes: MissingProbes::Error,
+            named_args: Vec::new(),
         }
     }
 }
@@ -75,6 +78,7 @@ pub fn check(
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut probes = Vec::new();
     let mut maps = maps::Maps::new(program);
+    let mut getopts = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
             let parts = ap.parts();
@@ -105,6 +109,7 @@ pub fn check(
                     scopes: vec![Vec::new()],
                     loops: 0,
                     maps: &mut maps,
+                    getopts: &mut getopts,
                 };
                 let predicate = probe
                     .predicate
@@ -133,6 +138,7 @@ pub fn check(
             }
         }
     }
+    maps::apply_declarations(&program.map_decls, &mut maps.decls, &mut diags);
     let attach_points = program.probes.iter().flat_map(|p| &p.attach_points);
     if probes.is_empty() && !diags.iter().any(Diagnostic::is_error) {
         if let Some(first) = attach_points.clone().next() {
@@ -149,6 +155,7 @@ pub fn check(
             probes,
             maps: maps.decls,
             warnings: diags,
+            options: getopts,
         })
     }
 }
@@ -166,6 +173,8 @@ struct Checker<'a> {
     /// How many loops enclose the statement being checked (`break` needs one).
     loops: u32,
     maps: &'a mut maps::Maps,
+    /// The names `getopt()` reads, across every probe.
+    getopts: &'a mut Vec<String>,
 }
 
 fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {
@@ -988,7 +997,8 @@ impl Checker<'_> {
             return Some(v);
         }
         match name {
-            "ppid" => {
+            // The parent's pid and name: `curtask->real_parent->tgid` and `->comm`.
+            "ppid" | "pcomm" => {
                 let task = self.ident("curtask", span)?;
                 let parent = self.member(
                     task,
@@ -997,10 +1007,11 @@ impl Checker<'_> {
                         span,
                     },
                 )?;
+                let field = if name == "ppid" { "tgid" } else { "comm" };
                 return self.member(
                     parent,
                     &ast::Ident {
-                        name: "tgid".into(),
+                        name: field.into(),
                         span,
                     },
                 );
@@ -1132,7 +1143,7 @@ impl Checker<'_> {
         };
         let known = builtins::value(base_name).is_some()
             || self.defines.iter().any(|d| d.name.name == base_name)
-            || matches!(base_name, "ppid" | "username" | "cpid");
+            || matches!(base_name, "ppid" | "pcomm" | "username" | "cpid");
         if base_name.is_empty() || known {
             let b = self.expr(base)?;
             return self.member(b, field);
