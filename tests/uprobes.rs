@@ -123,3 +123,24 @@ fn missing_binaries_and_functions_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reg_reads_the_probed_codes_registers() {
+    if !kernel() {
+        return;
+    }
+    // At a function's entry the instruction pointer is the function's address, and the first
+    // argument is in rdi.
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        "sleep 0.1",
+        "-e",
+        r#"uprobe:libc:clock_nanosleep /pid == cpid/ {
+             printf("%d %d\n", reg("di") == arg0, (reg("ip") & 0xfff) == (uaddr("clock_nanosleep") & 0xfff));
+             exit();
+           }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("1 1\n"), "{stdout}");
+}

@@ -59,6 +59,11 @@ pub const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("bswap", 1, 1),
     ("pton", 1, 1),
     ("getopt", 1, 3),
+    ("reg", 1, 1),
+    ("kptr", 1, 1),
+    ("uptr", 1, 1),
+    ("strstr", 2, 2),
+    ("assert", 2, 2),
     ("cgroupid", 1, 1),
     ("uaddr", 1, 1),
     ("buf", 1, 2),
@@ -73,7 +78,7 @@ pub const FUNCTIONS: &[(&str, usize, usize)] = &[
 
 /// Functions called as statements for their effect; they have no value.
 pub const STATEMENTS: &[&str] = &[
-    "printf", "exit", "time", "join", "cat", "system", "signal", "errorf", "warnf",
+    "printf", "exit", "time", "join", "cat", "system", "signal", "errorf", "warnf", "assert",
 ];
 
 /// The length of `comm` including its NUL (the kernel's TASK_COMM_LEN).

@@ -350,7 +350,7 @@ impl Builder {
                 };
                 self.assign(target, value)
             }
-            Rule::expr_stmt => {
+            Rule::expr_stmt | Rule::discard_stmt => {
                 StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression")))
             }
             other => unreachable!("grammar produced {other:?} as a statement"),
@@ -470,8 +470,10 @@ impl Builder {
     }
 
     fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
-        if pair.as_rule() == Rule::binary {
-            return self.binary(pair);
+        match pair.as_rule() {
+            Rule::binary => return self.binary(pair),
+            Rule::block_expr => return self.primary(pair),
+            _ => {}
         }
         let span = span_of(&pair);
         let mut inner: Vec<Pair<'_, Rule>> = pair.into_inner().collect();
@@ -616,6 +618,43 @@ impl Builder {
                 n => ExprKind::Positional(n.parse().unwrap_or(u32::MAX)),
             },
             Rule::tuple => ExprKind::Tuple(pair.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::block_expr => {
+                let text = pair.as_str();
+                let start = pair.as_span().start();
+                let mut stmts = self.block(pair);
+                // The value is a last expression with no `;` after it.
+                let value = match stmts.last() {
+                    Some(Stmt {
+                        kind: StmtKind::Expr(_),
+                        span: last,
+                    }) if !text[last.end - start..].contains(';') => match stmts.pop() {
+                        Some(Stmt {
+                            kind: StmtKind::Expr(e),
+                            ..
+                        }) => Some(e),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match value {
+                    Some(value) => ExprKind::Block {
+                        stmts,
+                        value: Box::new(value),
+                    },
+                    None => {
+                        self.errors.push(
+                            Diagnostic::error(
+                                span,
+                                "a block used as a value ends with an expression",
+                            )
+                            .with_hint(
+                                "drop the `;` after the last expression: `{ $a = 2; $a * 3 }`",
+                            ),
+                        );
+                        ExprKind::Int(0)
+                    }
+                }
+            }
             Rule::sizeof => {
                 let inner = pair.into_inner().next().expect("grammar: sizeof operand");
                 ExprKind::SizeOf(self.type_or_expr(inner))

@@ -364,10 +364,12 @@ pub enum ExprKind {
         rhs: Box<Expr>,
         limit: Option<u32>,
     },
-    /// `strcontains(haystack, needle)`
+    /// `strcontains(haystack, needle)`; with `position`, `strstr`: where the needle first
+    /// starts, or -1.
     StrContains {
         haystack: Box<Expr>,
         needle: Box<Expr>,
+        position: bool,
     },
     /// `strlen(s)`
     StrLen(Box<Expr>),

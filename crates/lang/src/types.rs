@@ -378,6 +378,8 @@ pub struct ResolvedProbe {
     pub values: Vec<ContextField>,
     /// The traced function's name, for `func`.
     pub func: Option<String>,
+    /// The machine registers the context holds, for `reg("name")`.
+    pub registers: Vec<ContextField>,
 }
 
 /// Why an attach point could not be resolved, in the user's words.

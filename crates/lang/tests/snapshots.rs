@@ -34,6 +34,7 @@ impl ProbeResolver for Fixture {
             args: Some(args),
             values: Vec::new(),
             func: None,
+            registers: Vec::new(),
         };
         let execve = || {
             tp(
@@ -85,6 +86,7 @@ impl ProbeResolver for Fixture {
                 args: None,
                 values: Vec::new(),
                 func: None,
+                registers: Vec::new(),
             }]),
             ("END", []) => Ok(vec![ResolvedProbe {
                 name: "END".into(),
@@ -92,6 +94,7 @@ impl ProbeResolver for Fixture {
                 args: None,
                 values: Vec::new(),
                 func: None,
+                registers: Vec::new(),
             }]),
             ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![execve()]),
             ("tracepoint", ["sched", "sched_process_exec"]) => Ok(vec![exec()]),

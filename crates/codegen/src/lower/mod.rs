@@ -624,9 +624,11 @@ impl<'a> Lowerer<'a> {
             ExprKind::Load { addr, space } => self.load_int(addr, *space, &e.ty, depth)?,
             ExprKind::StrEq { lhs, rhs, limit } => self.str_eq(lhs, rhs, *limit, depth)?,
             ExprKind::StrLen(s) => self.str_len(s, depth)?,
-            ExprKind::StrContains { haystack, needle } => {
-                self.str_contains(haystack, needle, depth)?
-            }
+            ExprKind::StrContains {
+                haystack,
+                needle,
+                position,
+            } => self.str_contains(haystack, needle, *position, depth)?,
             ExprKind::StrIndex { string, index } => self.str_index(string, *index, depth)?,
             ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
             ExprKind::BytesEq { lhs, rhs } => self.bytes_eq(lhs, rhs, depth)?,

@@ -2,6 +2,7 @@
 //! destination buffer (never through registers or extra stack copies).
 
 use super::{Base, CompileError, Dst, Lowerer};
+use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Builtin, Expr, ExprKind};
 use scry_lang::types::{AddrSpace, Type};
@@ -272,17 +273,24 @@ impl Lowerer<'_> {
         &mut self,
         haystack: &Expr,
         needle: &Expr,
+        position: bool,
         depth: usize,
     ) -> Result<(), CompileError> {
         let ExprKind::Str(lit) = &needle.kind else {
-            return self.str_contains_dynamic(haystack, needle, depth);
+            return self.str_contains_dynamic(haystack, needle, position, depth);
         };
+        if lit.is_empty() {
+            // Every string holds the empty string, at its start.
+            let w = self.work_reg(depth);
+            self.asm
+                .emit(Insn::mov64_imm(w, if position { 0 } else { 1 }));
+            self.set_temp(depth, w);
+            return Ok(());
+        }
         let (at, cap) = self.materialize(haystack, depth)?;
         let found = self.asm.new_label();
         let missing = self.asm.new_label();
-        if lit.is_empty() {
-            self.asm.ja(found);
-        } else {
+        {
             let top = self.asm.new_label();
             let next = self.asm.new_label();
             let last = cap.saturating_sub(lit.len() as u32);
@@ -306,8 +314,25 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
             self.asm.ja(top);
         }
-        self.bool_from(missing, found, depth);
+        self.contains_result(missing, found, position, depth);
         Ok(())
+    }
+
+    /// The end of a search that jumps to `missing`, or to `found` with the start in r3: 0 or 1,
+    /// or with `position` the start or -1.
+    fn contains_result(&mut self, missing: Label, found: Label, position: bool, depth: usize) {
+        if !position {
+            return self.bool_from(missing, found, depth);
+        }
+        let w = self.work_reg(depth);
+        let end = self.asm.new_label();
+        self.asm.bind(missing);
+        self.asm.emit(Insn::mov64_imm(w, -1));
+        self.asm.ja(end);
+        self.asm.bind(found);
+        self.asm.emit(Insn::mov64_reg(w, Reg::R3));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
     }
 
     /// `strcontains(haystack, needle)` with a needle known only at run time: for each start in
@@ -317,6 +342,7 @@ impl Lowerer<'_> {
         &mut self,
         haystack: &Expr,
         needle: &Expr,
+        position: bool,
         depth: usize,
     ) -> Result<(), CompileError> {
         let (hay, hcap) = self.materialize(haystack, depth)?;
@@ -361,7 +387,7 @@ impl Lowerer<'_> {
         self.asm.bind(next);
         self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
         self.asm.ja(top);
-        self.bool_from(missing, found, depth);
+        self.contains_result(missing, found, position, depth);
         Ok(())
     }
 

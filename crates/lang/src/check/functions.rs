@@ -137,6 +137,64 @@ impl Checker<'_> {
                 Some(expr(T::Bytes(bytes), ty, span))
             }
             "getopt" => self.getopt(args, span),
+            "reg" => {
+                let A::Str { value, .. } = &args[0].kind else {
+                    let d = self.error(args[0].span, "reg takes a register's name in quotes");
+                    self.diags.push(d);
+                    return None;
+                };
+                let name = String::from_utf8_lossy(value).into_owned();
+                let name = if name == "pc" { "ip".to_string() } else { name };
+                match self.probe.registers.iter().find(|r| r.name == name) {
+                    Some(r) => Some(expr(T::Arg(r.clone()), r.ty.clone(), span)),
+                    None if self.probe.registers.is_empty() => {
+                        let d = self
+                            .error(
+                                span,
+                                format!(
+                                    "a {} probe has no registers to read",
+                                    self.probe.target.kind_name()
+                                ),
+                            )
+                            .with_hint("reg() reads the registers of uprobes");
+                        self.diags.push(d);
+                        None
+                    }
+                    None => {
+                        let names: Vec<&str> = self
+                            .probe
+                            .registers
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect();
+                        let d = self
+                            .error(args[0].span, format!("no register `{name}`"))
+                            .with_hint(format!("registers: {}", names.join(", ")));
+                        self.diags.push(d);
+                        None
+                    }
+                }
+            }
+            "kptr" | "uptr" => {
+                let p = self.scalar(&args[0], "the address")?;
+                let space = if func.name == "kptr" {
+                    AddrSpace::Kernel
+                } else {
+                    AddrSpace::User
+                };
+                let pointee = match &p.ty {
+                    Type::Ptr { pointee, .. } => (**pointee).clone(),
+                    _ => Type::Int(IntType {
+                        bits: 8,
+                        signed: false,
+                    }),
+                };
+                let ty = Type::Ptr {
+                    pointee: Box::new(pointee),
+                    space,
+                };
+                Some(typed::Expr { ty, ..p })
+            }
             "cgroupid" => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "cgroupid takes a path in quotes");
@@ -320,6 +378,50 @@ impl Checker<'_> {
         &self.options.named_args
     }
 
+    /// `assert(cond, "message")`: when `cond` is false, the message as an error with the call's
+    /// location, and the program exits with code 1.
+    fn assert(&mut self, args: &[ast::Expr], span: Span) -> Option<StmtKind> {
+        let cond = self.scalar(&args[0], "assert's condition")?;
+        let A::Str { value, .. } = &args[1].kind else {
+            let d = self.error(args[1].span, "assert's message is a string literal");
+            self.diags.push(d);
+            return None;
+        };
+        let mut text = b"Assertion failed: ".to_vec();
+        // `%` in the message is text, not a conversion.
+        for &b in value {
+            text.push(b);
+            if b == b'%' {
+                text.push(b'%');
+            }
+        }
+        let format = crate::printf::parse(&text).ok()?;
+        let failed = expr(
+            T::Unary {
+                op: ast::UnaryOp::Not,
+                operand: Box::new(cond),
+            },
+            Type::Bool,
+            span,
+        );
+        let stmt = |kind| typed::Stmt { kind, span };
+        Some(StmtKind::If {
+            cond: failed,
+            then: vec![
+                stmt(StmtKind::Async(AsyncOp::Message {
+                    error: true,
+                    span,
+                    format,
+                    args: Vec::new(),
+                })),
+                stmt(StmtKind::Exit {
+                    code: Some(expr(T::Int(1), Type::Int(IntType::I64), span)),
+                }),
+            ],
+            otherwise: Vec::new(),
+        })
+    }
+
     /// `buf(p, n)` / `buf(array)`: bytes printed with `%r`.
     fn buf(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
         let data = self.expr(&args[0])?;
@@ -443,6 +545,7 @@ impl Checker<'_> {
                     args,
                 }
             }
+            "assert" => return self.assert(args, span),
             "signal" => {
                 self.require_unsafe("signal", span)?;
                 let sig = match &args[0].kind {

@@ -1256,7 +1256,7 @@ impl Checker<'_> {
         match func.name.as_str() {
             "str" => self.str_call(args, span),
             "strncmp" => self.strncmp(args, span),
-            "strcontains" => self.strcontains(args, span),
+            "strcontains" | "strstr" => self.strcontains(&func.name, args, span),
             "strlen" => self.strlen(args, span),
             name if !builtins::STATEMENTS.contains(&name) => self.value_function(func, args, span),
             // printf, exit and the like are statements: their use as a value is an error.
@@ -1366,6 +1366,7 @@ mod tests {
                     args: None,
                     values: Vec::new(),
                     func: None,
+                    registers: Vec::new(),
                 }]),
                 ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![ResolvedProbe {
                     name: "tracepoint:syscalls:sys_enter_execve".into(),
@@ -1384,6 +1385,7 @@ mod tests {
                     }]),
                     values: Vec::new(),
                     func: None,
+                    registers: Vec::new(),
                 }]),
                 _ => Err(ResolveError {
                     message: format!("unknown probe {provider}"),

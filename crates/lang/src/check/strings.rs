@@ -55,16 +55,28 @@ impl Checker<'_> {
         Some(negate_if(true, str_eq(a, b, Some(n), span)))
     }
 
-    pub(super) fn strcontains(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
-        let h = self.string_arg(&args[0], "strcontains");
-        let n = self.string_arg(&args[1], "strcontains");
+    /// `strcontains(h, n)` (a bool) or `strstr(h, n)` (where `n` starts in `h`, or -1).
+    pub(super) fn strcontains(
+        &mut self,
+        func: &str,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let h = self.string_arg(&args[0], func);
+        let n = self.string_arg(&args[1], func);
         let (h, n) = (h?, n?);
+        let position = func == "strstr";
         Some(expr(
             T::StrContains {
                 haystack: Box::new(h),
                 needle: Box::new(n),
+                position,
             },
-            Type::Bool,
+            if position {
+                Type::Int(IntType::I64)
+            } else {
+                Type::Bool
+            },
             span,
         ))
     }

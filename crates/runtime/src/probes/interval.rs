@@ -20,6 +20,7 @@ impl ProbeType for Interval {
             args: None,
             values: Vec::new(),
             func: None,
+            registers: Vec::new(),
         }])
     }
 

@@ -21,6 +21,7 @@ impl ProbeType for Profile {
             args: None,
             values: Vec::new(),
             func: None,
+            registers: Vec::new(),
         }])
     }
 

@@ -30,6 +30,7 @@ impl ProbeType for Special {
             args: None,
             values: Vec::new(),
             func: None,
+            registers: Vec::new(),
         }])
     }
 

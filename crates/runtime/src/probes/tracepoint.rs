@@ -58,6 +58,7 @@ impl ProbeType for Tracepoint {
                 args: Some(args),
                 values: Vec::new(),
                 func: None,
+                registers: Vec::new(),
             });
         }
         Ok(out)

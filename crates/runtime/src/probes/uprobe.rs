@@ -33,6 +33,38 @@ fn register(name: &str, offset: u32) -> ContextField {
     }
 }
 
+/// Every register of x86-64's `struct pt_regs`, by the names `reg()` takes, at its offset.
+const REGISTERS: [(&str, u32); 21] = [
+    ("r15", 0),
+    ("r14", 8),
+    ("r13", 16),
+    ("r12", 24),
+    ("bp", 32),
+    ("bx", 40),
+    ("r11", 48),
+    ("r10", 56),
+    ("r9", 64),
+    ("r8", 72),
+    ("ax", 80),
+    ("cx", 88),
+    ("dx", 96),
+    ("si", 104),
+    ("di", 112),
+    ("orig_ax", 120),
+    ("ip", 128),
+    ("cs", 136),
+    ("flags", 144),
+    ("sp", 152),
+    ("ss", 160),
+];
+
+fn registers() -> Vec<ContextField> {
+    REGISTERS
+        .iter()
+        .map(|(name, off)| register(name, *off))
+        .collect()
+}
+
 /// The values a uprobe offers: its arguments, and for a return probe the return value.
 fn values(ret: bool) -> Vec<ContextField> {
     let mut v: Vec<ContextField> = ARG_OFFSETS
@@ -66,6 +98,7 @@ impl Uprobe {
             args: None,
             values: values(self.ret),
             func: Some(func.to_string()),
+            registers: registers(),
         }
     }
 }
