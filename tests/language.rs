@@ -233,3 +233,28 @@ fn pointers_kept_in_maps_keep_their_type() {
     assert!(line.starts_with("sleep "), "{line}");
     assert!(line.ends_with(" 1 250"), "{line}");
 }
+
+#[test]
+fn records_print_member_by_member() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-f",
+        "json",
+        "-e",
+        "BEGIN { $t = (struct task_struct *)curtask; print($t->fs->pwd); printf(\"%s\\n\", $t->fs->pwd); exit(); }",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(r#"{"type": "value", "data": {"mnt": "0x"#),
+        "{stdout}"
+    );
+    assert!(lines[0].contains(r#", "dentry": "0x"#), "{stdout}");
+    assert!(
+        lines[1].starts_with(r#"{"type": "printf", "data": "{ .mnt = 0x"#),
+        "{stdout}"
+    );
+}

@@ -150,6 +150,39 @@ pub enum Formatted {
     Syscall,
     /// `buf(p, n)`: a length and up to this many bytes, shown with `\x` escapes.
     Buffer(u32),
+    /// A struct or union's bytes, shown member by member: `{ .pid = 1, .comm = bash }`.
+    Record(Box<RecordView>),
+}
+
+/// How a record's bytes are read back, member by member.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordView {
+    pub size: u32,
+    pub members: Vec<(String, u32, View)>,
+}
+
+/// How a member at some offset of a record is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum View {
+    Int {
+        bytes: u8,
+        signed: bool,
+        /// Bit offset and width within the 8 bytes at the member's offset.
+        bitfield: Option<(u8, u8)>,
+    },
+    Bool,
+    /// Shown in hex.
+    Pointer,
+    /// A `char` array: text up to its first NUL.
+    Str(u32),
+    Record(Box<RecordView>),
+    Array {
+        elem: Box<View>,
+        elem_size: u32,
+        len: u32,
+    },
+    /// Something without a printable form (a function pointer type, an empty struct).
+    Opaque,
 }
 
 impl Formatted {
@@ -159,6 +192,7 @@ impl Formatted {
             Formatted::Usym => 16,
             Formatted::Inet => 24,
             Formatted::Buffer(n) => 8 + n.next_multiple_of(8),
+            Formatted::Record(view) => view.size,
             _ => 8,
         }
     }
@@ -285,6 +319,7 @@ impl fmt::Display for Type {
                     Formatted::Errno => "strerror_t",
                     Formatted::Syscall => "syscall_name_t",
                     Formatted::Buffer(_) => "buffer",
+                    Formatted::Record(_) => "record",
                 }
             ),
             Type::Ptr { pointee, .. } if **pointee == Type::Int(IntType::I8) => write!(f, "char *"),

@@ -264,6 +264,8 @@ impl Lowerer<'_> {
                 word(self, &args[0], 0)?;
                 word(self, &args[1], 8)
             }
+            // The record's bytes, as they are in memory.
+            Formatted::Record(view) => self.copy_bytes(&args[0], dst, view.size, depth),
             Formatted::Ksym
             | Formatted::Username
             | Formatted::Timestamp { .. }

@@ -591,6 +591,7 @@ impl Checker<'_> {
             return None;
         }
         let v = self.expr(&args[0])?;
+        let v = self.record_value(v);
         if !super::storable(&v.ty) {
             let d = self.error(
                 args[0].span,

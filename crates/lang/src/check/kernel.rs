@@ -262,6 +262,71 @@ impl Checker<'_> {
     }
 
     /// The type a type name denotes.
+    /// A struct or union read whole, as userspace shows it: its bytes, read back member by
+    /// member. Other values are left as they are.
+    pub(super) fn record_value(&mut self, e: typed::Expr) -> typed::Expr {
+        let Type::Record { kind, name, size } = &e.ty else {
+            return e;
+        };
+        let Some(view) = self.record_view(*kind, name, *size, 0) else {
+            return e;
+        };
+        let kind = crate::types::Formatted::Record(Box::new(view));
+        let span = e.span;
+        expr(
+            T::Format {
+                kind: kind.clone(),
+                args: vec![e],
+            },
+            Type::Formatted(kind),
+            span,
+        )
+    }
+
+    fn record_view(
+        &self,
+        kind: RecordKind,
+        name: &str,
+        size: u32,
+        depth: u32,
+    ) -> Option<crate::types::RecordView> {
+        let members = self.resolver.members(kind, name)?;
+        Some(crate::types::RecordView {
+            size,
+            members: members
+                .into_iter()
+                .map(|m| {
+                    let v = self.view(&m.ty, m.bitfield, depth);
+                    (m.name, m.offset, v)
+                })
+                .collect(),
+        })
+    }
+
+    /// How a member of this type shows; records nest at most 8 deep.
+    fn view(&self, ty: &Type, bitfield: Option<(u8, u8)>, depth: u32) -> crate::types::View {
+        use crate::types::View;
+        match ty {
+            Type::Int(i) => View::Int {
+                bytes: i.bits / 8,
+                signed: i.signed,
+                bitfield,
+            },
+            Type::Bool => View::Bool,
+            Type::Ptr { .. } => View::Pointer,
+            Type::Array { elem, len } if **elem == CHAR => View::Str(*len),
+            Type::Array { elem, len } => View::Array {
+                elem: Box::new(self.view(elem, None, depth)),
+                elem_size: elem.size(),
+                len: *len,
+            },
+            Type::Record { kind, name, size } if depth < 8 => self
+                .record_view(*kind, name, *size, depth + 1)
+                .map_or(View::Opaque, |v| View::Record(Box::new(v))),
+            _ => View::Opaque,
+        }
+    }
+
     /// A record type, or an opaque one a tracepoint's `format` names (`const struct
     /// __kernel_timespec`) looked up in BTF.
     fn known_record(&self, ty: &Type) -> Option<Type> {

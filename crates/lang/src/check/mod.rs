@@ -679,7 +679,10 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let typed_args: Vec<Option<typed::Expr>> = args[1..].iter().map(|a| self.expr(a)).collect();
+        let typed_args: Vec<Option<typed::Expr>> = args[1..]
+            .iter()
+            .map(|a| self.expr(a).map(|e| self.record_value(e)))
+            .collect();
         let specs: Vec<&printf::Spec> = format.specs().collect();
         if specs.len() != typed_args.len() {
             let (msg, at) = if specs.len() > typed_args.len() {

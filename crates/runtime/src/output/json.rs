@@ -81,9 +81,16 @@ fn scalar(s: &Scalar) -> String {
         Scalar::Str(s) => string(s),
         Scalar::Bool(b) => b.to_string(),
         Scalar::Stack(..) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),
-        Scalar::Tuple(items) => {
+        Scalar::Tuple(items) | Scalar::Array(items) => {
             let items: Vec<String> = items.iter().map(scalar).collect();
             format!("[{}]", items.join(","))
+        }
+        Scalar::Record(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(n, v)| format!("{}: {}", string(n), scalar(v)))
+                .collect();
+            format!("{{{}}}", members.join(", "))
         }
     }
 }

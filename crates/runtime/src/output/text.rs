@@ -74,6 +74,18 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
             format!("({})", items.join(", "))
         }
         Scalar::Bytes(b) => escaped(b, false),
+        Scalar::Record(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(n, v)| format!(".{n} = {}", scalar(v, indent)))
+                .collect();
+            format!("{{ {} }}", members.join(", "))
+        }
+        // bpftrace separates array elements without spaces.
+        Scalar::Array(items) => {
+            let items: Vec<String> = items.iter().map(|s| scalar(s, indent)).collect();
+            format!("[{}]", items.join(","))
+        }
     }
 }
 

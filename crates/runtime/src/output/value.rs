@@ -15,6 +15,9 @@ pub enum Scalar {
     Tuple(Vec<Scalar>),
     /// `buf()`: raw bytes, shown with `\x` escapes.
     Bytes(Vec<u8>),
+    /// A struct's members, in order.
+    Record(Vec<(String, Scalar)>),
+    Array(Vec<Scalar>),
 }
 
 /// A histogram bucket boundary: a number, or a number shown with a suffix (`4K`).

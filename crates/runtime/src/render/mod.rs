@@ -10,7 +10,7 @@ use aya::maps::StackTraceMap;
 use aya::Ebpf;
 use scry_codegen::module::{FieldKind, MapId};
 use scry_codegen::Module;
-use scry_lang::types::{Formatted, StackMode};
+use scry_lang::types::{Formatted, RecordView, StackMode, View};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -110,6 +110,7 @@ impl Renderer {
                 let len = (word as usize).min(*cap as usize);
                 return Scalar::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec());
             }
+            Formatted::Record(view) => return record(view, bytes),
         };
         Scalar::Str(text)
     }
@@ -172,6 +173,64 @@ impl Renderer {
                 .collect()
         });
         users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+}
+
+/// A record's members from its bytes.
+fn record(view: &RecordView, bytes: &[u8]) -> Scalar {
+    Scalar::Record(
+        view.members
+            .iter()
+            .map(|(name, offset, v)| {
+                let at = bytes.get(*offset as usize..).unwrap_or(&[]);
+                (name.clone(), member(v, at))
+            })
+            .collect(),
+    )
+}
+
+fn member(view: &View, bytes: &[u8]) -> Scalar {
+    let raw = |n: usize| {
+        let mut b = [0u8; 8];
+        let n = n.min(8).min(bytes.len());
+        b[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(b)
+    };
+    match view {
+        View::Int {
+            bytes: n,
+            signed,
+            bitfield,
+        } => {
+            let (v, bits) = match bitfield {
+                Some((shift, width)) => ((raw(8) >> shift) & ((1u64 << width) - 1), *width as u32),
+                None => (raw(*n as usize), u32::from(*n) * 8),
+            };
+            if *signed && bits < 64 && v >> (bits - 1) & 1 == 1 {
+                Scalar::Int((v | !((1u64 << bits) - 1)) as i64)
+            } else if *signed {
+                Scalar::Int(v as i64)
+            } else {
+                Scalar::UInt(v)
+            }
+        }
+        View::Bool => Scalar::Bool(raw(1) != 0),
+        View::Pointer => Scalar::Str(format!("0x{:x}", raw(8))),
+        View::Str(len) => {
+            let s = bytes.get(..*len as usize).unwrap_or(bytes);
+            Scalar::Str(String::from_utf8_lossy(c_str(s)).into_owned())
+        }
+        View::Record(inner) => record(inner, bytes),
+        View::Array {
+            elem,
+            elem_size,
+            len,
+        } => Scalar::Array(
+            (0..*len as usize)
+                .map(|i| member(elem, bytes.get(i * *elem_size as usize..).unwrap_or(&[])))
+                .collect(),
+        ),
+        View::Opaque => Scalar::Str(String::new()),
     }
 }
 
