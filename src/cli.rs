@@ -42,6 +42,14 @@ pub struct Cli {
     #[arg(short = 'B', value_enum, default_value = "line", value_name = "MODE")]
     pub buffering: Buffering,
 
+    /// Accepted as bpftrace takes them; headers are not read: kernel types come from BTF.
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include_dirs: Vec<PathBuf>,
+
+    /// Accepted as bpftrace takes it; headers are not read: kernel types come from BTF.
+    #[arg(long = "include", value_name = "FILE")]
+    pub include_files: Vec<PathBuf>,
+
     /// Do not print warnings about the script.
     #[arg(long = "no-warnings")]
     pub no_warnings: bool,

@@ -206,6 +206,10 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
     }
+    if let Some(definition) = cli.file.as_deref().and_then(record_definition) {
+        print!("{}", definition?);
+        return Ok(0);
+    }
     let listings = probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -219,6 +223,39 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
     }
     let _ = out.flush();
     Ok(0)
+}
+
+/// `-l 'struct task_struct'`: the kernel type's members from BTF, one per line with its type and
+/// offset. `None` when the pattern names no struct or union.
+fn record_definition(pattern: &str) -> Option<Result<String, Failure>> {
+    use scry_lang::types::RecordKind;
+    let (kind, name) = match pattern.split_once(' ') {
+        Some(("struct", n)) => (RecordKind::Struct, n.trim()),
+        Some(("union", n)) => (RecordKind::Union, n.trim()),
+        _ => return None,
+    };
+    let Some(btf) = scry_runtime::btf::Btf::load() else {
+        return Some(Err(Failure::plain(
+            "the kernel's BTF (/sys/kernel/btf/vmlinux) cannot be read",
+        )));
+    };
+    let Some(members) = btf.members(kind, name) else {
+        return Some(Err(Failure::plain(format!(
+            "no {pattern} in the kernel's BTF"
+        ))));
+    };
+    let mut out = format!("{pattern} {{\n");
+    for m in members {
+        let bits = m
+            .bitfield
+            .map_or(String::new(), |(_, width)| format!(" : {width}"));
+        out.push_str(&format!(
+            "    {} {}{bits};  // offset {}\n",
+            m.ty, m.name, m.offset
+        ));
+    }
+    out.push_str("};\n");
+    Some(Ok(out))
 }
 
 /// The script's arguments: positional ones (`$1`…) and named ones (`--name` or `--name=value`,

@@ -338,3 +338,22 @@ fn every_example_loads_and_attaches() {
     }
     assert!(n >= 2);
 }
+
+#[test]
+fn list_shows_a_kernel_struct() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, _) = run(&["-l", "struct path"]);
+    assert!(status.success());
+    assert_eq!(
+        stdout,
+        "struct path {\n    struct vfsmount * mnt;  // offset 0\n    struct dentry * dentry;  // offset 8\n};\n"
+    );
+    let (status, _, stderr) = run(&["-l", "struct no_such_thing"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("no struct no_such_thing in the kernel's BTF"),
+        "{stderr}"
+    );
+}
