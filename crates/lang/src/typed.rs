@@ -385,6 +385,12 @@ pub enum ExprKind {
         kind: Formatted,
         args: Vec<Expr>,
     },
+    /// `find(@m, key, $v)`: whether the key is there; when it is, its value goes to `$v`.
+    Find {
+        map: MapId,
+        keys: Vec<Expr>,
+        var: VarId,
+    },
     /// `delete(@m, key)` as a value: whether the key was there.
     Delete {
         map: MapId,

@@ -305,6 +305,41 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// `find(@m, key, $v)`: 1, with the value copied to `$v`, or 0 when the key is missing.
+    pub(super) fn map_find(
+        &mut self,
+        id: MapId,
+        keys: &[Expr],
+        var: scry_lang::typed::VarId,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let map = self.user_map(id);
+        let key = self.build_key(&map, keys, depth)?;
+        let missing = self.asm.new_label();
+        let found = self.asm.new_label();
+        self.lookup(&map, key);
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, missing);
+        let dst = self.var_dst(var);
+        let ty = self.probe.vars[var.0].ty.clone();
+        if map.decl.value.is_aggregation() {
+            self.read_aggregation(&map, key, depth)?;
+            let v = self.fetch(depth, Reg::R2);
+            self.store_word(dst, v);
+        } else if in_register(&ty) {
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 0));
+            self.store_word(dst, Reg::R2);
+        } else {
+            let size = ty.slot_size().min(self.module.maps[map.map.0].value_size);
+            self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+            self.dst_into(dst, Reg::R1);
+            self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
+            self.asm.emit(Insn::call(Helper::ProbeReadKernel));
+        }
+        self.asm.ja(found);
+        self.bool_from(missing, found, depth);
+        Ok(())
+    }
+
     /// `has_key(@m, key)`: 1 or 0.
     pub(super) fn has_key(
         &mut self,

@@ -633,6 +633,7 @@ impl<'a> Lowerer<'a> {
             ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
             ExprKind::BytesEq { lhs, rhs } => self.bytes_eq(lhs, rhs, depth)?,
             ExprKind::Delete { map, keys } => self.map_delete(*map, keys, depth, true)?,
+            ExprKind::Find { map, keys, var } => self.map_find(*map, keys, *var, depth)?,
             ExprKind::Str(_)
             | ExprKind::ReadStr { .. }
             | ExprKind::Tuple(_)

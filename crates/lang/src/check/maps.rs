@@ -29,6 +29,7 @@ pub const MAP_FUNCTIONS: &[(&str, usize, usize)] = &[
     ("print", 1, 3),
     ("len", 1, 1),
     ("has_key", 2, 2),
+    ("find", 3, usize::MAX),
 ];
 
 /// The deepest stack `kstack`/`ustack` capture (the kernel's default `perf_event_max_stack`).
@@ -244,6 +245,42 @@ impl Checker<'_> {
         }
     }
 
+    /// `find(@m, key, $v)`: true when the key is there, and then `$v` holds its value.
+    fn find(&mut self, map: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let last = args.last()?;
+        let A::Var(name) = &last.kind else {
+            let d = self
+                .error(last.span, "find() puts the value in a scratch variable")
+                .with_hint(format!("let $v; if (find({}, key, $v)) {{ … }}", map.name));
+            self.diags.push(d);
+            return None;
+        };
+        let keys = self.map_keys(&args[1..args.len() - 1])?;
+        let id = self.use_map(map, &keys, Use::Read, span)?;
+        if self.maps.decls[id.0].keys.is_empty() {
+            let d = self
+                .error(span, format!("{} has no keys to find", map.name))
+                .with_hint(format!("read it directly: `{}`", map.name));
+            self.diags.push(d);
+            return None;
+        }
+        let ty = self.single_value(id, map, span, "find")?;
+        let read = expr(
+            T::MapRead {
+                map: id,
+                keys: keys.clone(),
+            },
+            ty,
+            span,
+        );
+        let ident = ast::Ident {
+            name: name.clone(),
+            span: last.span,
+        };
+        let var = self.assign_var(&ident, &read, last.span)?;
+        Some(expr(T::Find { map: id, keys, var }, Type::Bool, span))
+    }
+
     /// `delete(@m, key)` or the older `delete(@m[key])`: the map and the key.
     fn delete(
         &mut self,
@@ -281,6 +318,9 @@ impl Checker<'_> {
         if func.name == "delete" {
             let (id, keys) = self.delete(map, keys, args, span)?;
             return Some(expr(T::Delete { map: id, keys }, Type::Bool, span));
+        }
+        if func.name == "find" {
+            return self.find(map, args, span);
         }
         if !keys.is_empty() {
             let d = self
