@@ -158,7 +158,7 @@ pub enum StmtKind {
 }
 
 /// A type as written: `uint32`, `struct task_struct *`, `uint8[4]`, `string`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TypeName {
     pub base: BaseType,
     /// The number of `*`s.
@@ -168,12 +168,14 @@ pub struct TypeName {
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BaseType {
     /// `int8` … `uint64`, `bool`, `string`.
     Scalar(String),
     /// `struct NAME`, `union NAME`, `enum NAME`: the keyword and the name.
     Record { keyword: String, name: String },
+    /// `typeof(expr)` or `typeof(type)`: the type of that.
+    Typeof(Box<TypeOrExpr>),
 }
 
 impl fmt::Display for TypeName {
@@ -181,6 +183,10 @@ impl fmt::Display for TypeName {
         match &self.base {
             BaseType::Scalar(s) => write!(f, "{s}")?,
             BaseType::Record { keyword, name } => write!(f, "{keyword} {name}")?,
+            BaseType::Typeof(of) => match &**of {
+                TypeOrExpr::Type(t) => write!(f, "typeof({t})")?,
+                TypeOrExpr::Expr(e) => write!(f, "typeof({e})")?,
+            },
         }
         if self.pointers > 0 {
             write!(f, " {}", "*".repeat(self.pointers.into()))?;

@@ -392,7 +392,10 @@ impl Builder {
             match p.as_rule() {
                 Rule::base_type => {
                     let b = p.into_inner().next().expect("grammar: base type");
-                    base = if b.as_rule() == Rule::record_type {
+                    base = if b.as_rule() == Rule::typeof_type {
+                        let of = b.into_inner().next().expect("grammar: typeof operand");
+                        BaseType::Typeof(Box::new(self.type_or_expr(of)))
+                    } else if b.as_rule() == Rule::record_type {
                         let mut r = b.into_inner();
                         let keyword = r.next().map(|k| k.as_str().to_string());
                         let name = r.next().map(|n| n.as_str().to_string());

@@ -363,6 +363,11 @@ impl Checker<'_> {
                     Type::Int(IntType { bits, signed })
                 }
             },
+            BaseType::Typeof(of) => match &**of {
+                ast::TypeOrExpr::Type(t) => self.type_name(t)?,
+                // Only the type: the expression is not evaluated.
+                ast::TypeOrExpr::Expr(e) => self.expr(e)?.ty,
+            },
             BaseType::Record { keyword, name } if keyword == "enum" => {
                 let _ = name;
                 Type::Int(IntType::U32)
