@@ -7,7 +7,7 @@ use scry_lang::ast::Span;
 use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::MapDecl;
-use scry_lang::types::{str_slot, Formatted, IntType, ProbeTarget, StackMode, Type};
+use scry_lang::types::{str_slot, EnumType, Formatted, IntType, ProbeTarget, StackMode, Type};
 
 /// Index into `Module::maps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -218,6 +218,8 @@ pub enum FieldKind {
     Int(IntType),
     /// 0 or 1 in 8 bytes.
     Bool,
+    /// An enum's value in 8 bytes, shown by name.
+    Enum(Box<EnumType>),
     /// A NUL-terminated string in a buffer of this many bytes.
     Str(u32),
     /// A stack id in this stack trace map (an i32 in 8 bytes; for user stacks the pid whose
@@ -237,7 +239,7 @@ impl FieldKind {
     /// Bytes the field takes in a record or key.
     pub fn size(&self) -> u32 {
         match self {
-            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Stack { .. } => 8,
+            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Enum(_) | FieldKind::Stack { .. } => 8,
             FieldKind::Str(cap) => str_slot(*cap),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
             FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
@@ -248,7 +250,7 @@ impl FieldKind {
     pub fn is_word(&self) -> bool {
         matches!(
             self,
-            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Stack { .. }
+            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Enum(_) | FieldKind::Stack { .. }
         )
     }
 }
@@ -273,6 +275,7 @@ impl Module {
         match ty {
             Type::Str(cap) => FieldKind::Str(*cap),
             Type::Bool => FieldKind::Bool,
+            Type::Enum(e) => FieldKind::Enum(e.clone()),
             Type::Stack { user, limit, mode } => FieldKind::Stack {
                 map: self.stack_map(*user, *limit),
                 user: *user,

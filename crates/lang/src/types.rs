@@ -86,8 +86,28 @@ pub enum Type {
         limit: u8,
         mode: Option<StackMode>,
     },
+    /// A value of a kernel enum: an integer that `%s` and map printing show by name.
+    Enum(Box<EnumType>),
     /// The "value" of `printf(…)` and `exit()`.
     Void,
+}
+
+/// An enum from BTF: its integer type and its named values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnumType {
+    pub name: String,
+    pub int: IntType,
+    pub variants: Vec<(String, i64)>,
+}
+
+impl EnumType {
+    /// The name of a value, if it has one.
+    pub fn name_of(&self, value: i64) -> Option<&str> {
+        self.variants
+            .iter()
+            .find(|(_, v)| *v == value)
+            .map(|(n, _)| n.as_str())
+    }
 }
 
 /// How a stack prints: bpftrace's `stack_mode`.
@@ -245,13 +265,16 @@ impl Type {
     }
     /// Integers, booleans and pointers: values that fit a register.
     pub fn is_scalar(&self) -> bool {
-        matches!(self, Type::Int(_) | Type::Bool | Type::Ptr { .. })
+        matches!(
+            self,
+            Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Enum(_)
+        )
     }
     /// Bytes the value takes in a record, a map or a variable: 8-byte slots for register
     /// values, the capacity rounded up to 8 for the others (`str_slot` for strings).
     pub fn slot_size(&self) -> u32 {
         match self {
-            Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } => 8,
+            Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Stack { .. } | Type::Enum(_) => 8,
             Type::Str(cap) => str_slot(*cap),
             other => other.size().next_multiple_of(8),
         }
@@ -268,6 +291,7 @@ impl Type {
                 signed: false,
             }),
             Type::Ptr { .. } => Some(IntType::U64),
+            Type::Enum(e) => Some(e.int),
             _ => None,
         }
     }
@@ -275,6 +299,7 @@ impl Type {
     pub fn size(&self) -> u32 {
         match self {
             Type::Int(i) => i.bytes(),
+            Type::Enum(e) => e.int.bytes(),
             Type::Bool => 1,
             Type::Str(n) => *n,
             Type::Record { size, .. } => *size,
@@ -328,6 +353,7 @@ impl fmt::Display for Type {
             Type::Opaque { name, .. } => write!(f, "{name}"),
             Type::Stack { user: false, .. } => write!(f, "kstack"),
             Type::Stack { user: true, .. } => write!(f, "ustack"),
+            Type::Enum(e) => write!(f, "enum {}", e.name),
             Type::Void => write!(f, "void"),
         }
     }
@@ -451,6 +477,10 @@ pub trait ProbeResolver {
     }
     /// The value of a kernel enum constant (`TCP_ESTABLISHED`), as BTF describes it.
     fn enum_value(&self, _name: &str) -> Option<i64> {
+        None
+    }
+    /// A kernel enum by name, for `(enum NAME)x`.
+    fn enumeration(&self, _name: &str) -> Option<EnumType> {
         None
     }
     /// The address of a kernel symbol (`kaddr("jiffies")`).

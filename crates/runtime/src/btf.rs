@@ -2,7 +2,7 @@
 //! and enums, turned into the language's `Type`s on demand. Read once, on first use, so
 //! scripts that never touch kernel structs do not pay for it.
 
-use scry_lang::types::{AddrSpace, IntType, Member, RecordKind, Type};
+use scry_lang::types::{AddrSpace, EnumType, IntType, Member, RecordKind, Type};
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
@@ -262,10 +262,7 @@ impl Btf {
                     size: t.size_or_type,
                 }
             }
-            KIND_ENUM | KIND_ENUM64 => Type::Int(IntType {
-                bits: (t.size_or_type * 8).clamp(8, 64) as u8,
-                signed: t.kind_flag(),
-            }),
+            KIND_ENUM | KIND_ENUM64 => Type::Enum(Box::new(self.enum_type(t))),
             KIND_FWD => Type::Opaque {
                 name: format!("struct {}", self.name(t.name_off)),
                 size: 0,
@@ -280,6 +277,43 @@ impl Btf {
             },
             _ => Type::Void,
         }
+    }
+
+    /// An enum's integer type and its named values.
+    fn enum_type(&self, t: RawType) -> EnumType {
+        let wide = t.kind() == KIND_ENUM64;
+        let variants = (0..t.vlen())
+            .map(|i| {
+                let at = t.data + if wide { 12 } else { 8 } * i;
+                let name = self.name(self.u32_at(at)).to_string();
+                let value = if wide {
+                    let lo = u64::from(self.u32_at(at + 4));
+                    let hi = u64::from(self.u32_at(at + 8));
+                    (hi << 32 | lo) as i64
+                } else if t.kind_flag() {
+                    i64::from(self.u32_at(at + 4) as i32)
+                } else {
+                    i64::from(self.u32_at(at + 4))
+                };
+                (name, value)
+            })
+            .collect();
+        EnumType {
+            name: self.name(t.name_off).to_string(),
+            int: IntType {
+                bits: (t.size_or_type * 8).clamp(8, 64) as u8,
+                signed: t.kind_flag(),
+            },
+            variants,
+        }
+    }
+
+    /// A named enum, for `(enum NAME)x`.
+    pub fn enumeration(&self, name: &str) -> Option<EnumType> {
+        self.types
+            .iter()
+            .find(|t| matches!(t.kind(), KIND_ENUM | KIND_ENUM64) && self.name(t.name_off) == name)
+            .map(|t| self.enum_type(*t))
     }
 
     /// The value of an enum constant.

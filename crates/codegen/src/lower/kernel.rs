@@ -57,8 +57,10 @@ impl Lowerer<'_> {
         depth: usize,
     ) -> Result<(), CompileError> {
         self.eval_int(inner, depth)?;
-        let Type::Int(i) = to else {
-            return Ok(());
+        let i = match to {
+            Type::Int(i) => i,
+            Type::Enum(e) => &e.int,
+            _ => return Ok(()),
         };
         if i.bits >= 64 {
             return Ok(());

@@ -369,8 +369,16 @@ impl Checker<'_> {
                 ast::TypeOrExpr::Expr(e) => self.expr(e)?.ty,
             },
             BaseType::Record { keyword, name } if keyword == "enum" => {
-                let _ = name;
-                Type::Int(IntType::U32)
+                match self.resolver.enumeration(name) {
+                    Some(e) => Type::Enum(Box::new(e)),
+                    None => {
+                        let d = self
+                            .error(t.span, format!("unknown type `enum {name}`"))
+                            .with_hint("kernel enums come from BTF (/sys/kernel/btf/vmlinux)");
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
             }
             BaseType::Record { keyword, name } => {
                 let kind = if keyword == "union" {
@@ -422,7 +430,7 @@ impl Checker<'_> {
         }
         match ty {
             Type::Bool => Some(binary(BinaryOp::Ne, v, int(0, span), span)),
-            Type::Int(_) => Some(expr(T::Cast(Box::new(v)), ty, span)),
+            Type::Int(_) | Type::Enum(_) => Some(expr(T::Cast(Box::new(v)), ty, span)),
             Type::Ptr { pointee, .. } => {
                 // A cast keeps the address space of a pointer it retypes.
                 let space = match &v.ty {

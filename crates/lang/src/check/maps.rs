@@ -132,9 +132,11 @@ impl Checker<'_> {
             Type::Str(n) => MapValue::Str(*n),
             // A pointer keeps its type: what is read back can be followed (`@p[tid]->field`).
             Type::Ptr { .. } => MapValue::Stored(value.ty.clone()),
-            Type::Bool | Type::Tuple(_) | Type::Formatted(_) | Type::Stack { .. } => {
-                MapValue::Stored(value.ty.clone())
-            }
+            Type::Bool
+            | Type::Tuple(_)
+            | Type::Formatted(_)
+            | Type::Stack { .. }
+            | Type::Enum(_) => MapValue::Stored(value.ty.clone()),
             other => {
                 let d = self.error(
                     value.span,
@@ -829,6 +831,7 @@ fn can_be_key(ty: &Type) -> bool {
         | Type::Ptr { .. }
         | Type::Str(_)
         | Type::Stack { .. }
+        | Type::Enum(_)
         | Type::Formatted(_) => true,
         Type::Tuple(elems) => elems.iter().all(can_be_key),
         _ => false,

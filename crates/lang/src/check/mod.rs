@@ -108,6 +108,7 @@ pub fn check(
                     vars: Vec::new(),
                     scopes: vec![Vec::new()],
                     loops: 0,
+                    failed_vars: Vec::new(),
                     maps: &mut maps,
                     getopts: &mut getopts,
                 };
@@ -170,6 +171,8 @@ struct Checker<'a> {
     vars: Vec<Var>,
     /// Innermost last: the variables declared in each open block.
     scopes: Vec<Vec<(String, VarId)>>,
+    /// Variables whose assignment had an error: their uses are not reported again.
+    failed_vars: Vec<String>,
     /// How many loops enclose the statement being checked (`break` needs one).
     loops: u32,
     maps: &'a mut maps::Maps,
@@ -189,7 +192,12 @@ fn str_literal(value: Vec<u8>, span: Span) -> typed::Expr {
 /// Whether a variable, tuple element or map value can hold this type.
 fn storable(ty: &Type) -> bool {
     match ty {
-        Type::Int(_) | Type::Bool | Type::Ptr { .. } | Type::Str(_) | Type::Stack { .. } => true,
+        Type::Int(_)
+        | Type::Bool
+        | Type::Ptr { .. }
+        | Type::Str(_)
+        | Type::Stack { .. }
+        | Type::Enum(_) => true,
         Type::Formatted(_) => true,
         Type::Tuple(items) => items.iter().all(storable),
         // Arrays of integers are kept as their bytes (`$a = pton("::1")`, `$b = args.saddr`).
@@ -339,7 +347,10 @@ impl Checker<'_> {
             },
             S::AssignMap { map, keys, value } => self.assign_map(map, keys, value)?,
             S::AssignVar { name, value } => {
-                let value = self.expr(value)?;
+                let Some(value) = self.expr(value) else {
+                    self.failed_vars.push(name.name.clone());
+                    return None;
+                };
                 let var = self.assign_var(name, &value, stmt.span)?;
                 typed::StmtKind::Assign { var, value }
             }
@@ -727,6 +738,7 @@ impl Checker<'_> {
                         | Type::Formatted(_)
                         | Type::Tuple(_)
                         | Type::Bool
+                        | Type::Enum(_)
                 ),
             };
             if !fits {
@@ -787,6 +799,7 @@ impl Checker<'_> {
                     None
                 }
                 Some(id) => Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span)),
+                None if self.failed_vars.contains(name) => None,
                 None => {
                     let names: Vec<String> = self
                         .scopes

@@ -27,6 +27,9 @@ pub fn format_printf(
                     .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                 match &field.kind {
                     FieldKind::Int(ty) => format_int(&mut out, spec, raw, *ty),
+                    FieldKind::Enum(e) if spec.conv != Conv::Str => {
+                        format_int(&mut out, spec, raw, e.int)
+                    }
                     FieldKind::Bool if spec.conv != Conv::Str => {
                         format_int(&mut out, spec, raw, IntType::U64)
                     }

@@ -117,6 +117,9 @@ impl ProbeResolver for KernelResolver {
     fn enum_value(&self, name: &str) -> Option<i64> {
         self.btf()?.enum_value(name)
     }
+    fn enumeration(&self, name: &str) -> Option<scry_lang::types::EnumType> {
+        self.btf()?.enumeration(name)
+    }
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
         text.lines().find_map(|l| {

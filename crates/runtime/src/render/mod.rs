@@ -76,6 +76,14 @@ impl Renderer {
                 }
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
+            FieldKind::Enum(e) => {
+                let v = u64_at(bytes, 0) as i64;
+                match e.name_of(v) {
+                    Some(name) => Scalar::Str(name.to_string()),
+                    None if e.int.signed => Scalar::Int(v),
+                    None => Scalar::UInt(v as u64),
+                }
+            }
             FieldKind::Str(cap) => Scalar::Str(string(bytes, *cap, &module.str_trailer)),
             FieldKind::Stack { map, user, mode } => Scalar::Stack(
                 self.stack(ebpf, module, *map, *user, *mode, u64_at(bytes, 0)),
