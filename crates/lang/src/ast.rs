@@ -31,6 +31,33 @@ pub struct Program {
     pub defines: Vec<Define>,
     /// `let @name = lruhash(N);` declarations.
     pub map_decls: Vec<MapDeclaration>,
+    /// `struct NAME { … }` and `enum NAME { … }` definitions.
+    pub c_types: Vec<CDefinition>,
+}
+
+/// A C type defined in the script.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CDefinition {
+    Record {
+        union: bool,
+        name: Ident,
+        fields: Vec<CField>,
+    },
+    Enum {
+        name: Ident,
+        variants: Vec<(Ident, Option<i64>)>,
+    },
+}
+
+/// `unsigned long flags`, `struct foo *next`, `char name[16]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CField {
+    /// The type's words: `["unsigned", "long"]`, `["struct", "foo"]`.
+    pub ty: Vec<String>,
+    pub pointers: u8,
+    pub name: Ident,
+    pub array: Option<u32>,
+    pub span: Span,
 }
 
 /// `let @name = KIND(SIZE);`
@@ -371,6 +398,36 @@ impl UnaryOp {
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.c_types {
+            match c {
+                CDefinition::Record {
+                    union,
+                    name,
+                    fields,
+                } => {
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .map(|f| {
+                            let stars = "*".repeat(f.pointers.into());
+                            let array = f.array.map_or(String::new(), |n| format!("[{n}]"));
+                            format!("{} {stars}{}{array}", f.ty.join(" "), f.name.name)
+                        })
+                        .collect();
+                    let kw = if *union { "union" } else { "struct" };
+                    writeln!(f, "{kw} {} {{ {} }}", name.name, fields.join("; "))?;
+                }
+                CDefinition::Enum { name, variants } => {
+                    let vs: Vec<String> = variants
+                        .iter()
+                        .map(|(n, v)| match v {
+                            Some(v) => format!("{} = {v}", n.name),
+                            None => n.name.clone(),
+                        })
+                        .collect();
+                    writeln!(f, "enum {} {{ {} }}", name.name, vs.join(", "))?;
+                }
+            }
+        }
         for d in &self.map_decls {
             writeln!(f, "let {} = {}({})", d.map.name, d.kind.name, d.size)?;
         }

@@ -25,6 +25,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
         macros: Vec::new(),
         defines: Vec::new(),
         map_decls: Vec::new(),
+        c_types: Vec::new(),
     };
     for pair in pairs
         .into_iter()
@@ -40,6 +41,8 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 }
             }
             Rule::macro_def => program.macros.push(b.macro_def(pair)),
+            Rule::c_record => program.c_types.push(b.c_record(pair)),
+            Rule::c_enum => program.c_types.push(b.c_enum(pair)),
             Rule::map_decl => {
                 let span = span_of(&pair);
                 let mut inner = pair.into_inner();
@@ -166,6 +169,65 @@ impl Builder {
             Some(stmts) => stmts.into_inner().map(|s| self.stmt(s)).collect(),
             None => Vec::new(),
         }
+    }
+
+    fn c_record(&mut self, pair: Pair<'_, Rule>) -> CDefinition {
+        let mut inner = pair.into_inner();
+        let union = inner.next().is_some_and(|k| k.as_str() == "union");
+        let name = ident_of(&inner.next().expect("grammar: record name"));
+        let fields = inner
+            .map(|f| {
+                let span = span_of(&f);
+                let mut words = Vec::new();
+                let mut pointers = 0u8;
+                let mut array = None;
+                for p in f.into_inner() {
+                    match p.as_rule() {
+                        Rule::ident => words.push(ident_of(&p)),
+                        Rule::ptr_star => pointers = pointers.saturating_add(1),
+                        Rule::array_len => array = p.as_str().parse().ok(),
+                        _ => {}
+                    }
+                }
+                let name = words.pop().unwrap_or(Ident {
+                    name: String::new(),
+                    span,
+                });
+                CField {
+                    ty: words.into_iter().map(|w| w.name).collect(),
+                    pointers,
+                    name,
+                    array,
+                    span,
+                }
+            })
+            .collect();
+        CDefinition::Record {
+            union,
+            name,
+            fields,
+        }
+    }
+
+    fn c_enum(&mut self, pair: Pair<'_, Rule>) -> CDefinition {
+        // After the `enum` keyword.
+        let mut inner = pair.into_inner().skip(1);
+        let name = ident_of(&inner.next().expect("grammar: enum name"));
+        let variants = inner
+            .map(|v| {
+                let mut parts = v.into_inner();
+                let n = ident_of(&parts.next().expect("grammar: enumerator"));
+                let value = parts.next().and_then(|p| {
+                    let text = p.as_str();
+                    match text.strip_prefix('-') {
+                        Some(t) => parse_int(t).map(|v| -(v as i64)),
+                        None => parse_int(text).map(|v| v as i64),
+                    }
+                });
+                (n, value)
+            })
+            .collect();
+        CDefinition::Enum { name, variants }
     }
 
     fn config_entry(&mut self, pair: Pair<'_, Rule>) -> ConfigEntry {

@@ -10,6 +10,7 @@ use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
 use crate::types::{AddrSpace, ContextField, IntType, ProbeResolver, ResolvedProbe, Type};
 
+mod ctypes;
 mod functions;
 mod kernel;
 mod maps;
@@ -76,6 +77,9 @@ pub fn check(
         &expanded
     };
     let mut diags: Vec<Diagnostic> = Vec::new();
+    // The script's own C types come first, then the kernel's.
+    let script_types = ctypes::ScriptTypes::new(&program.c_types, resolver, &mut diags);
+    let resolver: &dyn ProbeResolver = &script_types;
     let mut probes = Vec::new();
     let mut maps = maps::Maps::new(program);
     let mut getopts = Vec::new();
