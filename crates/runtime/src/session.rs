@@ -213,6 +213,11 @@ impl Session {
                 probes::detach(p);
             }
         }
+        // After exit(), what other CPUs recorded behind it is not shown: the program had
+        // stopped. (A stop by signal delivered everything before coming here.)
+        if self.exit_code.is_some() {
+            while self.events.next().is_some() {}
+        }
         self.run_once(|t| *t == ProbeTarget::End)?;
         self.exit_code = None;
         self.drain(printer)
