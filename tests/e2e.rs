@@ -316,8 +316,15 @@ fn list_tracepoints_with_globs_and_arguments() {
     );
 
     let (_, out, _) = run(&["-l"]);
-    assert!(out.lines().count() > 500, "every tracepoint is listed");
-    assert!(out.lines().all(|l| l.starts_with("tracepoint:")));
+    let tracepoints = out.lines().filter(|l| l.starts_with("tracepoint:")).count();
+    assert!(tracepoints > 500, "every tracepoint is listed");
+    assert!(
+        out.lines().any(|l| l.starts_with("rawtracepoint:")),
+        "and raw tracepoints"
+    );
+    assert!(out
+        .lines()
+        .all(|l| l.starts_with("tracepoint:") || l.starts_with("rawtracepoint:")));
 }
 
 #[test]

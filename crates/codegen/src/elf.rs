@@ -34,7 +34,9 @@ fn map_type(kind: MapKind) -> u32 {
 pub fn section_name(program: &Program) -> String {
     match &program.target {
         // Run once with BPF_PROG_TEST_RUN; the tracepoint name is never attached to.
-        ProbeTarget::Begin | ProbeTarget::End => format!("raw_tp/{}", program.name),
+        ProbeTarget::Begin | ProbeTarget::End | ProbeTarget::RawTracepoint { .. } => {
+            format!("raw_tp/{}", program.name)
+        }
         ProbeTarget::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
         ProbeTarget::Interval(_) | ProbeTarget::Profile(_) => {
             format!("perf_event/{}", program.name)

@@ -367,6 +367,9 @@ pub enum FieldLocation {
     /// A tracepoint `__data_loc` field: a u32 at `offset` whose low 16 bits are the offset of the
     /// string in the record and whose high 16 bits are its length.
     DataLoc { offset: u32 },
+    /// A 64-bit slot at `offset` holding the value in its low bytes: a register, or an argument
+    /// of a raw tracepoint. Read whole, then narrowed to the type.
+    Word { offset: u32 },
 }
 
 /// One field of `args`.
@@ -394,6 +397,10 @@ pub enum ProbeTarget {
     Interval(Rate),
     /// `profile:…`: a timer on every online CPU.
     Profile(Rate),
+    /// `rawtracepoint:EVENT`: a kernel tracepoint's raw arguments.
+    RawTracepoint {
+        event: String,
+    },
     /// `uprobe:` / `uretprobe:`: an instruction of an executable or library, at this offset
     /// in the file.
     Uprobe {
@@ -412,6 +419,7 @@ impl ProbeTarget {
             ProbeTarget::Tracepoint { .. } => "tracepoint",
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
+            ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
             ProbeTarget::Uprobe { ret: false, .. } => "uprobe",
             ProbeTarget::Uprobe { ret: true, .. } => "uretprobe",
         }

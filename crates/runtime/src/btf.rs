@@ -58,6 +58,12 @@ pub struct Btf {
     types: Vec<RawType>,
 }
 
+/// The kernel's BTF, read the first time anything asks for it.
+pub fn vmlinux() -> Option<&'static Btf> {
+    static BTF: std::sync::OnceLock<Option<Btf>> = std::sync::OnceLock::new();
+    BTF.get_or_init(Btf::load).as_ref()
+}
+
 impl Btf {
     pub fn load() -> Option<Btf> {
         Btf::parse(std::fs::read(VMLINUX).ok()?)
@@ -137,6 +143,65 @@ impl Btf {
     pub fn record(&self, kind: RecordKind, name: &str) -> Option<Type> {
         let id = self.find_record(kind, name)?;
         Some(self.to_type(id, 0))
+    }
+
+    /// Every raw tracepoint the kernel describes (each `btf_trace_EVENT` typedef), sorted, with
+    /// its arguments (without the first parameter, the tracepoint's private data): names and
+    /// types. The names come from the `__bpf_trace_EVENT` function; its prototype
+    /// `btf_trace_EVENT` has only types (then the names are `argN`). One pass over the types.
+    pub fn raw_tracepoints(&self) -> Vec<(String, Vec<(String, Type)>)> {
+        let mut named = std::collections::HashMap::new();
+        let mut typedefs = Vec::new();
+        for (id, t) in self.types.iter().enumerate() {
+            let name = self.name(t.name_off);
+            match t.kind() {
+                KIND_FUNC => {
+                    if let Some(e) = name.strip_prefix("__bpf_trace_") {
+                        named.insert(e, t.size_or_type as usize);
+                    }
+                }
+                KIND_TYPEDEF => {
+                    if let Some(e) = name.strip_prefix("btf_trace_") {
+                        typedefs.push((e, id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out: Vec<(String, Vec<(String, Type)>)> = typedefs
+            .into_iter()
+            .filter_map(|(event, typedef)| {
+                let proto = match named.get(event) {
+                    Some(p) => *p,
+                    None => {
+                        let ptr = self.skip_modifiers(typedef);
+                        self.types
+                            .get(ptr)
+                            .filter(|t| t.kind() == KIND_PTR)?
+                            .size_or_type as usize
+                    }
+                };
+                let proto = self
+                    .types
+                    .get(proto)
+                    .copied()
+                    .filter(|t| t.kind() == KIND_FUNC_PROTO)?;
+                let args = (1..proto.vlen())
+                    .map(|i| {
+                        let at = proto.data + 8 * i;
+                        let name = match self.name(self.u32_at(at)) {
+                            "" => format!("arg{}", i - 1),
+                            n => n.to_string(),
+                        };
+                        (name, self.to_type(self.u32_at(at + 4) as usize, 0))
+                    })
+                    .collect();
+                Some((event.to_string(), args))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
     }
 
     /// Members with anonymous struct and union members flattened into the parent.

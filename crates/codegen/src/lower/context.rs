@@ -14,8 +14,12 @@ impl Lowerer<'_> {
         r: Reg,
         span: Span,
     ) -> Result<(), CompileError> {
-        let FieldLocation::Inline { offset } = field.location else {
-            return Err(self.unsupported(format!("`{}` used as an integer", field.name), span));
+        let (offset, word) = match field.location {
+            FieldLocation::Inline { offset } => (offset, false),
+            FieldLocation::Word { offset } => (offset, true),
+            FieldLocation::DataLoc { .. } => {
+                return Err(self.unsupported(format!("`{}` used as an integer", field.name), span))
+            }
         };
         let Some(int) = ty.as_int() else {
             return Err(self.unsupported(
@@ -26,6 +30,17 @@ impl Lowerer<'_> {
         let bytes = ty.size();
         let size = Size::from_bytes(bytes)
             .ok_or_else(|| self.unsupported(format!("a {bytes}-byte field"), span))?;
+        if word {
+            // Only whole 64-bit loads are allowed from these contexts: narrow afterwards.
+            self.asm.emit(Insn::ldx(Size::DW, r, CTX, offset as i16));
+            if bytes < 8 {
+                let shift = 64 - 8 * bytes as i32;
+                self.asm.emit(Insn::alu64_imm(Alu::Lsh, r, shift));
+                let alu = if int.signed { Alu::Arsh } else { Alu::Rsh };
+                self.asm.emit(Insn::alu64_imm(alu, r, shift));
+            }
+            return Ok(());
+        }
         // Tracepoint programs may read their record directly (aligned, read-only).
         self.asm.emit(Insn::ldx(size, r, CTX, offset as i16));
         if int.signed && bytes < 8 {
@@ -46,7 +61,7 @@ impl Lowerer<'_> {
                 self.asm.emit(Insn::alu64_reg(Alu::Add, r, CTX));
                 u32::MAX
             }
-            FieldLocation::Inline { offset } => {
+            FieldLocation::Inline { offset } | FieldLocation::Word { offset } => {
                 self.asm.emit(Insn::mov64_reg(r, CTX));
                 self.asm.emit(Insn::alu64_imm(Alu::Add, r, offset as i32));
                 field.ty.size()

@@ -4,6 +4,7 @@
 
 mod interval;
 mod profile;
+mod rawtracepoint;
 mod special;
 mod timer;
 mod tracepoint;
@@ -47,6 +48,7 @@ pub struct Listing {
 pub static ALL: &[&dyn ProbeType] = &[
     &special::Special,
     &tracepoint::Tracepoint,
+    &rawtracepoint::RawTracepoint,
     &interval::Interval,
     &profile::Profile,
     &uprobe::Uprobe { ret: false },
@@ -58,7 +60,6 @@ const NOT_YET: &[&str] = &[
     "kprobe",
     "kretprobe",
     "usdt",
-    "rawtracepoint",
     "fentry",
     "fexit",
     "kfunc",
@@ -89,13 +90,11 @@ pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
 /// Resolves attach points against this machine's kernel, and kernel types against its BTF
 /// (read on first use).
 #[derive(Default)]
-pub struct KernelResolver {
-    btf: std::sync::OnceLock<Option<crate::btf::Btf>>,
-}
+pub struct KernelResolver;
 
 impl KernelResolver {
-    fn btf(&self) -> Option<&crate::btf::Btf> {
-        self.btf.get_or_init(crate::btf::Btf::load).as_ref()
+    fn btf(&self) -> Option<&'static crate::btf::Btf> {
+        crate::btf::vmlinux()
     }
 }
 
@@ -166,7 +165,7 @@ impl ProbeResolver for KernelResolver {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint, interval, profile, uprobe, uretprobe"
+                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, uprobe, uretprobe"
                     .to_string(),
             }),
         })

@@ -28,7 +28,7 @@ fn register(name: &str, offset: u32) -> ContextField {
     ContextField {
         name: name.to_string(),
         ty: Type::Int(IntType::U64),
-        location: FieldLocation::Inline { offset },
+        location: FieldLocation::Word { offset },
         c_decl: format!("uint64 {name}"),
     }
 }
