@@ -84,7 +84,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         missing_probes: config.missing_probes,
         named_args,
     };
-    let typed = check(&ast, &KernelResolver::default(), &check_options)
+    let typed = check(&ast, &KernelResolver, &check_options)
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
     if let Some((name, _)) = check_options
         .named_args
