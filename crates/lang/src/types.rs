@@ -397,6 +397,13 @@ pub enum ProbeTarget {
     Interval(Rate),
     /// `profile:…`: a timer on every online CPU.
     Profile(Rate),
+    /// `software:EVENT:COUNT` / `hardware:EVENT:COUNT`: a perf counter (the kernel's event id),
+    /// firing every `count` occurrences.
+    Counter {
+        hardware: bool,
+        event: u64,
+        count: u64,
+    },
     /// `rawtracepoint:EVENT`: a kernel tracepoint's raw arguments.
     RawTracepoint {
         event: String,
@@ -420,6 +427,10 @@ impl ProbeTarget {
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
             ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
+            ProbeTarget::Counter {
+                hardware: false, ..
+            } => "software",
+            ProbeTarget::Counter { hardware: true, .. } => "hardware",
             ProbeTarget::Uprobe { ret: false, .. } => "uprobe",
             ProbeTarget::Uprobe { ret: true, .. } => "uretprobe",
         }

@@ -2,6 +2,7 @@
 //! (wildcards included) into probes with their contexts, lists what it offers for `-l`, and
 //! attaches a loaded program. Adding a type is one file plus one line in `ALL`.
 
+mod counter;
 mod interval;
 mod profile;
 mod rawtracepoint;
@@ -51,6 +52,8 @@ pub static ALL: &[&dyn ProbeType] = &[
     &rawtracepoint::RawTracepoint,
     &interval::Interval,
     &profile::Profile,
+    &counter::Counter { hardware: false },
+    &counter::Counter { hardware: true },
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
 ];
@@ -64,8 +67,6 @@ const NOT_YET: &[&str] = &[
     "fexit",
     "kfunc",
     "kretfunc",
-    "software",
-    "hardware",
     "watchpoint",
     "iter",
 ];
@@ -165,7 +166,7 @@ impl ProbeResolver for KernelResolver {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, uprobe, uretprobe"
+                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, software, hardware, uprobe, uretprobe"
                     .to_string(),
             }),
         })

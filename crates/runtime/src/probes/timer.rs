@@ -44,18 +44,33 @@ pub fn load(program: &mut Program) -> Result<(), ProgramError> {
 
 /// Attaches to `cpu-clock` on each of `cpus`, firing at `rate`.
 pub fn attach(program: &mut Program, rate: Rate, cpus: &[u32]) -> Result<(), ProgramError> {
-    let p: &mut PerfEvent = program.try_into()?;
     let policy = match rate {
         Rate::PeriodNs(ns) => SamplePolicy::Period(ns),
         Rate::Hz(hz) => SamplePolicy::Frequency(hz),
     };
-    for &cpu in cpus {
-        p.attach(
-            PerfEventConfig::Software(SoftwareEvent::CpuClock),
-            PerfEventScope::AllProcessesOneCpu { cpu },
-            policy,
-            false,
-        )?;
+    let scopes: Vec<PerfEventScope> = cpus
+        .iter()
+        .map(|&cpu| PerfEventScope::AllProcessesOneCpu { cpu })
+        .collect();
+    attach_counter(
+        program,
+        PerfEventConfig::Software(SoftwareEvent::CpuClock),
+        policy,
+        &scopes,
+    )
+}
+
+/// Attaches to a perf event in each scope (one per CPU, or one process), sampling as `policy`
+/// says.
+pub fn attach_counter(
+    program: &mut Program,
+    config: PerfEventConfig,
+    policy: SamplePolicy,
+    scopes: &[PerfEventScope],
+) -> Result<(), ProgramError> {
+    let p: &mut PerfEvent = program.try_into()?;
+    for scope in scopes {
+        p.attach(config.clone(), scope.clone(), policy, false)?;
     }
     Ok(())
 }
