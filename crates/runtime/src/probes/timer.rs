@@ -70,7 +70,7 @@ pub fn attach_counter(
 ) -> Result<(), ProgramError> {
     let p: &mut PerfEvent = program.try_into()?;
     for scope in scopes {
-        p.attach(config.clone(), scope.clone(), policy, false)?;
+        p.attach(config, *scope, policy, false)?;
     }
     Ok(())
 }
