@@ -39,7 +39,14 @@ impl Failure {
         let Some(span) = e.span() else {
             return Failure::plain(e.to_string());
         };
-        let mut diags = vec![Diagnostic::error(span, e.to_string())];
+        let mut error = Diagnostic::error(span, e.to_string());
+        if let RuntimeError::Unavailable {
+            hint: Some(hint), ..
+        } = &e
+        {
+            error = error.with_hint(hint.clone());
+        }
+        let mut diags = vec![error];
         let mut tail = String::new();
         match &e {
             RuntimeError::Verifier { insn_span, log, .. } => {

@@ -43,6 +43,8 @@ pub fn section_name(program: &Program) -> String {
         }
         // Where it attaches is given when attaching; the prefix makes it an entry or a return
         // probe.
+        ProbeTarget::Kprobe { ret: false, .. } => format!("kprobe/{}", program.name),
+        ProbeTarget::Kprobe { ret: true, .. } => format!("kretprobe/{}", program.name),
         ProbeTarget::Uprobe { ret: false, .. } => format!("uprobe/{}", program.name),
         ProbeTarget::Uprobe { ret: true, .. } => format!("uretprobe/{}", program.name),
     }

@@ -404,6 +404,12 @@ pub enum ProbeTarget {
         event: u64,
         count: u64,
     },
+    /// `kprobe:FUNC[+OFFSET]` / `kretprobe:FUNC`: a kernel function.
+    Kprobe {
+        func: String,
+        offset: u64,
+        ret: bool,
+    },
     /// `rawtracepoint:EVENT`: a kernel tracepoint's raw arguments.
     RawTracepoint {
         event: String,
@@ -427,6 +433,8 @@ impl ProbeTarget {
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
             ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
+            ProbeTarget::Kprobe { ret: false, .. } => "kprobe",
+            ProbeTarget::Kprobe { ret: true, .. } => "kretprobe",
             ProbeTarget::Counter {
                 hardware: false, ..
             } => "software",

@@ -35,6 +35,14 @@ pub enum RuntimeError {
         attach_span: Span,
         source: aya::programs::ProgramError,
     },
+    /// The kernel lacks what this probe type needs.
+    #[error("{reason}")]
+    Unavailable {
+        probe: String,
+        attach_span: Span,
+        reason: String,
+        hint: Option<String>,
+    },
     #[error("running {probe}: {source}")]
     Run {
         probe: String,
@@ -55,7 +63,8 @@ impl RuntimeError {
         match self {
             RuntimeError::Verifier { attach_span, .. }
             | RuntimeError::Load { attach_span, .. }
-            | RuntimeError::Attach { attach_span, .. } => Some(*attach_span),
+            | RuntimeError::Attach { attach_span, .. }
+            | RuntimeError::Unavailable { attach_span, .. } => Some(*attach_span),
             _ => None,
         }
     }

@@ -100,12 +100,20 @@ impl Session {
             if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End) {
                 continue;
             }
+            let kind = probes::for_target(&prog.target);
+            if let Some((reason, hint)) = kind.unavailable(&prog.target) {
+                return Err(RuntimeError::Unavailable {
+                    probe: prog.probe.clone(),
+                    attach_span: prog.attach_span,
+                    reason,
+                    hint,
+                });
+            }
             let p = self
                 .ebpf
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            probes::for_target(&prog.target)
-                .attach(p, &prog.target, pid)
+            kind.attach(p, &prog.target, pid)
                 .map_err(|source| RuntimeError::Attach {
                     probe: prog.probe.clone(),
                     attach_span: prog.attach_span,

@@ -4,6 +4,7 @@
 
 mod counter;
 mod interval;
+mod kprobe;
 mod profile;
 mod rawtracepoint;
 mod special;
@@ -37,6 +38,11 @@ pub trait ProbeType: Sync {
     ) -> Result<(), aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
+    /// Why `target` cannot be attached on this kernel (and what to use instead), when the
+    /// kernel lacks the facility. Asked before attaching.
+    fn unavailable(&self, _target: &ProbeTarget) -> Option<(String, Option<String>)> {
+        None
+    }
 }
 
 /// One probe as `-l`/`-lv` shows it.
@@ -54,14 +60,14 @@ pub static ALL: &[&dyn ProbeType] = &[
     &profile::Profile,
     &counter::Counter { hardware: false },
     &counter::Counter { hardware: true },
+    &kprobe::Kprobe { ret: false },
+    &kprobe::Kprobe { ret: true },
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
 ];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
 const NOT_YET: &[&str] = &[
-    "kprobe",
-    "kretprobe",
     "usdt",
     "fentry",
     "fexit",
@@ -78,6 +84,7 @@ pub fn detach(program: &mut Program) {
         Program::RawTracePoint(p) => p.unload(),
         Program::PerfEvent(p) => p.unload(),
         Program::UProbe(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
         _ => Ok(()),
     };
 }
@@ -166,7 +173,7 @@ impl ProbeResolver for KernelResolver {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, software, hardware, uprobe, uretprobe"
+                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, software, hardware, kprobe, kretprobe, uprobe, uretprobe"
                     .to_string(),
             }),
         })

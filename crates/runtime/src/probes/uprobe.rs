@@ -58,15 +58,15 @@ const REGISTERS: [(&str, u32); 21] = [
     ("ss", 160),
 ];
 
-fn registers() -> Vec<ContextField> {
+pub(super) fn registers() -> Vec<ContextField> {
     REGISTERS
         .iter()
         .map(|(name, off)| register(name, *off))
         .collect()
 }
 
-/// The values a uprobe offers: its arguments, and for a return probe the return value.
-fn values(ret: bool) -> Vec<ContextField> {
+/// The values a uprobe or kprobe offers: its arguments, and for a return probe the return value.
+pub(super) fn values(ret: bool) -> Vec<ContextField> {
     let mut v: Vec<ContextField> = ARG_OFFSETS
         .iter()
         .enumerate()
