@@ -322,9 +322,21 @@ fn list_tracepoints_with_globs_and_arguments() {
         out.lines().any(|l| l.starts_with("rawtracepoint:")),
         "and raw tracepoints"
     );
+    assert!(
+        out.lines().any(|l| l == "software:cpu-clock"),
+        "and software events"
+    );
+    let providers = [
+        "tracepoint:",
+        "rawtracepoint:",
+        "software:",
+        "hardware:",
+        "kprobe:",
+        "kretprobe:",
+    ];
     assert!(out
         .lines()
-        .all(|l| l.starts_with("tracepoint:") || l.starts_with("rawtracepoint:")));
+        .all(|l| providers.iter().any(|p| l.starts_with(p))));
 }
 
 #[test]

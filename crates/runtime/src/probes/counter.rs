@@ -142,6 +142,10 @@ impl ProbeType for Counter {
     }
 
     fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        // Only what can be attached is listed.
+        if self.hardware && !pmus().iter().any(|p| p == "cpu") {
+            return Ok(vec![]);
+        }
         Ok(self
             .events()
             .iter()
