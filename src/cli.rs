@@ -91,6 +91,11 @@ pub struct Cli {
     #[arg(long = "emit-elf", value_name = "FILE")]
     pub emit_elf: Option<PathBuf>,
 
+    /// Print the kernel facilities scry finds here (by loading tiny programs and opening
+    /// events), and scry's version, then exit.
+    #[arg(long = "info")]
+    pub info: bool,
+
     /// Load and attach every probe, then exit without running the script.
     #[arg(long = "dry-run")]
     pub dry_run: bool,

@@ -56,6 +56,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if cli.list {
         return list(cli);
     }
+    if cli.info {
+        return info();
+    }
     let (file, source) = read_script(cli)?;
     let failure = |e: RuntimeError| Failure::runtime(e, &file, &source);
     let ast = parse(&source).map_err(|d| Failure::diagnostics(d, &file, &source))?;
@@ -222,6 +225,85 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
         }
     }
     let _ = out.flush();
+    Ok(0)
+}
+
+/// `--info`: scry's build and the kernel's facilities, one `name: yes|no` per line.
+fn info() -> Result<u8, Failure> {
+    if !privileges::can_trace() {
+        return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
+    }
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid utsname to fill.
+    unsafe { libc::uname(&mut uts) };
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: uname fills each field with a NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut out = String::new();
+    out.push_str(
+        "System
+",
+    );
+    out.push_str(&format!(
+        "  OS: {} {} {}
+",
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.version)
+    ));
+    out.push_str(&format!(
+        "  Arch: {}
+",
+        field(&uts.machine)
+    ));
+    out.push_str(
+        "Build
+",
+    );
+    out.push_str(&format!(
+        "  version: scry {}
+",
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.push_str(&format!(
+        "  profile: {}
+",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    ));
+    let (features, probes) = scry_runtime::features::probe_kernel();
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    out.push_str(
+        "Kernel features
+",
+    );
+    for f in features {
+        out.push_str(&format!(
+            "  {}: {}
+",
+            f.name,
+            yes(f.available)
+        ));
+    }
+    out.push_str(
+        "Probe types
+",
+    );
+    for f in probes {
+        out.push_str(&format!(
+            "  {}: {}
+",
+            f.name,
+            yes(f.available)
+        ));
+    }
+    print!("{out}");
     Ok(0)
 }
 

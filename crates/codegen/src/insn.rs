@@ -185,6 +185,7 @@ pub enum Helper {
     SendSignal = 109,
     GetJiffies64 = 118,
     ForEachMapElem = 164,
+    GetFuncIp = 173,
 }
 
 impl Helper {
@@ -214,6 +215,7 @@ impl Helper {
             SendSignal,
             GetJiffies64,
             ForEachMapElem,
+            GetFuncIp,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -252,6 +254,7 @@ impl Helper {
             SendSignal => "send_signal",
             GetJiffies64 => "get_jiffies_64",
             ForEachMapElem => "for_each_map_elem",
+            GetFuncIp => "get_func_ip",
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod bpf_map;
 pub mod btf;
 pub mod error;
+pub mod features;
 pub mod format;
 pub mod ldcache;
 pub mod maps;
