@@ -43,6 +43,9 @@ pub fn section_name(program: &Program) -> String {
         }
         // Where it attaches is given when attaching; the prefix makes it an entry or a return
         // probe.
+        // The function is named when loading: the section only gives the program type.
+        ProbeTarget::Fentry { ret: false, .. } => format!("fentry/{}", program.name),
+        ProbeTarget::Fentry { ret: true, .. } => format!("fexit/{}", program.name),
         ProbeTarget::Kprobe { ret: false, .. } => format!("kprobe/{}", program.name),
         ProbeTarget::Kprobe { ret: true, .. } => format!("kretprobe/{}", program.name),
         ProbeTarget::Uprobe { ret: false, .. } => format!("uprobe/{}", program.name),

@@ -404,6 +404,12 @@ pub enum ProbeTarget {
         event: u64,
         count: u64,
     },
+    /// `fentry:FUNC` / `fexit:FUNC`: a kernel function through a BPF trampoline, its arguments
+    /// typed from BTF.
+    Fentry {
+        func: String,
+        ret: bool,
+    },
     /// `kprobe:FUNC[+OFFSET]` / `kretprobe:FUNC`: a kernel function.
     Kprobe {
         func: String,
@@ -433,6 +439,8 @@ impl ProbeTarget {
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
             ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
+            ProbeTarget::Fentry { ret: false, .. } => "fentry",
+            ProbeTarget::Fentry { ret: true, .. } => "fexit",
             ProbeTarget::Kprobe { ret: false, .. } => "kprobe",
             ProbeTarget::Kprobe { ret: true, .. } => "kretprobe",
             ProbeTarget::Counter {

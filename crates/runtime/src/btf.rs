@@ -204,6 +204,43 @@ impl Btf {
         out
     }
 
+    /// Every kernel function BTF describes, sorted, each name once.
+    pub fn functions(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .types
+            .iter()
+            .filter(|t| t.kind() == KIND_FUNC)
+            .map(|t| self.name(t.name_off).to_string())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// A kernel function's parameters (names and types) and return type (`Void` for none).
+    pub fn function(&self, name: &str) -> Option<(Vec<(String, Type)>, Type)> {
+        let func = self
+            .types
+            .iter()
+            .find(|t| t.kind() == KIND_FUNC && self.name(t.name_off) == name)?;
+        let proto = self
+            .types
+            .get(func.size_or_type as usize)
+            .copied()
+            .filter(|t| t.kind() == KIND_FUNC_PROTO)?;
+        let params = (0..proto.vlen())
+            .map(|i| {
+                let at = proto.data + 8 * i;
+                let name = match self.name(self.u32_at(at)) {
+                    "" => format!("arg{i}"),
+                    n => n.to_string(),
+                };
+                (name, self.to_type(self.u32_at(at + 4) as usize, 0))
+            })
+            .collect();
+        Some((params, self.to_type(proto.size_or_type as usize, 0)))
+    }
+
     /// Members with anonymous struct and union members flattened into the parent.
     pub fn members(&self, kind: RecordKind, name: &str) -> Option<Vec<Member>> {
         let id = self.find_record(kind, name)?;

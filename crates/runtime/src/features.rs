@@ -87,6 +87,19 @@ fn pmu(name: &str) -> bool {
         .exists()
 }
 
+/// Whether the kernel loads trampoline programs (fentry on `vfs_read`).
+pub fn trampolines() -> bool {
+    static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *YES.get_or_init(|| {
+        Btf::from_sys_fs().is_ok_and(|b| {
+            loads("fentry/probe", &returns_zero(), |p| {
+                let p: Result<&mut FEntry, _> = p.try_into();
+                p.is_ok_and(|p| p.load("vfs_read", &b).is_ok())
+            })
+        })
+    })
+}
+
 /// Every facility, probed now.
 pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
     let kernel_btf = Btf::from_sys_fs().ok();

@@ -56,9 +56,18 @@ impl Session {
             let p = ebpf
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            probes::for_target(&prog.target)
-                .load(p)
-                .map_err(|e| load_error(prog, e))?;
+            let kind = probes::for_target(&prog.target);
+            if let Err(e) = kind.load(p, &prog.target) {
+                return Err(match kind.load_refused(&prog.target, &e) {
+                    Some((reason, hint)) => RuntimeError::Unavailable {
+                        probe: prog.probe.clone(),
+                        attach_span: prog.attach_span,
+                        reason,
+                        hint,
+                    },
+                    None => load_error(prog, e),
+                });
+            }
         }
         let map = ebpf
             .take_map(&module.maps[Module::EVENTS.0].name)

@@ -156,7 +156,7 @@ impl ProbeType for Counter {
             .collect())
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         timer::load(program)
     }
 

@@ -28,7 +28,7 @@ impl ProbeType for Interval {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         timer::load(program)
     }
 

@@ -181,7 +181,7 @@ impl ProbeType for Kprobe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         let p: &mut KProbe = program.try_into()?;
         p.load()
     }
@@ -214,14 +214,18 @@ impl ProbeType for Kprobe {
             "{}:{func}: kprobes are not available: this kernel was built without CONFIG_KPROBES (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs)",
             self.provider()
         );
-        let hint = match EQUIVALENTS.iter().find(|(f, r, _)| f == func && r == ret) {
-            Some((_, _, alt)) => format!("the same event: {alt}"),
-            None => format!(
-                "tracepoints and raw tracepoints carry most kernel events: `scry -l '*{}*'`",
-                func.trim_start_matches("__x64_sys_")
-                    .trim_start_matches("do_")
-            ),
-        };
-        Some((reason, Some(hint)))
+        Some((reason, Some(alternative(func, *ret))))
+    }
+}
+
+/// What carries the same event as a probe on kernel function `func` (or its return).
+pub(super) fn alternative(func: &str, ret: bool) -> String {
+    match EQUIVALENTS.iter().find(|(f, r, _)| *f == func && *r == ret) {
+        Some((_, _, alt)) => format!("the same event: {alt}"),
+        None => format!(
+            "tracepoints and raw tracepoints carry most kernel events: `scry -l '*{}*'`",
+            func.trim_start_matches("__x64_sys_")
+                .trim_start_matches("do_")
+        ),
     }
 }

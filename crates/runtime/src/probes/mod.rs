@@ -3,6 +3,7 @@
 //! attaches a loaded program. Adding a type is one file plus one line in `ALL`.
 
 mod counter;
+mod fentry;
 mod interval;
 mod kprobe;
 mod profile;
@@ -26,7 +27,11 @@ pub trait ProbeType: Sync {
     /// one, or for types that cannot enumerate everything (uprobes), those the pattern names.
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError>;
     /// Loads `program` into the kernel (the verifier runs here).
-    fn load(&self, program: &mut Program) -> Result<(), aya::programs::ProgramError>;
+    fn load(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+    ) -> Result<(), aya::programs::ProgramError>;
     /// Attaches a loaded program to its target, in process `pid` only when given and the type
     /// can scope itself (others rely on the program's own pid filter). BEGIN and END are never
     /// attached: they are run.
@@ -38,6 +43,15 @@ pub trait ProbeType: Sync {
     ) -> Result<(), aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
+    /// What a failure to load a program of this type means, when it means the kernel lacks a
+    /// facility: the reason and what to use instead.
+    fn load_refused(
+        &self,
+        _target: &ProbeTarget,
+        _error: &aya::programs::ProgramError,
+    ) -> Option<(String, Option<String>)> {
+        None
+    }
     /// Why `target` cannot be attached on this kernel (and what to use instead), when the
     /// kernel lacks the facility. Asked before attaching.
     fn unavailable(&self, _target: &ProbeTarget) -> Option<(String, Option<String>)> {
@@ -60,6 +74,8 @@ pub static ALL: &[&dyn ProbeType] = &[
     &profile::Profile,
     &counter::Counter { hardware: false },
     &counter::Counter { hardware: true },
+    &fentry::Fentry { ret: false },
+    &fentry::Fentry { ret: true },
     &kprobe::Kprobe { ret: false },
     &kprobe::Kprobe { ret: true },
     &uprobe::Uprobe { ret: false },
@@ -67,15 +83,7 @@ pub static ALL: &[&dyn ProbeType] = &[
 ];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
-const NOT_YET: &[&str] = &[
-    "usdt",
-    "fentry",
-    "fexit",
-    "kfunc",
-    "kretfunc",
-    "watchpoint",
-    "iter",
-];
+const NOT_YET: &[&str] = &["usdt", "watchpoint", "iter"];
 
 /// Detaches and unloads a program; a program that was never loaded is left as it is.
 pub fn detach(program: &mut Program) {
@@ -85,6 +93,8 @@ pub fn detach(program: &mut Program) {
         Program::PerfEvent(p) => p.unload(),
         Program::UProbe(p) => p.unload(),
         Program::KProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
         _ => Ok(()),
     };
 }

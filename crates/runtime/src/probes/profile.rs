@@ -29,7 +29,7 @@ impl ProbeType for Profile {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         timer::load(program)
     }
 

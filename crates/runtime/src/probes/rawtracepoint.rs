@@ -111,7 +111,7 @@ impl ProbeType for RawTracepoint {
             .collect())
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         let p: &mut RawTracePoint = program.try_into()?;
         p.load()
     }

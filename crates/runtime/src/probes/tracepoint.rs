@@ -83,7 +83,7 @@ impl ProbeType for Tracepoint {
         Ok(out)
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         let p: &mut TracePoint = program.try_into()?;
         p.load()
     }

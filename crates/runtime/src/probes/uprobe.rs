@@ -220,7 +220,7 @@ impl ProbeType for Uprobe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
         let p: &mut UProbe = program.try_into()?;
         p.load()
     }
