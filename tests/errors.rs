@@ -150,9 +150,9 @@ fn probe_types_not_yet_supported_say_so() {
     if !kernel() {
         return;
     }
-    let err = fails("kprobe:vfs_read { }");
+    let err = fails("usdt:/bin/sh:probe { }");
     assert!(
-        err.starts_with("stdin:1:1: error: `kprobe` probes are not supported by scry yet"),
+        err.starts_with("stdin:1:1: error: `usdt` probes are not supported by scry yet"),
         "{err}"
     );
     let err = fails("tracepiont:syscalls:sys_enter_read { }");
