@@ -166,9 +166,23 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End
         )
     });
-    let mut session = Session::load(module, &object).map_err(failure)?;
+    let mut session =
+        Session::load_with(module, &object, config.missing_probes).map_err(failure)?;
+    let warn_skipped = |session: &mut Session| {
+        for e in session.take_skipped() {
+            if config.missing_probes == scry_lang::MissingProbes::Warn && !cli.no_warnings {
+                eprint!(
+                    "{}",
+                    Failure::runtime(e, &file, &source)
+                        .render()
+                        .replacen("error:", "warning:", 1)
+                );
+            }
+        }
+    };
     if cli.dry_run {
         session.attach(cli.pid).map_err(failure)?;
+        warn_skipped(&mut session);
         if !cli.quiet {
             let _ = printer.attached(session.probe_count());
             let _ = printer.flush();
@@ -179,6 +193,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !begin_exited {
         session.attach(cli.pid).map_err(failure)?;
     }
+    warn_skipped(&mut session);
     if !cli.quiet {
         let _ = printer.attached(session.probe_count());
     }

@@ -170,3 +170,29 @@ fn getopt_reads_named_arguments_after_the_script() {
         "{stderr}"
     );
 }
+
+#[test]
+fn missing_probes_warn_keeps_going_when_attaching_fails() {
+    if !kernel() || std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        return;
+    }
+    // The kprobe cannot be attached on this kernel: with `warn` the rest runs, with a warning.
+    let script = r#"config = { missing_probes = "warn" }
+kprobe:vfs_read { @reads = count(); }
+tracepoint:sched:sched_process_exit /pid == cpid/ { printf("exited\n"); }"#;
+    let (status, stdout, stderr) = run(&["-c", "/bin/true", "-e", script]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("exited\n"), "{stdout}");
+    assert!(
+        stderr.contains("stdin:2:1: warning: kprobe:vfs_read: kprobes are not available"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Attached 1 probe\n"), "{stderr}");
+    // Nothing attachable at all is still an error.
+    let (status, _, stderr) = run(&[
+        "-e",
+        "config = { missing_probes = \"ignore\" } kprobe:vfs_read { }",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("no probe could be attached"), "{stderr}");
+}

@@ -48,6 +48,8 @@ pub enum RuntimeError {
         probe: String,
         source: aya::programs::ProgramError,
     },
+    #[error("no probe could be attached; the first failure: {0}")]
+    NothingAttached(String),
     #[error("the BPF object has no map or program named `{0}`")]
     Missing(String),
     #[error("{context}: {source}")]

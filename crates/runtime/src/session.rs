@@ -17,6 +17,7 @@ use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
 use scry_lang::diagnostic::Location;
 use scry_lang::types::ProbeTarget;
+use scry_lang::MissingProbes;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -30,6 +31,12 @@ pub struct Session {
     render: Renderer,
     /// Lost records already reported.
     lost: u64,
+    /// What a probe that cannot be loaded or attached is.
+    missing: MissingProbes,
+    /// Programs left out, by name.
+    skipped: Vec<String>,
+    /// Why, until `take_skipped` hands it out for warnings.
+    skip_reasons: Vec<RuntimeError>,
 }
 
 /// What a session ended with.
@@ -50,15 +57,27 @@ pub enum Stop {
 impl Session {
     /// Loads the object and every program in it. Nothing is attached yet.
     pub fn load(module: Module, elf: &[u8]) -> Result<Session, RuntimeError> {
+        Session::load_with(module, elf, MissingProbes::Error)
+    }
+
+    /// Loads, and with `missing_probes` set to warn or ignore, leaves out the probes that
+    /// cannot be loaded or attached instead of failing (`take_skipped` says which and why).
+    pub fn load_with(
+        module: Module,
+        elf: &[u8],
+        missing: MissingProbes,
+    ) -> Result<Session, RuntimeError> {
         // Our objects carry no BTF relocations: skip parsing the kernel's BTF.
         let mut ebpf = EbpfLoader::new().btf(None).load(elf)?;
+        let mut skipped = Vec::new();
+        let mut skip_reasons = Vec::new();
         for prog in &module.programs {
             let p = ebpf
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
             let kind = probes::for_target(&prog.target);
             if let Err(e) = kind.load(p, &prog.target) {
-                return Err(match kind.load_refused(&prog.target, &e) {
+                let error = match kind.load_refused(&prog.target, &e) {
                     Some((reason, hint)) => RuntimeError::Unavailable {
                         probe: prog.probe.clone(),
                         attach_span: prog.attach_span,
@@ -66,7 +85,13 @@ impl Session {
                         hint,
                     },
                     None => load_error(prog, e),
-                });
+                };
+                let special = matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End);
+                if missing == MissingProbes::Error || special {
+                    return Err(error);
+                }
+                skipped.push(prog.name.clone());
+                skip_reasons.push(error);
             }
         }
         let map = ebpf
@@ -80,13 +105,21 @@ impl Session {
             pending: Vec::new(),
             exit_code: None,
             render: Renderer::default(),
+            missing,
+            skipped,
+            skip_reasons,
             lost: 0,
         })
     }
 
     /// The number of probes, BEGIN and END included, as bpftrace counts them.
     pub fn probe_count(&self) -> usize {
-        self.module.programs.len()
+        self.module.programs.len() - self.skipped.len()
+    }
+
+    /// The probes left out so far and why, for warnings (`missing_probes = warn`).
+    pub fn take_skipped(&mut self) -> Vec<RuntimeError> {
+        std::mem::take(&mut self.skip_reasons)
     }
 
     /// Runs the BEGIN probes. Their output is held until `deliver`, so it follows the
@@ -105,29 +138,49 @@ impl Session {
     /// Attaches every probe that is not BEGIN or END; those that can (uprobes) in process
     /// `pid` only.
     pub fn attach(&mut self, pid: Option<u32>) -> Result<(), RuntimeError> {
+        let mut attached = 0;
+        let mut first_failure = None;
         for prog in &self.module.programs {
-            if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End) {
+            if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End)
+                || self.skipped.contains(&prog.name)
+            {
                 continue;
             }
             let kind = probes::for_target(&prog.target);
-            if let Some((reason, hint)) = kind.unavailable(&prog.target) {
-                return Err(RuntimeError::Unavailable {
+            let result = match kind.unavailable(&prog.target) {
+                Some((reason, hint)) => Err(RuntimeError::Unavailable {
                     probe: prog.probe.clone(),
                     attach_span: prog.attach_span,
                     reason,
                     hint,
-                });
+                }),
+                None => {
+                    let p = self
+                        .ebpf
+                        .program_mut(&prog.name)
+                        .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+                    kind.attach(p, &prog.target, pid)
+                        .map_err(|source| RuntimeError::Attach {
+                            probe: prog.probe.clone(),
+                            attach_span: prog.attach_span,
+                            source,
+                        })
+                }
+            };
+            match result {
+                Ok(()) => attached += 1,
+                Err(e) if self.missing == MissingProbes::Error => return Err(e),
+                Err(e) => {
+                    first_failure.get_or_insert_with(|| e.to_string());
+                    self.skipped.push(prog.name.clone());
+                    self.skip_reasons.push(e);
+                }
             }
-            let p = self
-                .ebpf
-                .program_mut(&prog.name)
-                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            kind.attach(p, &prog.target, pid)
-                .map_err(|source| RuntimeError::Attach {
-                    probe: prog.probe.clone(),
-                    attach_span: prog.attach_span,
-                    source,
-                })?;
+        }
+        if attached == 0 {
+            if let Some(reason) = first_failure {
+                return Err(RuntimeError::NothingAttached(reason));
+            }
         }
         Ok(())
     }
