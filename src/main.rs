@@ -160,10 +160,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         })
     })?;
 
+    // BEGIN, END and iterators (which run to their end as they are attached) leave nothing to
+    // wait for.
     let only_special = module.programs.iter().all(|p| {
         matches!(
             p.target,
-            scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End
+            scry_lang::types::ProbeTarget::Begin
+                | scry_lang::types::ProbeTarget::End
+                | scry_lang::types::ProbeTarget::Iter { .. }
         )
     });
     let mut session =

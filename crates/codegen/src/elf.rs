@@ -43,6 +43,7 @@ pub fn section_name(program: &Program) -> String {
         }
         // Where it attaches is given when attaching; the prefix makes it an entry or a return
         // probe.
+        ProbeTarget::Iter { target } => format!("iter/{target}"),
         // The function is named when loading: the section only gives the program type.
         ProbeTarget::Fentry { ret: false, .. } => format!("fentry/{}", program.name),
         ProbeTarget::Fentry { ret: true, .. } => format!("fexit/{}", program.name),

@@ -370,6 +370,10 @@ pub enum FieldLocation {
     /// A 64-bit slot at `offset` holding the value in its low bytes: a register, or an argument
     /// of a raw tracepoint. Read whole, then narrowed to the type.
     Word { offset: u32 },
+    /// An argument of a trampoline or an iterator: a 64-bit slot the verifier types from BTF.
+    /// A pointer read from it directly would be a kernel object the program may not do
+    /// arithmetic on, so it is copied out as a plain address.
+    BtfWord { offset: u32 },
 }
 
 /// One field of `args`.
@@ -403,6 +407,11 @@ pub enum ProbeTarget {
         hardware: bool,
         event: u64,
         count: u64,
+    },
+    /// `iter:TARGET`: a BPF iterator over kernel objects (`task`, `task_file`, `task_vma`), run
+    /// once to its end.
+    Iter {
+        target: String,
     },
     /// `fentry:FUNC` / `fexit:FUNC`: a kernel function through a BPF trampoline, its arguments
     /// typed from BTF.
@@ -439,6 +448,7 @@ impl ProbeTarget {
             ProbeTarget::Interval(_) => "interval",
             ProbeTarget::Profile(_) => "profile",
             ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
+            ProbeTarget::Iter { .. } => "iter",
             ProbeTarget::Fentry { ret: false, .. } => "fentry",
             ProbeTarget::Fentry { ret: true, .. } => "fexit",
             ProbeTarget::Kprobe { ret: false, .. } => "kprobe",

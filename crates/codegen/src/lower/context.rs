@@ -1,7 +1,7 @@
 //! The probe's context: `args.field` reads from the tracepoint record that r9 points to.
 
 use super::{CompileError, Lowerer, CTX};
-use crate::insn::{Alu, Insn, Reg, Size};
+use crate::insn::{Alu, Helper, Insn, Reg, Size};
 use scry_lang::ast::Span;
 use scry_lang::types::{ContextField, FieldLocation, Type};
 
@@ -17,6 +17,21 @@ impl Lowerer<'_> {
         let (offset, word) = match field.location {
             FieldLocation::Inline { offset } => (offset, false),
             FieldLocation::Word { offset } => (offset, true),
+            FieldLocation::BtfWord { offset } if matches!(ty, Type::Ptr { .. }) => {
+                // A copy through the stack reads as a plain address.
+                let slot = self.alloc(8);
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+                self.asm
+                    .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 8));
+                self.asm.emit(Insn::mov64_reg(Reg::R3, CTX));
+                self.asm
+                    .emit(Insn::alu64_imm(Alu::Add, Reg::R3, offset as i32));
+                self.asm.emit(Insn::call(Helper::ProbeReadKernel));
+                self.asm.emit(Insn::ldx(Size::DW, r, Reg::FP, slot));
+                return Ok(());
+            }
+            FieldLocation::BtfWord { offset } => (offset, true),
             FieldLocation::DataLoc { .. } => {
                 return Err(self.unsupported(format!("`{}` used as an integer", field.name), span))
             }
@@ -61,7 +76,9 @@ impl Lowerer<'_> {
                 self.asm.emit(Insn::alu64_reg(Alu::Add, r, CTX));
                 u32::MAX
             }
-            FieldLocation::Inline { offset } | FieldLocation::Word { offset } => {
+            FieldLocation::Inline { offset }
+            | FieldLocation::Word { offset }
+            | FieldLocation::BtfWord { offset } => {
                 self.asm.emit(Insn::mov64_reg(r, CTX));
                 self.asm.emit(Insn::alu64_imm(Alu::Add, r, offset as i32));
                 field.ty.size()

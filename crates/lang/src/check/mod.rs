@@ -8,7 +8,9 @@ use crate::builtins;
 use crate::diagnostic::{nearest, Diagnostic};
 use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
-use crate::types::{AddrSpace, ContextField, IntType, ProbeResolver, ResolvedProbe, Type};
+use crate::types::{
+    AddrSpace, ContextField, IntType, ProbeResolver, ProbeTarget, ResolvedProbe, Type,
+};
 
 mod ctypes;
 mod functions;
@@ -1171,7 +1173,9 @@ impl Checker<'_> {
             let b = self.expr(base)?;
             return self.member(b, field);
         }
-        if base_name != "args" {
+        // `ctx.task` in an iterator: its context's fields, as `args` names them elsewhere.
+        let is_ctx = base_name == "ctx" && matches!(self.probe.target, ProbeTarget::Iter { .. });
+        if base_name != "args" && !is_ctx {
             let d = self.error(base.span, format!("unknown identifier `{base_name}`"));
             let d = match nearest(base_name, builtins::all_value_names()) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),

@@ -30,7 +30,7 @@ fn word(name: &str, ty: Type, i: usize) -> ContextField {
         name: name.to_string(),
         c_decl: format!("{ty} {name}"),
         ty,
-        location: FieldLocation::Word {
+        location: FieldLocation::BtfWord {
             offset: 8 * i as u32,
         },
     }

@@ -5,6 +5,7 @@
 mod counter;
 mod fentry;
 mod interval;
+mod iter;
 mod kprobe;
 mod profile;
 mod rawtracepoint;
@@ -78,12 +79,13 @@ pub static ALL: &[&dyn ProbeType] = &[
     &fentry::Fentry { ret: true },
     &kprobe::Kprobe { ret: false },
     &kprobe::Kprobe { ret: true },
+    &iter::IterProbe,
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
 ];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
-const NOT_YET: &[&str] = &["usdt", "watchpoint", "iter"];
+const NOT_YET: &[&str] = &["usdt", "watchpoint"];
 
 /// Detaches and unloads a program; a program that was never loaded is left as it is.
 pub fn detach(program: &mut Program) {
@@ -95,6 +97,7 @@ pub fn detach(program: &mut Program) {
         Program::KProbe(p) => p.unload(),
         Program::FEntry(p) => p.unload(),
         Program::FExit(p) => p.unload(),
+        Program::Iter(p) => p.unload(),
         _ => Ok(()),
     };
 }

@@ -1,0 +1,134 @@
+//! `iter:TARGET` (`it`): a BPF iterator over kernel objects, run once, start to end, when the
+//! probes are attached; the program ends when it is done. `ctx.NAME` are the iterator's
+//! arguments, typed from BTF (`bpf_iter_task(meta, task)`: `ctx.task->comm`).
+
+use super::{glob_match, Listing, ProbeType};
+use crate::btf;
+use crate::RuntimeError;
+use aya::programs::{Iter, Program, ProgramError};
+use scry_lang::diagnostic::nearest;
+use scry_lang::types::{ContextField, FieldLocation, ProbeTarget, ResolveError, ResolvedProbe};
+use std::io::Read;
+use std::sync::OnceLock;
+
+pub struct IterProbe;
+
+/// aya's view of the kernel's BTF, which loading an iterator needs (read once).
+fn aya_btf() -> Result<&'static aya::Btf, ProgramError> {
+    static BTF: OnceLock<Option<aya::Btf>> = OnceLock::new();
+    BTF.get_or_init(|| aya::Btf::from_sys_fs().ok())
+        .as_ref()
+        .ok_or(ProgramError::UnexpectedProgramType)
+}
+
+/// The iterator targets the kernel describes: each `bpf_iter_TARGET(struct bpf_iter_meta *meta,
+/// …)` function (the other `bpf_iter_*` functions are kfuncs of open-coded iterators).
+fn targets(btf: &btf::Btf) -> Vec<String> {
+    btf.functions()
+        .into_iter()
+        .filter_map(|f| {
+            let target = f.strip_prefix("bpf_iter_")?;
+            let (params, _) = btf.function(&f)?;
+            (params.first().map(|(n, _)| n.as_str()) == Some("meta")).then(|| target.to_string())
+        })
+        .collect()
+}
+
+impl ProbeType for IterProbe {
+    fn names(&self) -> &'static [&'static str] {
+        &["iter", "it"]
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let [target] = parts else {
+            return Err(ResolveError {
+                message: "an iterator is written `iter:TARGET`".into(),
+                hint: Some("iter:task, iter:task_file, iter:task_vma".into()),
+            });
+        };
+        let btf = btf::vmlinux().ok_or_else(|| ResolveError {
+            message: "iter probes need the kernel's BTF, which cannot be read".into(),
+            hint: None,
+        })?;
+        let Some((params, _)) = btf.function(&format!("bpf_iter_{target}")) else {
+            let all = targets(btf);
+            return Err(ResolveError {
+                message: format!("no iterator `{target}`"),
+                hint: Some(match nearest(target, all.iter().map(String::as_str)) {
+                    Some(n) => format!("did you mean `iter:{n}`?"),
+                    None => format!("iterators: {}", all.join(", ")),
+                }),
+            });
+        };
+        let args = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, ty))| ContextField {
+                c_decl: format!("{ty} {name}"),
+                name,
+                ty,
+                location: FieldLocation::BtfWord {
+                    offset: 8 * i as u32,
+                },
+            })
+            .collect();
+        Ok(vec![ResolvedProbe {
+            name: format!("iter:{target}"),
+            target: ProbeTarget::Iter {
+                target: target.to_string(),
+            },
+            args: Some(args),
+            values: Vec::new(),
+            func: None,
+            registers: Vec::new(),
+        }])
+    }
+
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        let Some(btf) = btf::vmlinux() else {
+            return Ok(vec![]);
+        };
+        Ok(targets(btf)
+            .into_iter()
+            .filter(|t| pattern.is_none_or(|p| glob_match(p, &format!("iter:{t}"))))
+            .map(|t| Listing {
+                args: btf
+                    .function(&format!("bpf_iter_{t}"))
+                    .map(|(params, _)| params.iter().map(|(n, ty)| format!("{ty} {n}")).collect())
+                    .unwrap_or_default(),
+                name: format!("iter:{t}"),
+            })
+            .collect())
+    }
+
+    fn load(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
+        let ProbeTarget::Iter { target } = target else {
+            unreachable!("the iter type only loads iterators")
+        };
+        let p: &mut Iter = program.try_into()?;
+        p.load(target, aya_btf()?)
+    }
+
+    /// Attaching runs the iterator to its end: reading it is what makes the kernel walk the
+    /// objects (what the program sends goes through the ring buffer, not this read).
+    fn attach(
+        &self,
+        program: &mut Program,
+        _target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
+        let p: &mut Iter = program.try_into()?;
+        let link = p.attach()?;
+        let mut file = p
+            .take_link(link)?
+            .into_file()
+            .map_err(|e| ProgramError::IOError(std::io::Error::other(e)))?;
+        let mut sink = Vec::new();
+        file.read_to_end(&mut sink).map_err(ProgramError::IOError)?;
+        Ok(())
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        matches!(target, ProbeTarget::Iter { .. })
+    }
+}
