@@ -333,6 +333,9 @@ fn list_tracepoints_with_globs_and_arguments() {
         "hardware:",
         "kprobe:",
         "kretprobe:",
+        "fentry:",
+        "fexit:",
+        "iter:",
     ];
     assert!(out
         .lines()
