@@ -91,10 +91,10 @@ fn pmu(name: &str) -> bool {
 pub fn trampolines() -> bool {
     static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *YES.get_or_init(|| {
-        Btf::from_sys_fs().is_ok_and(|b| {
+        crate::probes::aya_btf().is_ok_and(|b| {
             loads("fentry/probe", &returns_zero(), |p| {
                 let p: Result<&mut FEntry, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", &b).is_ok())
+                p.is_ok_and(|p| p.load("vfs_read", b).is_ok())
             })
         })
     })
@@ -102,11 +102,9 @@ pub fn trampolines() -> bool {
 
 /// Every facility, probed now.
 pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
-    let kernel_btf = Btf::from_sys_fs().ok();
+    let kernel_btf = crate::probes::aya_btf().ok();
     let tracing = |section: &str, load: &dyn Fn(&mut Program, &Btf) -> bool| {
-        kernel_btf
-            .as_ref()
-            .is_some_and(|b| loads(section, &returns_zero(), |p| load(p, b)))
+        kernel_btf.is_some_and(|b| loads(section, &returns_zero(), |p| load(p, b)))
     };
     let helper_call = |helper: Helper| {
         loads(

@@ -3,7 +3,7 @@
 //! return value; `*` globs over the functions BTF describes. A kernel that refuses trampolines
 //! (the program load fails with EPERM) gets one error that says so and names an alternative.
 
-use super::{glob_match, kprobe, Listing, ProbeType};
+use super::{aya_btf, glob_match, kprobe, Listing, ProbeType};
 use crate::btf;
 use crate::RuntimeError;
 use aya::programs::{FEntry, FExit, Program, ProgramError};
@@ -11,18 +11,9 @@ use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
     ContextField, FieldLocation, ProbeTarget, ResolveError, ResolvedProbe, Type,
 };
-use std::sync::OnceLock;
 
 pub struct Fentry {
     pub ret: bool,
-}
-
-/// aya's view of the kernel's BTF, which loading a trampoline program needs (read once).
-fn aya_btf() -> Result<&'static aya::Btf, ProgramError> {
-    static BTF: OnceLock<Option<aya::Btf>> = OnceLock::new();
-    BTF.get_or_init(|| aya::Btf::from_sys_fs().ok())
-        .as_ref()
-        .ok_or(ProgramError::UnexpectedProgramType)
 }
 
 fn word(name: &str, ty: Type, i: usize) -> ContextField {

@@ -2,24 +2,15 @@
 //! probes are attached; the program ends when it is done. `ctx.NAME` are the iterator's
 //! arguments, typed from BTF (`bpf_iter_task(meta, task)`: `ctx.task->comm`).
 
-use super::{glob_match, Listing, ProbeType};
+use super::{aya_btf, glob_match, Listing, ProbeType};
 use crate::btf;
 use crate::RuntimeError;
 use aya::programs::{Iter, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{ContextField, FieldLocation, ProbeTarget, ResolveError, ResolvedProbe};
 use std::io::Read;
-use std::sync::OnceLock;
 
 pub struct IterProbe;
-
-/// aya's view of the kernel's BTF, which loading an iterator needs (read once).
-fn aya_btf() -> Result<&'static aya::Btf, ProgramError> {
-    static BTF: OnceLock<Option<aya::Btf>> = OnceLock::new();
-    BTF.get_or_init(|| aya::Btf::from_sys_fs().ok())
-        .as_ref()
-        .ok_or(ProgramError::UnexpectedProgramType)
-}
 
 /// The iterator targets the kernel describes: each `bpf_iter_TARGET(struct bpf_iter_meta *meta,
 /// …)` function (the other `bpf_iter_*` functions are kfuncs of open-coded iterators).

@@ -87,6 +87,15 @@ pub static ALL: &[&dyn ProbeType] = &[
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
 const NOT_YET: &[&str] = &["usdt", "watchpoint"];
 
+/// aya's view of the kernel's BTF, which loading trampoline and iterator programs needs (read
+/// once; the language's view is `btf::vmlinux`).
+pub(crate) fn aya_btf() -> Result<&'static aya::Btf, aya::programs::ProgramError> {
+    static BTF: std::sync::OnceLock<Option<aya::Btf>> = std::sync::OnceLock::new();
+    BTF.get_or_init(|| aya::Btf::from_sys_fs().ok())
+        .as_ref()
+        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+}
+
 /// Detaches and unloads a program; a program that was never loaded is left as it is.
 pub fn detach(program: &mut Program) {
     let _ = match program {
