@@ -38,7 +38,10 @@ pub fn section_name(program: &Program) -> String {
             format!("raw_tp/{}", program.name)
         }
         ProbeTarget::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
-        ProbeTarget::Interval(_) | ProbeTarget::Profile(_) | ProbeTarget::Counter { .. } => {
+        ProbeTarget::Interval(_)
+        | ProbeTarget::Profile(_)
+        | ProbeTarget::Counter { .. }
+        | ProbeTarget::Watchpoint { .. } => {
             format!("perf_event/{}", program.name)
         }
         // Where it attaches is given when attaching; the prefix makes it an entry or a return

@@ -408,6 +408,13 @@ pub enum ProbeTarget {
         event: u64,
         count: u64,
     },
+    /// `watchpoint:ADDRESS:LENGTH:MODE`: a hardware breakpoint on memory (`mode`: 1 read,
+    /// 2 write, 4 execute), in the `-p` process, or in the kernel without one.
+    Watchpoint {
+        address: u64,
+        length: u8,
+        mode: u8,
+    },
     /// `iter:TARGET`: a BPF iterator over kernel objects (`task`, `task_file`, `task_vma`), run
     /// once to its end.
     Iter {
@@ -449,6 +456,7 @@ impl ProbeTarget {
             ProbeTarget::Profile(_) => "profile",
             ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
             ProbeTarget::Iter { .. } => "iter",
+            ProbeTarget::Watchpoint { .. } => "watchpoint",
             ProbeTarget::Fentry { ret: false, .. } => "fentry",
             ProbeTarget::Fentry { ret: true, .. } => "fexit",
             ProbeTarget::Kprobe { ret: false, .. } => "kprobe",

@@ -13,6 +13,7 @@ mod special;
 mod timer;
 mod tracepoint;
 mod uprobe;
+mod watchpoint;
 
 use crate::RuntimeError;
 use aya::programs::Program;
@@ -82,10 +83,11 @@ pub static ALL: &[&dyn ProbeType] = &[
     &iter::IterProbe,
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
+    &watchpoint::Watchpoint,
 ];
 
 /// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
-const NOT_YET: &[&str] = &["usdt", "watchpoint"];
+const NOT_YET: &[&str] = &["usdt"];
 
 /// aya's view of the kernel's BTF, which loading trampoline and iterator programs needs (read
 /// once; the language's view is `btf::vmlinux`).

@@ -1,0 +1,154 @@
+//! `watchpoint:ADDRESS:LENGTH:MODE` (`w`): a hardware breakpoint (the `breakpoint` PMU) that
+//! fires when memory is read (`r`), written (`w`), both (`rw`) or executed (`x`). With `-p PID`
+//! (or `-c`) the address is in that process; without, it is a kernel address.
+
+use super::{timer, Listing, ProbeType};
+use crate::RuntimeError;
+use aya::programs::perf_event::{
+    BreakpointConfig, PerfBreakpointLength, PerfBreakpointType, PerfEventConfig, PerfEventScope,
+    SamplePolicy,
+};
+use aya::programs::{Program, ProgramError};
+use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+
+pub struct Watchpoint;
+
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+const EXECUTE: u8 = 4;
+
+/// The thread ids of process `pid` (the process itself when they cannot be read).
+fn threads(pid: u32) -> Vec<u32> {
+    let tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if tids.is_empty() {
+        vec![pid]
+    } else {
+        tids
+    }
+}
+
+fn usage() -> ResolveError {
+    ResolveError {
+        message: "a watchpoint is written `watchpoint:ADDRESS:LENGTH:MODE`".into(),
+        hint: Some("watchpoint:0x7ffd1234:8:w — LENGTH 1, 2, 4 or 8; MODE r, w, rw or x".into()),
+    }
+}
+
+impl ProbeType for Watchpoint {
+    fn names(&self) -> &'static [&'static str] {
+        &["watchpoint", "w"]
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let [address, length, mode] = parts else {
+            return Err(usage());
+        };
+        let address = match address.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => address.parse().ok(),
+        }
+        .ok_or_else(usage)?;
+        let length: u8 = length
+            .parse()
+            .ok()
+            .filter(|l| matches!(l, 1 | 2 | 4 | 8))
+            .ok_or_else(usage)?;
+        let mode = match *mode {
+            "r" => READ,
+            "w" => WRITE,
+            "rw" | "wr" => READ | WRITE,
+            "x" => EXECUTE,
+            _ => return Err(usage()),
+        };
+        if !std::path::Path::new("/sys/bus/event_source/devices/breakpoint").exists() {
+            return Err(ResolveError {
+                message: "watchpoints need the kernel's breakpoint PMU, which this machine lacks"
+                    .into(),
+                hint: None,
+            });
+        }
+        Ok(vec![ResolvedProbe {
+            name: format!("watchpoint:{}", parts.join(":")),
+            target: ProbeTarget::Watchpoint {
+                address,
+                length,
+                mode,
+            },
+            args: None,
+            values: Vec::new(),
+            func: None,
+            registers: Vec::new(),
+        }])
+    }
+
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        Ok(vec![])
+    }
+
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+        timer::load(program)
+    }
+
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
+        let ProbeTarget::Watchpoint {
+            address,
+            length,
+            mode,
+        } = target
+        else {
+            unreachable!("the watchpoint type only attaches watchpoints")
+        };
+        let config = if *mode == EXECUTE {
+            BreakpointConfig::Instruction { address: *address }
+        } else {
+            BreakpointConfig::Data {
+                r#type: match *mode {
+                    READ => PerfBreakpointType::Read,
+                    WRITE => PerfBreakpointType::Write,
+                    _ => PerfBreakpointType::ReadWrite,
+                },
+                address: *address,
+                length: match length {
+                    1 => PerfBreakpointLength::Len1,
+                    2 => PerfBreakpointLength::Len2,
+                    4 => PerfBreakpointLength::Len4,
+                    _ => PerfBreakpointLength::Len8,
+                },
+            }
+        };
+        // A breakpoint follows one thread: each of the process's threads gets one.
+        let scopes: Vec<PerfEventScope> = match pid {
+            Some(pid) => threads(pid)
+                .into_iter()
+                .map(|tid| PerfEventScope::OneProcess {
+                    pid: tid,
+                    cpu: None,
+                })
+                .collect(),
+            None => timer::online_cpus()
+                .into_iter()
+                .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
+                .collect(),
+        };
+        timer::attach_counter(
+            program,
+            PerfEventConfig::Breakpoint(config),
+            SamplePolicy::Period(1),
+            &scopes,
+        )
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        matches!(target, ProbeTarget::Watchpoint { .. })
+    }
+}
