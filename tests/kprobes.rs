@@ -61,3 +61,18 @@ fn kprobes_resolve_against_the_kernels_functions() {
     let _ = std::fs::remove_file(&path);
     assert!(elf.windows(7).any(|w| w == b"kprobe/"), "a kprobe section");
 }
+
+#[test]
+fn func_in_a_kprobe_is_a_kernel_symbol() {
+    if !kernel() {
+        return;
+    }
+    // As bpftrace types it: a map may hold both `ksym(addr)` and `func` (xfsdist.bt does).
+    let (status, _, stderr) = run(&[
+        "--emit-elf",
+        "/dev/null",
+        "-e",
+        "BEGIN { @name[0] = ksym(0); } kprobe:vfs_read { @name[tid] = func; printf(\"%s\\n\", func); }",
+    ]);
+    assert!(status.success(), "{stderr}");
+}

@@ -1092,6 +1092,23 @@ impl Checker<'_> {
         } else if let Some(v) = self.probe.values.iter().find(|v| v.name == name) {
             return Some(expr(T::Arg(v.clone()), v.ty.clone(), span));
         } else if let (Some(f), "func") = (&self.probe.func, name) {
+            // In the kernel it is a `ksym_t`, as bpftrace types it (so `@m = func` and
+            // `@m = ksym(addr)` agree); in a uprobe, the name.
+            let kernel = matches!(
+                self.probe.target,
+                ProbeTarget::Kprobe { .. } | ProbeTarget::Fentry { .. }
+            );
+            if let (true, Some(addr)) = (kernel, self.resolver.kernel_symbol(f)) {
+                let kind = crate::types::Formatted::Ksym;
+                return Some(expr(
+                    T::Format {
+                        kind: kind.clone(),
+                        args: vec![expr(T::Int(addr), Type::Int(IntType::U64), span)],
+                    },
+                    Type::Formatted(kind),
+                    span,
+                ));
+            }
             return Some(str_literal(f.clone().into_bytes(), span));
         } else if let Some(probes) = builtins::probe_specific(name) {
             self.error(

@@ -152,15 +152,24 @@ impl ProbeResolver for KernelResolver {
         self.btf()?.enumeration(name)
     }
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
-        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-        text.lines().find_map(|l| {
-            let mut f = l.split_whitespace();
-            let addr = f.next()?;
-            let _kind = f.next()?;
-            (f.next()? == name)
-                .then(|| u64::from_str_radix(addr, 16).ok())
-                .flatten()
-        })
+        // Read once: a glob over kprobes asks for every function it names.
+        static SYMBOLS: std::sync::OnceLock<std::collections::HashMap<String, u64>> =
+            std::sync::OnceLock::new();
+        let symbols = SYMBOLS.get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            let mut map = std::collections::HashMap::new();
+            for l in text.lines() {
+                let mut f = l.split_whitespace();
+                let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
+                    continue;
+                };
+                if let Ok(addr) = u64::from_str_radix(addr, 16) {
+                    map.entry(name.to_string()).or_insert(addr);
+                }
+            }
+            map
+        });
+        symbols.get(name).copied()
     }
 
     fn user_symbol(&self, path: &str, name: &str) -> Option<u64> {
