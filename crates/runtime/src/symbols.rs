@@ -88,17 +88,40 @@ fn name(sym: Option<(&str, u64)>, addr: u64) -> String {
     }
 }
 
+/// One line of `/proc/kallsyms`.
+pub struct KernelSymbol {
+    pub address: u64,
+    /// Code (`t`, `T`, `w`, `W`) rather than data.
+    pub text: bool,
+    pub name: String,
+}
+
+/// `/proc/kallsyms`, read and parsed once for everything that needs it: symbolizing stacks
+/// and `ksym`, `kaddr`, and the functions kprobes attach to.
+pub fn kernel_symbols() -> &'static [KernelSymbol] {
+    static SYMBOLS: std::sync::OnceLock<Vec<KernelSymbol>> = std::sync::OnceLock::new();
+    SYMBOLS.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let address = u64::from_str_radix(parts.next()?, 16).ok()?;
+                let kind = parts.next()?;
+                Some(KernelSymbol {
+                    address,
+                    text: matches!(kind, "t" | "T" | "w" | "W"),
+                    name: parts.next()?.to_string(),
+                })
+            })
+            .collect()
+    })
+}
+
 fn kallsyms() -> Table {
-    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-    let mut syms: Vec<(u64, String)> = text
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            let addr = u64::from_str_radix(parts.next()?, 16).ok()?;
-            let kind = parts.next()?;
-            let name = parts.next()?;
-            (addr != 0 && matches!(kind, "t" | "T" | "w" | "W")).then(|| (addr, name.to_string()))
-        })
+    let mut syms: Vec<(u64, String)> = kernel_symbols()
+        .iter()
+        .filter(|s| s.text && s.address != 0)
+        .map(|s| (s.address, s.name.clone()))
         .collect();
     syms.sort();
     Table { syms }

@@ -232,12 +232,8 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
             self.asm.bind(top);
             self.asm.jmp_imm(Cond::Ge, Reg::R3, n as i32, equal);
-            self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
-            self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
-            self.asm.emit(Insn::ldx(Size::B, Reg::R4, Reg::R4, 0));
-            self.asm.emit(Insn::mov64_reg(Reg::R5, Reg::R2));
-            self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R5, Reg::R3));
-            self.asm.emit(Insn::ldx(Size::B, Reg::R5, Reg::R5, 0));
+            self.byte_at(Reg::R4, Reg::R1, Reg::R3);
+            self.byte_at(Reg::R5, Reg::R2, Reg::R3);
             self.asm.jmp_reg(Cond::Ne, Reg::R4, Reg::R5, differ);
             self.asm.jmp_imm(Cond::Eq, Reg::R4, 0, equal);
             self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
@@ -245,6 +241,13 @@ impl Lowerer<'_> {
         }
         self.bool_from(differ, equal, depth);
         Ok(())
+    }
+
+    /// `dst = *(u8 *)(base + index)`.
+    fn byte_at(&mut self, dst: Reg, base: Reg, index: Reg) {
+        self.asm.emit(Insn::mov64_reg(dst, base));
+        self.asm.emit(Insn::alu64_reg(Alu::Add, dst, index));
+        self.asm.emit(Insn::ldx(Size::B, dst, dst, 0));
     }
 
     /// `strlen(s)`: the index of the first NUL (or the capacity).
@@ -256,9 +259,7 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
         self.asm.bind(top);
         self.asm.jmp_imm(Cond::Ge, Reg::R3, cap as i32, done);
-        self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
-        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
-        self.asm.emit(Insn::ldx(Size::B, Reg::R4, Reg::R4, 0));
+        self.byte_at(Reg::R4, Reg::R1, Reg::R3);
         self.asm.jmp_imm(Cond::Eq, Reg::R4, 0, done);
         self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, 1));
         self.asm.ja(top);
@@ -370,9 +371,7 @@ impl Lowerer<'_> {
         self.asm.bind(inner);
         self.asm.jmp_imm(Cond::Ge, Reg::R4, ncap as i32, found);
         // r5 = needle[j]: its end means a match.
-        self.asm.emit(Insn::mov64_reg(Reg::R5, Reg::R2));
-        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R5, Reg::R4));
-        self.asm.emit(Insn::ldx(Size::B, Reg::R5, Reg::R5, 0));
+        self.byte_at(Reg::R5, Reg::R2, Reg::R4);
         self.asm.jmp_imm(Cond::Eq, Reg::R5, 0, found);
         // r0 = haystack[i + j]: its end means no later start can match either.
         self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));

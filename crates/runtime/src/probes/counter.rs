@@ -184,10 +184,7 @@ impl ProbeType for Counter {
         };
         let scopes: Vec<PerfEventScope> = match pid {
             Some(pid) => vec![PerfEventScope::OneProcess { pid, cpu: None }],
-            None => timer::online_cpus()
-                .into_iter()
-                .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
-                .collect(),
+            None => timer::every_cpu(),
         };
         timer::attach_counter(program, config, SamplePolicy::Period(*count), &scopes)
     }

@@ -16,16 +16,10 @@ pub struct Kprobe {
 
 /// Kernel functions: the text symbols of `/proc/kallsyms`, sorted, each name once.
 fn kernel_functions() -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-    let mut names: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            let _addr = parts.next()?;
-            let kind = parts.next()?;
-            let name = parts.next()?;
-            matches!(kind, "t" | "T").then(|| name.to_string())
-        })
+    let mut names: Vec<String> = crate::symbols::kernel_symbols()
+        .iter()
+        .filter(|s| s.text)
+        .map(|s| s.name.clone())
         .collect();
     names.sort();
     names.dedup();

@@ -4,10 +4,8 @@
 
 mod counter;
 mod fentry;
-mod interval;
 mod iter;
 mod kprobe;
-mod profile;
 mod rawtracepoint;
 mod special;
 mod timer;
@@ -72,8 +70,8 @@ pub static ALL: &[&dyn ProbeType] = &[
     &special::Special,
     &tracepoint::Tracepoint,
     &rawtracepoint::RawTracepoint,
-    &interval::Interval,
-    &profile::Profile,
+    &timer::Timer { every_cpu: false },
+    &timer::Timer { every_cpu: true },
     &counter::Counter { hardware: false },
     &counter::Counter { hardware: true },
     &fentry::Fentry { ret: false },
@@ -156,16 +154,9 @@ impl ProbeResolver for KernelResolver {
         static SYMBOLS: std::sync::OnceLock<std::collections::HashMap<String, u64>> =
             std::sync::OnceLock::new();
         let symbols = SYMBOLS.get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
             let mut map = std::collections::HashMap::new();
-            for l in text.lines() {
-                let mut f = l.split_whitespace();
-                let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
-                    continue;
-                };
-                if let Ok(addr) = u64::from_str_radix(addr, 16) {
-                    map.entry(name.to_string()).or_insert(addr);
-                }
+            for s in crate::symbols::kernel_symbols() {
+                map.entry(s.name.clone()).or_insert(s.address);
             }
             map
         });

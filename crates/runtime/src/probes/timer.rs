@@ -1,9 +1,77 @@
-//! What `interval` and `profile` share: their `UNIT:N` rates, and attaching a program to the
-//! software `cpu-clock` perf event of some CPUs.
+//! Timers: `interval:UNIT:N` (`i`), on one CPU, for periodic output, and `profile:UNIT:N`
+//! (`p`), on every online CPU, sampling what runs there (`kstack`, `ustack`, `comm`, `pid`).
+//! Both are the software `cpu-clock` perf event; the perf-event plumbing here is shared with
+//! the other perf-based types (counters, watchpoints).
 
+use super::{Listing, ProbeType};
+use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::{PerfEvent, Program, ProgramError};
-use scry_lang::types::{Rate, ResolveError};
+use scry_lang::types::{ProbeTarget, Rate, ResolveError, ResolvedProbe};
+
+/// `interval` (one CPU) or `profile` (every CPU).
+pub struct Timer {
+    pub every_cpu: bool,
+}
+
+impl ProbeType for Timer {
+    fn names(&self) -> &'static [&'static str] {
+        if self.every_cpu {
+            &["profile", "p"]
+        } else {
+            &["interval", "i"]
+        }
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let provider = self.names()[0];
+        let rate = rate(provider, parts)?;
+        Ok(vec![ResolvedProbe {
+            name: format!("{provider}:{}", parts.join(":")),
+            target: if self.every_cpu {
+                ProbeTarget::Profile(rate)
+            } else {
+                ProbeTarget::Interval(rate)
+            },
+            args: None,
+            values: Vec::new(),
+            func: None,
+            registers: Vec::new(),
+        }])
+    }
+
+    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        Ok(vec![])
+    }
+
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+        load(program)
+    }
+
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        _pid: Option<u32>,
+    ) -> Result<(), ProgramError> {
+        let (ProbeTarget::Interval(rate) | ProbeTarget::Profile(rate)) = target else {
+            unreachable!("the timer types only attach timers")
+        };
+        let mut cpus = online_cpus();
+        if !self.every_cpu {
+            cpus = vec![cpus.first().copied().unwrap_or(0)];
+        }
+        attach(program, *rate, &cpus)
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        match target {
+            ProbeTarget::Profile(_) => self.every_cpu,
+            ProbeTarget::Interval(_) => !self.every_cpu,
+            _ => false,
+        }
+    }
+}
 
 /// Parses `s:N`, `ms:N`, `us:N` or `hz:N`.
 pub fn rate(provider: &str, parts: &[&str]) -> Result<Rate, ResolveError> {
@@ -73,6 +141,14 @@ pub fn attach_counter(
         p.attach(config, *scope, policy, false)?;
     }
     Ok(())
+}
+
+/// Every process, on each online CPU: one perf event per CPU.
+pub fn every_cpu() -> Vec<PerfEventScope> {
+    online_cpus()
+        .into_iter()
+        .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
+        .collect()
 }
 
 pub fn online_cpus() -> Vec<u32> {

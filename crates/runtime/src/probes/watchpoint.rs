@@ -135,10 +135,7 @@ impl ProbeType for Watchpoint {
                     cpu: None,
                 })
                 .collect(),
-            None => timer::online_cpus()
-                .into_iter()
-                .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
-                .collect(),
+            None => timer::every_cpu(),
         };
         timer::attach_counter(
             program,
