@@ -146,21 +146,19 @@ fn printf_argument_count_is_checked() {
 }
 
 #[test]
-fn probe_types_not_yet_supported_say_so() {
+fn unknown_probe_types_say_which_there_are() {
     if !kernel() {
         return;
     }
-    let err = fails("usdt:/bin/sh:probe { }");
-    assert!(
-        err.starts_with("stdin:1:1: error: `usdt` probes are not supported by scry yet"),
-        "{err}"
-    );
     let err = fails("tracepiont:syscalls:sys_enter_read { }");
     assert!(
         err.contains("error: unknown probe type `tracepiont`"),
         "{err}"
     );
     assert!(err.contains("hint: did you mean `tracepoint`?"), "{err}");
+    let err = fails("zzzzzzzzzz:x { }");
+    assert!(err.contains("hint: probe types: BEGIN, END,"), "{err}");
+    assert!(err.contains(", usdt,"), "{err}");
 }
 
 #[test]

@@ -52,7 +52,9 @@ pub fn section_name(program: &Program) -> String {
         ProbeTarget::Fentry { ret: true, .. } => format!("fexit/{}", program.name),
         ProbeTarget::Kprobe { ret: false, .. } => format!("kprobe/{}", program.name),
         ProbeTarget::Kprobe { ret: true, .. } => format!("kretprobe/{}", program.name),
-        ProbeTarget::Uprobe { ret: false, .. } => format!("uprobe/{}", program.name),
+        ProbeTarget::Uprobe { ret: false, .. } | ProbeTarget::Usdt { .. } => {
+            format!("uprobe/{}", program.name)
+        }
         ProbeTarget::Uprobe { ret: true, .. } => format!("uretprobe/{}", program.name),
     }
 }

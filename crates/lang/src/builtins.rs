@@ -35,7 +35,7 @@ pub fn probe_specific(name: &str) -> Option<&'static str> {
             .strip_prefix("arg")
             .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) =>
         {
-            Some("kprobe and uprobe")
+            Some("kprobe, uprobe, usdt and rawtracepoint")
         }
         _ => None,
     }

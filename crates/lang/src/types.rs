@@ -374,6 +374,33 @@ pub enum FieldLocation {
     /// A pointer read from it directly would be a kernel object the program may not do
     /// arithmetic on, so it is copied out as a plain address.
     BtfWord { offset: u32 },
+    /// A USDT argument, found where its probe's note says (the context is the user registers).
+    Usdt(UsdtArg),
+}
+
+/// A USDT probe argument as its note's spec describes it (`-4@%edi`, `8@-16(%rbp)`, `-4@$42`):
+/// where the value is, and its size in bytes and signedness, by which it is widened to 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsdtArg {
+    pub operand: UsdtOperand,
+    pub size: u8,
+    pub signed: bool,
+}
+
+/// Where a USDT argument is. Registers are given by their offset in `struct pt_regs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsdtOperand {
+    /// In a register.
+    Register { offset: u32 },
+    /// In user memory at `base + index * scale + displacement`. A `symbol(%rip)` operand has
+    /// the instruction pointer (the probe's own address when it fires) as its base.
+    Memory {
+        base: Option<u32>,
+        index: Option<(u32, u8)>,
+        displacement: i64,
+    },
+    /// A constant.
+    Constant(i64),
 }
 
 /// One field of `args`.
@@ -443,6 +470,14 @@ pub enum ProbeTarget {
         offset: u64,
         ret: bool,
     },
+    /// `usdt:BIN:PROVIDER:PROBE`: one location of a statically defined probe, at this offset
+    /// in the file, with its semaphore's file offset when it has one (the kernel counts
+    /// attached probes there, which turns the probe on in the program).
+    Usdt {
+        path: String,
+        offset: u64,
+        semaphore: Option<u64>,
+    },
 }
 
 impl ProbeTarget {
@@ -467,6 +502,7 @@ impl ProbeTarget {
             ProbeTarget::Counter { hardware: true, .. } => "hardware",
             ProbeTarget::Uprobe { ret: false, .. } => "uprobe",
             ProbeTarget::Uprobe { ret: true, .. } => "uretprobe",
+            ProbeTarget::Usdt { .. } => "usdt",
         }
     }
 }

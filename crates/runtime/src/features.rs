@@ -53,32 +53,9 @@ fn returns_zero() -> Vec<Insn> {
     vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()]
 }
 
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
-
 /// Whether a perf event of this type and config can be opened for this process.
 fn perf_event_opens(kind: u32, config: u64) -> bool {
-    // struct perf_event_attr: type, size, config, then fields left zero (disabled not needed:
-    // the event is closed at once).
-    let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&kind.to_le_bytes());
-    attr[4..8].copy_from_slice(&128u32.to_le_bytes());
-    attr[8..16].copy_from_slice(&config.to_le_bytes());
-    // SAFETY: the attribute buffer is as large as the size it declares; pid 0, any CPU.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            0,
-            -1,
-            -1,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: the descriptor was just opened and is ours.
-        unsafe { libc::close(fd as i32) };
-    }
-    fd >= 0
+    crate::perf::open(&crate::perf::Attr::new(kind, config), 0, -1).is_ok()
 }
 
 fn pmu(name: &str) -> bool {

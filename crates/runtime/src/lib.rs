@@ -12,11 +12,13 @@ pub mod format;
 pub mod ldcache;
 pub mod maps;
 pub mod output;
+pub mod perf;
 pub mod privileges;
 pub mod probes;
 pub mod render;
 pub mod session;
 pub mod signals;
+pub mod stapsdt;
 pub mod symbols;
 pub mod tracefs;
 

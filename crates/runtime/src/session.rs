@@ -22,6 +22,9 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 pub struct Session {
+    /// Perf events probe types opened themselves: closing them detaches those probes (declared
+    /// first, so they close before the programs are released).
+    events_held: probes::OwnedEvents,
     ebpf: Ebpf,
     module: Module,
     events: RingBuf<MapData>,
@@ -99,6 +102,7 @@ impl Session {
             .ok_or_else(|| RuntimeError::Missing("events".into()))?;
         let events = RingBuf::try_from(map)?;
         Ok(Session {
+            events_held: Vec::new(),
             ebpf,
             module,
             events,
@@ -168,7 +172,10 @@ impl Session {
                 }
             };
             match result {
-                Ok(()) => attached += 1,
+                Ok(held) => {
+                    self.events_held.extend(held);
+                    attached += 1
+                }
                 Err(e) if self.missing == MissingProbes::Error => return Err(e),
                 Err(e) => {
                     first_failure.get_or_insert_with(|| e.to_string());
@@ -278,6 +285,7 @@ impl Session {
             .filter(|p| p.target != ProbeTarget::End)
             .map(|p| p.name.clone())
             .collect();
+        self.events_held.clear();
         for name in names {
             if let Some(p) = self.ebpf.program_mut(&name) {
                 probes::detach(p);

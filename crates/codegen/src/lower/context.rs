@@ -1,9 +1,10 @@
-//! The probe's context: `args.field` reads from the tracepoint record that r9 points to.
+//! The probe's context: `args.field` reads from the tracepoint record (or the registers) that
+//! r9 points to; USDT arguments from where their note says they are.
 
 use super::{CompileError, Lowerer, CTX};
 use crate::insn::{Alu, Helper, Insn, Reg, Size};
 use scry_lang::ast::Span;
-use scry_lang::types::{ContextField, FieldLocation, Type};
+use scry_lang::types::{ContextField, FieldLocation, Type, UsdtArg, UsdtOperand};
 
 impl Lowerer<'_> {
     /// Loads an integer or pointer field into `r`, extended to 64 bits by its signedness.
@@ -32,6 +33,10 @@ impl Lowerer<'_> {
                 return Ok(());
             }
             FieldLocation::BtfWord { offset } => (offset, true),
+            FieldLocation::Usdt(arg) => {
+                self.load_usdt_arg(arg, r);
+                return Ok(());
+            }
             FieldLocation::DataLoc { .. } => {
                 return Err(self.unsupported(format!("`{}` used as an integer", field.name), span))
             }
@@ -66,6 +71,61 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// Loads a USDT argument into `r`, widened to 64 bits by its signedness. A memory operand
+    /// is read from user memory (a failed read gives 0).
+    fn load_usdt_arg(&mut self, arg: UsdtArg, r: Reg) {
+        let bytes = u32::from(arg.size);
+        match arg.operand {
+            UsdtOperand::Constant(v) => {
+                self.asm.mov_const(r, v as u64);
+                return;
+            }
+            UsdtOperand::Register { offset } => {
+                self.asm.emit(Insn::ldx(Size::DW, r, CTX, offset as i16));
+            }
+            UsdtOperand::Memory {
+                base,
+                index,
+                displacement,
+            } => {
+                // The address, in r3 for the read.
+                match base {
+                    Some(base) => self
+                        .asm
+                        .emit(Insn::ldx(Size::DW, Reg::R3, CTX, base as i16)),
+                    None => self.asm.emit(Insn::mov64_imm(Reg::R3, 0)),
+                }
+                if let Some((index, scale)) = index {
+                    self.asm
+                        .emit(Insn::ldx(Size::DW, Reg::R2, CTX, index as i16));
+                    if scale > 1 {
+                        let shift = scale.trailing_zeros() as i32;
+                        self.asm.emit(Insn::alu64_imm(Alu::Lsh, Reg::R2, shift));
+                    }
+                    self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R3, Reg::R2));
+                }
+                if displacement != 0 {
+                    self.asm.mov_const(Reg::R2, displacement as u64);
+                    self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R3, Reg::R2));
+                }
+                let slot = self.alloc(8);
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, slot, 0));
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+                self.asm
+                    .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, bytes.min(8) as i32));
+                self.call_checked(Helper::ProbeReadUser, None);
+                self.asm.emit(Insn::ldx(Size::DW, r, Reg::FP, slot));
+            }
+        }
+        if bytes < 8 {
+            let shift = 64 - 8 * bytes as i32;
+            self.asm.emit(Insn::alu64_imm(Alu::Lsh, r, shift));
+            let alu = if arg.signed { Alu::Arsh } else { Alu::Rsh };
+            self.asm.emit(Insn::alu64_imm(alu, r, shift));
+        }
+    }
+
     /// Puts the kernel address of a string field of the record into `r`; returns its capacity.
     pub(super) fn arg_str_addr(&mut self, field: &ContextField, r: Reg) -> u32 {
         match field.location {
@@ -83,6 +143,7 @@ impl Lowerer<'_> {
                 self.asm.emit(Insn::alu64_imm(Alu::Add, r, offset as i32));
                 field.ty.size()
             }
+            FieldLocation::Usdt(_) => unreachable!("USDT arguments are integers, not arrays"),
         }
     }
 }

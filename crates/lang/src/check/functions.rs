@@ -214,8 +214,10 @@ impl Checker<'_> {
                 }
             }
             "uaddr" => {
-                if let (ProbeTarget::Uprobe { path, .. }, A::Str { value, .. }) =
-                    (&self.probe.target, &args[0].kind)
+                if let (
+                    ProbeTarget::Uprobe { path, .. } | ProbeTarget::Usdt { path, .. },
+                    A::Str { value, .. },
+                ) = (&self.probe.target, &args[0].kind)
                 {
                     let name = String::from_utf8_lossy(value).into_owned();
                     return match self.resolver.user_symbol(path, &name) {

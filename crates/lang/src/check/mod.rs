@@ -1110,6 +1110,25 @@ impl Checker<'_> {
                 ));
             }
             return Some(str_literal(f.clone().into_bytes(), span));
+        } else if let (Some(_), n @ 1..) = (
+            name.strip_prefix("arg")
+                .filter(|_| builtins::probe_specific(name).is_some()),
+            self.probe
+                .values
+                .iter()
+                .filter(|v| v.name.starts_with("arg"))
+                .count(),
+        ) {
+            // The probe has arguments, fewer than this (a USDT probe's note says how many).
+            self.error(
+                span,
+                format!("`{name}` is beyond the arguments of {}", self.probe.name),
+            )
+            .with_hint(if n == 1 {
+                "it has one: arg0".to_string()
+            } else {
+                format!("it has {n}: arg0 to arg{}", n - 1)
+            })
         } else if let Some(probes) = builtins::probe_specific(name) {
             self.error(
                 span,

@@ -3,7 +3,7 @@
 //! default counts. Hardware events need a CPU PMU: on a machine without one the error says so,
 //! as the kernel's list of PMUs (`/sys/bus/event_source/devices`) shows.
 
-use super::{timer, Listing, ProbeType};
+use super::{timer, Listing, OwnedEvents, ProbeType};
 use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy};
 use aya::programs::{Program, ProgramError};
@@ -165,7 +165,7 @@ impl ProbeType for Counter {
         program: &mut Program,
         target: &ProbeTarget,
         pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::Counter {
             hardware,
             event,

@@ -3,7 +3,7 @@
 //! return value; `*` globs over the functions BTF describes. A kernel that refuses trampolines
 //! (the program load fails with EPERM) gets one error that says so and names an alternative.
 
-use super::{aya_btf, glob_match, kprobe, Listing, ProbeType};
+use super::{aya_btf, glob_match, kprobe, Listing, OwnedEvents, ProbeType};
 use crate::btf;
 use crate::RuntimeError;
 use aya::programs::{FEntry, FExit, Program, ProgramError};
@@ -156,13 +156,13 @@ impl ProbeType for Fentry {
         program: &mut Program,
         _target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         if self.ret {
             let p: &mut FExit = program.try_into()?;
-            p.attach().map(drop)
+            p.attach().map(|_| OwnedEvents::new())
         } else {
             let p: &mut FEntry = program.try_into()?;
-            p.attach().map(drop)
+            p.attach().map(|_| OwnedEvents::new())
         }
     }
 

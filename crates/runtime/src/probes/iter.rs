@@ -2,7 +2,7 @@
 //! probes are attached; the program ends when it is done. `ctx.NAME` are the iterator's
 //! arguments, typed from BTF (`bpf_iter_task(meta, task)`: `ctx.task->comm`).
 
-use super::{aya_btf, glob_match, Listing, ProbeType};
+use super::{aya_btf, glob_match, Listing, OwnedEvents, ProbeType};
 use crate::btf;
 use crate::RuntimeError;
 use aya::programs::{Iter, Program, ProgramError};
@@ -107,7 +107,7 @@ impl ProbeType for IterProbe {
         program: &mut Program,
         _target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let p: &mut Iter = program.try_into()?;
         let link = p.attach()?;
         let mut file = p
@@ -116,7 +116,7 @@ impl ProbeType for IterProbe {
             .map_err(|e| ProgramError::IOError(std::io::Error::other(e)))?;
         let mut sink = Vec::new();
         file.read_to_end(&mut sink).map_err(ProgramError::IOError)?;
-        Ok(())
+        Ok(OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

@@ -4,7 +4,7 @@
 //! kernel built without CONFIG_KPROBES) the error says so, and names the tracepoint that carries
 //! the same event where there is one.
 
-use super::{glob_match, uprobe, Listing, ProbeType};
+use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
 use crate::RuntimeError;
 use aya::programs::{KProbe, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
@@ -185,12 +185,12 @@ impl ProbeType for Kprobe {
         program: &mut Program,
         target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::Kprobe { func, offset, .. } = target else {
             unreachable!("the kprobe types only attach kprobes")
         };
         let p: &mut KProbe = program.try_into()?;
-        p.attach(func, *offset).map(drop)
+        p.attach(func, *offset).map(|_| OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

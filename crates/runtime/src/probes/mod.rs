@@ -11,7 +11,10 @@ mod special;
 mod timer;
 mod tracepoint;
 mod uprobe;
+mod usdt;
 mod watchpoint;
+
+pub(crate) use uprobe::register_offset;
 
 use crate::RuntimeError;
 use aya::programs::Program;
@@ -34,13 +37,14 @@ pub trait ProbeType: Sync {
     ) -> Result<(), aya::programs::ProgramError>;
     /// Attaches a loaded program to its target, in process `pid` only when given and the type
     /// can scope itself (others rely on the program's own pid filter). BEGIN and END are never
-    /// attached: they are run.
+    /// attached: they are run. Returns the perf events the type opened itself, which the
+    /// caller keeps open for as long as the probe is to stay attached.
     fn attach(
         &self,
         program: &mut Program,
         target: &ProbeTarget,
         pid: Option<u32>,
-    ) -> Result<(), aya::programs::ProgramError>;
+    ) -> Result<OwnedEvents, aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
     /// What a failure to load a program of this type means, when it means the kernel lacks a
@@ -58,6 +62,10 @@ pub trait ProbeType: Sync {
         None
     }
 }
+
+/// Perf events a probe type opened itself (aya keeps its own links in the program): closing
+/// them detaches the probe.
+pub type OwnedEvents = Vec<std::os::fd::OwnedFd>;
 
 /// One probe as `-l`/`-lv` shows it.
 pub struct Listing {
@@ -81,11 +89,9 @@ pub static ALL: &[&dyn ProbeType] = &[
     &iter::IterProbe,
     &uprobe::Uprobe { ret: false },
     &uprobe::Uprobe { ret: true },
+    &usdt::Usdt,
     &watchpoint::Watchpoint,
 ];
-
-/// Probe types bpftrace has that scry does not offer yet, so their use gets a precise message.
-const NOT_YET: &[&str] = &["usdt"];
 
 /// aya's view of the kernel's BTF, which loading trampoline and iterator programs needs (read
 /// once; the language's view is `btf::vmlinux`).
@@ -181,24 +187,20 @@ impl ProbeResolver for KernelResolver {
         if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
             return t.resolve(provider, parts);
         }
-        if NOT_YET.contains(&provider) {
-            return Err(ResolveError {
-                message: format!("`{provider}` probes are not supported by scry yet"),
-                hint: Some(
-                    "tracepoints cover most events: list them with `scry -l 'tracepoint:*'`".into(),
-                ),
-            });
-        }
-        let known = ALL
-            .iter()
-            .flat_map(|t| t.names().iter().copied())
-            .chain(NOT_YET.iter().copied());
+        let known = ALL.iter().flat_map(|t| t.names().iter().copied());
         Err(ResolveError {
             message: format!("unknown probe type `{provider}`"),
             hint: Some(match nearest(provider, known) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, software, hardware, kprobe, kretprobe, uprobe, uretprobe"
-                    .to_string(),
+                None => {
+                    // Every provider by its full name (the short aliases are two letters at most).
+                    let names: Vec<&str> = ALL
+                        .iter()
+                        .flat_map(|t| t.names().iter().copied())
+                        .filter(|n| n.len() > 2)
+                        .collect();
+                    format!("probe types: {}", names.join(", "))
+                }
             }),
         })
     }

@@ -3,7 +3,7 @@
 //! from the kernel's BTF (the `btf_trace_EVENT` prototype: `args.bprm->filename`), and `arg0`…
 //! are the same values as 64-bit integers. `*` globs over the events BTF describes.
 
-use super::{glob_match, Listing, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::btf;
 use crate::RuntimeError;
 use aya::programs::{Program, ProgramError, RawTracePoint};
@@ -121,12 +121,12 @@ impl ProbeType for RawTracepoint {
         program: &mut Program,
         target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::RawTracepoint { event } = target else {
             unreachable!("the rawtracepoint type only attaches raw tracepoints")
         };
         let p: &mut RawTracePoint = program.try_into()?;
-        p.attach(event).map(drop)
+        p.attach(event).map(|_| OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

@@ -1,7 +1,7 @@
 //! `BEGIN` and `END`: programs run once, through `BPF_PROG_TEST_RUN` on a raw tracepoint
 //! program, at start (before other probes attach) and at exit (after they detach).
 
-use super::{Listing, ProbeType};
+use super::{Listing, OwnedEvents, ProbeType};
 use crate::RuntimeError;
 use aya::programs::{Program, ProgramError, RawTracePoint};
 use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
@@ -48,8 +48,8 @@ impl ProbeType for Special {
         _program: &mut Program,
         _target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
-        Ok(())
+    ) -> Result<OwnedEvents, ProgramError> {
+        Ok(OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

@@ -3,7 +3,7 @@
 //! Both are the software `cpu-clock` perf event; the perf-event plumbing here is shared with
 //! the other perf-based types (counters, watchpoints).
 
-use super::{Listing, ProbeType};
+use super::{Listing, OwnedEvents, ProbeType};
 use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::{PerfEvent, Program, ProgramError};
@@ -53,7 +53,7 @@ impl ProbeType for Timer {
         program: &mut Program,
         target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let (ProbeTarget::Interval(rate) | ProbeTarget::Profile(rate)) = target else {
             unreachable!("the timer types only attach timers")
         };
@@ -111,7 +111,11 @@ pub fn load(program: &mut Program) -> Result<(), ProgramError> {
 }
 
 /// Attaches to `cpu-clock` on each of `cpus`, firing at `rate`.
-pub fn attach(program: &mut Program, rate: Rate, cpus: &[u32]) -> Result<(), ProgramError> {
+pub fn attach(
+    program: &mut Program,
+    rate: Rate,
+    cpus: &[u32],
+) -> Result<OwnedEvents, ProgramError> {
     let policy = match rate {
         Rate::PeriodNs(ns) => SamplePolicy::Period(ns),
         Rate::Hz(hz) => SamplePolicy::Frequency(hz),
@@ -135,12 +139,12 @@ pub fn attach_counter(
     config: PerfEventConfig,
     policy: SamplePolicy,
     scopes: &[PerfEventScope],
-) -> Result<(), ProgramError> {
+) -> Result<OwnedEvents, ProgramError> {
     let p: &mut PerfEvent = program.try_into()?;
     for scope in scopes {
         p.attach(config, *scope, policy, false)?;
     }
-    Ok(())
+    Ok(OwnedEvents::new())
 }
 
 /// Every process, on each online CPU: one perf event per CPU.

@@ -1,7 +1,7 @@
 //! `tracepoint:category:event` (alias `t`): static kernel tracepoints from tracefs, with `args`
 //! typed from each event's `format` file.
 
-use super::{glob_match, Listing, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::{format, tracefs, RuntimeError};
 use aya::programs::{Program, ProgramError, TracePoint};
 use scry_lang::diagnostic::edit_distance;
@@ -93,12 +93,12 @@ impl ProbeType for Tracepoint {
         program: &mut Program,
         target: &ProbeTarget,
         _pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::Tracepoint { category, event } = target else {
             unreachable!("the tracepoint type only attaches tracepoints")
         };
         let p: &mut TracePoint = program.try_into()?;
-        p.attach(category, event).map(drop)
+        p.attach(category, event).map(|_| OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

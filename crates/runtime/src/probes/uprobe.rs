@@ -4,7 +4,7 @@
 //! The context is the user registers (`struct pt_regs`): `arg0`…`arg5` and, on return,
 //! `retval`; `func` is the function's name.
 
-use super::{glob_match, Listing, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::ldcache;
 use crate::symbols::{elf_functions, ElfFunction};
 use crate::RuntimeError;
@@ -57,6 +57,14 @@ const REGISTERS: [(&str, u32); 21] = [
     ("sp", 152),
     ("ss", 160),
 ];
+
+/// The offset in `struct pt_regs` of a register, by the name `reg()` takes.
+pub(crate) fn register_offset(name: &str) -> Option<u32> {
+    REGISTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, off)| *off)
+}
 
 pub(super) fn registers() -> Vec<ContextField> {
     REGISTERS
@@ -230,7 +238,7 @@ impl ProbeType for Uprobe {
         program: &mut Program,
         target: &ProbeTarget,
         pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::Uprobe { path, offset, .. } = target else {
             unreachable!("the uprobe type only attaches uprobes")
         };
@@ -239,7 +247,7 @@ impl ProbeType for Uprobe {
             None => UProbeScope::AllProcesses,
         };
         let p: &mut UProbe = program.try_into()?;
-        p.attach(*offset, path, scope).map(drop)
+        p.attach(*offset, path, scope).map(|_| OwnedEvents::new())
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

@@ -2,7 +2,7 @@
 //! fires when memory is read (`r`), written (`w`), both (`rw`) or executed (`x`). With `-p PID`
 //! (or `-c`) the address is in that process; without, it is a kernel address.
 
-use super::{timer, Listing, ProbeType};
+use super::{timer, Listing, OwnedEvents, ProbeType};
 use crate::RuntimeError;
 use aya::programs::perf_event::{
     BreakpointConfig, PerfBreakpointLength, PerfBreakpointType, PerfEventConfig, PerfEventScope,
@@ -99,7 +99,7 @@ impl ProbeType for Watchpoint {
         program: &mut Program,
         target: &ProbeTarget,
         pid: Option<u32>,
-    ) -> Result<(), ProgramError> {
+    ) -> Result<OwnedEvents, ProgramError> {
         let ProbeTarget::Watchpoint {
             address,
             length,

@@ -1,0 +1,227 @@
+//! `usdt:BIN:[PROVIDER:]PROBE` (`U`): a statically defined probe that a program compiled in
+//! with `<sys/sdt.h>`, found in the file's `.note.stapsdt`. `BIN` is a path or a library name;
+//! `PROVIDER` and `PROBE` take `*` wildcards. Each location of the probe in the file is a
+//! uprobe; its arguments `arg0…` are read where its note says (registers, memory, constants).
+//! A probe with a semaphore is attached with the kernel's uprobe reference counter, which
+//! raises the semaphore in every process running the file, so guarded probes fire.
+
+use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
+use crate::stapsdt::{self, Location};
+use crate::{ldcache, perf, RuntimeError};
+use aya::programs::{Program, ProgramError, UProbe};
+use aya::sys::SyscallError;
+use scry_lang::types::{
+    ContextField, FieldLocation, IntType, ProbeTarget, ResolveError, ResolvedProbe, Type,
+};
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+pub struct Usdt;
+
+const USAGE: &str = "usdt:/path/to/binary:provider:probe";
+
+fn locations(bin: &str) -> Result<(String, Vec<Location>), ResolveError> {
+    let path = ldcache::resolve(bin)
+        .filter(|p| std::path::Path::new(p).is_file())
+        .ok_or_else(|| ResolveError {
+            message: format!("usdt: no executable or library `{bin}`"),
+            hint: Some(format!(
+                "give a path or a library name: `{USAGE}`, `usdt:libc:*`"
+            )),
+        })?;
+    let data = std::fs::read(&path).map_err(|e| ResolveError {
+        message: format!("usdt: cannot read {path}: {e}"),
+        hint: None,
+    })?;
+    let locations = stapsdt::locations(&data).ok_or_else(|| ResolveError {
+        message: format!("usdt: {path} is not an ELF file scry can read"),
+        hint: None,
+    })?;
+    Ok((path, locations))
+}
+
+/// `arg0…`: the location's arguments, all `int64` as bpftrace types them, each widened from
+/// its own size and signedness.
+fn values(args: &[scry_lang::types::UsdtArg]) -> Vec<ContextField> {
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| ContextField {
+            name: format!("arg{i}"),
+            ty: Type::Int(IntType::I64),
+            location: FieldLocation::Usdt(*arg),
+            c_decl: format!("int64 arg{i}"),
+        })
+        .collect()
+}
+
+impl ProbeType for Usdt {
+    fn names(&self) -> &'static [&'static str] {
+        &["usdt", "U"]
+    }
+
+    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let (bin, provider, probe) = match parts {
+            [bin, probe] => (*bin, "*", *probe),
+            [bin, provider, probe] => (*bin, *provider, *probe),
+            _ => {
+                return Err(ResolveError {
+                    message: "a USDT probe is written usdt:BINARY:[PROVIDER:]PROBE".into(),
+                    hint: Some(USAGE.into()),
+                })
+            }
+        };
+        if bin.contains('*') || bin.is_empty() {
+            return Err(ResolveError {
+                message: "usdt: name the binary that holds the probes".into(),
+                hint: Some(format!(
+                    "{USAGE}; list a file's probes with `scry -l 'usdt:/path:*'`"
+                )),
+            });
+        }
+        let (path, all) = locations(bin)?;
+        let mut out = Vec::new();
+        for loc in all
+            .iter()
+            .filter(|l| glob_match(provider, &l.provider) && glob_match(probe, &l.name))
+        {
+            let name = format!("usdt:{path}:{}:{}", loc.provider, loc.name);
+            let args = loc.args.as_ref().map_err(|arg| ResolveError {
+                message: format!(
+                    "{name}: scry cannot read argument {arg} (the note says `{}`)",
+                    loc.spec
+                ),
+                hint: None,
+            })?;
+            out.push(ResolvedProbe {
+                name,
+                target: ProbeTarget::Usdt {
+                    path: path.clone(),
+                    offset: loc.offset,
+                    semaphore: loc.semaphore,
+                },
+                args: None,
+                values: values(args),
+                func: None,
+                registers: uprobe::registers(),
+            });
+        }
+        if out.is_empty() {
+            let near = scry_lang::diagnostic::nearest(probe, all.iter().map(|l| l.name.as_str()));
+            return Err(ResolveError {
+                message: if all.is_empty() {
+                    format!("usdt: {path} has no USDT probes (no .note.stapsdt section)")
+                } else {
+                    format!("usdt: no probe `{}` in {path}", parts[1..].join(":"))
+                },
+                hint: Some(match near {
+                    _ if all.is_empty() => {
+                        "USDT probes are compiled in with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"
+                            .to_string()
+                    }
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("list its probes with `scry -l 'usdt:{bin}:*'`"),
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        // Only a pattern that names a binary can be listed: `usdt:/usr/bin/python3:*`.
+        let Some((bin, _)) = pattern
+            .and_then(|p| p.strip_prefix("usdt:"))
+            .and_then(|rest| rest.split_once(':'))
+        else {
+            return Ok(vec![]);
+        };
+        let Ok((_, all)) = locations(bin) else {
+            return Ok(vec![]);
+        };
+        let mut out: Vec<Listing> = Vec::new();
+        for loc in all {
+            // The pattern is matched against this name: the binary as the user wrote it.
+            let name = format!("usdt:{bin}:{}:{}", loc.provider, loc.name);
+            if out.iter().any(|l| l.name == name) {
+                continue;
+            }
+            let args = values(loc.args.as_deref().unwrap_or_default());
+            out.push(Listing {
+                name,
+                args: args.into_iter().map(|a| a.c_decl).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+        let p: &mut UProbe = program.try_into()?;
+        p.load()
+    }
+
+    fn attach(
+        &self,
+        program: &mut Program,
+        target: &ProbeTarget,
+        pid: Option<u32>,
+    ) -> Result<OwnedEvents, ProgramError> {
+        let ProbeTarget::Usdt {
+            path,
+            offset,
+            semaphore,
+        } = target
+        else {
+            unreachable!("the usdt type only attaches USDT probes")
+        };
+        let p: &mut UProbe = program.try_into()?;
+        let syscall = |io_error| {
+            ProgramError::SyscallError(SyscallError {
+                call: "perf_event_open",
+                io_error,
+            })
+        };
+        let event = open_uprobe(path, *offset, *semaphore, pid).map_err(syscall)?;
+        perf::attach_program(&event, p.fd()?.as_fd()).map_err(syscall)?;
+        Ok(vec![event])
+    }
+
+    fn handles(&self, target: &ProbeTarget) -> bool {
+        matches!(target, ProbeTarget::Usdt { .. })
+    }
+}
+
+/// Where the uprobe PMU puts the reference counter's offset in `config`
+/// (`/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset` says `config:32-63`).
+const REF_CTR_OFFSET_SHIFT: u32 = 32;
+
+/// Opens a uprobe perf event at `offset` in `path`, counting attached probes at the semaphore
+/// `semaphore` (a file offset) when there is one, in process `pid` or in every process.
+fn open_uprobe(
+    path: &str,
+    offset: u64,
+    semaphore: Option<u64>,
+    pid: Option<u32>,
+) -> Result<OwnedFd, std::io::Error> {
+    let pmu = "/sys/bus/event_source/devices/uprobe";
+    let kind: u32 = std::fs::read_to_string(format!("{pmu}/type"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no uprobe PMU ({pmu})")))?;
+    if semaphore.is_some()
+        && !std::path::Path::new(&format!("{pmu}/format/ref_ctr_offset")).exists()
+    {
+        return Err(std::io::Error::other(
+            "this kernel's uprobes have no reference counter, which USDT semaphores need",
+        ));
+    }
+    let path_c = CString::new(path)?;
+    let mut attr = perf::Attr::new(kind, semaphore.unwrap_or(0) << REF_CTR_OFFSET_SHIFT);
+    attr.sample_period = 1;
+    attr.wakeup_events = 1;
+    attr.config1 = path_c.as_ptr() as u64;
+    attr.config2 = offset;
+    // In one process on any CPU, or in every process (a uprobe event then fires on every CPU).
+    match pid {
+        Some(pid) => perf::open(&attr, pid as i32, -1),
+        None => perf::open(&attr, -1, 0),
+    }
+}

@@ -1,0 +1,242 @@
+//! USDT probes against the real kernel, on `tests/programs/usdt.c` built here with `cc` and
+//! `<sys/sdt.h>` (Debian's systemtap-sdt-dev, which `.ci/run` installs): arguments of every
+//! operand kind gcc writes, semaphores, `-p` scoping, `-l`, and the errors.
+
+mod common;
+
+use common::{kernel, run, Running};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The test program built optimised (`-O2`: registers, constants, `counter(%rip)`,
+/// `-40(%rsp,%rdx,4)`) or not (`-O0`: `-68(%rbp)`), built once per test run.
+fn target(optimised: bool) -> &'static str {
+    static BUILT: OnceLock<[String; 2]> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let dir = env!("CARGO_TARGET_TMPDIR");
+        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/usdt.c");
+        ["-O0", "-O2"].map(|opt| {
+            let out = format!("{dir}/usdt{opt}");
+            let cc = Command::new("cc")
+                .args([opt, "-o", &out, source])
+                .output()
+                .expect("run cc");
+            assert!(
+                cc.status.success(),
+                "cc {source} failed (is <sys/sdt.h> installed? Debian: systemtap-sdt-dev):\n{}",
+                String::from_utf8_lossy(&cc.stderr)
+            );
+            out
+        })
+    });
+    &built[usize::from(optimised)]
+}
+
+/// Every probe of the program, printing its arguments.
+fn script(bin: &str) -> String {
+    format!(
+        r#"usdt:{bin}:scry_test:tick {{ printf("tick %d %s %d\n", arg0, str(arg1), arg2); }}
+           usdt:{bin}:mixed {{ printf("mixed %d %d %d\n", arg0, arg1, arg2); }}
+           usdt:{bin}:scry_test:array {{ printf("array %d %d\n", arg0, arg1); }}
+           usdt:{bin}:scry_test:guarded {{ printf("guarded %d\n", arg0); }}"#
+    )
+}
+
+#[test]
+fn arguments_are_read_from_registers_memory_and_constants() {
+    if !kernel() {
+        return;
+    }
+    for optimised in [true, false] {
+        let bin = target(optimised);
+        let (status, stdout, stderr) = run(&["-q", "-c", &format!("{bin} 3"), "-e", &script(bin)]);
+        assert!(status.success(), "{bin}: {stderr}");
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
+        // In the program's order; its own line (from the -c command) comes when it exits.
+        let mut probes: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("guarded fired"))
+            .collect();
+        probes.truncate(12);
+        assert_eq!(
+            probes,
+            [
+                "tick 0 zero 0",
+                "mixed 41 0 42",
+                "array 0 4",
+                "guarded 0",
+                "tick 1 one 1000000007",
+                "mixed 42 -1 42",
+                "array 1 9",
+                "guarded 1",
+                "tick 2 two 2000000014",
+                "mixed 43 -2 42",
+                "array 2 16",
+                "guarded 2",
+            ],
+            "{bin}: {stdout}"
+        );
+        // Attaching the guarded probe raised its semaphore in the program.
+        assert!(
+            lines.contains(&"guarded fired 3 times (total 3000000026)"),
+            "{bin}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_semaphore_is_raised_only_while_its_probe_is_attached() {
+    if !kernel() {
+        return;
+    }
+    let bin = target(true);
+    let alone = Command::new(bin).arg("2").output().expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&alone.stdout),
+        "guarded fired 0 times (total 1000000008)\n"
+    );
+    // Another probe attached leaves `guarded`'s semaphore at zero.
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        &format!("{bin} 2"),
+        "-e",
+        &format!(r#"usdt:{bin}:scry_test:tick {{ @ticks = count(); }}"#),
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("guarded fired 0 times (total 1000000008)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("@ticks: 2"), "{stdout}");
+}
+
+#[test]
+fn pid_scopes_probes_and_semaphores_to_one_process() {
+    if !kernel() {
+        return;
+    }
+    let bin = target(true);
+    let start = || {
+        Command::new(bin)
+            .args(["2", "wait"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the test program")
+    };
+    let (mut traced, mut other) = (start(), start());
+    let pid = traced.id().to_string();
+    let mut scry = Running::start(&[
+        "-p",
+        &pid,
+        "-e",
+        &format!(r#"usdt:{bin}:scry_test:guarded {{ printf("%d %d\n", pid, arg0); }}"#),
+    ]);
+    scry.wait_attached();
+    for p in [&mut traced, &mut other] {
+        p.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"go\n")
+            .expect("release");
+    }
+    let line = scry.wait_line(|l| l.ends_with(" 1"));
+    assert_eq!(line, format!("{pid} 1"));
+    let traced = traced.wait_with_output().expect("wait");
+    let other = other.wait_with_output().expect("wait");
+    assert!(scry.interrupt().success());
+    assert_eq!(
+        String::from_utf8_lossy(&traced.stdout),
+        "guarded fired 2 times (total 1000000008)\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&other.stdout),
+        "guarded fired 0 times (total 1000000008)\n"
+    );
+    let seen: Vec<&String> = scry.out_lines.iter().filter(|l| !l.is_empty()).collect();
+    assert_eq!(seen, [&format!("{pid} 0"), &format!("{pid} 1")]);
+}
+
+#[test]
+fn probe_names_the_location_and_wildcards_expand() {
+    if !kernel() {
+        return;
+    }
+    let bin = target(true);
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        &format!("{bin} 2"),
+        "-e",
+        &format!(r#"usdt:{bin}:scry_test:* {{ @[probe] = count(); }}"#),
+    ]);
+    assert!(status.success(), "{stderr}");
+    for probe in ["tick", "mixed", "array", "guarded"] {
+        assert!(
+            stdout.contains(&format!("@[usdt:{bin}:scry_test:{probe}]: 2")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn list_shows_a_files_probes_and_their_arguments() {
+    if !kernel() {
+        return;
+    }
+    let bin = target(true);
+    let (status, stdout, _) = run(&["-l", &format!("usdt:{bin}:*")]);
+    assert!(status.success());
+    let expected: Vec<String> = ["tick", "mixed", "array", "guarded"]
+        .iter()
+        .map(|p| format!("usdt:{bin}:scry_test:{p}"))
+        .collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    let (_, stdout, _) = run(&["-lv", &format!("U:{bin}:*:mixed")]);
+    assert_eq!(
+        stdout,
+        format!("usdt:{bin}:scry_test:mixed\n    int64 arg0\n    int64 arg1\n    int64 arg2\n")
+    );
+}
+
+#[test]
+fn missing_probes_binaries_and_arguments_are_named() {
+    if !kernel() {
+        return;
+    }
+    let bin = target(true);
+    let (status, _, stderr) = run(&["-e", &format!("usdt:{bin}:scry_test:tik {{ }}")]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains(&format!("usdt: no probe `scry_test:tik` in {bin}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `tick`?"), "{stderr}");
+
+    let scry = common::scry_bin();
+    let (status, _, stderr) = run(&["-e", &format!("usdt:{scry}:p {{ }}")]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("has no USDT probes"), "{stderr}");
+
+    let (status, _, stderr) = run(&["-e", "usdt:/no/such/bin:p { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("usdt: no executable or library `/no/such/bin`"),
+        "{stderr}"
+    );
+
+    // `guarded` has one argument.
+    let (status, _, stderr) = run(&[
+        "-e",
+        &format!(r#"usdt:{bin}:scry_test:guarded {{ printf("%d\n", arg1); }}"#),
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("`arg1` is beyond the arguments of usdt:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: it has one: arg0"), "{stderr}");
+}
