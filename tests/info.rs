@@ -25,6 +25,8 @@ fn info_reports_each_facility_from_the_kernel() {
         "send_signal",
         "kprobe",
         "uprobe",
+        "kprobe_multi",
+        "uprobe_multi",
         "tracepoint",
         "rawtracepoint",
         "perf_event",
@@ -46,4 +48,13 @@ fn info_reports_each_facility_from_the_kernel() {
     let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
         || std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists();
     assert_eq!(value("kprobe"), if kprobes { "yes" } else { "no" });
+    // Multi-uprobe links came in Linux 6.6.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut version = release
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (version.next().unwrap(), version.next().unwrap());
+    if (major, minor) >= (6, 6) {
+        assert_eq!(value("uprobe_multi"), "yes", "{release}");
+    }
 }

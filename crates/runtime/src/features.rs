@@ -58,6 +58,77 @@ fn perf_event_opens(kind: u32, config: u64) -> bool {
     crate::perf::open(&crate::perf::Attr::new(kind, config), 0, -1).is_ok()
 }
 
+/// `bpf(2)` with an attribute buffer.
+fn bpf(cmd: libc::c_long, attr: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `attr` is a bpf_attr prefix of the length passed; the pointers it holds point to
+    // live buffers of the caller.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_ptr(), attr.len() as u32) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_PROG_TYPE_KPROBE: u32 = 2;
+const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+const BPF_TRACE_UPROBE_MULTI: u32 = 48;
+
+/// The result of creating a multi-probe link of `attach_type` for a kprobe program that
+/// returns 0, with `target` written into the link attributes' union (at byte 16).
+fn multi_link(attach_type: u32, target: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let code = encode(&returns_zero());
+    let license = b"GPL\0";
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, …,
+    // expected_attach_type at byte 68.
+    let mut load = [0u8; 72];
+    load[0..4].copy_from_slice(&BPF_PROG_TYPE_KPROBE.to_ne_bytes());
+    load[4..8].copy_from_slice(&((code.len() / 8) as u32).to_ne_bytes());
+    load[8..16].copy_from_slice(&(code.as_ptr() as u64).to_ne_bytes());
+    load[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    load[68..72].copy_from_slice(&attach_type.to_ne_bytes());
+    let prog = bpf(BPF_PROG_LOAD, &load)?;
+    // BPF_LINK_CREATE: prog_fd, target_fd, attach_type, flags, then the type's own fields.
+    let mut link = [0u8; 64];
+    link[0..4].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    link[8..12].copy_from_slice(&attach_type.to_ne_bytes());
+    link[16..16 + target.len()].copy_from_slice(target);
+    bpf(BPF_LINK_CREATE, &link).map(drop)
+}
+
+/// Whether kprobe programs attach to many functions at once (`kprobe.multi`, through fprobe):
+/// a link on `vfs_read` is made and closed.
+fn kprobe_multi() -> bool {
+    let symbol = b"vfs_read\0";
+    let syms = [symbol.as_ptr() as u64];
+    // kprobe_multi: flags, cnt, syms, addrs, cookies.
+    let mut target = [0u8; 32];
+    target[4..8].copy_from_slice(&1u32.to_ne_bytes());
+    target[8..16].copy_from_slice(&(syms.as_ptr() as u64).to_ne_bytes());
+    multi_link(BPF_TRACE_KPROBE_MULTI, &target).is_ok()
+}
+
+/// Whether uprobe programs attach to many offsets at once (`uprobe.multi`). Asked to attach
+/// to a directory, a kernel that has them answers EBADF (not a regular file), as libbpf
+/// checks.
+fn uprobe_multi() -> bool {
+    let path = b"/\0";
+    let offsets = [0u64];
+    // uprobe_multi: path, offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
+    let mut target = [0u8; 48];
+    target[0..8].copy_from_slice(&(path.as_ptr() as u64).to_ne_bytes());
+    target[8..16].copy_from_slice(&(offsets.as_ptr() as u64).to_ne_bytes());
+    target[32..36].copy_from_slice(&1u32.to_ne_bytes());
+    match multi_link(BPF_TRACE_UPROBE_MULTI, &target) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EBADF),
+    }
+}
+
 fn pmu(name: &str) -> bool {
     Path::new("/sys/bus/event_source/devices")
         .join(name)
@@ -132,6 +203,14 @@ pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
         Feature {
             name: "uprobe",
             available: pmu("uprobe"),
+        },
+        Feature {
+            name: "kprobe_multi",
+            available: kprobe_multi(),
+        },
+        Feature {
+            name: "uprobe_multi",
+            available: uprobe_multi(),
         },
         Feature {
             name: "tracepoint",
