@@ -87,7 +87,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         missing_probes: config.missing_probes,
         named_args,
     };
-    let typed = check(&ast, &KernelResolver, &check_options)
+    let resolver = KernelResolver { pid: cli.pid };
+    let typed = check(&ast, &resolver, &check_options)
         .map_err(|d| Failure::diagnostics(d, &file, &source))?;
     if let Some((name, _)) = check_options
         .named_args

@@ -336,10 +336,21 @@ fn list_tracepoints_with_globs_and_arguments() {
         "fentry:",
         "fexit:",
         "iter:",
+        "interval:",
+        "profile:",
     ];
     assert!(out
         .lines()
         .all(|l| providers.iter().any(|p| l.starts_with(p))));
+
+    // Timers are listed by unit, as bpftrace lists them.
+    let (_, out, _) = run(&["-l", "i:*"]);
+    assert_eq!(
+        out,
+        "interval:hz:\ninterval:ms:\ninterval:ns:\ninterval:s:\ninterval:us:\n"
+    );
+    let (_, out, _) = run(&["-l", "profile:hz*"]);
+    assert_eq!(out, "profile:hz:\n");
 }
 
 #[test]

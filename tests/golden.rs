@@ -28,7 +28,7 @@ fn golden_disassembly_loads_into_the_kernel() {
     for path in paths {
         let source = std::fs::read_to_string(&path).unwrap();
         let ast = parse(&source).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
-        let typed = check(&ast, &KernelResolver, &CheckOptions::default())
+        let typed = check(&ast, &KernelResolver::default(), &CheckOptions::default())
             .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
         let options = CompileOptions {
             name_prefix: format!("scry{:x}", std::process::id()),

@@ -7,7 +7,15 @@ mod common;
 use common::{kernel, run, Running};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// One test at a time: a semaphore counts probes attached to the file in any process, and
+/// `usdt:*` attaches to every running copy of the program, so tests run together would see
+/// each other's probes.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The test program built optimised (`-O2`: registers, constants, `counter(%rip)`,
 /// `-40(%rsp,%rdx,4)`) or not (`-O0`: `-68(%rbp)`), built once per test run.
@@ -48,6 +56,7 @@ fn arguments_are_read_from_registers_memory_and_constants() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     for optimised in [true, false] {
         let bin = target(optimised);
         let (status, stdout, stderr) = run(&["-q", "-c", &format!("{bin} 3"), "-e", &script(bin)]);
@@ -91,6 +100,7 @@ fn a_semaphore_is_raised_only_while_its_probe_is_attached() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     let bin = target(true);
     let alone = Command::new(bin).arg("2").output().expect("run");
     assert_eq!(
@@ -118,16 +128,9 @@ fn pid_scopes_probes_and_semaphores_to_one_process() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     let bin = target(true);
-    let start = || {
-        Command::new(bin)
-            .args(["2", "wait"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the test program")
-    };
-    let (mut traced, mut other) = (start(), start());
+    let (traced, other) = (start_waiting(bin, 2), start_waiting(bin, 2));
     let pid = traced.id().to_string();
     let mut scry = Running::start(&[
         "-p",
@@ -136,28 +139,91 @@ fn pid_scopes_probes_and_semaphores_to_one_process() {
         &format!(r#"usdt:{bin}:scry_test:guarded {{ printf("%d %d\n", pid, arg0); }}"#),
     ]);
     scry.wait_attached();
-    for p in [&mut traced, &mut other] {
-        p.stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"go\n")
-            .expect("release");
-    }
-    let line = scry.wait_line(|l| l.ends_with(" 1"));
-    assert_eq!(line, format!("{pid} 1"));
-    let traced = traced.wait_with_output().expect("wait");
-    let other = other.wait_with_output().expect("wait");
-    assert!(scry.interrupt().success());
     assert_eq!(
-        String::from_utf8_lossy(&traced.stdout),
+        release(traced),
         "guarded fired 2 times (total 1000000008)\n"
     );
-    assert_eq!(
-        String::from_utf8_lossy(&other.stdout),
-        "guarded fired 0 times (total 1000000008)\n"
-    );
+    assert_eq!(release(other), "guarded fired 0 times (total 1000000008)\n");
+    let line = scry.wait_line(|l| l.ends_with(" 1"));
+    assert_eq!(line, format!("{pid} 1"));
+    assert!(scry.interrupt().success());
     let seen: Vec<&String> = scry.out_lines.iter().filter(|l| !l.is_empty()).collect();
     assert_eq!(seen, [&format!("{pid} 0"), &format!("{pid} 1")]);
+}
+
+/// Starts the test program waiting for a line on stdin before it runs `n` rounds.
+fn start_waiting(bin: &str, n: u32) -> std::process::Child {
+    Command::new(bin)
+        .args([&n.to_string(), "wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the test program")
+}
+
+/// Lets a waiting test program run, and returns what it printed.
+fn release(mut p: std::process::Child) -> String {
+    p.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("release");
+    let out = p.wait_with_output().expect("wait");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn without_a_binary_probes_are_found_in_running_processes() {
+    if !kernel() {
+        return;
+    }
+    let _serial = serial();
+    let bin = target(true);
+    // `usdt:*:…`: every file some process has mapped.
+    let waiting = start_waiting(bin, 2);
+    let pid = waiting.id().to_string();
+    let mut scry = Running::start(&[
+        "-e",
+        &format!(
+            r#"usdt:*:scry_test:guarded /pid == {pid}/ {{ printf("%s %d\n", probe, arg0); }}"#
+        ),
+    ]);
+    scry.wait_attached();
+    assert_eq!(
+        release(waiting),
+        "guarded fired 2 times (total 1000000008)\n"
+    );
+    let line = scry.wait_line(|l| l.ends_with(" 1"));
+    assert_eq!(line, format!("usdt:{bin}:scry_test:guarded 1"));
+    assert!(scry.interrupt().success());
+
+    // With -p the binary may be left out: the process's own files.
+    let waiting = start_waiting(bin, 2);
+    let pid = waiting.id().to_string();
+    let mut scry = Running::start(&[
+        "-p",
+        &pid,
+        "-e",
+        r#"usdt:guarded { printf("%d\n", arg0); }"#,
+    ]);
+    scry.wait_attached();
+    assert_eq!(
+        release(waiting),
+        "guarded fired 2 times (total 1000000008)\n"
+    );
+    scry.wait_line(|l| l == "1");
+    assert!(scry.interrupt().success());
+
+    // `-l 'usdt:*'` lists the probes of running processes.
+    let waiting = start_waiting(bin, 1);
+    let (_, stdout, _) = run(&["-l", "usdt:*"]);
+    release(waiting);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("usdt:{bin}:scry_test:guarded")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -165,6 +231,7 @@ fn probe_names_the_location_and_wildcards_expand() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     let bin = target(true);
     let (status, stdout, stderr) = run(&[
         "-q",
@@ -187,6 +254,7 @@ fn list_shows_a_files_probes_and_their_arguments() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     let bin = target(true);
     let (status, stdout, _) = run(&["-l", &format!("usdt:{bin}:*")]);
     assert!(status.success());
@@ -207,6 +275,7 @@ fn missing_probes_binaries_and_arguments_are_named() {
     if !kernel() {
         return;
     }
+    let _serial = serial();
     let bin = target(true);
     let (status, _, stderr) = run(&["-e", &format!("usdt:{bin}:scry_test:tik {{ }}")]);
     assert_eq!(status.code(), Some(1));

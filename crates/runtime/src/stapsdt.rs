@@ -21,10 +21,12 @@ pub struct Location {
     pub args: Result<Vec<UsdtArg>, String>,
 }
 
-/// Every USDT probe location in the ELF file `data`, in note order; `None` when it is not an
-/// ELF file.
-pub fn locations(data: &[u8]) -> Option<Vec<Location>> {
-    let file = object::File::parse(data).ok()?;
+/// Every USDT probe location in an ELF file, in note order; `None` when it is not an ELF
+/// file. Only the parts needed are read (headers, notes, and the symbol table when an argument
+/// names a symbol), so scanning large libraries is cheap.
+pub fn locations(file: std::fs::File) -> Option<Vec<Location>> {
+    let cache = object::ReadCache::new(file);
+    let file = object::File::parse(&cache).ok()?;
     let Some(notes) = file.section_by_name(".note.stapsdt") else {
         return Some(Vec::new());
     };
@@ -100,8 +102,10 @@ fn read_word(bytes: &[u8], little: bool) -> u64 {
     }
 }
 
+type Elf<'a> = object::File<'a, &'a object::ReadCache<std::fs::File>>;
+
 /// The file offset of a virtual address, through the loadable segment holding it.
-fn file_offset(file: &object::File, address: u64) -> Option<u64> {
+fn file_offset(file: &Elf, address: u64) -> Option<u64> {
     file.segments().find_map(|s| {
         let (start, size) = s.file_range();
         (s.address() <= address && address < s.address() + size)
@@ -109,7 +113,7 @@ fn file_offset(file: &object::File, address: u64) -> Option<u64> {
     })
 }
 
-fn symbol_address(file: &object::File, name: &str) -> Option<u64> {
+fn symbol_address(file: &Elf, name: &str) -> Option<u64> {
     file.symbols()
         .chain(file.dynamic_symbols())
         .find(|s| s.is_definition() && s.name() == Ok(name))

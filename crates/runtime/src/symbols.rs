@@ -127,6 +127,11 @@ fn kallsyms() -> Table {
     Table { syms }
 }
 
+/// The paths of the files process `pid` has mapped, as that process sees them.
+pub fn mapped_paths(pid: u32) -> Vec<String> {
+    mappings(pid).into_iter().map(|m| m.path).collect()
+}
+
 fn mappings(pid: u32) -> Vec<Mapping> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
     text.lines()

@@ -84,7 +84,12 @@ impl ProbeType for Counter {
         }
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.provider();
         let (name, count) = match parts {
             [name] => (*name, None),

@@ -78,7 +78,12 @@ impl ProbeType for Fentry {
         }
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.provider();
         let pattern = match parts {
             [f] | [_, f] => *f,

@@ -30,7 +30,12 @@ impl ProbeType for IterProbe {
         &["iter", "it"]
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let [target] = parts else {
             return Err(ResolveError {
                 message: "an iterator is written `iter:TARGET`".into(),

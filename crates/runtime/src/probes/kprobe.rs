@@ -103,7 +103,12 @@ impl ProbeType for Kprobe {
         }
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.provider();
         // `kprobe:MODULE:FUNC` names the function the same way: kallsyms names are unique.
         let spec = match parts {

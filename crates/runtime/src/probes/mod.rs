@@ -24,8 +24,14 @@ use scry_lang::types::{ProbeResolver, ProbeTarget, ResolveError, ResolvedProbe};
 pub trait ProbeType: Sync {
     /// The provider name as users write it (`tracepoint`), and its short aliases (`t`).
     fn names(&self) -> &'static [&'static str];
-    /// Expands `provider:parts…` into the probes it names.
-    fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError>;
+    /// Expands `provider:parts…` into the probes it names; `pid` is the `-p` process, whose
+    /// mapped files USDT probes without a binary are looked up in.
+    fn resolve(
+        &self,
+        provider: &str,
+        parts: &[&str],
+        pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError>;
     /// The probes of this type `-l` prints, with their argument declarations for `-lv`: every
     /// one, or for types that cannot enumerate everything (uprobes), those the pattern names.
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError>;
@@ -126,7 +132,10 @@ pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
 /// Resolves attach points against this machine's kernel, and kernel types against its BTF
 /// (read on first use).
 #[derive(Default)]
-pub struct KernelResolver;
+pub struct KernelResolver {
+    /// The `-p` process.
+    pub pid: Option<u32>,
+}
 
 impl KernelResolver {
     fn btf(&self) -> Option<&'static crate::btf::Btf> {
@@ -185,7 +194,7 @@ impl ProbeResolver for KernelResolver {
 
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
-            return t.resolve(provider, parts);
+            return t.resolve(provider, parts, self.pid);
         }
         let known = ALL.iter().flat_map(|t| t.names().iter().copied());
         Err(ResolveError {

@@ -53,7 +53,12 @@ impl ProbeType for RawTracepoint {
         &["rawtracepoint", "rt"]
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         // A module part is accepted and does not narrow the search: BTF names events uniquely.
         let event = match parts {
             [event] | [_, event] => *event,

@@ -13,7 +13,12 @@ impl ProbeType for Special {
         &["BEGIN", "END", "begin", "end"]
     }
 
-    fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         if !parts.is_empty() {
             return Err(ResolveError {
                 message: format!("{provider} takes no arguments"),

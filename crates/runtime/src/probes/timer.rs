@@ -23,7 +23,12 @@ impl ProbeType for Timer {
         }
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.names()[0];
         let rate = rate(provider, parts)?;
         Ok(vec![ResolvedProbe {
@@ -40,8 +45,15 @@ impl ProbeType for Timer {
         }])
     }
 
+    /// One entry per unit, as bpftrace lists them: `interval:hz:`, `interval:ms:`, …
     fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
-        Ok(vec![])
+        Ok(["hz", "ms", "ns", "s", "us"]
+            .iter()
+            .map(|unit| Listing {
+                name: format!("{}:{unit}:", self.names()[0]),
+                args: Vec::new(),
+            })
+            .collect())
     }
 
     fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {

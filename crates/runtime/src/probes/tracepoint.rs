@@ -21,7 +21,12 @@ impl ProbeType for Tracepoint {
         &["tracepoint", "t"]
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let [category, event] = parts else {
             return Err(ResolveError {
                 message: "a tracepoint is named `tracepoint:CATEGORY:EVENT`".into(),

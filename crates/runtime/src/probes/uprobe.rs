@@ -145,7 +145,12 @@ impl ProbeType for Uprobe {
         }
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.provider();
         let [bin, spec] = parts else {
             return Err(ResolveError {

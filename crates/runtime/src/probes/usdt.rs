@@ -7,7 +7,7 @@
 
 use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
 use crate::stapsdt::{self, Location};
-use crate::{ldcache, perf, RuntimeError};
+use crate::{ldcache, perf, symbols, RuntimeError};
 use aya::programs::{Program, ProgramError, UProbe};
 use aya::sys::SyscallError;
 use scry_lang::types::{
@@ -20,6 +20,7 @@ pub struct Usdt;
 
 const USAGE: &str = "usdt:/path/to/binary:provider:probe";
 
+/// A binary named by path or library name, with its probe locations.
 fn locations(bin: &str) -> Result<(String, Vec<Location>), ResolveError> {
     let path = ldcache::resolve(bin)
         .filter(|p| std::path::Path::new(p).is_file())
@@ -29,15 +30,70 @@ fn locations(bin: &str) -> Result<(String, Vec<Location>), ResolveError> {
                 "give a path or a library name: `{USAGE}`, `usdt:libc:*`"
             )),
         })?;
-    let data = std::fs::read(&path).map_err(|e| ResolveError {
+    let file = std::fs::File::open(&path).map_err(|e| ResolveError {
         message: format!("usdt: cannot read {path}: {e}"),
         hint: None,
     })?;
-    let locations = stapsdt::locations(&data).ok_or_else(|| ResolveError {
+    let locations = stapsdt::locations(file).ok_or_else(|| ResolveError {
         message: format!("usdt: {path} is not an ELF file scry can read"),
         hint: None,
     })?;
     Ok((path, locations))
+}
+
+/// The files a probe's binary part names, each with its probe locations: one binary, or for
+/// `*` every file the `-p` process (without `-p`, any process) has mapped that has probes.
+fn files(bin: &str, pid: Option<u32>) -> Result<Vec<(String, Vec<Location>)>, ResolveError> {
+    if bin != "*" {
+        if bin.contains('*') {
+            return Err(ResolveError {
+                message: format!("usdt: `{bin}`: the binary is a path, a library name or `*`"),
+                hint: Some(format!(
+                    "{USAGE}; `usdt:*:PROBE` looks in every running process"
+                )),
+            });
+        }
+        return Ok(vec![locations(bin)?]);
+    }
+    let paths = match pid {
+        Some(pid) => mapped_files(pid),
+        None => {
+            let pids = std::fs::read_dir("/proc")
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                        .collect::<Vec<u32>>()
+                })
+                .unwrap_or_default();
+            let all: std::collections::BTreeSet<String> =
+                pids.into_iter().flat_map(mapped_files).collect();
+            all.into_iter().collect()
+        }
+    };
+    Ok(paths
+        .into_iter()
+        .filter_map(|path| {
+            let found = stapsdt::locations(std::fs::File::open(&path).ok()?)?;
+            (!found.is_empty()).then_some((path, found))
+        })
+        .collect())
+}
+
+/// The files process `pid` has mapped, by paths this process can open (through the process's
+/// root when it sees another filesystem).
+fn mapped_files(pid: u32) -> Vec<String> {
+    let mut paths: Vec<String> = symbols::mapped_paths(pid)
+        .into_iter()
+        .map(|p| {
+            if std::path::Path::new(&p).is_file() {
+                p
+            } else {
+                format!("/proc/{pid}/root{p}")
+            }
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 /// `arg0…`: the location's arguments, all `int64` as bpftrace types them, each widened from
@@ -59,88 +115,118 @@ impl ProbeType for Usdt {
         &["usdt", "U"]
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let (bin, provider, probe) = match parts {
+            // With -p the binary may be left out, as in bpftrace: the process's files.
+            [probe] if pid.is_some() => ("*", "*", *probe),
             [bin, probe] => (*bin, "*", *probe),
             [bin, provider, probe] => (*bin, *provider, *probe),
             _ => {
                 return Err(ResolveError {
                     message: "a USDT probe is written usdt:BINARY:[PROVIDER:]PROBE".into(),
-                    hint: Some(USAGE.into()),
+                    hint: Some(format!(
+                        "{USAGE}; `usdt:*:PROBE` looks in every running process (with -p, in that process)"
+                    )),
                 })
             }
         };
-        if bin.contains('*') || bin.is_empty() {
-            return Err(ResolveError {
-                message: "usdt: name the binary that holds the probes".into(),
-                hint: Some(format!(
-                    "{USAGE}; list a file's probes with `scry -l 'usdt:/path:*'`"
-                )),
-            });
-        }
-        let (path, all) = locations(bin)?;
+        let bin = if bin.is_empty() { "*" } else { bin };
+        let files = files(bin, pid)?;
         let mut out = Vec::new();
-        for loc in all
-            .iter()
-            .filter(|l| glob_match(provider, &l.provider) && glob_match(probe, &l.name))
-        {
-            let name = format!("usdt:{path}:{}:{}", loc.provider, loc.name);
-            let args = loc.args.as_ref().map_err(|arg| ResolveError {
-                message: format!(
-                    "{name}: scry cannot read argument {arg} (the note says `{}`)",
-                    loc.spec
-                ),
-                hint: None,
-            })?;
-            out.push(ResolvedProbe {
-                name,
-                target: ProbeTarget::Usdt {
-                    path: path.clone(),
-                    offset: loc.offset,
-                    semaphore: loc.semaphore,
-                },
-                args: None,
-                values: values(args),
-                func: None,
-                registers: uprobe::registers(),
-            });
+        for (path, all) in &files {
+            for loc in all
+                .iter()
+                .filter(|l| glob_match(provider, &l.provider) && glob_match(probe, &l.name))
+            {
+                let name = format!("usdt:{path}:{}:{}", loc.provider, loc.name);
+                let args = loc.args.as_ref().map_err(|arg| ResolveError {
+                    message: format!(
+                        "{name}: scry cannot read argument {arg} (the note says `{}`)",
+                        loc.spec
+                    ),
+                    hint: None,
+                })?;
+                out.push(ResolvedProbe {
+                    name,
+                    target: ProbeTarget::Usdt {
+                        path: path.clone(),
+                        offset: loc.offset,
+                        semaphore: loc.semaphore,
+                    },
+                    args: None,
+                    values: values(args),
+                    func: None,
+                    registers: uprobe::registers(),
+                });
+            }
         }
-        if out.is_empty() {
-            let near = scry_lang::diagnostic::nearest(probe, all.iter().map(|l| l.name.as_str()));
-            return Err(ResolveError {
-                message: if all.is_empty() {
-                    format!("usdt: {path} has no USDT probes (no .note.stapsdt section)")
-                } else {
-                    format!("usdt: no probe `{}` in {path}", parts[1..].join(":"))
-                },
-                hint: Some(match near {
-                    _ if all.is_empty() => {
-                        "USDT probes are compiled in with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"
-                            .to_string()
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        let wanted = if provider == "*" {
+            probe.to_string()
+        } else {
+            format!("{provider}:{probe}")
+        };
+        Err(match files.as_slice() {
+            [(path, all)] if bin != "*" => {
+                let near =
+                    scry_lang::diagnostic::nearest(probe, all.iter().map(|l| l.name.as_str()));
+                ResolveError {
+                    message: if all.is_empty() {
+                        format!("usdt: {path} has no USDT probes (no .note.stapsdt section)")
+                    } else {
+                        format!("usdt: no probe `{wanted}` in {path}")
+                    },
+                    hint: Some(match near {
+                        _ if all.is_empty() => {
+                            "USDT probes are compiled in with <sys/sdt.h> (DTRACE_PROBE, STAP_PROBE)"
+                                .to_string()
+                        }
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("list its probes with `scry -l 'usdt:{bin}:*'`"),
+                    }),
+                }
+            }
+            _ => ResolveError {
+                message: match pid {
+                    Some(pid) => {
+                        format!("usdt: no probe `{wanted}` in the files process {pid} has mapped")
                     }
-                    Some(n) => format!("did you mean `{n}`?"),
-                    None => format!("list its probes with `scry -l 'usdt:{bin}:*'`"),
-                }),
-            });
-        }
-        Ok(out)
+                    None => {
+                        format!("usdt: no probe `{wanted}` in the files of any running process")
+                    }
+                },
+                hint: Some("name the binary: usdt:/path/to/binary:provider:probe".into()),
+            },
+        })
     }
 
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
-        // Only a pattern that names a binary can be listed: `usdt:/usr/bin/python3:*`.
-        let Some((bin, _)) = pattern
+        // Only a pattern that names a binary, or `*` for every running process, can be
+        // listed: `usdt:/usr/bin/python3:*`, `usdt:*`.
+        let Some(bin) = pattern
             .and_then(|p| p.strip_prefix("usdt:"))
-            .and_then(|rest| rest.split_once(':'))
+            .and_then(|rest| rest.split(':').next())
         else {
             return Ok(vec![]);
         };
-        let Ok((_, all)) = locations(bin) else {
+        let Ok(files) = files(bin, None) else {
             return Ok(vec![]);
         };
         let mut out: Vec<Listing> = Vec::new();
-        for loc in all {
+        for (path, loc) in files
+            .iter()
+            .flat_map(|(p, all)| all.iter().map(move |l| (p, l)))
+        {
             // The pattern is matched against this name: the binary as the user wrote it.
-            let name = format!("usdt:{bin}:{}:{}", loc.provider, loc.name);
+            let shown = if bin == "*" { path } else { bin };
+            let name = format!("usdt:{shown}:{}:{}", loc.provider, loc.name);
             if out.iter().any(|l| l.name == name) {
                 continue;
             }

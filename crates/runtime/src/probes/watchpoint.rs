@@ -44,7 +44,12 @@ impl ProbeType for Watchpoint {
         &["watchpoint", "w"]
     }
 
-    fn resolve(&self, _provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
+    fn resolve(
+        &self,
+        _provider: &str,
+        parts: &[&str],
+        _pid: Option<u32>,
+    ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let [address, length, mode] = parts else {
             return Err(usage());
         };
