@@ -32,13 +32,13 @@ fn list_shows_the_arguments_with_their_types() {
     assert!(status.success());
     assert_eq!(
         stdout,
-        "rawtracepoint:sched_process_exec\n    struct task_struct * p\n    int32 old_pid\n    struct linux_binprm * bprm\n"
+        "rawtracepoint:vmlinux:sched_process_exec\n    struct task_struct * p\n    int32 old_pid\n    struct linux_binprm * bprm\n"
     );
     let (_, stdout, _) = run(&["-l", "rt:sched_process_*"]);
     assert!(
         stdout
             .lines()
-            .any(|l| l == "rawtracepoint:sched_process_fork"),
+            .any(|l| l == "rawtracepoint:vmlinux:sched_process_fork"),
         "{stdout}"
     );
 }

@@ -133,7 +133,7 @@ impl ProbeType for Fentry {
             .functions()
             .into_iter()
             .map(|f| Listing {
-                name: format!("{}:{f}", self.provider()),
+                name: format!("{}:vmlinux:{f}", self.provider()),
                 args: btf
                     .function(&f)
                     .map(|(params, _)| params.iter().map(|(n, t)| format!("{t} {n}")).collect())
@@ -169,6 +169,10 @@ impl ProbeType for Fentry {
             let p: &mut FEntry = program.try_into()?;
             p.attach().map(|_| OwnedEvents::new())
         }
+    }
+
+    fn listed_with_module(&self) -> bool {
+        true
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {

@@ -53,6 +53,11 @@ pub trait ProbeType: Sync {
     ) -> Result<OwnedEvents, aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
+    /// Whether `-l` names carry the kernel module, as bpftrace lists them
+    /// (`rawtracepoint:vmlinux:sched_switch`): a pattern without one matches any module.
+    fn listed_with_module(&self) -> bool {
+        false
+    }
     /// What a failure to load a program of this type means, when it means the kernel lacks a
     /// facility: the reason and what to use instead.
     fn load_refused(
@@ -253,10 +258,17 @@ pub fn list(pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
     Ok(out)
 }
 
+/// The pattern with its provider's full name (`t:` is `tracepoint:`), and `*:` for the module
+/// where the type lists one and the pattern has none.
 fn expand_alias(pattern: &str) -> String {
     if let Some((provider, rest)) = pattern.split_once(':') {
         if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
-            return format!("{}:{rest}", t.names()[0]);
+            let module = if t.listed_with_module() && !rest.contains(':') {
+                "*:"
+            } else {
+                ""
+            };
+            return format!("{}:{module}{rest}", t.names()[0]);
         }
     }
     pattern.to_string()

@@ -109,7 +109,7 @@ impl ProbeType for RawTracepoint {
                     .map(|(name, ty)| format!("{ty} {name}"))
                     .collect();
                 Listing {
-                    name: format!("rawtracepoint:{e}"),
+                    name: format!("rawtracepoint:vmlinux:{e}"),
                     args,
                 }
             })
@@ -132,6 +132,10 @@ impl ProbeType for RawTracepoint {
         };
         let p: &mut RawTracePoint = program.try_into()?;
         p.attach(event).map(|_| OwnedEvents::new())
+    }
+
+    fn listed_with_module(&self) -> bool {
+        true
     }
 
     fn handles(&self, target: &ProbeTarget) -> bool {
