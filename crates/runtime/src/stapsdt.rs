@@ -3,7 +3,8 @@
 //! operands (`-4@%edi 8@-16(%rbp) -4@$42 -4@counter(%rip) -4@-40(%rsp,%rdi,4)`), which this
 //! module turns into file offsets and `UsdtArg`s.
 
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
+use crate::symbols::{file_offset, symbol_address};
+use object::{Object, ObjectSection};
 use scry_lang::types::{UsdtArg, UsdtOperand};
 
 /// One location of a USDT probe in a file.
@@ -100,24 +101,6 @@ fn read_word(bytes: &[u8], little: bool) -> u64 {
         buf[8 - bytes.len()..].copy_from_slice(bytes);
         u64::from_be_bytes(buf)
     }
-}
-
-type Elf<'a> = object::File<'a, &'a object::ReadCache<std::fs::File>>;
-
-/// The file offset of a virtual address, through the loadable segment holding it.
-fn file_offset(file: &Elf, address: u64) -> Option<u64> {
-    file.segments().find_map(|s| {
-        let (start, size) = s.file_range();
-        (s.address() <= address && address < s.address() + size)
-            .then(|| address - s.address() + start)
-    })
-}
-
-fn symbol_address(file: &Elf, name: &str) -> Option<u64> {
-    file.symbols()
-        .chain(file.dynamic_symbols())
-        .find(|s| s.is_definition() && s.name() == Ok(name))
-        .map(|s| s.address())
 }
 
 /// An argument whose rip-relative operand still holds the symbol's link-time address.

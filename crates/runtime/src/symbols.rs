@@ -171,20 +171,13 @@ pub struct ElfFunction {
 pub fn elf_functions(path: &str) -> Option<Vec<ElfFunction>> {
     let data = std::fs::read(path).ok()?;
     let file = object::File::parse(&*data).ok()?;
-    let segments: Vec<(u64, u64, u64)> = file
-        .segments()
-        .map(|s| (s.address(), s.size(), s.file_range().0))
-        .collect();
     let mut out: Vec<ElfFunction> = file
         .symbols()
         .chain(file.dynamic_symbols())
         .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
         .filter_map(|s| {
             let address = s.address();
-            let file_offset = segments
-                .iter()
-                .find(|(a, size, _)| *a <= address && address < a + size)
-                .map(|(a, _, off)| address - a + off)?;
+            let file_offset = file_offset(&file, address)?;
             Some(ElfFunction {
                 name: s.name().ok()?.to_string(),
                 address,
@@ -195,6 +188,30 @@ pub fn elf_functions(path: &str) -> Option<Vec<ElfFunction>> {
     out.sort_by(|a, b| a.file_offset.cmp(&b.file_offset).then(a.name.cmp(&b.name)));
     out.dedup();
     Some(out)
+}
+
+/// The file offset of a virtual address of an ELF file, through the loadable segment whose
+/// file-backed part holds it.
+pub fn file_offset<'d, R: object::ReadRef<'d>>(
+    file: &object::File<'d, R>,
+    address: u64,
+) -> Option<u64> {
+    file.segments().find_map(|s| {
+        let (start, size) = s.file_range();
+        (s.address() <= address && address < s.address() + size)
+            .then(|| address - s.address() + start)
+    })
+}
+
+/// The address of a symbol an ELF file defines, as its symbol tables give it.
+pub fn symbol_address<'d, R: object::ReadRef<'d>>(
+    file: &object::File<'d, R>,
+    name: &str,
+) -> Option<u64> {
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .find(|s| s.is_definition() && s.name() == Ok(name))
+        .map(|s| s.address())
 }
 
 /// Function symbols of an ELF file, keyed by file offset.

@@ -270,24 +270,14 @@ fn parse_int(s: &str) -> Option<u64> {
 
 /// The file offset of a virtual address, through the file's loadable segments.
 fn file_offset(path: &str, address: u64) -> Option<u64> {
-    use object::{Object, ObjectSegment};
     let data = std::fs::read(path).ok()?;
-    let file = object::File::parse(&*data).ok()?;
-    file.segments().find_map(|s| {
-        (s.address() <= address && address < s.address() + s.size())
-            .then(|| address - s.address() + s.file_range().0)
-    })
+    crate::symbols::file_offset(&object::File::parse(&*data).ok()?, address)
 }
 
 /// The address of a symbol in a binary, for `uaddr()`.
 pub fn symbol_address(path: &str, name: &str) -> Option<u64> {
-    use object::{Object, ObjectSymbol};
     let data = std::fs::read(path).ok()?;
-    let file = object::File::parse(&*data).ok()?;
-    file.symbols()
-        .chain(file.dynamic_symbols())
-        .find(|s| s.is_definition() && s.name() == Ok(name))
-        .map(|s| s.address())
+    crate::symbols::symbol_address(&object::File::parse(&*data).ok()?, name)
 }
 
 fn not_found(provider: &str, path: &str, name: &str, funcs: &[ElfFunction]) -> ResolveError {
