@@ -104,9 +104,13 @@ impl Lowerer<'_> {
                     }
                     self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R3, Reg::R2));
                 }
-                if displacement != 0 {
-                    self.asm.mov_const(Reg::R2, displacement as u64);
-                    self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R3, Reg::R2));
+                match i32::try_from(displacement) {
+                    Ok(0) => {}
+                    Ok(d) => self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R3, d)),
+                    Err(_) => {
+                        self.asm.mov_const(Reg::R2, displacement as u64);
+                        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R3, Reg::R2));
+                    }
                 }
                 let slot = self.alloc(8);
                 self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, slot, 0));
