@@ -1,6 +1,7 @@
 //! `usdt:BIN:[PROVIDER:]PROBE` (`U`): a statically defined probe that a program compiled in
-//! with `<sys/sdt.h>`, found in the file's `.note.stapsdt`. `BIN` is a path or a library name;
-//! `PROVIDER` and `PROBE` take `*` wildcards. Each location of the probe in the file is a
+//! with `<sys/sdt.h>`, found in the file's `.note.stapsdt`. `BIN` is a path, a library name, or
+//! `*` for every file a running process has mapped (with `-p`, that process's files, and then
+//! `usdt:PROBE` may leave it out); `PROVIDER` and `PROBE` take `*` wildcards. Each location of the probe in the file is a
 //! uprobe; its arguments `arg0…` are read where its note says (registers, memory, constants).
 //! A probe with a semaphore is attached with the kernel's uprobe reference counter, which
 //! raises the semaphore in every process running the file, so guarded probes fire.
