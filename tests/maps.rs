@@ -84,6 +84,20 @@ fn map_functions_and_reads_in_probes() {
     assert_eq!(out, want);
 }
 
+/// A loop over a map inside a macro used as a value, itself inside printf's record: the loop's
+/// callback must see the macro's variable, and the record must survive the loop.
+#[test]
+fn a_map_loop_inside_a_value_macro() {
+    if !kernel() {
+        return;
+    }
+    let script = r#"macro total(@m) { $s = 0; for ($kv : @m) { $s += $kv.1; } $s }
+        BEGIN { @a[1] = 5; @a[2] = 7; printf("total %d of %d\n", total(@a), len(@a)); exit(); }"#;
+    let (status, out, err) = run(&["-e", script]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out.lines().next(), Some("total 12 of 2"), "{out}");
+}
+
 #[test]
 fn stacks_in_printf_and_user_stacks() {
     if !kernel() {

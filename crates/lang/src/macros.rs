@@ -3,6 +3,7 @@
 //! or a bare name (the argument expression). Other variables in a body are renamed per
 //! expansion, so a macro cannot see or clobber its caller's variables.
 
+use crate::ast::visit::{walk_expr_mut, walk_stmt_mut, walk_stmts_mut, VisitorMut};
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
         if let Some(p) = &mut probe.predicate {
             x.expr(p);
         }
-        x.stmts(&mut probe.body);
+        walk_stmts_mut(&mut x, &mut probe.body);
     }
     program.macros = x.macros;
     if x.errors.is_empty() {
@@ -48,11 +49,9 @@ impl Expander {
             .iter()
             .find(|m| m.name.name == name && m.params.len() == arity)
     }
+}
 
-    fn stmts(&mut self, stmts: &mut [Stmt]) {
-        stmts.iter_mut().for_each(|s| self.stmt(s));
-    }
-
+impl VisitorMut for Expander {
     fn stmt(&mut self, s: &mut Stmt) {
         // A call as a statement becomes a block of the body.
         if let StmtKind::Expr(Expr {
@@ -65,7 +64,7 @@ impl Expander {
                 if let Some(mut body) = self.instantiate(&func, &args, span) {
                     self.depth += 1;
                     if self.depth <= MAX_DEPTH {
-                        self.stmts(&mut body);
+                        walk_stmts_mut(self, &mut body);
                     }
                     self.depth -= 1;
                     s.kind = StmtKind::Block(body);
@@ -73,10 +72,7 @@ impl Expander {
                 return;
             }
         }
-        visit_stmt_children(s, &mut |c| match c {
-            Child::Expr(e) => self.expr(e),
-            Child::Stmt(st) => self.stmt(st),
-        });
+        walk_stmt_mut(self, s);
     }
 
     fn expr(&mut self, e: &mut Expr) {
@@ -121,18 +117,17 @@ impl Expander {
             };
             self.depth += 1;
             if self.depth <= MAX_DEPTH {
-                if let ExprKind::Block { stmts, value } = &mut block.kind {
-                    self.stmts(stmts);
-                    self.expr(value);
-                }
+                walk_expr_mut(self, &mut block);
             }
             self.depth -= 1;
             *e = block;
             return;
         }
-        visit_children(e, &mut |c| self.expr(c));
+        walk_expr_mut(self, e);
     }
+}
 
+impl Expander {
     /// The macro's body with its parameters bound to `args`, or None after an error.
     fn instantiate(&mut self, func: &Ident, args: &[Expr], span: Span) -> Option<Vec<Stmt>> {
         if self.depth >= MAX_DEPTH {
@@ -193,7 +188,7 @@ impl Expander {
             }
         }
         let mut body = m.body.clone();
-        body.iter_mut().for_each(|s| sub.stmt(s));
+        walk_stmts_mut(&mut sub, &mut body);
         Some(body)
     }
 }
@@ -219,7 +214,9 @@ impl Substitution {
             map.name = n.clone();
         }
     }
+}
 
+impl VisitorMut for Substitution {
     fn stmt(&mut self, s: &mut Stmt) {
         match &mut s.kind {
             StmtKind::AssignVar { name, .. }
@@ -232,10 +229,7 @@ impl Substitution {
             StmtKind::AssignMap { map, .. } => self.map(map),
             _ => {}
         }
-        visit_stmt_children(s, &mut |c| match c {
-            Child::Expr(e) => self.expr(e),
-            Child::Stmt(st) => self.stmt(st),
-        });
+        walk_stmt_mut(self, s);
     }
 
     fn expr(&mut self, e: &mut Expr) {
@@ -248,91 +242,8 @@ impl Substitution {
                     return;
                 }
             }
-            ExprKind::Block { stmts, .. } => stmts.iter_mut().for_each(|s| self.stmt(s)),
             _ => {}
         }
-        visit_children(e, &mut |c| self.expr(c));
-    }
-}
-
-/// Calls `f` on each direct sub-expression of `e`.
-fn visit_children(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    match &mut e.kind {
-        ExprKind::Map { keys, .. } => keys.iter_mut().for_each(f),
-        ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter_mut().for_each(f),
-        ExprKind::Field { base, .. } => f(base),
-        ExprKind::Index { base, index } => {
-            f(base);
-            f(index);
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(cond);
-            if let Some(t) = then {
-                f(t);
-            }
-            f(otherwise);
-        }
-        ExprKind::Cast { operand, .. } | ExprKind::Unary { operand, .. } => f(operand),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            f(lhs);
-            f(rhs);
-        }
-        ExprKind::SizeOf(TypeOrExpr::Expr(x)) => f(x),
-        ExprKind::OffsetOf {
-            of: TypeOrExpr::Expr(x),
-            ..
-        } => f(x),
-        ExprKind::Block { value, .. } => f(value),
-        _ => {}
-    }
-}
-
-enum Child<'a> {
-    Expr(&'a mut Expr),
-    Stmt(&'a mut Stmt),
-}
-
-/// Calls `f` on each expression and nested statement directly in `s`.
-fn visit_stmt_children(s: &mut Stmt, f: &mut dyn FnMut(Child<'_>)) {
-    match &mut s.kind {
-        StmtKind::Expr(e) | StmtKind::AssignVar { value: e, .. } => f(Child::Expr(e)),
-        StmtKind::AssignMap { keys, value, .. } => {
-            keys.iter_mut().for_each(|k| f(Child::Expr(k)));
-            f(Child::Expr(value));
-        }
-        StmtKind::Let { value, .. } => {
-            if let Some(v) = value {
-                f(Child::Expr(v));
-            }
-        }
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(Child::Expr(cond));
-            then.iter_mut()
-                .chain(otherwise.iter_mut())
-                .for_each(|s| f(Child::Stmt(s)));
-        }
-        StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
-            f(Child::Expr(cond));
-            body.iter_mut().for_each(|s| f(Child::Stmt(s)));
-        }
-        StmtKind::ForRange {
-            start, end, body, ..
-        } => {
-            f(Child::Expr(start));
-            f(Child::Expr(end));
-            body.iter_mut().for_each(|s| f(Child::Stmt(s)));
-        }
-        StmtKind::ForMap { body, .. } | StmtKind::Block(body) => {
-            body.iter_mut().for_each(|s| f(Child::Stmt(s)))
-        }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        walk_expr_mut(self, e);
     }
 }

@@ -2,6 +2,7 @@
 //! bpftrace's operator precedence, decodes literals, and turns pest's errors into located
 //! diagnostics. It never panics on any input.
 
+use crate::ast::visit::VisitorMut;
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
 use pest::iterators::{Pair, Pairs};
@@ -280,8 +281,13 @@ impl Builder {
         let text = value_pair.as_str().trim_end();
         match Grammar::parse(Rule::expr, text) {
             Ok(mut pairs) if pairs.as_str().len() == text.len() => {
+                let before = self.errors.len();
                 let mut value = self.expr(pairs.next()?);
                 shift_spans(&mut value, offset);
+                // Errors found inside the value are located in the script, not in its text.
+                for d in &mut self.errors[before..] {
+                    d.span = Span::new(d.span.start + offset, d.span.end + offset);
+                }
                 Some(Define { name, value })
             }
             _ => {
@@ -806,20 +812,13 @@ fn compound_op(text: &str) -> Option<BinaryOp> {
 
 /// Moves every span of a tree parsed from a substring to where the substring is.
 fn shift_spans(e: &mut Expr, by: usize) {
-    e.span = Span::new(e.span.start + by, e.span.end + by);
-    match &mut e.kind {
-        ExprKind::Unary { operand, .. } | ExprKind::Cast { operand, .. } => {
-            shift_spans(operand, by)
+    struct Shift(usize);
+    impl VisitorMut for Shift {
+        fn span(&mut self, span: &mut Span) {
+            *span = Span::new(span.start + self.0, span.end + self.0);
         }
-        ExprKind::Binary { lhs, rhs, .. } => {
-            shift_spans(lhs, by);
-            shift_spans(rhs, by);
-        }
-        ExprKind::Tuple(items) | ExprKind::Call { args: items, .. } => {
-            items.iter_mut().for_each(|i| shift_spans(i, by))
-        }
-        _ => {}
     }
+    Shift(by).expr(e);
 }
 
 /// Decimal, hex or `NeM`, with `_` separators, an ignored C suffix (`UL`…) or a duration suffix

@@ -34,16 +34,17 @@ impl Lowerer<'_> {
             | Aggregation::Lhist(v) => Some(v),
         };
         // The value first, into temporary 0; the key's temporaries start above it.
+        let at = self.base;
         if let Some(v) = value {
-            self.eval_int(v, 0)?;
+            self.eval_int(v, at)?;
         }
-        let key = self.build_key(&map, keys, 1)?;
+        let key = self.build_key(&map, keys, at + 1)?;
         let skip = self.asm.new_label();
         self.value_slot(&map, key, skip);
         // r0: this CPU's value. r1–r5 are free: no calls follow.
         let v = Reg::R1;
         if value.is_some() {
-            self.fetch_into(0, v);
+            self.fetch_into(at, v);
         }
         match (&map.decl.value, agg) {
             (_, Aggregation::Count) => self.add_at(Reg::R0, 0, None),

@@ -8,7 +8,8 @@ use super::{CompileError, Lowerer, CTX};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::Module;
-use scry_lang::typed::{Expr, MapId, Stmt, StmtKind, VarId};
+use scry_lang::typed::visit::{walk_probe, walk_stmt, Visitor};
+use scry_lang::typed::{Expr, MapId, Probe, Stmt, StmtKind, VarId};
 use scry_lang::types::Type;
 
 /// A `for ($kv : @map)` body waiting to be emitted as a subprogram.
@@ -19,19 +20,19 @@ pub(super) struct Callback {
     body: Vec<Stmt>,
 }
 
-/// Whether any statement, however nested, is a loop over a map.
-pub(super) fn has_for_map(stmts: &[Stmt]) -> bool {
-    stmts.iter().any(|s| match &s.kind {
-        StmtKind::ForMap { .. } => true,
-        StmtKind::If {
-            then, otherwise, ..
-        } => has_for_map(then) || has_for_map(otherwise),
-        StmtKind::Block(b)
-        | StmtKind::While { body: b, .. }
-        | StmtKind::ForRange { body: b, .. }
-        | StmtKind::Unroll { body: b, .. } => has_for_map(b),
-        _ => false,
-    })
+/// Whether any statement, however nested (inside a `{ …; v }` value too), is a loop over a map.
+pub(super) fn has_for_map(probe: &Probe) -> bool {
+    #[derive(Default)]
+    struct Find(bool);
+    impl Visitor for Find {
+        fn stmt(&mut self, s: &Stmt) {
+            self.0 |= matches!(s.kind, StmtKind::ForMap { .. });
+            walk_stmt(self, s);
+        }
+    }
+    let mut find = Find::default();
+    walk_probe(&mut find, probe);
+    find.0
 }
 
 pub(super) struct LoopLabels {
@@ -48,8 +49,8 @@ impl Lowerer<'_> {
         let top = self.asm.new_label();
         let end = self.asm.new_label();
         self.asm.bind(top);
-        self.eval_int(cond, 0)?;
-        let r = self.fetch(0, Reg::R0);
+        self.eval_int(cond, self.base)?;
+        let r = self.fetch(self.base, Reg::R0);
         self.asm.jmp_imm(Cond::Eq, r, 0, end);
         self.loops.push(LoopLabels {
             next: top,
@@ -76,11 +77,11 @@ impl Lowerer<'_> {
     ) -> Result<(), CompileError> {
         let slot = self.var_dst(var);
         let limit = self.alloc(8);
-        self.eval_int(end, 0)?;
-        let r = self.fetch(0, Reg::R0);
+        self.eval_int(end, self.base)?;
+        let r = self.fetch(self.base, Reg::R0);
         self.asm.emit(Insn::stx(Size::DW, Reg::FP, limit, r));
-        self.eval_int(start, 0)?;
-        let r = self.fetch(0, Reg::R2);
+        self.eval_int(start, self.base)?;
+        let r = self.fetch(self.base, Reg::R2);
         self.store_word(slot, r);
         let top = self.asm.new_label();
         let next = self.asm.new_label();

@@ -127,7 +127,7 @@ impl Lowerer<'_> {
                     base: Base::Scratch,
                     off: self.scratch_alloc(scry_lang::types::str_slot(*cap)),
                 };
-                self.write_str(value, at, *cap, 0)?;
+                self.write_str(value, at, *cap, self.base)?;
                 at
             }
             MapValue::Stored(ty) if !in_register(ty) => {
@@ -135,13 +135,13 @@ impl Lowerer<'_> {
                     base: Base::Scratch,
                     off: self.scratch_alloc(ty.slot_size()),
                 };
-                self.write_value(value, ty, at, 0)?;
+                self.write_value(value, ty, at, self.base)?;
                 at
             }
             _ => {
-                self.eval_int(value, 0)?;
+                self.eval_int(value, self.base)?;
                 let slot = self.alloc(8);
-                let v = self.fetch(0, Reg::R0);
+                let v = self.fetch(self.base, Reg::R0);
                 self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, v));
                 Dst {
                     base: Base::Frame,
@@ -149,7 +149,7 @@ impl Lowerer<'_> {
                 }
             }
         };
-        let key = self.build_key(&map, keys, 0)?;
+        let key = self.build_key(&map, keys, self.base)?;
         let update = |me: &mut Self, flags: i32| {
             me.asm.ld_map(Reg::R1, map.map);
             me.dst_into(key, Reg::R2);

@@ -241,6 +241,9 @@ pub(crate) struct Lowerer<'a> {
     ret: Label,
     /// The enclosing loops, innermost last.
     loops: Vec<control::LoopLabels>,
+    /// The first temporary statements may use: 0, or above the temporaries of the expression
+    /// whose `{ …; v }` block is being lowered, which hold values still needed after it.
+    base: usize,
     /// Every variable lives in the scratch area, where `for` callbacks reach it.
     vars_in_scratch: bool,
     /// `for ($kv : @map)` bodies, emitted as subprograms after the program.
@@ -264,7 +267,8 @@ impl<'a> Lowerer<'a> {
             zero_key: 0,
             ret,
             loops: Vec::new(),
-            vars_in_scratch: control::has_for_map(&probe.body),
+            base: 0,
+            vars_in_scratch: control::has_for_map(probe),
             callbacks: Vec::new(),
         }
     }
@@ -473,13 +477,13 @@ impl<'a> Lowerer<'a> {
             StmtKind::Expr(e) => {
                 // Only evaluated for effects; a bare string has none.
                 if e.ty.is_scalar() {
-                    self.eval_int(e, 0)?;
+                    self.eval_int(e, self.base)?;
                 }
             }
             StmtKind::Assign { var, value } => {
                 let ty = self.probe.vars[var.0].ty.clone();
                 let dst = self.var_dst(*var);
-                self.write_value(value, &ty, dst, 0)?;
+                self.write_value(value, &ty, dst, self.base)?;
             }
             StmtKind::If {
                 cond,
@@ -488,8 +492,8 @@ impl<'a> Lowerer<'a> {
             } => {
                 let else_label = self.asm.new_label();
                 let end = self.asm.new_label();
-                self.eval_int(cond, 0)?;
-                let r = self.fetch(0, Reg::R0);
+                self.eval_int(cond, self.base)?;
+                let r = self.fetch(self.base, Reg::R0);
                 self.asm.jmp_imm(Cond::Eq, r, 0, else_label);
                 let then_ends = self.stmts(then)?;
                 if !otherwise.is_empty() && !then_ends {
@@ -502,18 +506,18 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Block(body) => return self.stmts(body),
             StmtKind::Printf { format, args } => {
-                self.printf(format, args, crate::module::Sink::Output, 0)?
+                self.printf(format, args, crate::module::Sink::Output, self.base)?
             }
             StmtKind::Exit { code } => {
-                self.exit(code.as_ref(), 0)?;
+                self.exit(code.as_ref(), self.base)?;
                 let ret = self.ret;
                 self.asm.ja(ret);
                 return Ok(true);
             }
             StmtKind::MapAssign { map, keys, value } => self.map_assign(*map, keys, value)?,
             StmtKind::Aggregate { map, keys, agg } => self.aggregate(*map, keys, agg)?,
-            StmtKind::Delete { map, keys } => self.map_delete(*map, keys, 0, false)?,
-            StmtKind::MapOp { map, op } => self.map_op(*map, op, 0)?,
+            StmtKind::Delete { map, keys } => self.map_delete(*map, keys, self.base, false)?,
+            StmtKind::MapOp { map, op } => self.map_op(*map, op, self.base)?,
             StmtKind::While { cond, body } => self.while_loop(cond, body)?,
             StmtKind::ForRange {
                 var,
@@ -539,13 +543,30 @@ impl<'a> Lowerer<'a> {
                 return Ok(true);
             }
             StmtKind::Signal(sig) => {
-                self.eval_int(sig, 0)?;
-                self.fetch_into(0, Reg::R1);
+                self.eval_int(sig, self.base)?;
+                self.fetch_into(self.base, Reg::R1);
                 self.asm.emit(Insn::call(crate::insn::Helper::SendSignal));
             }
-            StmtKind::Async(op) => self.async_op(op, 0)?,
+            StmtKind::Async(op) => self.async_op(op, self.base)?,
         }
         Ok(false)
+    }
+
+    /// The statements of a `{ …; v }` block evaluated at `depth`: they use the temporaries from
+    /// `depth` on, so the enclosing expression's (a reserved record, a left operand) survive.
+    fn block_stmts(
+        &mut self,
+        stmts: &[typed::Stmt],
+        depth: usize,
+        span: Span,
+    ) -> Result<(), CompileError> {
+        let saved = std::mem::replace(&mut self.base, depth);
+        let ends = self.stmts(stmts);
+        self.base = saved;
+        if ends? {
+            return Err(self.unsupported("a value after `exit()`", span));
+        }
+        Ok(())
     }
 
     // ---- integer expressions -------------------------------------------------------------------
@@ -606,9 +627,7 @@ impl<'a> Lowerer<'a> {
                 otherwise,
             } => self.ternary_int(cond, then, otherwise, depth)?,
             ExprKind::Block { stmts, value } => {
-                if self.stmts(stmts)? {
-                    return Err(self.unsupported("a value after `exit()`", e.span));
-                }
+                self.block_stmts(stmts, depth, e.span)?;
                 self.eval_int(value, depth)?;
             }
             ExprKind::Cast(inner) => self.cast(inner, &e.ty, depth)?,

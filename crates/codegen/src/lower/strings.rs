@@ -108,9 +108,7 @@ impl Lowerer<'_> {
                 self.asm.bind(end);
             }
             ExprKind::Block { stmts, value } => {
-                if self.stmts(stmts)? {
-                    return Err(self.unsupported("a value after `exit()`", e.span));
-                }
+                self.block_stmts(stmts, depth, e.span)?;
                 self.write_str(value, dst, cap, depth)?;
             }
             ExprKind::TupleGet { .. } => {

@@ -3,6 +3,7 @@
 //! its first use anywhere in the program; every later use must agree.
 
 use super::{expr, Checker};
+use crate::ast::visit::{walk_probe, walk_stmt, Visitor};
 use crate::ast::{self, ExprKind as A, Span, UnaryOp};
 use crate::diagnostic::{nearest, Diagnostic};
 use crate::typed::{self, Aggregation, ExprKind as T, MapDecl, MapId, MapOp, MapValue, StmtKind};
@@ -57,37 +58,23 @@ impl Maps {
     pub fn new(program: &ast::Program) -> Maps {
         let mut maps = Maps::default();
         for probe in &program.probes {
-            maps.scan(&probe.body);
+            walk_probe(&mut maps, probe);
         }
         maps
     }
+}
 
-    fn scan(&mut self, stmts: &[ast::Stmt]) {
-        for s in stmts {
-            match &s.kind {
-                ast::StmtKind::AssignMap { map, value, .. } => {
-                    let agg = match &value.kind {
-                        A::Call { func, .. } if is_aggregation(&func.name) => {
-                            Some(func.name.clone())
-                        }
-                        _ => None,
-                    };
-                    self.assigned.entry(map.name.clone()).or_insert(agg);
-                }
-                ast::StmtKind::If {
-                    then, otherwise, ..
-                } => {
-                    self.scan(then);
-                    self.scan(otherwise);
-                }
-                ast::StmtKind::Block(body)
-                | ast::StmtKind::While { body, .. }
-                | ast::StmtKind::Unroll { body, .. }
-                | ast::StmtKind::ForRange { body, .. }
-                | ast::StmtKind::ForMap { body, .. } => self.scan(body),
-                _ => {}
-            }
+/// Finds every map assignment, wherever it is.
+impl Visitor for Maps {
+    fn stmt(&mut self, s: &ast::Stmt) {
+        if let ast::StmtKind::AssignMap { map, value, .. } = &s.kind {
+            let agg = match &value.kind {
+                A::Call { func, .. } if is_aggregation(&func.name) => Some(func.name.clone()),
+                _ => None,
+            };
+            self.assigned.entry(map.name.clone()).or_insert(agg);
         }
+        walk_stmt(self, s);
     }
 }
 

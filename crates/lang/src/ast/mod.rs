@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub mod visit;
+
 /// A byte range in the script text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Span {

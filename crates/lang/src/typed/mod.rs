@@ -5,6 +5,8 @@ use crate::ast::{BinaryOp, Span, UnaryOp};
 use crate::printf::Format;
 use crate::types::{AddrSpace, ContextField, Formatted, IntType, ResolvedProbe, Type};
 
+pub mod visit;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
@@ -132,6 +134,34 @@ pub enum Aggregation {
     Stats(Expr),
     Hist(Expr),
     Lhist(Expr),
+}
+
+impl Aggregation {
+    /// The value it aggregates (`count` has none).
+    pub fn operand(&self) -> Option<&Expr> {
+        match self {
+            Aggregation::Count => None,
+            Aggregation::Sum(e)
+            | Aggregation::Min(e)
+            | Aggregation::Max(e)
+            | Aggregation::Avg(e)
+            | Aggregation::Stats(e)
+            | Aggregation::Hist(e)
+            | Aggregation::Lhist(e) => Some(e),
+        }
+    }
+    pub fn operand_mut(&mut self) -> Option<&mut Expr> {
+        match self {
+            Aggregation::Count => None,
+            Aggregation::Sum(e)
+            | Aggregation::Min(e)
+            | Aggregation::Max(e)
+            | Aggregation::Avg(e)
+            | Aggregation::Stats(e)
+            | Aggregation::Hist(e)
+            | Aggregation::Lhist(e) => Some(e),
+        }
+    }
 }
 
 /// Map functions that userspace carries out, in order with the program's other output.
