@@ -279,3 +279,41 @@ fn language_errors_name_the_construct_and_suggest_a_fix() {
         assert!(err.contains(hint), "{script}\n{err}");
     }
 }
+
+/// Inputs that once crashed scry (a stack overflow, an arithmetic overflow, an offset that
+/// wrapped): each is now a located error with exit status 1. None needs the kernel.
+#[test]
+fn inputs_that_once_crashed_get_a_located_error() {
+    let long = "a".repeat(40_000);
+    let long_literal = format!("BEGIN {{ printf(\"%s\\n\", \"{long}\"); }}");
+    let cases: &[(&str, &str)] = &[
+        (
+            "#define A B\n#define B A\nBEGIN { printf(\"%d\\n\", A); }",
+            "stdin:2:11: error: #define A refers to itself",
+        ),
+        (
+            "#define A (A+1)\nBEGIN { printf(\"%d\\n\", A); }",
+            "stdin:1:12: error: #define A refers to itself",
+        ),
+        (
+            "BEGIN { @h = lhist(1, -9223372036854775807, 9223372036854775807, 1); }",
+            "stdin:1:14: error: lhist may have at most 1000 buckets",
+        ),
+        (
+            "BEGIN { exit(1, 2); }",
+            "stdin:1:9: error: exit() takes at most 1 argument, not 2",
+        ),
+        (
+            &long_literal,
+            "stdin:1:24: error: BEGIN: a value here is too far into its memory",
+        ),
+    ];
+    for (script, first) in cases {
+        let err = fails(script);
+        assert!(
+            err.starts_with(first),
+            "{}\n{err}",
+            &script[..script.len().min(80)]
+        );
+    }
+}

@@ -19,6 +19,8 @@ pub struct Asm {
     /// `ld_func` slots and the subprogram each loads.
     func_fixups: Vec<(usize, Label)>,
     map_loads: Vec<(usize, MapId)>,
+    /// The first place an instruction's offset did not fit its 16 bits.
+    offset_overflow: Option<Span>,
 }
 
 /// What a finished buffer yields: the instructions, the span of each, the map loads, and the
@@ -30,10 +32,11 @@ pub type Assembled = (
     Vec<(usize, usize)>,
 );
 
-/// A jump that does not fit the 16-bit offset field.
+/// What cannot be encoded: a jump, or a memory offset, beyond the 16-bit offset field.
 #[derive(Debug)]
-pub struct JumpTooFar {
-    pub span: Span,
+pub enum AsmError {
+    JumpTooFar { span: Span },
+    OffsetTooLarge { span: Span },
 }
 
 impl Asm {
@@ -75,6 +78,15 @@ impl Asm {
         self.func_fixups.push((self.insns.len(), label));
         self.emit_all(Insn::ld_func(dst, 0));
     }
+    /// `off` as an instruction's 16-bit memory offset. One that does not fit is reported by
+    /// `finish`, located at the code being lowered; 0 stands in for it meanwhile.
+    pub fn off16(&mut self, off: impl TryInto<i16>) -> i16 {
+        off.try_into().unwrap_or_else(|_| {
+            self.offset_overflow.get_or_insert(self.span);
+            0
+        })
+    }
+
     /// `dst = value`, in one slot when the value fits a sign-extended 32-bit immediate.
     pub fn mov_const(&mut self, dst: Reg, value: u64) {
         match i32::try_from(value as i64) {
@@ -83,11 +95,14 @@ impl Asm {
         }
     }
 
-    pub fn finish(mut self) -> Result<Assembled, JumpTooFar> {
+    pub fn finish(mut self) -> Result<Assembled, AsmError> {
+        if let Some(span) = self.offset_overflow {
+            return Err(AsmError::OffsetTooLarge { span });
+        }
         for (at, label) in std::mem::take(&mut self.fixups) {
             let target = self.labels[label.0].expect("every label used by a jump is bound");
             let off = target as i64 - at as i64 - 1;
-            self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar {
+            self.insns[at].off = i16::try_from(off).map_err(|_| AsmError::JumpTooFar {
                 span: self.spans[at],
             })?;
         }

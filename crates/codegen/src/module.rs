@@ -6,7 +6,7 @@ use crate::insn::{disassemble, Helper, Insn};
 use scry_lang::ast::Span;
 use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
-use scry_lang::typed::MapDecl;
+use scry_lang::typed::{log2_buckets, Aggregate, LinearBuckets, MapDecl, MapValue};
 use scry_lang::types::{str_slot, EnumType, Formatted, IntType, ProbeTarget, StackMode, Type};
 
 /// Index into `Module::maps`.
@@ -80,10 +80,93 @@ pub struct UserMap {
     pub map: MapId,
     /// The key's fields (empty for a scalar map, whose key is 8 zero bytes).
     pub keys: Vec<Field>,
-    /// How a `MapValue::Stored` value is laid out.
-    pub stored: Option<FieldKind>,
+    /// How its value is laid out in the kernel map.
+    pub value: ValueLayout,
     /// Slot in `Module::COUNTS` when `len()` is used on this map.
     pub counter: Option<u32>,
+}
+
+/// How a script map's value is laid out in the kernel map: what the programs write and
+/// userspace reads back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueLayout {
+    /// An integer in 8 bytes, sign- or zero-extended from its type.
+    Int(IntType),
+    /// A NUL-terminated string in `str_slot(cap)` bytes.
+    Str(u32),
+    /// Any other value, laid out as a record field of its type is.
+    Stored(FieldKind),
+    /// An aggregation's state, one per CPU.
+    Aggregate(AggregateLayout),
+}
+
+impl ValueLayout {
+    /// Bytes of the value (of one CPU's, for aggregations).
+    pub fn size(&self) -> u32 {
+        match self {
+            ValueLayout::Int(_) => 8,
+            ValueLayout::Str(cap) => str_slot(*cap),
+            ValueLayout::Stored(kind) => kind.size(),
+            ValueLayout::Aggregate(a) => a.size(),
+        }
+    }
+}
+
+/// One CPU's state of an aggregation, in 64-bit words, and how the CPUs' states combine into
+/// the value printed. The code generator writes these words and the runtime reads them; this
+/// is the one description of where each is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggregateLayout {
+    /// `count()`, `sum()`: a total in word 0; the CPUs' totals add up.
+    Total { signed: bool },
+    /// `min()`, `max()`: the extreme so far in word 0 and, in word 1, 1 once a value was
+    /// seen; the extreme of the CPUs that saw one.
+    Extreme { max: bool },
+    /// `avg()`, `stats()`: the count in word 0 and the total in word 1; both add up.
+    Moments,
+    /// `hist()`: a count per log2 bucket (`log2_buckets(bits)` of them); counts add up.
+    Log2 { bits: u8 },
+    /// `lhist()`: a count per linear bucket; counts add up.
+    Linear(LinearBuckets),
+}
+
+impl AggregateLayout {
+    /// Word 0 (`Total`, `Extreme`: the value; `Moments`: the count).
+    pub const VALUE: u32 = 0;
+    /// Word 1 (`Extreme`: whether a value was seen; `Moments`: the total).
+    pub const SECOND: u32 = 8;
+
+    pub fn of(aggregate: Aggregate) -> AggregateLayout {
+        match aggregate {
+            Aggregate::Count => AggregateLayout::Total { signed: false },
+            Aggregate::Sum => AggregateLayout::Total { signed: true },
+            Aggregate::Min => AggregateLayout::Extreme { max: false },
+            Aggregate::Max => AggregateLayout::Extreme { max: true },
+            Aggregate::Avg | Aggregate::Stats => AggregateLayout::Moments,
+            Aggregate::Hist { bits } => AggregateLayout::Log2 { bits },
+            Aggregate::Lhist(buckets) => AggregateLayout::Linear(buckets),
+        }
+    }
+
+    /// The number of buckets of a histogram (0 for the others).
+    pub fn buckets(&self) -> u32 {
+        match self {
+            AggregateLayout::Total { .. }
+            | AggregateLayout::Extreme { .. }
+            | AggregateLayout::Moments => 0,
+            AggregateLayout::Log2 { bits } => log2_buckets(*bits),
+            AggregateLayout::Linear(b) => b.count(),
+        }
+    }
+
+    /// Bytes of one CPU's state.
+    pub fn size(&self) -> u32 {
+        match self {
+            AggregateLayout::Total { .. } => 8,
+            AggregateLayout::Extreme { .. } | AggregateLayout::Moments => 16,
+            AggregateLayout::Log2 { .. } | AggregateLayout::Linear(_) => 8 * self.buckets(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,6 +353,16 @@ pub fn fields(module: &mut Module, types: &[Type]) -> Vec<Field> {
 }
 
 impl Module {
+    /// How a map's value is laid out.
+    pub fn value_layout(&mut self, value: &MapValue) -> ValueLayout {
+        match value {
+            MapValue::Int(i) => ValueLayout::Int(*i),
+            MapValue::Str(cap) => ValueLayout::Str(*cap),
+            MapValue::Stored(ty) => ValueLayout::Stored(self.field_kind(ty)),
+            MapValue::Aggregate(a) => ValueLayout::Aggregate(AggregateLayout::of(*a)),
+        }
+    }
+
     /// How a value of this type is laid out for userspace to read.
     pub fn field_kind(&mut self, ty: &Type) -> FieldKind {
         match ty {

@@ -66,7 +66,7 @@ impl Diagnostic {
     /// Renders the diagnostic against the script it refers to.
     pub fn render(&self, file: &str, source: &str) -> String {
         let loc = Location::of(file, source, self.span);
-        let start = self.span.start.min(source.len());
+        let start = char_floor(source, self.span.start);
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[start..]
             .find('\n')
@@ -109,13 +109,13 @@ pub struct Location {
 
 impl Location {
     pub fn of(file: &str, source: &str, span: Span) -> Location {
-        let start = span.start.min(source.len());
+        let start = char_floor(source, span.start);
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[start..]
             .find('\n')
             .map_or(source.len(), |i| start + i);
         let col = source[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
+        let end = char_floor(source, span.end.clamp(start, line_end));
         Location {
             file: file.to_string(),
             line: source[..start].matches('\n').count() + 1,
@@ -134,6 +134,16 @@ impl std::fmt::Display for Location {
             self.file, self.line, self.col, self.end_col
         )
     }
+}
+
+/// The start of the character at byte `at` (or the end of the text): a span may end, or a
+/// computed one start, inside a multi-byte character.
+fn char_floor(source: &str, at: usize) -> usize {
+    let mut at = at.min(source.len());
+    while !source.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Renders every diagnostic, in order.
@@ -187,6 +197,19 @@ mod tests {
             d.render("stdin", src),
             "stdin:2:16: error: unknown identifier `foo`\n  printf(\"%d\", foo);\n               ^^^\n  hint: did you mean `pid`?\n"
         );
+    }
+
+    #[test]
+    fn spans_inside_multi_byte_characters_render() {
+        let src = "// é ü\nBEGIN { \"ßß\" }";
+        for start in 0..=src.len() + 2 {
+            for end in start..=src.len() + 2 {
+                let d = Diagnostic::error(Span::new(start, end), "x");
+                assert!(d.render("stdin", src).starts_with("stdin:"));
+            }
+        }
+        let d = Diagnostic::error(Span::new(18, 21), "x");
+        assert!(d.render("stdin", src).starts_with("stdin:2:10: error: x"));
     }
 
     #[test]

@@ -6,9 +6,9 @@ use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::output::value::{DumpKind, Entries, Histogram, Label, MapDump, Scalar, Value};
 use crate::render::Renderer;
 use aya::Ebpf;
-use scry_codegen::module::{FieldKind, UserMap};
+use scry_codegen::module::{AggregateLayout, FieldKind, UserMap, ValueLayout};
 use scry_codegen::Module;
-use scry_lang::typed::MapValue;
+use scry_lang::typed::{Aggregate, LinearBuckets, MapValue};
 use std::cmp::Ordering;
 
 fn raw(ebpf: &Ebpf, module: &Module, map: &UserMap) -> Option<RawMap> {
@@ -74,9 +74,11 @@ pub fn dump(
         let per_cpu: Vec<&[u8]> = (0..cpus)
             .map(|c| &bytes[c * per_value..(c + 1) * per_value])
             .collect();
-        let combined = match &map.stored {
-            Some(kind) => Combined::Stored(render.value(ebpf, module, kind, per_cpu[0])),
-            None => combine(&map.decl.value, &per_cpu, &module.str_trailer),
+        let combined = match &map.value {
+            ValueLayout::Stored(kind) => {
+                Combined::Stored(render.value(ebpf, module, kind, per_cpu[0]))
+            }
+            other => combine(other, &per_cpu, &module.str_trailer),
         };
         let fields = map
             .keys
@@ -92,9 +94,14 @@ pub fn dump(
         entries.drain(..entries.len() - top);
     }
     let kind = match map.decl.value {
-        MapValue::Avg | MapValue::Stats => DumpKind::Stats,
-        MapValue::Hist { .. } | MapValue::Lhist { .. } => DumpKind::Hist,
-        _ => DumpKind::Map,
+        MapValue::Aggregate(Aggregate::Avg | Aggregate::Stats) => DumpKind::Stats,
+        MapValue::Aggregate(Aggregate::Hist { .. } | Aggregate::Lhist(_)) => DumpKind::Hist,
+        MapValue::Aggregate(
+            Aggregate::Count | Aggregate::Sum | Aggregate::Min | Aggregate::Max,
+        )
+        | MapValue::Int(_)
+        | MapValue::Str(_)
+        | MapValue::Stored(_) => DumpKind::Map,
     };
     let values: Vec<(Vec<Scalar>, Value)> = entries
         .into_iter()
@@ -147,52 +154,51 @@ enum Combined {
     Buckets(Vec<u64>),
 }
 
-fn combine(kind: &MapValue, per_cpu: &[&[u8]], trailer: &str) -> Combined {
-    let word = |cpu: &[u8], i: usize| u64_at(cpu, i * 8);
-    match kind {
-        MapValue::Int(ty) if ty.signed => Combined::Int(word(per_cpu[0], 0) as i64),
-        MapValue::Int(_) => Combined::UInt(word(per_cpu[0], 0)),
-        MapValue::Stored(_) => Combined::Unset,
-        MapValue::Str(cap) => Combined::Str(crate::render::string(per_cpu[0], *cap, trailer)),
-        MapValue::Count => Combined::UInt(
+fn combine(layout: &ValueLayout, per_cpu: &[&[u8]], trailer: &str) -> Combined {
+    let word = |cpu: &[u8], off: u32| u64_at(cpu, off as usize);
+    let (first, second) = (AggregateLayout::VALUE, AggregateLayout::SECOND);
+    let aggregate = match layout {
+        ValueLayout::Int(ty) if ty.signed => return Combined::Int(word(per_cpu[0], 0) as i64),
+        ValueLayout::Int(_) => return Combined::UInt(word(per_cpu[0], 0)),
+        ValueLayout::Stored(_) => return Combined::Unset,
+        ValueLayout::Str(cap) => {
+            return Combined::Str(crate::render::string(per_cpu[0], *cap, trailer))
+        }
+        ValueLayout::Aggregate(a) => a,
+    };
+    match *aggregate {
+        AggregateLayout::Total { signed: false } => Combined::UInt(
             per_cpu
                 .iter()
-                .map(|c| word(c, 0))
+                .map(|c| word(c, first))
                 .fold(0, u64::wrapping_add),
         ),
-        MapValue::Sum => Combined::Int(
+        AggregateLayout::Total { signed: true } => Combined::Int(
             per_cpu
                 .iter()
-                .map(|c| word(c, 0) as i64)
+                .map(|c| word(c, first) as i64)
                 .fold(0, i64::wrapping_add),
         ),
-        MapValue::Min | MapValue::Max => {
+        AggregateLayout::Extreme { max } => {
             let set = per_cpu
                 .iter()
-                .filter(|c| word(c, 1) != 0)
-                .map(|c| word(c, 0) as i64);
-            let v = if *kind == MapValue::Min {
-                set.min()
-            } else {
-                set.max()
-            };
+                .filter(|c| word(c, second) != 0)
+                .map(|c| word(c, first) as i64);
+            let v = if max { set.max() } else { set.min() };
             v.map_or(Combined::Unset, Combined::Int)
         }
-        MapValue::Avg | MapValue::Stats => Combined::Stats {
-            count: per_cpu.iter().map(|c| word(c, 0) as i64).sum(),
+        AggregateLayout::Moments => Combined::Stats {
+            count: per_cpu.iter().map(|c| word(c, first) as i64).sum(),
             total: per_cpu
                 .iter()
-                .map(|c| word(c, 1) as i64)
+                .map(|c| word(c, second) as i64)
                 .fold(0, i64::wrapping_add),
         },
-        MapValue::Hist { .. } | MapValue::Lhist { .. } => {
-            let n = kind.buckets().unwrap_or(0) as usize;
-            Combined::Buckets(
-                (0..n)
-                    .map(|i| per_cpu.iter().map(|c| word(c, i)).sum())
-                    .collect(),
-            )
-        }
+        AggregateLayout::Log2 { .. } | AggregateLayout::Linear(_) => Combined::Buckets(
+            (0..aggregate.buckets())
+                .map(|i| per_cpu.iter().map(|c| word(c, 8 * i)).sum())
+                .collect(),
+        ),
     }
 }
 
@@ -228,7 +234,9 @@ impl Combined {
             Combined::Stored(s) => Value::Scalar(s),
             Combined::Unset => Value::Scalar(Scalar::Int(0)),
             Combined::Stats { count, total } => match kind {
-                MapValue::Avg => Value::Scalar(Scalar::Int(average / div as i64)),
+                MapValue::Aggregate(Aggregate::Avg) => {
+                    Value::Scalar(Scalar::Int(average / div as i64))
+                }
                 _ => Value::Stats {
                     count,
                     average: average / div as i64,
@@ -236,12 +244,25 @@ impl Combined {
                 },
             },
             Combined::Buckets(counts) => Value::Hist(match *kind {
-                MapValue::Hist { bits } => {
+                MapValue::Aggregate(Aggregate::Hist { bits }) => {
                     let counts: Vec<u64> = counts.iter().map(|c| c / div).collect();
                     log2_histogram(&counts, bits)
                 }
-                MapValue::Lhist { min, max, step } => linear_histogram(&counts, min, max, step),
-                _ => Histogram::default(),
+                MapValue::Aggregate(Aggregate::Lhist(buckets)) => {
+                    linear_histogram(&counts, buckets)
+                }
+                // Only histograms have buckets.
+                MapValue::Aggregate(
+                    Aggregate::Count
+                    | Aggregate::Sum
+                    | Aggregate::Min
+                    | Aggregate::Max
+                    | Aggregate::Avg
+                    | Aggregate::Stats,
+                )
+                | MapValue::Int(_)
+                | MapValue::Str(_)
+                | MapValue::Stored(_) => Histogram::default(),
             }),
         }
     }
@@ -313,17 +334,19 @@ fn linear_label(number: i64, step: i64) -> Label {
 }
 
 /// bpftrace's linear histogram: an underflow bucket, one per step, and an overflow bucket.
-pub fn linear_histogram(counts: &[u64], min: i64, max: i64, step: i64) -> Histogram {
+pub fn linear_histogram(counts: &[u64], buckets: LinearBuckets) -> Histogram {
+    let step = buckets.step;
     let mut h = Histogram::default();
     let Some((first, last)) = used_range(counts) else {
         return h;
     };
     if first != 0 {
-        h.lower_bound = Some(linear_label(min + (first as i64 - 1) * step, step));
+        let lower = buckets.lower_bound(first as u32).unwrap_or(buckets.max);
+        h.lower_bound = Some(linear_label(lower, step));
     }
     for (i, &count) in counts.iter().enumerate().take(last + 1).skip(first) {
-        let upper = min + i as i64 * step;
-        if upper <= max {
+        // Bucket i ends where bucket i + 1 starts.
+        if let Some(upper) = buckets.lower_bound(i as u32 + 1) {
             h.labels.push(linear_label(upper, step));
         }
         h.counts.push(count);

@@ -2,6 +2,7 @@
 //! stats, avg, log2 and linear histograms, booleans, tuples, buffers) and key shape (none, integer, string, tuple, stack),
 //! in text and JSON. `UPDATE_SNAPSHOTS=1` rewrites `tests/golden/printers.{txt,json}`.
 
+use scry_lang::typed::LinearBuckets;
 use scry_lang::types::StackMode;
 use scry_runtime::maps::{linear_histogram, log2_histogram};
 use scry_runtime::output::value::{DumpKind, Entries, MapDump, Scalar, Value};
@@ -108,12 +109,26 @@ fn dumps() -> Vec<MapDump> {
         map(
             "@lhist",
             DumpKind::Hist,
-            Entries::Scalar(Value::Hist(linear_histogram(&lin, 0, 100, 10))),
+            Entries::Scalar(Value::Hist(linear_histogram(
+                &lin,
+                LinearBuckets {
+                    min: 0,
+                    max: 100,
+                    step: 10,
+                },
+            ))),
         ),
         map(
             "@kilo",
             DumpKind::Hist,
-            Entries::Scalar(Value::Hist(linear_histogram(&kilo, 0, 10240, 1024))),
+            Entries::Scalar(Value::Hist(linear_histogram(
+                &kilo,
+                LinearBuckets {
+                    min: 0,
+                    max: 10240,
+                    step: 1024,
+                },
+            ))),
         ),
         map("@empty", DumpKind::Map, Entries::Keyed(vec![])),
     ]

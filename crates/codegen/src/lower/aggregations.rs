@@ -2,15 +2,14 @@
 //! per-CPU map in place (no atomics needed), and reading one back in a probe by combining every
 //! CPU's value.
 //!
-//! Value layouts: count and sum are one u64; min and max are the value and a "set" flag; avg and
-//! stats are a count and a total; hist and lhist are one u64 count per bucket.
+//! Where each part of an aggregation's value is, is `module::AggregateLayout`'s to say.
 
 use super::maps::BPF_NOEXIST;
 use super::{CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use crate::module::{Module, UserMap};
-use scry_lang::typed::{Aggregation, Expr, MapId, MapValue};
+use crate::module::{AggregateLayout, Module, UserMap, ValueLayout};
+use scry_lang::typed::{Expr, LinearBuckets, MapId};
 
 /// `EEXIST`: the key is already in the map.
 const EEXIST: i32 = 17;
@@ -20,20 +19,19 @@ impl Lowerer<'_> {
         &mut self,
         id: MapId,
         keys: &[Expr],
-        agg: &Aggregation,
+        value: Option<&Expr>,
     ) -> Result<(), CompileError> {
         let map = self.user_map(id);
-        let value = match agg {
-            Aggregation::Count => None,
-            Aggregation::Sum(v)
-            | Aggregation::Min(v)
-            | Aggregation::Max(v)
-            | Aggregation::Avg(v)
-            | Aggregation::Stats(v)
-            | Aggregation::Hist(v)
-            | Aggregation::Lhist(v) => Some(v),
+        let layout = match map.value {
+            ValueLayout::Aggregate(layout) => layout,
+            ValueLayout::Int(_) | ValueLayout::Str(_) | ValueLayout::Stored(_) => {
+                return Err(self.unsupported(
+                    format!("an aggregation of {}", map.decl.value.describe()),
+                    self.asm.span,
+                ))
+            }
         };
-        // The value first, into temporary 0; the key's temporaries start above it.
+        // The value first, into the first free temporary; the key's temporaries start above it.
         let at = self.base;
         if let Some(v) = value {
             self.eval_int(v, at)?;
@@ -46,30 +44,26 @@ impl Lowerer<'_> {
         if value.is_some() {
             self.fetch_into(at, v);
         }
-        match (&map.decl.value, agg) {
-            (_, Aggregation::Count) => self.add_at(Reg::R0, 0, None),
-            (_, Aggregation::Sum(_)) => self.add_at(Reg::R0, 0, Some(v)),
-            (_, Aggregation::Avg(_) | Aggregation::Stats(_)) => {
-                self.add_at(Reg::R0, 0, None);
-                self.add_at(Reg::R0, 8, Some(v));
+        let (first, second) = (
+            AggregateLayout::VALUE as i16,
+            AggregateLayout::SECOND as i16,
+        );
+        let with_value = value.map(|_| v);
+        match layout {
+            AggregateLayout::Total { .. } => self.add_at(Reg::R0, first, with_value),
+            AggregateLayout::Moments => {
+                self.add_at(Reg::R0, first, None);
+                self.add_at(Reg::R0, second, Some(v));
             }
-            (_, Aggregation::Min(_)) => self.extreme(v, Cond::SGe),
-            (_, Aggregation::Max(_)) => self.extreme(v, Cond::SLe),
-            (MapValue::Hist { bits }, Aggregation::Hist(_)) => {
-                let bits = *bits;
+            AggregateLayout::Extreme { max: false } => self.extreme(v, Cond::SGe),
+            AggregateLayout::Extreme { max: true } => self.extreme(v, Cond::SLe),
+            AggregateLayout::Log2 { bits } => {
                 self.log2_bucket(v, bits);
-                self.bump_bucket(v, map.decl.value.buckets().unwrap_or(1));
+                self.bump_bucket(v, layout.buckets());
             }
-            (MapValue::Lhist { min, max, step }, Aggregation::Lhist(_)) => {
-                let (min, max, step) = (*min, *max, *step);
-                self.linear_bucket(v, min, max, step);
-                self.bump_bucket(v, map.decl.value.buckets().unwrap_or(1));
-            }
-            (kind, _) => {
-                return Err(self.unsupported(
-                    format!("{} updated by another aggregation", kind.describe()),
-                    self.asm.span,
-                ))
+            AggregateLayout::Linear(buckets) => {
+                self.linear_bucket(v, buckets);
+                self.bump_bucket(v, layout.buckets());
             }
         }
         self.asm.bind(skip);
@@ -83,9 +77,7 @@ impl Lowerer<'_> {
         self.lookup(map, key);
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
         let zero = &mut self.module.maps[Module::ZERO.0];
-        zero.value_size = zero
-            .value_size
-            .max(super::maps::value_size(&map.decl.value));
+        zero.value_size = zero.value_size.max(map.value.size());
         self.array_lookup(Module::ZERO);
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, skip);
         self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
@@ -121,13 +113,17 @@ impl Lowerer<'_> {
     fn extreme(&mut self, v: Reg, keep: Cond) {
         let store = self.asm.new_label();
         let done = self.asm.new_label();
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 8));
+        let (value, seen) = (
+            AggregateLayout::VALUE as i16,
+            AggregateLayout::SECOND as i16,
+        );
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, seen));
         self.asm.jmp_imm(Cond::Eq, Reg::R2, 0, store);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 0));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, value));
         self.asm.jmp_reg(keep, v, Reg::R2, done);
         self.asm.bind(store);
-        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, v));
-        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 8, 1));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R0, value, v));
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, seen, 1));
         self.asm.bind(done);
     }
 
@@ -171,7 +167,8 @@ impl Lowerer<'_> {
 
     /// `v` = its lhist bucket: 0 below `min`, `1 + (v - min) / step` up to `max`, and the
     /// overflow bucket above. Uses r2.
-    fn linear_bucket(&mut self, v: Reg, min: i64, max: i64, step: i64) {
+    fn linear_bucket(&mut self, v: Reg, buckets: LinearBuckets) {
+        let LinearBuckets { min, max, step } = buckets;
         let done = self.asm.new_label();
         let in_range = self.asm.new_label();
         let above = self.asm.new_label();
@@ -189,7 +186,7 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::alu64_imm(Alu::Add, v, 1));
         self.asm.ja(done);
         self.asm.bind(above);
-        self.asm.mov_const(v, (1 + (max - min) / step) as u64);
+        self.asm.mov_const(v, u64::from(buckets.overflow()));
         self.asm.bind(done);
     }
 
@@ -214,7 +211,19 @@ impl Lowerer<'_> {
         depth: usize,
     ) -> Result<(), CompileError> {
         let (acc, cpu, aux) = (depth, depth + 1, depth + 2);
-        let kind = map.decl.value.clone();
+        let layout = match map.value {
+            ValueLayout::Aggregate(layout) => layout,
+            ValueLayout::Int(_) | ValueLayout::Str(_) | ValueLayout::Stored(_) => {
+                return Err(self.unsupported(
+                    format!("reading {} as an aggregation", map.decl.value.describe()),
+                    self.asm.span,
+                ))
+            }
+        };
+        let (first, second) = (
+            AggregateLayout::VALUE as i16,
+            AggregateLayout::SECOND as i16,
+        );
         let init = |me: &mut Self, at: usize| {
             let w = me.work_reg(at);
             me.asm.emit(Insn::mov64_imm(w, 0));
@@ -231,33 +240,30 @@ impl Lowerer<'_> {
         self.fetch_into(cpu, Reg::R3);
         self.asm.emit(Insn::call(Helper::MapLookupPercpuElem));
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, next);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, first));
         let a = self.fetch(acc, Reg::R2);
-        match kind {
-            MapValue::Count | MapValue::Sum => {
+        match layout {
+            AggregateLayout::Total { .. } => {
                 self.asm.emit(Insn::alu64_reg(Alu::Add, a, Reg::R1));
             }
-            MapValue::Avg => {
+            // Only avg() has one value to read: stats() is rejected by the checker.
+            AggregateLayout::Moments => {
                 // aux = Σ count, acc = Σ total
                 let c = self.fetch(aux, Reg::R3);
                 self.asm.emit(Insn::alu64_reg(Alu::Add, c, Reg::R1));
                 self.set_temp(aux, c);
-                self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, second));
                 self.asm.emit(Insn::alu64_reg(Alu::Add, a, Reg::R1));
             }
-            MapValue::Min | MapValue::Max => {
+            AggregateLayout::Extreme { max } => {
                 // aux = whether any CPU had a value
                 let keep = self.asm.new_label();
                 let take = self.asm.new_label();
-                self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R0, 8));
+                self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R0, second));
                 self.asm.jmp_imm(Cond::Eq, Reg::R3, 0, keep);
                 let seen = self.fetch(aux, Reg::R3);
                 self.asm.jmp_imm(Cond::Eq, seen, 0, take);
-                let better = if kind == MapValue::Min {
-                    Cond::SLt
-                } else {
-                    Cond::SGt
-                };
+                let better = if max { Cond::SGt } else { Cond::SLt };
                 self.asm.jmp_reg(better.negate(), Reg::R1, a, keep);
                 self.asm.bind(take);
                 self.asm.emit(Insn::mov64_reg(a, Reg::R1));
@@ -266,9 +272,9 @@ impl Lowerer<'_> {
                 self.set_temp(aux, one);
                 self.asm.bind(keep);
             }
-            other => {
+            AggregateLayout::Log2 { .. } | AggregateLayout::Linear(_) => {
                 return Err(self.unsupported(
-                    format!("reading {} in a probe", other.describe()),
+                    format!("reading {} in a probe", map.decl.value.describe()),
                     self.asm.span,
                 ))
             }
@@ -281,7 +287,7 @@ impl Lowerer<'_> {
         let c = self.fetch(cpu, Reg::R3);
         let ncpus = self.options.ncpus.max(1) as i32;
         self.asm.jmp_imm(Cond::Lt, c, ncpus, top);
-        if kind == MapValue::Avg {
+        if layout == AggregateLayout::Moments {
             let done = self.asm.new_label();
             let a = self.fetch(acc, Reg::R1);
             let n = self.fetch(aux, Reg::R2);

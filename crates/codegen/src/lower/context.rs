@@ -52,7 +52,8 @@ impl Lowerer<'_> {
             .ok_or_else(|| self.unsupported(format!("a {bytes}-byte field"), span))?;
         if word {
             // Only whole 64-bit loads are allowed from these contexts: narrow afterwards.
-            self.asm.emit(Insn::ldx(Size::DW, r, CTX, offset as i16));
+            let off = self.asm.off16(offset);
+            self.asm.emit(Insn::ldx(Size::DW, r, CTX, off));
             if bytes < 8 {
                 let shift = 64 - 8 * bytes as i32;
                 self.asm.emit(Insn::alu64_imm(Alu::Lsh, r, shift));
@@ -62,7 +63,8 @@ impl Lowerer<'_> {
             return Ok(());
         }
         // Tracepoint programs may read their record directly (aligned, read-only).
-        self.asm.emit(Insn::ldx(size, r, CTX, offset as i16));
+        let off = self.asm.off16(offset);
+        self.asm.emit(Insn::ldx(size, r, CTX, off));
         if int.signed && bytes < 8 {
             let shift = 64 - 8 * bytes as i32;
             self.asm.emit(Insn::alu64_imm(Alu::Lsh, r, shift));
@@ -81,7 +83,8 @@ impl Lowerer<'_> {
                 return;
             }
             UsdtOperand::Register { offset } => {
-                self.asm.emit(Insn::ldx(Size::DW, r, CTX, offset as i16));
+                let off = self.asm.off16(offset);
+                self.asm.emit(Insn::ldx(Size::DW, r, CTX, off));
             }
             UsdtOperand::Memory {
                 base,
@@ -90,14 +93,15 @@ impl Lowerer<'_> {
             } => {
                 // The address, in r3 for the read.
                 match base {
-                    Some(base) => self
-                        .asm
-                        .emit(Insn::ldx(Size::DW, Reg::R3, CTX, base as i16)),
+                    Some(base) => {
+                        let off = self.asm.off16(base);
+                        self.asm.emit(Insn::ldx(Size::DW, Reg::R3, CTX, off))
+                    }
                     None => self.asm.emit(Insn::mov64_imm(Reg::R3, 0)),
                 }
                 if let Some((index, scale)) = index {
-                    self.asm
-                        .emit(Insn::ldx(Size::DW, Reg::R2, CTX, index as i16));
+                    let off = self.asm.off16(index);
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R2, CTX, off));
                     if scale > 1 {
                         let shift = scale.trailing_zeros() as i32;
                         self.asm.emit(Insn::alu64_imm(Alu::Lsh, Reg::R2, shift));
@@ -135,7 +139,8 @@ impl Lowerer<'_> {
         match field.location {
             FieldLocation::DataLoc { offset } => {
                 // The low 16 bits of a __data_loc word locate the string within the record.
-                self.asm.emit(Insn::ldx(Size::W, r, CTX, offset as i16));
+                let off = self.asm.off16(offset);
+                self.asm.emit(Insn::ldx(Size::W, r, CTX, off));
                 self.asm.emit(Insn::alu64_imm(Alu::And, r, 0xffff));
                 self.asm.emit(Insn::alu64_reg(Alu::Add, r, CTX));
                 u32::MAX

@@ -211,6 +211,7 @@ impl Lowerer<'_> {
     fn copy_from(&mut self, src: Reg, dst: super::Dst, size: u32) {
         self.dst_into(dst, Reg::R1);
         if size.is_multiple_of(8) && size <= 64 {
+            // `size` is at most 64 here.
             for off in (0..size as i16).step_by(8) {
                 self.asm.emit(Insn::ldx(Size::DW, Reg::R2, src, off));
                 self.asm.emit(Insn::stx(Size::DW, Reg::R1, off, Reg::R2));

@@ -12,20 +12,6 @@ pub(super) const BPF_NOEXIST: i32 = 1;
 /// Strings up to this size are zeroed with stores; longer ones by copying from `scry_zero`.
 const ZERO_WITH_STORES: u32 = 128;
 
-/// Bytes of a map's value in the kernel.
-pub(super) fn value_size(value: &MapValue) -> u32 {
-    match value {
-        MapValue::Int(_) | MapValue::Count | MapValue::Sum => 8,
-        MapValue::Str(cap) => scry_lang::types::str_slot(*cap),
-        MapValue::Stored(ty) => ty.slot_size(),
-        // A value and whether it is set; a count and a total.
-        MapValue::Min | MapValue::Max | MapValue::Avg | MapValue::Stats => 16,
-        MapValue::Hist { .. } | MapValue::Lhist { .. } => {
-            8 * value.buckets().expect("histograms have buckets")
-        }
-    }
-}
-
 impl Lowerer<'_> {
     pub(super) fn user_map(&self, id: MapId) -> UserMap {
         self.module.user_maps[id.0].clone()
@@ -67,8 +53,8 @@ impl Lowerer<'_> {
         if bytes <= ZERO_WITH_STORES {
             self.dst_into(dst, Reg::R1);
             for i in 0..bytes / 8 {
-                self.asm
-                    .emit(Insn::st_imm(Size::DW, Reg::R1, (i * 8) as i16, 0));
+                let off = self.asm.off16(i * 8);
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, off, 0));
             }
             return;
         }

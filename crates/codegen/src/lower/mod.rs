@@ -21,7 +21,7 @@ mod strings;
 mod time;
 mod values;
 
-use crate::asm::{Asm, Label};
+use crate::asm::{Asm, AsmError, Label};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
 use scry_lang::ast::{BinaryOp, Span, UnaryOp};
@@ -80,6 +80,8 @@ pub enum CompileError {
     },
     #[error("{probe}: the program is too large for a jump to reach across it")]
     JumpTooFar { probe: String, span: Span },
+    #[error("{probe}: a value here is too far into its memory for an instruction to reach (more than 32767 bytes)")]
+    OffsetTooLarge { probe: String, span: Span },
     #[error("{probe}: the program needs {needed} bytes of working memory; at most {SCRATCH_LIMIT} are possible")]
     ScratchLimit {
         probe: String,
@@ -100,6 +102,7 @@ impl CompileError {
             CompileError::StackLimit { span, .. }
             | CompileError::ScratchLimit { span, .. }
             | CompileError::JumpTooFar { span, .. }
+            | CompileError::OffsetTooLarge { span, .. }
             | CompileError::Unsupported { span, .. } => *span,
         }
     }
@@ -137,10 +140,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
     for (index, decl) in program.maps.iter().enumerate() {
         let keys = crate::module::fields(&mut module, &decl.keys);
         let key_size: u32 = keys.iter().map(|f| f.kind.size()).sum();
-        let stored = match &decl.value {
-            scry_lang::typed::MapValue::Stored(ty) => Some(module.field_kind(ty)),
-            _ => None,
-        };
+        let value = module.value_layout(&decl.value);
         let lru = decl.storage.is_some_and(|s| s.lru);
         let kind = match (decl.value.is_aggregation(), lru) {
             (true, false) => MapKind::PerCpuHash,
@@ -152,7 +152,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             name: kernel_map_name(index, &decl.name),
             kind,
             key_size: key_size.max(8),
-            value_size: maps::value_size(&decl.value),
+            value_size: value.size(),
             max_entries: decl.storage.map_or(options.max_map_keys, |s| s.max_entries),
         });
         let counter = decl.counted.then(|| {
@@ -163,7 +163,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             decl: decl.clone(),
             map: crate::module::MapId(module.maps.len() - 1),
             keys,
-            stored,
+            value,
             counter,
         });
     }
@@ -330,11 +330,16 @@ impl<'a> Lowerer<'a> {
             });
         }
         let probe_name = self.probe.resolved.name.clone();
-        let (insns, spans, map_loads, func_loads) =
-            self.asm.finish().map_err(|e| CompileError::JumpTooFar {
+        let (insns, spans, map_loads, func_loads) = self.asm.finish().map_err(|e| match e {
+            AsmError::JumpTooFar { span } => CompileError::JumpTooFar {
                 probe: probe_name.clone(),
-                span: e.span,
-            })?;
+                span,
+            },
+            AsmError::OffsetTooLarge { span } => CompileError::OffsetTooLarge {
+                probe: probe_name.clone(),
+                span,
+            },
+        })?;
         let mut subprograms: Vec<usize> = func_loads.iter().map(|(_, t)| *t).collect();
         subprograms.sort_unstable();
         subprograms.dedup();
@@ -515,7 +520,9 @@ impl<'a> Lowerer<'a> {
                 return Ok(true);
             }
             StmtKind::MapAssign { map, keys, value } => self.map_assign(*map, keys, value)?,
-            StmtKind::Aggregate { map, keys, agg } => self.aggregate(*map, keys, agg)?,
+            StmtKind::Aggregate { map, keys, value } => {
+                self.aggregate(*map, keys, value.as_ref())?
+            }
             StmtKind::Delete { map, keys } => self.map_delete(*map, keys, self.base, false)?,
             StmtKind::MapOp { map, op } => self.map_op(*map, op, self.base)?,
             StmtKind::While { cond, body } => self.while_loop(cond, body)?,
@@ -790,17 +797,20 @@ impl<'a> Lowerer<'a> {
     /// `r = *(u64 *)src`.
     fn load_word(&mut self, src: Dst, r: Reg) {
         match src.base {
-            Base::Frame => self
-                .asm
-                .emit(Insn::ldx(Size::DW, r, Reg::FP, src.off as i16)),
+            Base::Frame => {
+                let off = self.asm.off16(src.off);
+                self.asm.emit(Insn::ldx(Size::DW, r, Reg::FP, off))
+            }
             Base::Scratch => {
                 self.asm
                     .emit(Insn::ldx(Size::DW, r, Reg::FP, self.scratch_slot));
-                self.asm.emit(Insn::ldx(Size::DW, r, r, src.off as i16));
+                let off = self.asm.off16(src.off);
+                self.asm.emit(Insn::ldx(Size::DW, r, r, off));
             }
             Base::Temp(depth) => {
                 let base = self.fetch(depth, r);
-                self.asm.emit(Insn::ldx(Size::DW, r, base, src.off as i16));
+                let off = self.asm.off16(src.off);
+                self.asm.emit(Insn::ldx(Size::DW, r, base, off));
             }
         }
     }

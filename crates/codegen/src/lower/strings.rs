@@ -143,17 +143,14 @@ impl Lowerer<'_> {
         let mut chunks = data.chunks_exact(4);
         for (i, chunk) in chunks.by_ref().enumerate() {
             let word = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-            self.asm
-                .emit(Insn::st_imm(Size::W, Reg::R1, (i * 4) as i16, word));
+            let off = self.asm.off16(i * 4);
+            self.asm.emit(Insn::st_imm(Size::W, Reg::R1, off, word));
         }
         let done = data.len() - chunks.remainder().len();
         for (i, b) in chunks.remainder().iter().enumerate() {
-            self.asm.emit(Insn::st_imm(
-                Size::B,
-                Reg::R1,
-                (done + i) as i16,
-                i32::from(*b),
-            ));
+            let off = self.asm.off16(done + i);
+            self.asm
+                .emit(Insn::st_imm(Size::B, Reg::R1, off, i32::from(*b)));
         }
     }
 }
@@ -210,7 +207,8 @@ impl Lowerer<'_> {
                 word[..chunk].copy_from_slice(&bytes[i..i + chunk]);
                 let value = u64::from_le_bytes(word);
                 let size = Size::from_bytes(chunk as u32).unwrap_or(Size::B);
-                self.asm.emit(Insn::ldx(size, Reg::R2, Reg::R1, i as i16));
+                let off = self.asm.off16(i);
+                self.asm.emit(Insn::ldx(size, Reg::R2, Reg::R1, off));
                 if chunk == 8 {
                     self.asm.mov_const(Reg::R3, value);
                     self.asm.jmp_reg(Cond::Ne, Reg::R2, Reg::R3, differ);
@@ -300,8 +298,8 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R1));
             self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R4, Reg::R3));
             for (i, b) in lit.iter().enumerate() {
-                self.asm
-                    .emit(Insn::ldx(Size::B, Reg::R5, Reg::R4, i as i16));
+                let off = self.asm.off16(i);
+                self.asm.emit(Insn::ldx(Size::B, Reg::R5, Reg::R4, off));
                 if i == 0 {
                     // The haystack ended: no later start can match.
                     self.asm.jmp_imm(Cond::Eq, Reg::R5, 0, missing);
@@ -398,7 +396,8 @@ impl Lowerer<'_> {
         let (at, _) = self.materialize(s, depth)?;
         let w = self.work_reg(depth);
         self.dst_into(at, Reg::R1);
-        self.asm.emit(Insn::ldx(Size::B, w, Reg::R1, index as i16));
+        let off = self.asm.off16(index);
+        self.asm.emit(Insn::ldx(Size::B, w, Reg::R1, off));
         // Sign-extend: a C char.
         self.asm.emit(Insn::alu64_imm(Alu::Lsh, w, 56));
         self.asm.emit(Insn::alu64_imm(Alu::Arsh, w, 56));

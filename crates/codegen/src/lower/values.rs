@@ -120,8 +120,9 @@ impl Lowerer<'_> {
         if let ExprKind::Bytes(bytes) = &e.kind {
             self.dst_into(dst, Reg::R1);
             for (i, b) in bytes.iter().take(size as usize).enumerate() {
+                let off = self.asm.off16(i);
                 self.asm
-                    .emit(Insn::st_imm(Size::B, Reg::R1, i as i16, i32::from(*b)));
+                    .emit(Insn::st_imm(Size::B, Reg::R1, off, i32::from(*b)));
             }
             return Ok(());
         }
@@ -188,8 +189,9 @@ impl Lowerer<'_> {
                 .find(|w| off + w <= size)
                 .unwrap_or(1);
             let sz = Size::from_bytes(width).unwrap_or(Size::B);
-            self.asm.emit(Insn::ldx(sz, Reg::R3, Reg::R1, off as i16));
-            self.asm.emit(Insn::ldx(sz, Reg::R4, Reg::R2, off as i16));
+            let at = self.asm.off16(off);
+            self.asm.emit(Insn::ldx(sz, Reg::R3, Reg::R1, at));
+            self.asm.emit(Insn::ldx(sz, Reg::R4, Reg::R2, at));
             self.asm.jmp_reg(Cond::Ne, Reg::R3, Reg::R4, differ);
             off += width;
         }

@@ -4,6 +4,7 @@
 
 use super::{expr, fold, Checker};
 use crate::ast::{self, ExprKind as A, Span};
+use crate::builtins::{StatementFn, ValueFn};
 use crate::typed::{self, AsyncOp, Builtin, ExprKind as T, StmtKind};
 use crate::types::{AddrSpace, Formatted, IntType, ProbeTarget, Type};
 
@@ -49,7 +50,7 @@ impl Checker<'_> {
     /// Functions that give a value.
     pub(super) fn value_function(
         &mut self,
-        func: &ast::Ident,
+        f: ValueFn,
         args: &[ast::Expr],
         span: Span,
     ) -> Option<typed::Expr> {
@@ -63,25 +64,30 @@ impl Checker<'_> {
                 span,
             )
         };
-        match func.name.as_str() {
-            "ksym" => {
+        match f {
+            ValueFn::Str => self.str_call(args, span),
+            ValueFn::Strncmp => self.strncmp(args, span),
+            ValueFn::Strcontains | ValueFn::Strstr => self.strcontains(f, args, span),
+            ValueFn::Strlen => self.strlen(args, span),
+            ValueFn::Kstack | ValueFn::Ustack => Some(self.stack(f == ValueFn::Ustack, args, span)),
+            ValueFn::Ksym => {
                 let a = self.scalar(&args[0], "ksym's address")?;
                 Some(formatted(Formatted::Ksym, vec![a]))
             }
-            "usym" => {
+            ValueFn::Usym => {
                 let a = self.scalar(&args[0], "usym's address")?;
                 let pid = expr(T::Builtin(Builtin::Pid), Type::Int(IntType::U32), span);
                 Some(formatted(Formatted::Usym, vec![a, pid]))
             }
-            "strerror" => {
+            ValueFn::Strerror => {
                 let e = self.scalar(&args[0], "strerror's error number")?;
                 Some(formatted(Formatted::Errno, vec![e]))
             }
-            "syscall_name" => {
+            ValueFn::SyscallName => {
                 let n = self.scalar(&args[0], "syscall_name's number")?;
                 Some(formatted(Formatted::Syscall, vec![n]))
             }
-            "strftime" => {
+            ValueFn::Strftime => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "strftime's format must be a string literal");
                     self.diags.push(d);
@@ -91,9 +97,9 @@ impl Checker<'_> {
                 let ns = self.scalar(&args[1], "strftime's time")?;
                 Some(formatted(Formatted::Timestamp { format }, vec![ns]))
             }
-            "ntop" => self.ntop(args, span),
-            "buf" => self.buf(args, span),
-            "bswap" => {
+            ValueFn::Ntop => self.ntop(args, span),
+            ValueFn::Buf => self.buf(args, span),
+            ValueFn::Bswap => {
                 let v = self.scalar(&args[0], "bswap's argument")?;
                 let ty = match v.ty.as_int() {
                     Some(i) if matches!(v.kind, T::Int(_)) => IntType { bits: 64, ..i },
@@ -106,7 +112,7 @@ impl Checker<'_> {
                 });
                 Some(expr(T::Bswap(Box::new(v)), ty, span))
             }
-            "pton" => {
+            ValueFn::Pton => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self
                         .error(args[0].span, "pton takes an address in quotes")
@@ -136,8 +142,8 @@ impl Checker<'_> {
                 };
                 Some(expr(T::Bytes(bytes), ty, span))
             }
-            "getopt" => self.getopt(args, span),
-            "reg" => {
+            ValueFn::Getopt => self.getopt(args, span),
+            ValueFn::Reg => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "reg takes a register's name in quotes");
                     self.diags.push(d);
@@ -175,9 +181,9 @@ impl Checker<'_> {
                     }
                 }
             }
-            "kptr" | "uptr" => {
+            ValueFn::Kptr | ValueFn::Uptr => {
                 let p = self.scalar(&args[0], "the address")?;
-                let space = if func.name == "kptr" {
+                let space = if f == ValueFn::Kptr {
                     AddrSpace::Kernel
                 } else {
                     AddrSpace::User
@@ -195,7 +201,7 @@ impl Checker<'_> {
                 };
                 Some(typed::Expr { ty, ..p })
             }
-            "cgroupid" => {
+            ValueFn::Cgroupid => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "cgroupid takes a path in quotes");
                     self.diags.push(d);
@@ -213,7 +219,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            "uaddr" => {
+            ValueFn::Uaddr => {
                 if let (
                     ProbeTarget::Uprobe { path, .. } | ProbeTarget::Usdt { path, .. },
                     A::Str { value, .. },
@@ -245,7 +251,7 @@ impl Checker<'_> {
                 self.diags.push(d);
                 None
             }
-            "kaddr" => {
+            ValueFn::Kaddr => {
                 let A::Str { value, .. } = &args[0].kind else {
                     let d = self.error(args[0].span, "kaddr takes a symbol name in quotes");
                     self.diags.push(d);
@@ -263,7 +269,6 @@ impl Checker<'_> {
                     }
                 }
             }
-            name => self.no_value(name, span),
         }
     }
 
@@ -479,15 +484,24 @@ impl Checker<'_> {
         ))
     }
 
-    /// Function calls that are statements (besides printf and exit).
+    /// Function calls that are statements.
     pub(super) fn statement_function(
         &mut self,
+        f: StatementFn,
         func: &ast::Ident,
         args: &[ast::Expr],
         span: Span,
     ) -> Option<StmtKind> {
-        let op = match func.name.as_str() {
-            "time" => {
+        let op = match f {
+            StatementFn::Printf => return self.printf(func.span, args),
+            StatementFn::Exit => {
+                let code = match args.first() {
+                    Some(a) => Some(self.scalar(a, "exit's code")?),
+                    None => None,
+                };
+                return Some(StmtKind::Exit { code });
+            }
+            StatementFn::Time => {
                 let format = match args.first().map(|a| &a.kind) {
                     Some(A::Str { value, .. }) => String::from_utf8_lossy(value).into_owned(),
                     Some(_) => {
@@ -499,7 +513,7 @@ impl Checker<'_> {
                 };
                 AsyncOp::Time(format)
             }
-            "join" => {
+            StatementFn::Join => {
                 let argv = self.expr(&args[0])?;
                 if !matches!(&argv.ty, Type::Ptr { pointee, .. } if matches!(**pointee, Type::Ptr { .. }))
                     && !argv.ty.is_int()
@@ -528,17 +542,17 @@ impl Checker<'_> {
                 };
                 AsyncOp::Join { argv, sep }
             }
-            "cat" => {
+            StatementFn::Cat => {
                 let (format, args) = self.format_args("cat", span, args)?;
                 AsyncOp::Cat { format, args }
             }
-            "system" => {
+            StatementFn::System => {
                 self.require_unsafe("system", span)?;
                 let (format, args) = self.format_args("system", span, args)?;
                 AsyncOp::System { format, args }
             }
-            "errorf" | "warnf" => {
-                let error = func.name == "errorf";
+            StatementFn::Errorf | StatementFn::Warnf => {
+                let error = f == StatementFn::Errorf;
                 let (format, args) = self.format_args(&func.name, span, args)?;
                 AsyncOp::Message {
                     error,
@@ -547,8 +561,8 @@ impl Checker<'_> {
                     args,
                 }
             }
-            "assert" => return self.assert(args, span),
-            "signal" => {
+            StatementFn::Assert => return self.assert(args, span),
+            StatementFn::Signal => {
                 self.require_unsafe("signal", span)?;
                 let sig = match &args[0].kind {
                     A::Str { value, .. } => {
@@ -575,7 +589,6 @@ impl Checker<'_> {
                 };
                 return Some(StmtKind::Signal(sig));
             }
-            _ => return None,
         };
         Some(StmtKind::Async(op))
     }

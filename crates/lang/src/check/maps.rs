@@ -5,33 +5,13 @@
 use super::{expr, Checker};
 use crate::ast::visit::{walk_probe, walk_stmt, Visitor};
 use crate::ast::{self, ExprKind as A, Span, UnaryOp};
+use crate::builtins::{Aggregator, Arity, MapFn};
 use crate::diagnostic::{nearest, Diagnostic};
-use crate::typed::{self, Aggregation, ExprKind as T, MapDecl, MapId, MapOp, MapValue, StmtKind};
+use crate::typed::{
+    self, Aggregate, ExprKind as T, LinearBuckets, MapDecl, MapId, MapOp, MapValue, StmtKind,
+};
 use crate::types::{IntType, StackMode, Type};
 use std::collections::{HashMap, HashSet};
-
-/// Functions whose value is an aggregation: only assigned to a map.
-pub const AGGREGATIONS: &[(&str, usize, usize)] = &[
-    ("count", 0, 0),
-    ("sum", 1, 1),
-    ("min", 1, 1),
-    ("max", 1, 1),
-    ("avg", 1, 1),
-    ("stats", 1, 1),
-    ("hist", 1, 2),
-    ("lhist", 4, 4),
-];
-
-/// Map functions: statements (`delete clear zero print`) and values (`len has_key`).
-pub const MAP_FUNCTIONS: &[(&str, usize, usize)] = &[
-    ("delete", 1, 2),
-    ("clear", 1, 1),
-    ("zero", 1, 1),
-    ("print", 1, 3),
-    ("len", 1, 1),
-    ("has_key", 2, 2),
-    ("find", 3, usize::MAX),
-];
 
 /// The deepest stack `kstack`/`ustack` capture (the kernel's default `perf_event_max_stack`).
 pub const MAX_STACK: u8 = 127;
@@ -47,7 +27,7 @@ pub(super) struct Maps {
     /// Maps assigned anywhere in the program, from a first look at the syntax: the function
     /// name of an aggregation, or `None` for a plain value. Lets a read come before the
     /// assignment in the text (`/@start[tid]/` in a probe declared first).
-    assigned: HashMap<String, Option<String>>,
+    assigned: HashMap<String, Option<Aggregator>>,
     /// Maps declared by a read whose keys the next use decides.
     keyless: Vec<MapId>,
     /// Histograms declared by a read, whose parameters their assignment decides.
@@ -69,21 +49,13 @@ impl Visitor for Maps {
     fn stmt(&mut self, s: &ast::Stmt) {
         if let ast::StmtKind::AssignMap { map, value, .. } = &s.kind {
             let agg = match &value.kind {
-                A::Call { func, .. } if is_aggregation(&func.name) => Some(func.name.clone()),
+                A::Call { func, .. } => Aggregator::from_name(&func.name),
                 _ => None,
             };
             self.assigned.entry(map.name.clone()).or_insert(agg);
         }
         walk_stmt(self, s);
     }
-}
-
-pub fn is_aggregation(name: &str) -> bool {
-    AGGREGATIONS.iter().any(|(n, ..)| *n == name)
-}
-
-pub fn is_map_function(name: &str) -> bool {
-    MAP_FUNCTIONS.iter().any(|(n, ..)| *n == name)
 }
 
 /// What a use of a map says about its value.
@@ -103,11 +75,20 @@ impl Checker<'_> {
     ) -> Option<StmtKind> {
         let keys = self.map_keys(keys);
         if let A::Call { func, args } = &value.kind {
-            if is_aggregation(&func.name) {
-                let (agg, kind) = self.aggregation(func, args, value.span)?;
+            if let Some(f) = Aggregator::from_name(&func.name) {
+                let (operand, kind) = self.aggregation(f, func, args, value.span)?;
                 let keys = keys?;
-                let id = self.use_map(map, &keys, Use::Write(kind), value.span)?;
-                return Some(StmtKind::Aggregate { map: id, keys, agg });
+                let id = self.use_map(
+                    map,
+                    &keys,
+                    Use::Write(MapValue::Aggregate(kind)),
+                    value.span,
+                )?;
+                return Some(StmtKind::Aggregate {
+                    map: id,
+                    keys,
+                    value: operand,
+                });
             }
         }
         let value = self.expr(value)?;
@@ -184,18 +165,19 @@ impl Checker<'_> {
     /// Map functions used as statements: `delete`, `clear`, `zero`, `print`.
     pub(super) fn map_statement(
         &mut self,
+        f: MapFn,
         func: &ast::Ident,
         args: &[ast::Expr],
         span: Span,
     ) -> Option<StmtKind> {
-        self.arity(func, args, MAP_FUNCTIONS, span)?;
+        self.arity(func, f.arity(), args, span)?;
         let (map, keys) = self.map_arg(func, &args[0])?;
-        match func.name.as_str() {
-            "delete" => {
+        match f {
+            MapFn::Delete => {
                 let (id, keys) = self.delete(map, keys, args, span)?;
                 Some(StmtKind::Delete { map: id, keys })
             }
-            "clear" | "zero" | "print" => {
+            MapFn::Clear | MapFn::Zero | MapFn::Print => {
                 if !keys.is_empty() {
                     let d = self
                         .error(args[0].span, format!("{}() takes a whole map", func.name))
@@ -204,9 +186,9 @@ impl Checker<'_> {
                     return None;
                 }
                 let id = self.existing_map(map)?;
-                let op = match func.name.as_str() {
-                    "clear" => MapOp::Clear,
-                    "zero" => MapOp::Zero,
+                let op = match f {
+                    MapFn::Clear => MapOp::Clear,
+                    MapFn::Zero => MapOp::Zero,
                     _ => {
                         let top = match args.get(1) {
                             Some(a) => Some(Box::new(self.scalar(a, "print's top count")?)),
@@ -221,7 +203,8 @@ impl Checker<'_> {
                 };
                 Some(StmtKind::MapOp { map: id, op })
             }
-            other => {
+            MapFn::Len | MapFn::HasKey | MapFn::Find => {
+                let other = f.name();
                 let d = self
                     .error(
                         span,
@@ -298,18 +281,21 @@ impl Checker<'_> {
     /// true when the key was there.
     pub(super) fn map_value_call(
         &mut self,
+        f: MapFn,
         func: &ast::Ident,
         args: &[ast::Expr],
         span: Span,
     ) -> Option<typed::Expr> {
-        self.arity(func, args, MAP_FUNCTIONS, span)?;
+        self.arity(func, f.arity(), args, span)?;
         let (map, keys) = self.map_arg(func, &args[0])?;
-        if func.name == "delete" {
-            let (id, keys) = self.delete(map, keys, args, span)?;
-            return Some(expr(T::Delete { map: id, keys }, Type::Bool, span));
-        }
-        if func.name == "find" {
-            return self.find(map, args, span);
+        match f {
+            MapFn::Delete => {
+                let (id, keys) = self.delete(map, keys, args, span)?;
+                return Some(expr(T::Delete { map: id, keys }, Type::Bool, span));
+            }
+            MapFn::Find => return self.find(map, args, span),
+            MapFn::Clear | MapFn::Zero | MapFn::Print => return self.no_value(f.name(), span),
+            MapFn::Len | MapFn::HasKey => {}
         }
         if !keys.is_empty() {
             let d = self
@@ -318,23 +304,18 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         }
-        match func.name.as_str() {
-            "len" => {
-                let id = self.existing_map(map)?;
-                self.maps.decls[id.0].counted = true;
-                Some(expr(T::Len(id), Type::Int(IntType::U64), span))
-            }
-            "has_key" => {
-                let keys = self.map_keys(&args[1..])?;
-                let id = self.use_map(map, &keys, Use::Read, span)?;
-                Some(expr(
-                    T::HasKey { map: id, keys },
-                    Type::Int(IntType::U64),
-                    span,
-                ))
-            }
-            name => self.no_value(name, span),
+        if f == MapFn::Len {
+            let id = self.existing_map(map)?;
+            self.maps.decls[id.0].counted = true;
+            return Some(expr(T::Len(id), Type::Int(IntType::U64), span));
         }
+        let keys = self.map_keys(&args[1..])?;
+        let id = self.use_map(map, &keys, Use::Read, span)?;
+        Some(expr(
+            T::HasKey { map: id, keys },
+            Type::Int(IntType::U64),
+            span,
+        ))
     }
 
     /// `kstack`, `kstack(N)`, `kstack(perf)`, `kstack(raw, N)`.
@@ -373,25 +354,31 @@ impl Checker<'_> {
         expr(T::Stack, Type::Stack { user, limit, mode }, span)
     }
 
+    /// An aggregation call: what it aggregates (nothing for `count()`) and what the map
+    /// keeps.
     fn aggregation(
         &mut self,
+        f: Aggregator,
         func: &ast::Ident,
         args: &[ast::Expr],
         span: Span,
-    ) -> Option<(Aggregation, MapValue)> {
-        self.arity(func, args, AGGREGATIONS, span)?;
-        if func.name == "count" {
-            return Some((Aggregation::Count, MapValue::Count));
-        }
-        let what = format!("{}'s argument", func.name);
-        let value = self.scalar(&args[0], &what);
-        Some(match func.name.as_str() {
-            "sum" => (Aggregation::Sum(value?), MapValue::Sum),
-            "min" => (Aggregation::Min(value?), MapValue::Min),
-            "max" => (Aggregation::Max(value?), MapValue::Max),
-            "avg" => (Aggregation::Avg(value?), MapValue::Avg),
-            "stats" => (Aggregation::Stats(value?), MapValue::Stats),
-            "hist" => {
+    ) -> Option<(Option<typed::Expr>, Aggregate)> {
+        self.arity(func, f.arity(), args, span)?;
+        let value = match f {
+            Aggregator::Count => None,
+            _ => {
+                let what = format!("{}'s argument", f.name());
+                Some(self.scalar(&args[0], &what))
+            }
+        };
+        let kind = match f {
+            Aggregator::Count => Aggregate::Count,
+            Aggregator::Sum => Aggregate::Sum,
+            Aggregator::Min => Aggregate::Min,
+            Aggregator::Max => Aggregate::Max,
+            Aggregator::Avg => Aggregate::Avg,
+            Aggregator::Stats => Aggregate::Stats,
+            Aggregator::Hist => {
                 let bits = match args.get(1) {
                     Some(k) => {
                         let bits = self.constant(k, "hist's second argument")?;
@@ -406,9 +393,9 @@ impl Checker<'_> {
                     }
                     None => 0,
                 };
-                (Aggregation::Hist(value?), MapValue::Hist { bits })
+                Aggregate::Hist { bits }
             }
-            _ => {
+            Aggregator::Lhist => {
                 let min = self.constant(&args[1], "lhist's min");
                 let max = self.constant(&args[2], "lhist's max");
                 let step = self.constant(&args[3], "lhist's step");
@@ -417,7 +404,9 @@ impl Checker<'_> {
                     Some("lhist's step must be positive")
                 } else if max <= min {
                     Some("lhist's max must be greater than its min")
-                } else if (max - min) / step > MAX_LHIST_BUCKETS {
+                } else if (i128::from(max) - i128::from(min)) / i128::from(step)
+                    > i128::from(MAX_LHIST_BUCKETS)
+                {
                     Some("lhist may have at most 1000 buckets")
                 } else {
                     None
@@ -429,12 +418,13 @@ impl Checker<'_> {
                     self.diags.push(d);
                     return None;
                 }
-                (
-                    Aggregation::Lhist(value?),
-                    MapValue::Lhist { min, max, step },
-                )
+                Aggregate::Lhist(LinearBuckets { min, max, step })
             }
-        })
+        };
+        match value {
+            Some(v) => Some((Some(v?), kind)),
+            None => Some((None, kind)),
+        }
     }
 
     /// An integer literal, possibly negated.
@@ -457,33 +447,20 @@ impl Checker<'_> {
         v
     }
 
-    /// Checks the argument count against the function's entry in `table`.
+    /// Checks the argument count against the function's.
     pub(super) fn arity(
         &mut self,
         func: &ast::Ident,
+        arity: Arity,
         args: &[ast::Expr],
-        table: &[(&str, usize, usize)],
         span: Span,
     ) -> Option<()> {
-        let (_, lo, hi) = table.iter().find(|(n, ..)| *n == func.name)?;
-        if (*lo..=*hi).contains(&args.len()) {
+        if arity.allows(args.len()) {
             return Some(());
         }
-        let want = if lo == hi {
-            format!("{lo}")
-        } else if *hi == usize::MAX {
-            format!("at least {lo}")
-        } else {
-            format!("{lo} to {hi}")
-        };
         let d = self.error(
             span,
-            format!(
-                "{}() takes {want} argument{}, not {}",
-                func.name,
-                if want == "1" { "" } else { "s" },
-                args.len()
-            ),
+            format!("{}() takes {arity}, not {}", func.name, args.len()),
         );
         self.diags.push(d);
         None
@@ -601,22 +578,24 @@ impl Checker<'_> {
     /// Declares a map read before its assignment, with the value that assignment will give
     /// it. Keys are set by the first use that has them.
     fn declare_planned(&mut self, map: &ast::Ident) -> Option<MapId> {
-        let planned = self.maps.assigned.get(&map.name)?.clone();
-        let value = match planned.as_deref() {
-            Some("count") => MapValue::Count,
-            Some("sum") => MapValue::Sum,
-            Some("min") => MapValue::Min,
-            Some("max") => MapValue::Max,
-            Some("avg") => MapValue::Avg,
-            Some("stats") => MapValue::Stats,
-            // Histogram parameters come from the assignment itself, checked when reached;
-            // nothing reads a histogram's value before that.
-            Some("hist") => MapValue::Hist { bits: 0 },
-            Some(_) => MapValue::Lhist {
-                min: 0,
-                max: 1,
-                step: 1,
-            },
+        let planned = *self.maps.assigned.get(&map.name)?;
+        // Histogram parameters come from the assignment itself, checked when reached;
+        // nothing reads a histogram's value before that.
+        let value = match planned {
+            Some(f) => MapValue::Aggregate(match f {
+                Aggregator::Count => Aggregate::Count,
+                Aggregator::Sum => Aggregate::Sum,
+                Aggregator::Min => Aggregate::Min,
+                Aggregator::Max => Aggregate::Max,
+                Aggregator::Avg => Aggregate::Avg,
+                Aggregator::Stats => Aggregate::Stats,
+                Aggregator::Hist => Aggregate::Hist { bits: 0 },
+                Aggregator::Lhist => Aggregate::Lhist(LinearBuckets {
+                    min: 0,
+                    max: 1,
+                    step: 1,
+                }),
+            }),
             None => MapValue::Int(IntType::I64),
         };
         let id = MapId(self.maps.decls.len());
@@ -629,7 +608,7 @@ impl Checker<'_> {
         });
         self.maps.by_name.insert(map.name.clone(), id);
         self.maps.keyless.push(id);
-        if matches!(planned.as_deref(), Some("hist" | "lhist")) {
+        if matches!(planned, Some(Aggregator::Hist | Aggregator::Lhist)) {
             self.maps.unparameterized.insert(id);
         }
         Some(id)
@@ -706,9 +685,8 @@ impl Checker<'_> {
                 (MapValue::Str(a), MapValue::Str(b)) => Some(MapValue::Str((*a).max(*b))),
                 (MapValue::Stored(a), MapValue::Stored(b)) => a.unify(b).map(MapValue::Stored),
                 // A histogram read before its assignment was declared without parameters.
-                (MapValue::Hist { .. }, MapValue::Hist { .. })
-                | (MapValue::Lhist { .. }, MapValue::Lhist { .. })
-                    if self.maps.unparameterized.remove(&id) =>
+                (MapValue::Aggregate(a), MapValue::Aggregate(b))
+                    if a.function() == b.function() && self.maps.unparameterized.remove(&id) =>
                 {
                     Some(value.clone())
                 }

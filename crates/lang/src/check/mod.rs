@@ -4,7 +4,7 @@
 //! helps, a hint. No I/O, no panics.
 
 use crate::ast::{self, ExprKind as A, Span, StmtKind as S, UnaryOp};
-use crate::builtins;
+use crate::builtins::{self, Builtin, Callee, MapFn, Special};
 use crate::diagnostic::{nearest, Diagnostic};
 use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
@@ -18,7 +18,7 @@ mod kernel;
 mod maps;
 mod strings;
 
-pub use maps::{AGGREGATIONS, MAP_FUNCTIONS, MAX_STACK};
+pub use maps::MAX_STACK;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -109,6 +109,7 @@ pub fn check(
                     options,
                     resolver,
                     defines: &program.defines,
+                    expanding: Vec::new(),
                     probe: &rp,
                     diags: Vec::new(),
                     vars: Vec::new(),
@@ -171,6 +172,8 @@ struct Checker<'a> {
     options: &'a CheckOptions,
     resolver: &'a dyn ProbeResolver,
     defines: &'a [ast::Define],
+    /// The `#define`s whose values are being checked, outermost first.
+    expanding: Vec<String>,
     probe: &'a ResolvedProbe,
     diags: Vec<Diagnostic>,
     /// Declared with `let $x;` and not yet assigned: `Type::Void` until the first assignment.
@@ -193,6 +196,11 @@ fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {
 fn str_literal(value: Vec<u8>, span: Span) -> typed::Expr {
     let cap = value.len() as u32 + 1;
     expr(T::Str(value), Type::Str(cap), span)
+}
+
+/// Whether a call's first argument is a whole map (`print(@m)`, not `print(@m[1])`).
+fn whole_map(arg: Option<&ast::Expr>) -> bool {
+    matches!(arg.map(|a| &a.kind), Some(A::Map { keys, .. }) if keys.is_empty())
 }
 
 /// Whether a variable, tuple element or map value can hold this type.
@@ -329,29 +337,21 @@ impl Checker<'_> {
     fn stmt(&mut self, stmt: &ast::Stmt) -> Option<typed::Stmt> {
         let kind = match &stmt.kind {
             S::Expr(e) => match &e.kind {
-                A::Call { func, args } if func.name == "printf" => self.printf(func.span, args)?,
-                A::Call { func, args } if func.name == "exit" => {
-                    let code = match args.first() {
-                        Some(a) => Some(self.scalar(a, "exit's code")?),
-                        None => None,
-                    };
-                    typed::StmtKind::Exit { code }
-                }
-                A::Call { func, args }
-                    if func.name == "print"
-                        && !matches!(args.first().map(|a| &a.kind), Some(A::Map { keys, .. }) if keys.is_empty()) =>
-                {
-                    self.print_value(args, e.span)?
-                }
-                A::Call { func, args }
-                    if matches!(func.name.as_str(), "delete" | "clear" | "zero" | "print") =>
-                {
-                    self.map_statement(func, args, e.span)?
-                }
-                A::Call { func, args } if builtins::STATEMENTS.contains(&func.name.as_str()) => {
-                    self.arity(func, args, builtins::FUNCTIONS, e.span)?;
-                    self.statement_function(func, args, e.span)?
-                }
+                A::Call { func, args } => match Callee::of(&func.name) {
+                    Some(Callee::Statement(f)) => {
+                        self.arity(func, f.arity(), args, e.span)?;
+                        self.statement_function(f, func, args, e.span)?
+                    }
+                    Some(Callee::Map(MapFn::Print)) if !whole_map(args.first()) => {
+                        self.print_value(args, e.span)?
+                    }
+                    Some(Callee::Map(
+                        f @ (MapFn::Delete | MapFn::Clear | MapFn::Zero | MapFn::Print),
+                    )) => self.map_statement(f, func, args, e.span)?,
+                    Some(Callee::Map(MapFn::Len | MapFn::HasKey | MapFn::Find))
+                    | Some(Callee::Value(_) | Callee::Aggregation(_))
+                    | None => typed::StmtKind::Expr(self.expr(e)?),
+                },
                 _ => typed::StmtKind::Expr(self.expr(e)?),
             },
             S::AssignMap { map, keys, value } => self.assign_map(map, keys, value)?,
@@ -1009,21 +1009,35 @@ impl Checker<'_> {
     }
 
     fn ident(&mut self, name: &str, span: Span) -> Option<typed::Expr> {
-        if let Some(b) = builtins::value(name) {
-            let mut ty = builtins::type_of(b);
+        if let Some(b) = Builtin::from_name(name) {
+            let mut ty = b.ty();
             if b == typed::Builtin::Curtask {
                 ty = self.kernel_pointer("task_struct").unwrap_or(ty);
             }
             return Some(expr(T::Builtin(b), ty, span));
         }
         if let Some(d) = self.defines.iter().find(|d| d.name.name == name) {
-            let mut v = self.expr(&d.value.clone())?;
+            if self.expanding.iter().any(|n| n == name) {
+                let chain = self.expanding.join(" → ");
+                let d = self
+                    .error(span, format!("#define {name} refers to itself"))
+                    .with_hint(format!(
+                        "its value must not use {name}, directly or through another #define ({chain} → {name})"
+                    ));
+                self.diags.push(d);
+                return None;
+            }
+            self.expanding.push(name.to_string());
+            let v = self.expr(&d.value);
+            self.expanding.pop();
+            let mut v = v?;
             v.span = span;
             return Some(v);
         }
-        match name {
+        let special = Special::from_name(name);
+        match special {
             // The parent's pid and name: `curtask->real_parent->tgid` and `->comm`.
-            "ppid" | "pcomm" => {
+            Some(s @ (Special::Ppid | Special::Pcomm)) => {
                 let task = self.ident("curtask", span)?;
                 let parent = self.member(
                     task,
@@ -1032,7 +1046,7 @@ impl Checker<'_> {
                         span,
                     },
                 )?;
-                let field = if name == "ppid" { "tgid" } else { "comm" };
+                let field = if s == Special::Ppid { "tgid" } else { "comm" };
                 return self.member(
                     parent,
                     &ast::Ident {
@@ -1041,12 +1055,8 @@ impl Checker<'_> {
                     },
                 );
             }
-            "username" => {
-                let uid = expr(
-                    T::Builtin(typed::Builtin::Uid),
-                    Type::Int(IntType::U64),
-                    span,
-                );
+            Some(Special::Username) => {
+                let uid = expr(T::Builtin(Builtin::Uid), Type::Int(IntType::U64), span);
                 return Some(expr(
                     T::Format {
                         kind: crate::types::Formatted::Username,
@@ -1056,7 +1066,7 @@ impl Checker<'_> {
                     span,
                 ));
             }
-            "cpid" => match self.options.cpid {
+            Some(Special::Cpid) => match self.options.cpid {
                 Some(pid) => {
                     return Some(expr(T::Int(u64::from(pid)), Type::Int(IntType::U32), span))
                 }
@@ -1068,30 +1078,31 @@ impl Checker<'_> {
                     return None;
                 }
             },
-            _ => {}
+            Some(s @ (Special::Kstack | Special::Ustack)) => {
+                return Some(self.stack(s == Special::Ustack, &[], span));
+            }
+            Some(Special::Probe) => {
+                let text = self.probe.name.clone().into_bytes();
+                let len = text.len() as u32 + 1;
+                return Some(expr(T::Str(text), Type::Str(len), span));
+            }
+            // Given by the probe, found below.
+            Some(Special::Args | Special::Func | Special::Retval | Special::Ctx) | None => {}
         }
         if let Some(v) = self.resolver.enum_value(name) {
             return Some(expr(T::Int(v as u64), Type::Int(IntType::I64), span));
         }
-        if name == "kstack" || name == "ustack" {
-            return Some(self.stack(name == "ustack", &[], span));
-        }
-        if name == "probe" {
-            let text = self.probe.name.clone().into_bytes();
-            let len = text.len() as u32 + 1;
-            return Some(expr(T::Str(text), Type::Str(len), span));
-        }
-        let d = if name == "args" {
+        let d = if special == Some(Special::Args) {
             self.error(
                 span,
                 "`args` must be followed by a field name, as in `args.filename`",
             )
-        } else if builtins::function(name).is_some() {
+        } else if Callee::of(name).is_some() {
             self.error(span, format!("`{name}` is a function"))
                 .with_hint(format!("call it: `{name}(…)`"))
         } else if let Some(v) = self.probe.values.iter().find(|v| v.name == name) {
             return Some(expr(T::Arg(v.clone()), v.ty.clone(), span));
-        } else if let (Some(f), "func") = (&self.probe.func, name) {
+        } else if let (Some(f), Some(Special::Func)) = (&self.probe.func, special) {
             // In the kernel it is a `ksym_t`, as bpftrace types it (so `@m = func` and
             // `@m = ksym(addr)` agree); in a uprobe, the name.
             let kernel = matches!(
@@ -1111,8 +1122,7 @@ impl Checker<'_> {
             }
             return Some(str_literal(f.clone().into_bytes(), span));
         } else if let (Some(_), n @ 1..) = (
-            name.strip_prefix("arg")
-                .filter(|_| builtins::probe_specific(name).is_some()),
+            builtins::arg_index(name),
             self.probe
                 .values
                 .iter()
@@ -1202,16 +1212,21 @@ impl Checker<'_> {
             A::Ident(n) => n.as_str(),
             _ => "",
         };
-        let known = builtins::value(base_name).is_some()
+        let special = Special::from_name(base_name);
+        let known = Builtin::from_name(base_name).is_some()
             || self.defines.iter().any(|d| d.name.name == base_name)
-            || matches!(base_name, "ppid" | "pcomm" | "username" | "cpid");
+            || matches!(
+                special,
+                Some(Special::Ppid | Special::Pcomm | Special::Username | Special::Cpid)
+            );
         if base_name.is_empty() || known {
             let b = self.expr(base)?;
             return self.member(b, field);
         }
         // `ctx.task` in an iterator: its context's fields, as `args` names them elsewhere.
-        let is_ctx = base_name == "ctx" && matches!(self.probe.target, ProbeTarget::Iter { .. });
-        if base_name != "args" && !is_ctx {
+        let is_ctx =
+            special == Some(Special::Ctx) && matches!(self.probe.target, ProbeTarget::Iter { .. });
+        if special != Some(Special::Args) && !is_ctx {
             let d = self.error(base.span, format!("unknown identifier `{base_name}`"));
             let d = match nearest(base_name, builtins::all_value_names()) {
                 Some(n) => d.with_hint(format!("did you mean `{n}`?")),
@@ -1267,40 +1282,7 @@ impl Checker<'_> {
     }
 
     fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
-        if maps::is_aggregation(&func.name) {
-            let d = self
-                .error(
-                    span,
-                    format!(
-                        "{}() is an aggregation: it can only be assigned to a map",
-                        func.name
-                    ),
-                )
-                .with_hint(format!(
-                    "as in `@x = {}(…)` or `@x[key] = {}(…)`",
-                    func.name, func.name
-                ));
-            self.diags.push(d);
-            return None;
-        }
-        if maps::is_map_function(&func.name) {
-            return self.map_value_call(func, args, span);
-        }
-        if func.name == "kstack" || func.name == "ustack" {
-            if args.len() > 2 {
-                let d = self.error(
-                    span,
-                    format!(
-                        "{}() takes at most 2 arguments (a mode and the depth)",
-                        func.name
-                    ),
-                );
-                self.diags.push(d);
-                return None;
-            }
-            return Some(self.stack(func.name == "ustack", args, span));
-        }
-        if builtins::function(&func.name).is_none() {
+        let Some(callee) = Callee::of(&func.name) else {
             let names = builtins::all_function_names();
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
             let d = match nearest(&func.name, names) {
@@ -1315,15 +1297,28 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         };
-        self.arity(func, args, builtins::FUNCTIONS, span)?;
-        match func.name.as_str() {
-            "str" => self.str_call(args, span),
-            "strncmp" => self.strncmp(args, span),
-            "strcontains" | "strstr" => self.strcontains(&func.name, args, span),
-            "strlen" => self.strlen(args, span),
-            name if !builtins::STATEMENTS.contains(&name) => self.value_function(func, args, span),
+        match callee {
+            Callee::Aggregation(f) => {
+                let name = f.name();
+                let d = self
+                    .error(
+                        span,
+                        format!("{name}() is an aggregation: it can only be assigned to a map"),
+                    )
+                    .with_hint(format!("as in `@x = {name}(…)` or `@x[key] = {name}(…)`"));
+                self.diags.push(d);
+                None
+            }
+            Callee::Map(f) => self.map_value_call(f, func, args, span),
             // printf, exit and the like are statements: their use as a value is an error.
-            name => self.no_value(name, span),
+            Callee::Statement(f) => {
+                self.arity(func, f.arity(), args, span)?;
+                self.no_value(f.name(), span)
+            }
+            Callee::Value(f) => {
+                self.arity(func, f.arity(), args, span)?;
+                self.value_function(f, args, span)
+            }
         }
     }
 

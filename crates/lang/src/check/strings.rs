@@ -2,6 +2,7 @@
 
 use super::{expr, fold, Checker};
 use crate::ast::{self, BinaryOp, Span, UnaryOp};
+use crate::builtins::ValueFn;
 use crate::typed::{self, ExprKind as T};
 use crate::types::{IntType, Type};
 
@@ -58,14 +59,14 @@ impl Checker<'_> {
     /// `strcontains(h, n)` (a bool) or `strstr(h, n)` (where `n` starts in `h`, or -1).
     pub(super) fn strcontains(
         &mut self,
-        func: &str,
+        f: ValueFn,
         args: &[ast::Expr],
         span: Span,
     ) -> Option<typed::Expr> {
-        let h = self.string_arg(&args[0], func);
-        let n = self.string_arg(&args[1], func);
+        let h = self.string_arg(&args[0], f.name());
+        let n = self.string_arg(&args[1], f.name());
         let (h, n) = (h?, n?);
-        let position = func == "strstr";
+        let position = f == ValueFn::Strstr;
         Some(expr(
             T::StrContains {
                 haystack: Box::new(h),

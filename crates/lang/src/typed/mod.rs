@@ -7,6 +7,9 @@ use crate::types::{AddrSpace, ContextField, Formatted, IntType, ResolvedProbe, T
 
 pub mod visit;
 
+use crate::builtins::Aggregator;
+pub use crate::builtins::Builtin;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
@@ -55,6 +58,13 @@ pub enum MapValue {
     /// Any other value, stored as its bytes: a bool, a tuple, a value userspace renders
     /// (`@sym[pid] = ksym(addr)`).
     Stored(Type),
+    /// What an aggregation function keeps: per CPU, updated in place, combined when read.
+    Aggregate(Aggregate),
+}
+
+/// An aggregation and its parameters: what `@m[k] = count()` and the others keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
     Count,
     Sum,
     Min,
@@ -66,20 +76,75 @@ pub enum MapValue {
         bits: u8,
     },
     /// `lhist(v, min, max, step)`: linear buckets.
-    Lhist {
-        min: i64,
-        max: i64,
-        step: i64,
-    },
+    Lhist(LinearBuckets),
+}
+
+/// `lhist`'s buckets: one below `min`, one per `step` up to `max`, one above. The checker
+/// allows at most 1000 steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearBuckets {
+    pub min: i64,
+    pub max: i64,
+    pub step: i64,
+}
+
+impl LinearBuckets {
+    /// The number of steps from `min` to `max` (rounded down), computed without overflow.
+    pub fn steps(&self) -> u32 {
+        let steps = (i128::from(self.max) - i128::from(self.min)) / i128::from(self.step.max(1));
+        u32::try_from(steps).unwrap_or(u32::MAX - 2)
+    }
+    /// Underflow, the steps, overflow.
+    pub fn count(&self) -> u32 {
+        self.steps() + 2
+    }
+    /// The bucket for values above `max`.
+    pub fn overflow(&self) -> u32 {
+        self.steps() + 1
+    }
+    /// The lower bound of bucket `index` (1 is `min`), if it is not past `max`.
+    pub fn lower_bound(&self, index: u32) -> Option<i64> {
+        let v = i128::from(self.min) + (i128::from(index) - 1) * i128::from(self.step);
+        i64::try_from(v).ok().filter(|&v| v <= self.max)
+    }
+}
+
+/// `hist`'s buckets: negative values, zero, then 2^bits per power of two.
+pub fn log2_buckets(bits: u8) -> u32 {
+    ((64 - u32::from(bits)) << bits) + 1
+}
+
+impl Aggregate {
+    /// The function that makes it.
+    pub fn function(&self) -> Aggregator {
+        match self {
+            Aggregate::Count => Aggregator::Count,
+            Aggregate::Sum => Aggregator::Sum,
+            Aggregate::Min => Aggregator::Min,
+            Aggregate::Max => Aggregator::Max,
+            Aggregate::Avg => Aggregator::Avg,
+            Aggregate::Stats => Aggregator::Stats,
+            Aggregate::Hist { .. } => Aggregator::Hist,
+            Aggregate::Lhist(_) => Aggregator::Lhist,
+        }
+    }
+    /// The type of its one value, for those that have one (`stats`, `hist` and `lhist` have
+    /// none).
+    pub fn value_type(&self) -> Option<Type> {
+        match self {
+            Aggregate::Count => Some(Type::Int(IntType::U64)),
+            Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => {
+                Some(Type::Int(IntType::I64))
+            }
+            Aggregate::Stats | Aggregate::Hist { .. } | Aggregate::Lhist(_) => None,
+        }
+    }
 }
 
 impl MapValue {
     /// Aggregations live in per-CPU maps, combined when read.
     pub fn is_aggregation(&self) -> bool {
-        !matches!(
-            self,
-            MapValue::Int(_) | MapValue::Str(_) | MapValue::Stored(_)
-        )
+        matches!(self, MapValue::Aggregate(_))
     }
     /// The type of one value read from the map; `None` for `stats`, `hist` and `lhist`, which
     /// have no single value.
@@ -88,78 +153,16 @@ impl MapValue {
             MapValue::Int(i) => Some(Type::Int(*i)),
             MapValue::Str(n) => Some(Type::Str(*n)),
             MapValue::Stored(t) => Some(t.clone()),
-            MapValue::Count => Some(Type::Int(crate::types::IntType::U64)),
-            MapValue::Sum | MapValue::Min | MapValue::Max | MapValue::Avg => {
-                Some(Type::Int(crate::types::IntType::I64))
-            }
-            MapValue::Stats | MapValue::Hist { .. } | MapValue::Lhist { .. } => None,
+            MapValue::Aggregate(a) => a.value_type(),
         }
     }
-    /// The function that makes this kind of value, for messages.
+    /// The function or type that makes this kind of value, for messages.
     pub fn describe(&self) -> String {
         match self {
             MapValue::Int(i) => format!("{}", Type::Int(*i)),
             MapValue::Str(n) => format!("{}", Type::Str(*n)),
             MapValue::Stored(t) => format!("{t}"),
-            MapValue::Count => "count()".into(),
-            MapValue::Sum => "sum()".into(),
-            MapValue::Min => "min()".into(),
-            MapValue::Max => "max()".into(),
-            MapValue::Avg => "avg()".into(),
-            MapValue::Stats => "stats()".into(),
-            MapValue::Hist { .. } => "hist()".into(),
-            MapValue::Lhist { .. } => "lhist()".into(),
-        }
-    }
-    /// Number of buckets of a histogram (hist: negatives, then 2^bits per power of two;
-    /// lhist: underflow, the steps, overflow).
-    pub fn buckets(&self) -> Option<u32> {
-        match *self {
-            MapValue::Hist { bits } => Some(((64 - u32::from(bits)) << bits) + 1),
-            MapValue::Lhist { min, max, step } => Some(((max - min) / step) as u32 + 2),
-            _ => None,
-        }
-    }
-}
-
-/// The update an aggregation makes; its parameters (hist bits, lhist bounds) are in the
-/// map's `MapValue`.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Aggregation {
-    Count,
-    Sum(Expr),
-    Min(Expr),
-    Max(Expr),
-    Avg(Expr),
-    Stats(Expr),
-    Hist(Expr),
-    Lhist(Expr),
-}
-
-impl Aggregation {
-    /// The value it aggregates (`count` has none).
-    pub fn operand(&self) -> Option<&Expr> {
-        match self {
-            Aggregation::Count => None,
-            Aggregation::Sum(e)
-            | Aggregation::Min(e)
-            | Aggregation::Max(e)
-            | Aggregation::Avg(e)
-            | Aggregation::Stats(e)
-            | Aggregation::Hist(e)
-            | Aggregation::Lhist(e) => Some(e),
-        }
-    }
-    pub fn operand_mut(&mut self) -> Option<&mut Expr> {
-        match self {
-            Aggregation::Count => None,
-            Aggregation::Sum(e)
-            | Aggregation::Min(e)
-            | Aggregation::Max(e)
-            | Aggregation::Avg(e)
-            | Aggregation::Stats(e)
-            | Aggregation::Hist(e)
-            | Aggregation::Lhist(e) => Some(e),
+            MapValue::Aggregate(a) => format!("{}()", a.function().name()),
         }
     }
 }
@@ -229,11 +232,12 @@ pub enum StmtKind {
         keys: Vec<Expr>,
         value: Expr,
     },
-    /// `@m[keys] = count()` and the other aggregations.
+    /// `@m[keys] = count()` and the other aggregations: the map's `MapValue::Aggregate`
+    /// says which; `value` is what is aggregated (`count()` has none).
     Aggregate {
         map: MapId,
         keys: Vec<Expr>,
-        agg: Aggregation,
+        value: Option<Expr>,
     },
     /// `delete(@m, key)`
     Delete {
@@ -304,26 +308,6 @@ pub struct Expr {
     pub kind: ExprKind,
     pub ty: Type,
     pub span: Span,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    Pid,
-    Tid,
-    Uid,
-    Gid,
-    Comm,
-    Nsecs,
-    Elapsed,
-    Cpu,
-    /// `struct task_struct *` of the current task.
-    Curtask,
-    Rand,
-    Jiffies,
-    /// The number of possible CPUs.
-    Ncpus,
-    /// The cgroup v2 id of the current task.
-    Cgroup,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -114,11 +114,8 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             keys.iter().for_each(|k| v.expr(k));
             v.expr(value);
         }
-        StmtKind::Aggregate { keys, agg, .. } => {
-            keys.iter().for_each(|k| v.expr(k));
-            if let Some(x) = agg.operand() {
-                v.expr(x);
-            }
+        StmtKind::Aggregate { keys, value, .. } => {
+            keys.iter().chain(value).for_each(|k| v.expr(k));
         }
         StmtKind::Delete { keys, .. } => keys.iter().for_each(|k| v.expr(k)),
         StmtKind::MapOp { op, .. } => match op {
@@ -229,11 +226,8 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
             keys.iter_mut().for_each(|k| v.expr(k));
             v.expr(value);
         }
-        StmtKind::Aggregate { keys, agg, .. } => {
-            keys.iter_mut().for_each(|k| v.expr(k));
-            if let Some(x) = agg.operand_mut() {
-                v.expr(x);
-            }
+        StmtKind::Aggregate { keys, value, .. } => {
+            keys.iter_mut().chain(value).for_each(|k| v.expr(k));
         }
         StmtKind::Delete { keys, .. } => keys.iter_mut().for_each(|k| v.expr(k)),
         StmtKind::MapOp { op, .. } => match op {
