@@ -123,3 +123,21 @@ pub enum Format {
     Text,
     Json,
 }
+
+/// The script's arguments: positional ones (`$1`…) and named ones (`--name` or `--name=value`,
+/// read with `getopt`); a lone `--` only separates.
+pub fn split_args(args: Vec<String>) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for a in args {
+        match a.strip_prefix("--") {
+            Some("") => {}
+            Some(rest) => match rest.split_once('=') {
+                Some((n, v)) => named.push((n.to_string(), Some(v.to_string()))),
+                None => named.push((rest.to_string(), None)),
+            },
+            None => positional.push(a),
+        }
+    }
+    (positional, named)
+}

@@ -62,7 +62,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let (file, source) = read_script(cli)?;
     let failure = |e: RuntimeError| Failure::runtime(e, &file, &source);
     let ast = parse(&source).map_err(|d| Failure::diagnostics(d, &file, &source))?;
-    if !privileges::can_trace() {
+    // Only what needs the kernel needs privileges: a script of BEGIN and END is checked and
+    // compiled (and its errors reported) by anyone.
+    let resolving_needs_privileges = ast
+        .probes
+        .iter()
+        .flat_map(|p| &p.attach_points)
+        .any(|ap| probes::resolving_needs_privileges(ap.provider()));
+    if resolving_needs_privileges && !privileges::can_trace() {
         return Err(failure(RuntimeError::NoPrivileges));
     }
     let config = config::Config::from_script(&ast, &file, &source)?;
@@ -73,7 +80,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             args.insert(0, first.clone());
         }
     }
-    let (args, named_args) = split_args(args);
+    let (args, named_args) = cli::split_args(args);
     // Forked now, so `cpid` is known when the script is checked; it runs once attached.
     let mut command = match &cli.command {
         Some(line) => Some(command::Command::spawn(line).map_err(Failure::plain)?),
@@ -113,7 +120,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
-        start_boot_ns: boot_ns(),
+        start_boot_ns: scry_runtime::clock::boot_ns(),
         ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
         max_map_keys: config.max_map_keys,
         pid_filter: cli.pid,
@@ -143,6 +150,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         return Ok(0);
     }
 
+    if !privileges::can_trace() {
+        return Err(failure(RuntimeError::NoPrivileges));
+    }
     let out: Box<dyn Write> = match &cli.output {
         Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
             |e| Failure::plain(format!("cannot create {}: {e}", path.display())),
@@ -176,12 +186,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let warn_skipped = |session: &mut Session| {
         for e in session.take_skipped() {
             if config.missing_probes == scry_lang::MissingProbes::Warn && !cli.no_warnings {
-                eprint!(
-                    "{}",
-                    Failure::runtime(e, &file, &source)
-                        .render()
-                        .replacen("error:", "warning:", 1)
-                );
+                eprint!("{}", report::warning(&e, &file, &source));
             }
         }
     };
@@ -229,8 +234,8 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
     }
-    if let Some(definition) = cli.file.as_deref().and_then(record_definition) {
-        print!("{}", definition?);
+    if let Some(definition) = cli.file.as_deref().and_then(scry_runtime::btf::definition) {
+        print!("{}", definition.map_err(Failure::plain)?);
         return Ok(0);
     }
     let listings = probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?;
@@ -253,138 +258,12 @@ fn info() -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
     }
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid utsname to fill.
-    unsafe { libc::uname(&mut uts) };
-    let field = |f: &[libc::c_char]| {
-        // SAFETY: uname fills each field with a NUL-terminated string.
-        unsafe { std::ffi::CStr::from_ptr(f.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
     };
-    let mut out = String::new();
-    out.push_str(
-        "System
-",
-    );
-    out.push_str(&format!(
-        "  OS: {} {} {}
-",
-        field(&uts.sysname),
-        field(&uts.release),
-        field(&uts.version)
-    ));
-    out.push_str(&format!(
-        "  Arch: {}
-",
-        field(&uts.machine)
-    ));
-    out.push_str(
-        "Build
-",
-    );
-    out.push_str(&format!(
-        "  version: scry {}
-",
-        env!("CARGO_PKG_VERSION")
-    ));
-    out.push_str(&format!(
-        "  profile: {}
-",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    ));
-    let (features, probes) = scry_runtime::features::probe_kernel();
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    out.push_str(
-        "Kernel features
-",
-    );
-    for f in features {
-        out.push_str(&format!(
-            "  {}: {}
-",
-            f.name,
-            yes(f.available)
-        ));
-    }
-    out.push_str(
-        "Probe types
-",
-    );
-    for f in probes {
-        out.push_str(&format!(
-            "  {}: {}
-",
-            f.name,
-            yes(f.available)
-        ));
-    }
-    print!("{out}");
+    let build = format!("scry {}", env!("CARGO_PKG_VERSION"));
+    print!("{}", scry_runtime::features::report(&build, profile));
     Ok(0)
-}
-
-/// `-l 'struct task_struct'`: the kernel type's members from BTF, one per line with its type and
-/// offset. `None` when the pattern names no struct or union.
-fn record_definition(pattern: &str) -> Option<Result<String, Failure>> {
-    use scry_lang::types::RecordKind;
-    let (kind, name) = match pattern.split_once(' ') {
-        Some(("struct", n)) => (RecordKind::Struct, n.trim()),
-        Some(("union", n)) => (RecordKind::Union, n.trim()),
-        _ => return None,
-    };
-    let Some(btf) = scry_runtime::btf::Btf::load() else {
-        return Some(Err(Failure::plain(
-            "the kernel's BTF (/sys/kernel/btf/vmlinux) cannot be read",
-        )));
-    };
-    let Some(members) = btf.members(kind, name) else {
-        return Some(Err(Failure::plain(format!(
-            "no {pattern} in the kernel's BTF"
-        ))));
-    };
-    let mut out = format!("{pattern} {{\n");
-    for m in members {
-        let bits = m
-            .bitfield
-            .map_or(String::new(), |(_, width)| format!(" : {width}"));
-        out.push_str(&format!(
-            "    {} {}{bits};  // offset {}\n",
-            m.ty, m.name, m.offset
-        ));
-    }
-    out.push_str("};\n");
-    Some(Ok(out))
-}
-
-/// The script's arguments: positional ones (`$1`…) and named ones (`--name` or `--name=value`,
-/// read with `getopt`); a lone `--` only separates.
-fn split_args(args: Vec<String>) -> (Vec<String>, Vec<(String, Option<String>)>) {
-    let mut positional = Vec::new();
-    let mut named = Vec::new();
-    for a in args {
-        match a.strip_prefix("--") {
-            Some("") => {}
-            Some(rest) => match rest.split_once('=') {
-                Some((n, v)) => named.push((n.to_string(), Some(v.to_string()))),
-                None => named.push((rest.to_string(), None)),
-            },
-            None => positional.push(a),
-        }
-    }
-    (positional, named)
-}
-
-/// CLOCK_BOOTTIME now, in nanoseconds: the origin of `elapsed`, on the clock `nsecs` reads.
-fn boot_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

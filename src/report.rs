@@ -2,7 +2,7 @@
 //! line and a caret, kernel errors with the verifier's words, and one-line usage errors.
 
 use scry_codegen::CompileError;
-use scry_lang::diagnostic::{render_all, Diagnostic};
+use scry_lang::diagnostic::{render_all, Diagnostic, Severity};
 use scry_runtime::RuntimeError;
 
 pub struct Failure {
@@ -36,45 +36,61 @@ impl Failure {
     }
 
     pub fn runtime(e: RuntimeError, file: &str, source: &str) -> Failure {
-        let Some(span) = e.span() else {
-            return Failure::plain(e.to_string());
-        };
-        let mut error = Diagnostic::error(span, e.to_string());
-        if let RuntimeError::Unavailable {
-            hint: Some(hint), ..
-        } = &e
-        {
-            error = error.with_hint(hint.clone());
-        }
-        let mut diags = vec![error];
-        let mut tail = String::new();
-        match &e {
-            RuntimeError::Verifier { insn_span, log, .. } => {
-                if let Some(at) = insn_span {
-                    diags.push(Diagnostic::note(
-                        *at,
-                        "the verifier stopped at code generated for this",
-                    ));
-                }
-                let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-                tail.push_str("verifier log (last lines):\n");
-                for l in &lines[lines.len().saturating_sub(VERIFIER_TAIL)..] {
-                    tail.push_str(&format!("  {l}\n"));
-                }
-            }
-            RuntimeError::Attach { source, .. } => {
-                let mut inner: Option<&dyn std::error::Error> = std::error::Error::source(source);
-                while let Some(cause) = inner {
-                    tail.push_str(&format!("  caused by: {cause}\n"));
-                    inner = cause.source();
-                }
-            }
-            _ => {}
-        }
         Failure {
-            text: render_all(&diags, file, source) + &tail,
+            text: render_runtime(&e, Severity::Error, file, source),
         }
     }
+}
+
+/// A kernel-side problem that does not stop scry (a probe left out under
+/// `missing_probes = warn`), rendered as a warning.
+pub fn warning(e: &RuntimeError, file: &str, source: &str) -> String {
+    render_runtime(e, Severity::Warning, file, source)
+}
+
+/// A kernel-side problem with its location in the script where it has one, the verifier's
+/// last words or the chain of causes.
+fn render_runtime(e: &RuntimeError, severity: Severity, file: &str, source: &str) -> String {
+    let Some(span) = e.span() else {
+        let label = match severity {
+            Severity::Warning => "warning",
+            Severity::Error | Severity::Note => "error",
+        };
+        return format!("scry: {label}: {e}\n");
+    };
+    let mut error = Diagnostic::new(severity, span, e.to_string());
+    if let RuntimeError::Unavailable {
+        hint: Some(hint), ..
+    } = e
+    {
+        error = error.with_hint(hint.clone());
+    }
+    let mut diags = vec![error];
+    let mut tail = String::new();
+    match e {
+        RuntimeError::Verifier { insn_span, log, .. } => {
+            if let Some(at) = insn_span {
+                diags.push(Diagnostic::note(
+                    *at,
+                    "the verifier stopped at code generated for this",
+                ));
+            }
+            let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+            tail.push_str("verifier log (last lines):\n");
+            for l in &lines[lines.len().saturating_sub(VERIFIER_TAIL)..] {
+                tail.push_str(&format!("  {l}\n"));
+            }
+        }
+        RuntimeError::Attach { source, .. } => {
+            let mut inner: Option<&dyn std::error::Error> = std::error::Error::source(source);
+            while let Some(cause) = inner {
+                tail.push_str(&format!("  caused by: {cause}\n"));
+                inner = cause.source();
+            }
+        }
+        _ => {}
+    }
+    render_all(&diags, file, source) + &tail
 }
 
 #[cfg(test)]
@@ -108,5 +124,20 @@ mod tests {
         );
         assert!(text.ends_with("  line 19\n"), "{text}");
         assert!(!text.contains("line 7\n"), "{text}");
+    }
+
+    #[test]
+    fn warnings_carry_their_severity() {
+        let source = "kprobe:vfs_read { }";
+        let e = RuntimeError::Verifier {
+            probe: "kprobe:vfs_read".into(),
+            attach_span: Span::new(0, 15),
+            insn_span: None,
+            errno: std::io::Error::from_raw_os_error(libc::EACCES),
+            log: String::new(),
+        };
+        let text = warning(&e, "stdin", source);
+        assert!(text.starts_with("stdin:1:1: warning: the kernel's verifier rejected"), "{text}");
+        assert!(!text.contains(": error:"), "{text}");
     }
 }

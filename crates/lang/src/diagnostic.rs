@@ -31,6 +31,14 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    pub fn new(severity: Severity, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            message: message.into(),
+            span,
+            hint: None,
+        }
+    }
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,

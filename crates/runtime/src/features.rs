@@ -259,3 +259,43 @@ pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
     ];
     (features, probes)
 }
+
+/// `--info`'s text: the system, scry's build (`build`, `profile`), and every facility probed
+/// now, one `name: yes|no` per line.
+pub fn report(build: &str, profile: &str) -> String {
+    let uts = uname();
+    let mut out = String::from("System\n");
+    out.push_str(&format!("  OS: {} {} {}\n", uts[0], uts[1], uts[2]));
+    out.push_str(&format!("  Arch: {}\n", uts[3]));
+    out.push_str("Build\n");
+    out.push_str(&format!("  version: {build}\n  profile: {profile}\n"));
+    let (features, probes) = probe_kernel();
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for (title, list) in [("Kernel features", features), ("Probe types", probes)] {
+        out.push_str(&format!("{title}\n"));
+        for f in list {
+            out.push_str(&format!("  {}: {}\n", f.name, yes(f.available)));
+        }
+    }
+    out
+}
+
+/// The kernel's name, release and version, and the machine (`uname -srvm`).
+fn uname() -> [String; 4] {
+    // SAFETY: `utsname` is plain data; zeroes are a valid value to fill.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid utsname to fill.
+    unsafe { libc::uname(&mut uts) };
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: uname fills each field with a NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    [
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.version),
+        field(&uts.machine),
+    ]
+}

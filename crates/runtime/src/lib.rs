@@ -6,6 +6,7 @@
 
 pub mod bpf_map;
 pub mod btf;
+pub mod clock;
 pub mod error;
 pub mod features;
 pub mod format;

@@ -53,6 +53,11 @@ pub trait ProbeType: Sync {
     ) -> Result<OwnedEvents, aya::programs::ProgramError>;
     /// Whether this type handles `target`.
     fn handles(&self, target: &ProbeTarget) -> bool;
+    /// Whether resolving its attach points reads only what any user may (BEGIN and END read
+    /// nothing); the others read tracefs, kallsyms or binaries, which need privileges.
+    fn resolves_unprivileged(&self) -> bool {
+        false
+    }
     /// Whether `-l` names carry the kernel module, as bpftrace lists them
     /// (`rawtracepoint:vmlinux:sched_switch`): a pattern without one matches any module.
     fn listed_with_module(&self) -> bool {
@@ -132,6 +137,14 @@ pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
     *ALL.iter()
         .find(|t| t.handles(target))
         .expect("every target has a probe type")
+}
+
+/// Whether resolving an attach point of this provider needs privileges (an unknown provider
+/// does not: its error needs nothing from the kernel).
+pub fn resolving_needs_privileges(provider: &str) -> bool {
+    ALL.iter()
+        .find(|t| t.names().contains(&provider))
+        .is_some_and(|t| !t.resolves_unprivileged())
 }
 
 /// Resolves attach points against this machine's kernel, and kernel types against its BTF

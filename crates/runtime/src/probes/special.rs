@@ -39,6 +39,10 @@ impl ProbeType for Special {
         }])
     }
 
+    fn resolves_unprivileged(&self) -> bool {
+        true
+    }
+
     fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         Ok(vec![])
     }
