@@ -173,14 +173,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
 
     // BEGIN, END and iterators (which run to their end as they are attached) leave nothing to
     // wait for.
-    let only_special = module.programs.iter().all(|p| {
-        matches!(
-            p.target,
-            scry_lang::types::ProbeTarget::Begin
-                | scry_lang::types::ProbeTarget::End
-                | scry_lang::types::ProbeTarget::Iter { .. }
-        )
-    });
+    let only_special = module
+        .programs
+        .iter()
+        .all(|p| p.kind.runs != scry_lang::types::Runs::OnEvents);
     let mut session =
         Session::load_with(module, &object, config.missing_probes).map_err(failure)?;
     let warn_skipped = |session: &mut Session| {

@@ -137,7 +137,10 @@ mod tests {
             log: String::new(),
         };
         let text = warning(&e, "stdin", source);
-        assert!(text.starts_with("stdin:1:1: warning: the kernel's verifier rejected"), "{text}");
+        assert!(
+            text.starts_with("stdin:1:1: warning: the kernel's verifier rejected"),
+            "{text}"
+        );
         assert!(!text.contains(": error:"), "{text}");
     }
 }

@@ -14,7 +14,6 @@ use object::{
     elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
     SymbolKind, SymbolScope,
 };
-use scry_lang::types::ProbeTarget;
 
 /// `BPF_MAP_TYPE_*` values.
 fn map_type(kind: MapKind) -> u32 {
@@ -32,31 +31,9 @@ fn map_type(kind: MapKind) -> u32 {
 
 /// The ELF section name, whose prefix tells the loader the program type.
 pub fn section_name(program: &Program) -> String {
-    match &program.target {
-        // Run once with BPF_PROG_TEST_RUN; the tracepoint name is never attached to.
-        ProbeTarget::Begin | ProbeTarget::End | ProbeTarget::RawTracepoint { .. } => {
-            format!("raw_tp/{}", program.name)
-        }
-        ProbeTarget::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
-        ProbeTarget::Interval(_)
-        | ProbeTarget::Profile(_)
-        | ProbeTarget::Counter { .. }
-        | ProbeTarget::Watchpoint { .. } => {
-            format!("perf_event/{}", program.name)
-        }
-        // Where it attaches is given when attaching; the prefix makes it an entry or a return
-        // probe.
-        ProbeTarget::Iter { target } => format!("iter/{target}"),
-        // The function is named when loading: the section only gives the program type.
-        ProbeTarget::Fentry { ret: false, .. } => format!("fentry/{}", program.name),
-        ProbeTarget::Fentry { ret: true, .. } => format!("fexit/{}", program.name),
-        ProbeTarget::Kprobe { ret: false, .. } => format!("kprobe/{}", program.name),
-        ProbeTarget::Kprobe { ret: true, .. } => format!("kretprobe/{}", program.name),
-        ProbeTarget::Uprobe { ret: false, .. } | ProbeTarget::Usdt { .. } => {
-            format!("uprobe/{}", program.name)
-        }
-        ProbeTarget::Uprobe { ret: true, .. } => format!("uretprobe/{}", program.name),
-    }
+    let section = &program.kind.section;
+    let name = section.name.as_deref().unwrap_or(&program.name);
+    format!("{}/{name}", section.prefix)
 }
 
 /// A global symbol for a map definition or a program.

@@ -7,7 +7,9 @@ use scry_lang::ast::Span;
 use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::{log2_buckets, Aggregate, LinearBuckets, MapDecl, MapValue};
-use scry_lang::types::{str_slot, EnumType, Formatted, IntType, ProbeTarget, StackMode, Type};
+use scry_lang::types::{
+    str_slot, Attach, EnumType, Formatted, IntType, ProgramKind, StackMode, Type,
+};
 
 /// Index into `Module::maps`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,7 +177,11 @@ pub struct Program {
     pub name: String,
     /// The probe's full name, as `probe` returns it.
     pub probe: String,
-    pub target: ProbeTarget,
+    /// Its probe type, as users write it (`kretprobe`).
+    pub provider: &'static str,
+    pub kind: ProgramKind,
+    /// Where it attaches: its probe type's to read.
+    pub attach: Attach,
     pub insns: Vec<Insn>,
     /// The source span that produced each instruction slot (same length as `insns`).
     pub spans: Vec<Span>,

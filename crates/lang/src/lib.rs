@@ -11,6 +11,8 @@ pub mod ast;
 pub mod builtins;
 pub mod check;
 pub mod diagnostic;
+#[cfg(any(test, feature = "fixture"))]
+pub mod fixture;
 pub mod macros;
 pub mod parser;
 pub mod preprocess;

@@ -413,123 +413,158 @@ pub struct ContextField {
     pub c_decl: String,
 }
 
-/// What a program is attached to, as far as code generation needs to know.
+/// What checking and code generation know of a probe's program: the ELF section that tells the
+/// loader its program type, and when it runs. Where and how it attaches is its probe type's
+/// own business (`ResolvedProbe::attach`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProbeTarget {
-    /// Runs once at start, before the other probes are attached.
-    Begin,
-    /// Runs once at exit, after the other probes are detached.
-    End,
-    Tracepoint {
-        category: String,
-        event: String,
-    },
-    /// `interval:…`: a timer on one CPU.
-    Interval(Rate),
-    /// `profile:…`: a timer on every online CPU.
-    Profile(Rate),
-    /// `software:EVENT:COUNT` / `hardware:EVENT:COUNT`: a perf counter (the kernel's event id),
-    /// firing every `count` occurrences.
-    Counter {
-        hardware: bool,
-        event: u64,
-        count: u64,
-    },
-    /// `watchpoint:ADDRESS:LENGTH:MODE`: a hardware breakpoint on memory (`mode`: 1 read,
-    /// 2 write, 4 execute), in the `-p` process, or in the kernel without one.
-    Watchpoint {
-        address: u64,
-        length: u8,
-        mode: u8,
-    },
-    /// `iter:TARGET`: a BPF iterator over kernel objects (`task`, `task_file`, `task_vma`), run
-    /// once to its end.
-    Iter {
-        target: String,
-    },
-    /// `fentry:FUNC` / `fexit:FUNC`: a kernel function through a BPF trampoline, its arguments
-    /// typed from BTF.
-    Fentry {
-        func: String,
-        ret: bool,
-    },
-    /// `kprobe:FUNC[+OFFSET]` / `kretprobe:FUNC`: a kernel function.
-    Kprobe {
-        func: String,
-        offset: u64,
-        ret: bool,
-    },
-    /// `rawtracepoint:EVENT`: a kernel tracepoint's raw arguments.
-    RawTracepoint {
-        event: String,
-    },
-    /// `uprobe:` / `uretprobe:`: an instruction of an executable or library, at this offset
-    /// in the file.
-    Uprobe {
-        path: String,
-        offset: u64,
-        ret: bool,
-    },
-    /// `usdt:BIN:PROVIDER:PROBE`: one location of a statically defined probe, at this offset
-    /// in the file, with its semaphore's file offset when it has one (the kernel counts
-    /// attached probes there, which turns the probe on in the program).
-    Usdt {
-        path: String,
-        offset: u64,
-        semaphore: Option<u64>,
-    },
+pub struct ProgramKind {
+    pub section: Section,
+    pub runs: Runs,
 }
 
-impl ProbeTarget {
-    /// The probe type, as users write it.
-    pub fn kind_name(&self) -> &'static str {
+/// An ELF section name: `PREFIX/NAME`. The prefix gives the program type (`tracepoint`,
+/// `raw_tp`, `perf_event`, `kprobe`, `kretprobe`, `uprobe`, `uretprobe`, `fentry`, `fexit`,
+/// `iter`); the name is the probe's own where the loader reads it (`syscalls/sys_enter_openat`,
+/// `task`), else the program's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    pub prefix: &'static str,
+    pub name: Option<String>,
+}
+
+/// When a program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runs {
+    /// Once, before the other probes are attached (BEGIN).
+    AtStart,
+    /// Once, after the other probes are detached (END).
+    AtExit,
+    /// Through to its end as it is attached (iterators): nothing is left to wait for.
+    ToCompletion,
+    /// On every event, from attaching until exit.
+    OnEvents,
+}
+
+impl Runs {
+    /// BEGIN and END run in scry's own process, not on an event: no `-p` filter applies.
+    pub fn once(self) -> bool {
+        matches!(self, Runs::AtStart | Runs::AtExit)
+    }
+}
+
+/// Where `func` comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// A kernel function: `func` is a `ksym_t` of its address, as bpftrace types it.
+    Kernel(String),
+    /// A function of a user binary: `func` is its name.
+    User(String),
+}
+
+impl Func {
+    pub fn name(&self) -> &str {
         match self {
-            ProbeTarget::Begin => "BEGIN",
-            ProbeTarget::End => "END",
-            ProbeTarget::Tracepoint { .. } => "tracepoint",
-            ProbeTarget::Interval(_) => "interval",
-            ProbeTarget::Profile(_) => "profile",
-            ProbeTarget::RawTracepoint { .. } => "rawtracepoint",
-            ProbeTarget::Iter { .. } => "iter",
-            ProbeTarget::Watchpoint { .. } => "watchpoint",
-            ProbeTarget::Fentry { ret: false, .. } => "fentry",
-            ProbeTarget::Fentry { ret: true, .. } => "fexit",
-            ProbeTarget::Kprobe { ret: false, .. } => "kprobe",
-            ProbeTarget::Kprobe { ret: true, .. } => "kretprobe",
-            ProbeTarget::Counter {
-                hardware: false, ..
-            } => "software",
-            ProbeTarget::Counter { hardware: true, .. } => "hardware",
-            ProbeTarget::Uprobe { ret: false, .. } => "uprobe",
-            ProbeTarget::Uprobe { ret: true, .. } => "uretprobe",
-            ProbeTarget::Usdt { .. } => "usdt",
+            Func::Kernel(n) | Func::User(n) => n,
         }
     }
 }
 
-/// How often a timer probe fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rate {
-    /// Once every this many nanoseconds.
-    PeriodNs(u64),
-    /// This many times a second.
-    Hz(u64),
+/// Where a probe attaches, as its probe type describes it to itself. Checking and code
+/// generation carry it along without looking inside; the probe type that made it gets it back
+/// with `get`.
+#[derive(Clone, Debug)]
+pub struct Attach(std::sync::Arc<dyn AttachTarget>);
+
+/// A probe type's own description of where one probe attaches.
+pub trait AttachTarget: fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn equals(&self, other: &dyn AttachTarget) -> bool;
 }
 
-/// One attach point after wildcard expansion, with its context.
+impl<T: fmt::Debug + PartialEq + Send + Sync + 'static> AttachTarget for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn equals(&self, other: &dyn AttachTarget) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+}
+
+impl Attach {
+    pub fn new(target: impl AttachTarget + 'static) -> Attach {
+        Attach(std::sync::Arc::new(target))
+    }
+    /// The description, when it is a `T`.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref()
+    }
+}
+
+impl PartialEq for Attach {
+    fn eq(&self, other: &Attach) -> bool {
+        self.0.equals(&*other.0)
+    }
+}
+
+impl Eq for Attach {}
+
+/// One attach point after wildcard expansion: what its program is, where `args`, `argN`,
+/// `retval`, `func` and the registers are found, and (for its probe type) where it attaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedProbe {
     /// The full name, as the `probe` builtin returns it: `tracepoint:syscalls:sys_enter_execve`.
     pub name: String,
-    pub target: ProbeTarget,
+    /// The probe type, as users write it in full (`kretprobe`): for messages, and for the
+    /// runtime to find the type again.
+    pub provider: &'static str,
+    pub program: ProgramKind,
     /// The fields of `args`; `None` when the probe type has no `args`.
     pub args: Option<Vec<ContextField>>,
+    /// `args` is named `ctx` too (iterators).
+    pub args_as_ctx: bool,
     /// Values the probe offers as bare names (`arg0`…, `retval`), read from its context.
     pub values: Vec<ContextField>,
-    /// The traced function's name, for `func`.
-    pub func: Option<String>,
+    /// The traced function, for `func`.
+    pub func: Option<Func>,
+    /// The executable or library a user-space probe is in, whose symbols `uaddr()` resolves.
+    pub binary: Option<String>,
     /// The machine registers the context holds, for `reg("name")`.
     pub registers: Vec<ContextField>,
+    pub attach: Attach,
+}
+
+impl ResolvedProbe {
+    /// A probe with no `args`, values, function, binary or registers; its probe type sets
+    /// those it has.
+    pub fn new(
+        name: impl Into<String>,
+        provider: &'static str,
+        program: ProgramKind,
+        attach: Attach,
+    ) -> ResolvedProbe {
+        ResolvedProbe {
+            name: name.into(),
+            provider,
+            program,
+            args: None,
+            args_as_ctx: false,
+            values: Vec::new(),
+            func: None,
+            binary: None,
+            registers: Vec::new(),
+            attach,
+        }
+    }
+}
+
+impl ProgramKind {
+    /// A program in section `PREFIX/NAME` (the program's name when `name` is `None`).
+    pub fn new(prefix: &'static str, name: Option<String>, runs: Runs) -> ProgramKind {
+        ProgramKind {
+            section: Section { prefix, name },
+            runs,
+        }
+    }
 }
 
 /// Why an attach point could not be resolved, in the user's words.

@@ -447,6 +447,35 @@ impl Btf {
     }
 }
 
+/// `-l 'struct task_struct'`: the kernel type's members, one per line with its type and
+/// offset. `None` when the pattern names no struct or union; an error when BTF cannot be read
+/// or has no such type.
+pub fn definition(pattern: &str) -> Option<Result<String, String>> {
+    let (kind, name) = match pattern.split_once(' ') {
+        Some(("struct", n)) => (RecordKind::Struct, n.trim()),
+        Some(("union", n)) => (RecordKind::Union, n.trim()),
+        _ => return None,
+    };
+    let Some(btf) = vmlinux() else {
+        return Some(Err(format!("the kernel's BTF ({VMLINUX}) cannot be read")));
+    };
+    let Some(members) = btf.members(kind, name) else {
+        return Some(Err(format!("no {pattern} in the kernel's BTF")));
+    };
+    let mut out = format!("{pattern} {{\n");
+    for m in members {
+        let bits = m
+            .bitfield
+            .map_or(String::new(), |(_, width)| format!(" : {width}"));
+        out.push_str(&format!(
+            "    {} {}{bits};  // offset {}\n",
+            m.ty, m.name, m.offset
+        ));
+    }
+    out.push_str("};\n");
+    Some(Ok(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,33 +508,4 @@ mod tests {
         assert!(members.iter().any(|m| m.name == "tgid"));
         assert_eq!(btf.enum_value("TCP_SYN_SENT"), Some(2));
     }
-}
-
-/// `-l 'struct task_struct'`: the kernel type's members, one per line with its type and
-/// offset. `None` when the pattern names no struct or union; an error when BTF cannot be read
-/// or has no such type.
-pub fn definition(pattern: &str) -> Option<Result<String, String>> {
-    let (kind, name) = match pattern.split_once(' ') {
-        Some(("struct", n)) => (RecordKind::Struct, n.trim()),
-        Some(("union", n)) => (RecordKind::Union, n.trim()),
-        _ => return None,
-    };
-    let Some(btf) = vmlinux() else {
-        return Some(Err(format!("the kernel's BTF ({VMLINUX}) cannot be read")));
-    };
-    let Some(members) = btf.members(kind, name) else {
-        return Some(Err(format!("no {pattern} in the kernel's BTF")));
-    };
-    let mut out = format!("{pattern} {{\n");
-    for m in members {
-        let bits = m
-            .bitfield
-            .map_or(String::new(), |(_, width)| format!(" : {width}"));
-        out.push_str(&format!(
-            "    {} {}{bits};  // offset {}\n",
-            m.ty, m.name, m.offset
-        ));
-    }
-    out.push_str("};\n");
-    Some(Ok(out))
 }

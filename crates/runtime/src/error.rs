@@ -52,6 +52,8 @@ pub enum RuntimeError {
     NothingAttached(String),
     #[error("the BPF object has no map or program named `{0}`")]
     Missing(String),
+    #[error("no probe type `{0}` loads these programs")]
+    NoProbeType(&'static str),
     #[error("{context}: {source}")]
     Io {
         context: &'static str,

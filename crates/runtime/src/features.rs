@@ -2,7 +2,7 @@
 //! events opened, PMUs and tracefs files looked up. For `--info`, in bpftrace's wording.
 
 use crate::btf;
-use aya::programs::{FEntry, FExit, Iter, KProbe, Program, RawTracePoint};
+use aya::programs::{FEntry, KProbe, Program, RawTracePoint};
 use aya::{Btf, EbpfLoader};
 use object::write::{Object, Symbol, SymbolSection};
 use object::{
@@ -15,6 +15,18 @@ use std::path::Path;
 pub struct Feature {
     pub name: &'static str,
     pub available: bool,
+}
+
+impl Feature {
+    pub fn new(name: &'static str, available: bool) -> Feature {
+        Feature { name, available }
+    }
+}
+
+/// Whether a tiny program that returns 0 loads in `section` with `load`, given the kernel's BTF
+/// (trampolines and iterators need it).
+pub(crate) fn loads_with_btf(section: &str, load: impl FnOnce(&mut Program, &Btf) -> bool) -> bool {
+    crate::probes::aya_btf().is_ok_and(|b| loads(section, &returns_zero(), |p| load(p, b)))
 }
 
 /// A relocatable object with one program named `probe` in `section`.
@@ -39,7 +51,11 @@ fn object_with(section: &str, insns: &[Insn]) -> Option<Vec<u8>> {
 }
 
 /// Whether a program of this section, loaded as `load` does, is accepted; it is released after.
-fn loads(section: &str, insns: &[Insn], load: impl FnOnce(&mut Program) -> bool) -> bool {
+pub(crate) fn loads(
+    section: &str,
+    insns: &[Insn],
+    load: impl FnOnce(&mut Program) -> bool,
+) -> bool {
     let Some(elf) = object_with(section, insns) else {
         return false;
     };
@@ -49,12 +65,12 @@ fn loads(section: &str, insns: &[Insn], load: impl FnOnce(&mut Program) -> bool)
     ebpf.program_mut("probe").is_some_and(load)
 }
 
-fn returns_zero() -> Vec<Insn> {
+pub(crate) fn returns_zero() -> Vec<Insn> {
     vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()]
 }
 
 /// Whether a perf event of this type and config can be opened for this process.
-fn perf_event_opens(kind: u32, config: u64) -> bool {
+pub(crate) fn perf_event_opens(kind: u32, config: u64) -> bool {
     crate::perf::open(&crate::perf::Attr::new(kind, config), 0, -1).is_ok()
 }
 
@@ -102,7 +118,7 @@ fn multi_link(attach_type: u32, target: &[u8]) -> std::io::Result<()> {
 
 /// Whether kprobe programs attach to many functions at once (`kprobe.multi`, through fprobe):
 /// a link on `vfs_read` is made and closed.
-fn kprobe_multi() -> bool {
+pub(crate) fn kprobe_multi() -> bool {
     let symbol = b"vfs_read\0";
     let syms = [symbol.as_ptr() as u64];
     // kprobe_multi: flags, cnt, syms, addrs, cookies.
@@ -115,7 +131,7 @@ fn kprobe_multi() -> bool {
 /// Whether uprobe programs attach to many offsets at once (`uprobe.multi`). Asked to attach
 /// to a directory, a kernel that has them answers EBADF (not a regular file), as libbpf
 /// checks.
-fn uprobe_multi() -> bool {
+pub(crate) fn uprobe_multi() -> bool {
     let path = b"/\0";
     let offsets = [0u64];
     // uprobe_multi: path, offsets, ref_ctr_offsets, cookies, cnt, flags, pid.
@@ -129,7 +145,7 @@ fn uprobe_multi() -> bool {
     }
 }
 
-fn pmu(name: &str) -> bool {
+pub(crate) fn pmu(name: &str) -> bool {
     Path::new("/sys/bus/event_source/devices")
         .join(name)
         .exists()
@@ -148,12 +164,8 @@ pub fn trampolines() -> bool {
     })
 }
 
-/// Every facility, probed now.
+/// Every facility, probed now: the kernel's, then each probe type's.
 pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
-    let kernel_btf = crate::probes::aya_btf().ok();
-    let tracing = |section: &str, load: &dyn Fn(&mut Program, &Btf) -> bool| {
-        kernel_btf.is_some_and(|b| loads(section, &returns_zero(), |p| load(p, b)))
-    };
     let helper_call = |helper: Helper| {
         loads(
             "kprobe/probe",
@@ -194,69 +206,7 @@ pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
             ),
         },
     ];
-    let probes = vec![
-        Feature {
-            name: "kprobe",
-            available: pmu("kprobe")
-                || crate::tracefs::root().is_ok_and(|r| r.join("kprobe_events").exists()),
-        },
-        Feature {
-            name: "uprobe",
-            available: pmu("uprobe"),
-        },
-        Feature {
-            name: "kprobe_multi",
-            available: kprobe_multi(),
-        },
-        Feature {
-            name: "uprobe_multi",
-            available: uprobe_multi(),
-        },
-        Feature {
-            name: "tracepoint",
-            available: crate::tracefs::root().is_ok_and(|r| r.join("events").is_dir()),
-        },
-        Feature {
-            name: "rawtracepoint",
-            available: loads("raw_tp/probe", &returns_zero(), |p| {
-                let p: Result<&mut RawTracePoint, _> = p.try_into();
-                p.is_ok_and(|p| p.load().is_ok())
-            }),
-        },
-        Feature {
-            name: "perf_event",
-            available: perf_event_opens(1, 0),
-        },
-        Feature {
-            name: "hardware",
-            available: perf_event_opens(0, 0),
-        },
-        Feature {
-            name: "fentry",
-            available: tracing("fentry/probe", &|p, b| {
-                let p: Result<&mut FEntry, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", b).is_ok())
-            }),
-        },
-        Feature {
-            name: "fexit",
-            available: tracing("fexit/probe", &|p, b| {
-                let p: Result<&mut FExit, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", b).is_ok())
-            }),
-        },
-        Feature {
-            name: "iter",
-            available: tracing("iter/task", &|p, b| {
-                let p: Result<&mut Iter, _> = p.try_into();
-                p.is_ok_and(|p| p.load("task", b).is_ok())
-            }),
-        },
-        Feature {
-            name: "watchpoint",
-            available: pmu("breakpoint"),
-        },
-    ];
+    let probes = crate::probes::ALL.iter().flat_map(|t| t.info()).collect();
     (features, probes)
 }
 

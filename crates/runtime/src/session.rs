@@ -5,7 +5,7 @@
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::output::{format_printf, HelperFailure, Printer, TextKind};
-use crate::probes;
+use crate::probes::{self, ProbeType};
 use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
 use crate::{maps, RuntimeError};
@@ -16,7 +16,7 @@ use scry_codegen::insn::Helper;
 use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
 use scry_lang::diagnostic::Location;
-use scry_lang::types::ProbeTarget;
+use scry_lang::types::Runs;
 use scry_lang::MissingProbes;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -80,9 +80,9 @@ impl Session {
             let p = ebpf
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            let kind = probes::for_target(&prog.target);
-            if let Err(e) = kind.load(p, &prog.target) {
-                let error = match kind.load_refused(&prog.target, &e) {
+            let kind = probe_type(prog)?;
+            if let Err(e) = kind.load(p, &prog.attach) {
+                let error = match kind.load_refused(&prog.attach, &e) {
                     Some((reason, hint)) => RuntimeError::Unavailable {
                         probe: prog.probe.clone(),
                         attach_span: prog.attach_span,
@@ -91,8 +91,7 @@ impl Session {
                     },
                     None => load_error(prog, e),
                 };
-                let special = matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End);
-                if missing == MissingProbes::Error || special {
+                if missing == MissingProbes::Error || prog.kind.runs.once() {
                     return Err(error);
                 }
                 skipped.push(prog.name.clone());
@@ -131,7 +130,7 @@ impl Session {
     /// Runs the BEGIN probes. Their output is held until `deliver`, so it follows the
     /// "Attached" message; returns true if BEGIN called `exit()`.
     pub fn run_begin(&mut self) -> Result<bool, RuntimeError> {
-        self.run_once(|t| *t == ProbeTarget::Begin)?;
+        self.run_once(Runs::AtStart)?;
         while let Some(rec) = self.events.next() {
             self.pending.push(rec.to_vec());
         }
@@ -147,13 +146,11 @@ impl Session {
         let mut attached = 0;
         let mut first_failure = None;
         for prog in &self.module.programs {
-            if matches!(prog.target, ProbeTarget::Begin | ProbeTarget::End)
-                || self.skipped.contains(&prog.name)
-            {
+            if prog.kind.runs.once() || self.skipped.contains(&prog.name) {
                 continue;
             }
-            let kind = probes::for_target(&prog.target);
-            let result = match kind.unavailable(&prog.target) {
+            let kind = probe_type(prog)?;
+            let result = match kind.unavailable(&prog.attach) {
                 Some((reason, hint)) => Err(RuntimeError::Unavailable {
                     probe: prog.probe.clone(),
                     attach_span: prog.attach_span,
@@ -165,7 +162,7 @@ impl Session {
                         .ebpf
                         .program_mut(&prog.name)
                         .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-                    kind.attach(p, &prog.target, pid)
+                    kind.attach(p, &prog.attach, pid)
                         .map_err(|source| RuntimeError::Attach {
                             probe: prog.probe.clone(),
                             attach_span: prog.attach_span,
@@ -280,17 +277,16 @@ impl Session {
         printer: &mut dyn Printer,
         print_maps: bool,
     ) -> Result<(), RuntimeError> {
-        let names: Vec<String> = self
-            .module
-            .programs
-            .iter()
-            .filter(|p| p.target != ProbeTarget::End)
-            .map(|p| p.name.clone())
-            .collect();
         self.events_held.clear();
-        for name in names {
-            if let Some(p) = self.ebpf.program_mut(&name) {
-                probes::detach(p);
+        for prog in &self.module.programs {
+            if prog.kind.runs == Runs::AtExit {
+                continue;
+            }
+            if let (Some(p), Some(kind)) =
+                (self.ebpf.program_mut(&prog.name), probes::of(prog.provider))
+            {
+                // One that never loaded (left out under missing_probes) has nothing to undo.
+                let _ = kind.unload(p);
             }
         }
         // After exit(), what other CPUs recorded behind it is not shown: the program had
@@ -298,7 +294,7 @@ impl Session {
         if self.exit_code.is_some() {
             while self.events.next().is_some() {}
         }
-        self.run_once(|t| *t == ProbeTarget::End)?;
+        self.run_once(Runs::AtExit)?;
         self.exit_code = None;
         self.drain(printer)
             .and_then(|_| printer.end())
@@ -323,8 +319,9 @@ impl Session {
             })
     }
 
-    fn run_once(&mut self, which: impl Fn(&ProbeTarget) -> bool) -> Result<(), RuntimeError> {
-        for prog in self.module.programs.iter().filter(|p| which(&p.target)) {
+    /// Runs the BEGIN (`AtStart`) or END (`AtExit`) programs.
+    fn run_once(&mut self, which: Runs) -> Result<(), RuntimeError> {
+        for prog in self.module.programs.iter().filter(|p| p.kind.runs == which) {
             let p = self
                 .ebpf
                 .program(&prog.name)
@@ -605,6 +602,11 @@ fn failing_insn(log: &str) -> Option<usize> {
         let _ = rest;
         n.trim().parse().ok()
     })
+}
+
+/// The probe type whose program this is.
+fn probe_type(prog: &Program) -> Result<&'static dyn ProbeType, RuntimeError> {
+    probes::of(prog.provider).ok_or(RuntimeError::NoProbeType(prog.provider))
 }
 
 #[cfg(test)]

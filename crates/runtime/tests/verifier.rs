@@ -5,7 +5,7 @@ use scry_codegen::insn::{Insn, Reg};
 use scry_codegen::module::{MapKind, MapSpec, Program};
 use scry_codegen::{elf, Module};
 use scry_lang::ast::Span;
-use scry_lang::types::ProbeTarget;
+use scry_lang::types::{Attach, ProgramKind, Runs};
 use scry_runtime::{RuntimeError, Session};
 
 #[test]
@@ -28,7 +28,10 @@ fn verifier_rejection_is_located() {
         programs: vec![Program {
             name: format!("scry{:x}_bad", std::process::id()),
             probe: "BEGIN".into(),
-            target: ProbeTarget::Begin,
+            provider: "BEGIN",
+            kind: ProgramKind::new("raw_tp", None, Runs::AtStart),
+            // BEGIN reads nothing of its target.
+            attach: Attach::new(()),
             spans: vec![Span::new(0, 5), Span::new(8, 20), Span::new(0, 5)],
             insns,
             map_loads: vec![],

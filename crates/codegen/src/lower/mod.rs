@@ -285,11 +285,8 @@ impl<'a> Lowerer<'a> {
         self.asm.span = self.probe.attach_span;
         self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
         self.prologue();
-        let special = matches!(
-            self.probe.resolved.target,
-            scry_lang::types::ProbeTarget::Begin | scry_lang::types::ProbeTarget::End
-        );
-        if let (Some(pid), false) = (self.options.pid_filter, special) {
+        let once = self.probe.resolved.program.runs.once();
+        if let (Some(pid), false) = (self.options.pid_filter, once) {
             self.asm.emit(Insn::call(Helper::GetCurrentPidTgid));
             self.asm.emit(Insn::alu64_imm(Alu::Rsh, Reg::R0, 32));
             let ret = self.ret;
@@ -350,7 +347,9 @@ impl<'a> Lowerer<'a> {
         Ok(Program {
             name,
             probe: probe_name,
-            target: self.probe.resolved.target.clone(),
+            provider: self.probe.resolved.provider,
+            kind: self.probe.resolved.program.clone(),
+            attach: self.probe.resolved.attach.clone(),
             insns,
             spans,
             map_loads,

@@ -6,7 +6,7 @@ use super::{expr, fold, Checker};
 use crate::ast::{self, ExprKind as A, Span};
 use crate::builtins::{StatementFn, ValueFn};
 use crate::typed::{self, AsyncOp, Builtin, ExprKind as T, StmtKind};
-use crate::types::{AddrSpace, Formatted, IntType, ProbeTarget, Type};
+use crate::types::{AddrSpace, Formatted, IntType, Type};
 
 /// The address families `ntop` knows.
 const AF_INET: u64 = 2;
@@ -157,10 +157,7 @@ impl Checker<'_> {
                         let d = self
                             .error(
                                 span,
-                                format!(
-                                    "a {} probe has no registers to read",
-                                    self.probe.target.kind_name()
-                                ),
+                                format!("a {} probe has no registers to read", self.probe.provider),
                             )
                             .with_hint("reg() reads the registers of uprobes");
                         self.diags.push(d);
@@ -220,11 +217,7 @@ impl Checker<'_> {
                 }
             }
             ValueFn::Uaddr => {
-                if let (
-                    ProbeTarget::Uprobe { path, .. } | ProbeTarget::Usdt { path, .. },
-                    A::Str { value, .. },
-                ) = (&self.probe.target, &args[0].kind)
-                {
+                if let (Some(path), A::Str { value, .. }) = (&self.probe.binary, &args[0].kind) {
                     let name = String::from_utf8_lossy(value).into_owned();
                     return match self.resolver.user_symbol(path, &name) {
                         Some(addr) => Some(expr(T::Int(addr), Type::Int(IntType::U64), span)),
@@ -244,7 +237,7 @@ impl Checker<'_> {
                         span,
                         format!(
                             "uaddr() finds a symbol in a uprobe's binary; this is a {} probe",
-                            self.probe.target.kind_name()
+                            self.probe.provider
                         ),
                     )
                     .with_hint("kaddr(\"name\") gives a kernel symbol's address");

@@ -8,9 +8,7 @@ use crate::builtins::{self, Builtin, Callee, MapFn, Special};
 use crate::diagnostic::{nearest, Diagnostic};
 use crate::printf;
 use crate::typed::{self, ExprKind as T, Var, VarId};
-use crate::types::{
-    AddrSpace, ContextField, IntType, ProbeResolver, ProbeTarget, ResolvedProbe, Type,
-};
+use crate::types::{AddrSpace, ContextField, Func, IntType, ProbeResolver, ResolvedProbe, Type};
 
 mod ctypes;
 mod functions;
@@ -1105,11 +1103,11 @@ impl Checker<'_> {
         } else if let (Some(f), Some(Special::Func)) = (&self.probe.func, special) {
             // In the kernel it is a `ksym_t`, as bpftrace types it (so `@m = func` and
             // `@m = ksym(addr)` agree); in a uprobe, the name.
-            let kernel = matches!(
-                self.probe.target,
-                ProbeTarget::Kprobe { .. } | ProbeTarget::Fentry { .. }
-            );
-            if let (true, Some(addr)) = (kernel, self.resolver.kernel_symbol(f)) {
+            let address = match f {
+                Func::Kernel(name) => self.resolver.kernel_symbol(name),
+                Func::User(_) => None,
+            };
+            if let Some(addr) = address {
                 let kind = crate::types::Formatted::Ksym;
                 return Some(expr(
                     T::Format {
@@ -1120,7 +1118,7 @@ impl Checker<'_> {
                     span,
                 ));
             }
-            return Some(str_literal(f.clone().into_bytes(), span));
+            return Some(str_literal(f.name().as_bytes().to_vec(), span));
         } else if let (Some(_), n @ 1..) = (
             builtins::arg_index(name),
             self.probe
@@ -1144,7 +1142,7 @@ impl Checker<'_> {
                 span,
                 format!(
                     "`{name}` is not available in a {} probe",
-                    self.probe.target.kind_name()
+                    self.probe.provider
                 ),
             )
             .with_hint(format!("`{name}` is provided by {probes} probes"))
@@ -1224,8 +1222,7 @@ impl Checker<'_> {
             return self.member(b, field);
         }
         // `ctx.task` in an iterator: its context's fields, as `args` names them elsewhere.
-        let is_ctx =
-            special == Some(Special::Ctx) && matches!(self.probe.target, ProbeTarget::Iter { .. });
+        let is_ctx = special == Some(Special::Ctx) && self.probe.args_as_ctx;
         if special != Some(Special::Args) && !is_ctx {
             let d = self.error(base.span, format!("unknown identifier `{base_name}`"));
             let d = match nearest(base_name, builtins::all_value_names()) {
@@ -1407,51 +1404,7 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{FieldLocation, ProbeTarget, ResolveError};
-
-    pub(crate) struct Fixture;
-
-    impl ProbeResolver for Fixture {
-        fn resolve(
-            &self,
-            provider: &str,
-            parts: &[&str],
-        ) -> Result<Vec<ResolvedProbe>, ResolveError> {
-            match (provider, parts) {
-                ("BEGIN", []) => Ok(vec![ResolvedProbe {
-                    name: "BEGIN".into(),
-                    target: ProbeTarget::Begin,
-                    args: None,
-                    values: Vec::new(),
-                    func: None,
-                    registers: Vec::new(),
-                }]),
-                ("tracepoint", ["syscalls", "sys_enter_execve"]) => Ok(vec![ResolvedProbe {
-                    name: "tracepoint:syscalls:sys_enter_execve".into(),
-                    target: ProbeTarget::Tracepoint {
-                        category: "syscalls".into(),
-                        event: "sys_enter_execve".into(),
-                    },
-                    args: Some(vec![ContextField {
-                        name: "filename".into(),
-                        ty: Type::Ptr {
-                            pointee: Box::new(Type::Int(IntType::I8)),
-                            space: AddrSpace::User,
-                        },
-                        location: FieldLocation::Inline { offset: 16 },
-                        c_decl: "const char * filename".into(),
-                    }]),
-                    values: Vec::new(),
-                    func: None,
-                    registers: Vec::new(),
-                }]),
-                _ => Err(ResolveError {
-                    message: format!("unknown probe {provider}"),
-                    hint: None,
-                }),
-            }
-        }
-    }
+    use crate::fixture::Recorded as Fixture;
 
     fn errors(src: &str) -> Vec<String> {
         let ast = crate::parse(src).unwrap();

@@ -4,10 +4,11 @@
 //! as the kernel's list of PMUs (`/sys/bus/event_source/devices`) shows.
 
 use super::{timer, Listing, OwnedEvents, ProbeType};
+use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy};
 use aya::programs::{Program, ProgramError};
-use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ResolveError, ResolvedProbe};
 
 pub struct Counter {
     pub hardware: bool,
@@ -132,18 +133,16 @@ impl ProbeType for Counter {
                 hint: Some("software events and profile:hz:N sample without one".into()),
             });
         }
-        Ok(vec![ResolvedProbe {
-            name: format!("{provider}:{full}:{count}"),
-            target: ProbeTarget::Counter {
+        Ok(vec![ResolvedProbe::new(
+            format!("{provider}:{full}:{count}"),
+            self.provider(),
+            timer::perf_event_program(),
+            Attach::new(CounterTarget {
                 hardware: self.hardware,
                 event,
                 count,
-            },
-            args: None,
-            values: Vec::new(),
-            func: None,
-            registers: Vec::new(),
-        }])
+            }),
+        )])
     }
 
     fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
@@ -161,24 +160,21 @@ impl ProbeType for Counter {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         timer::load(program)
     }
 
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Counter {
+        let CounterTarget {
             hardware,
             event,
             count,
-        } = target
-        else {
-            unreachable!("the counter types only attach counters")
-        };
+        } = super::target(target)?;
         let config = PerfEventConfig::Pmu {
             pmu_type: if *hardware {
                 TYPE_HARDWARE
@@ -194,7 +190,24 @@ impl ProbeType for Counter {
         timer::attach_counter(program, config, SamplePolicy::Period(*count), &scopes)
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Counter { hardware, .. } if *hardware == self.hardware)
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        timer::unload(program)
     }
+
+    /// Hardware counters need a PMU; software ones only perf events (the timers report those).
+    fn info(&self) -> Vec<Feature> {
+        if !self.hardware {
+            return Vec::new();
+        }
+        let opens = features::perf_event_opens(TYPE_HARDWARE, 0);
+        vec![Feature::new("hardware", opens)]
+    }
+}
+
+/// A perf counter: the kernel's event id, firing every `count` occurrences.
+#[derive(Debug, PartialEq)]
+struct CounterTarget {
+    hardware: bool,
+    event: u64,
+    count: u64,
 }

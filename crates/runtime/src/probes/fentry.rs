@@ -4,17 +4,21 @@
 //! (the program load fails with EPERM) gets one error that says so and names an alternative.
 
 use super::{aya_btf, glob_match, kprobe, Listing, OwnedEvents, ProbeType};
-use crate::btf;
-use crate::RuntimeError;
+use crate::features::{self, Feature};
+use crate::{btf, RuntimeError};
 use aya::programs::{FEntry, FExit, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
-    ContextField, FieldLocation, ProbeTarget, ResolveError, ResolvedProbe, Type,
+    Attach, ContextField, FieldLocation, Func, ProgramKind, ResolveError, ResolvedProbe, Runs, Type,
 };
 
 pub struct Fentry {
     pub ret: bool,
 }
+
+/// A kernel function, by name.
+#[derive(Debug, PartialEq)]
+struct FentryTarget(String);
 
 fn word(name: &str, ty: Type, i: usize) -> ContextField {
     ContextField {
@@ -55,17 +59,17 @@ impl Fentry {
             // fexit's context holds the arguments, then the return value.
             values.push(word("retval", ret.clone(), params.len()));
         }
-        ResolvedProbe {
-            name: format!("{}:{func}", self.provider()),
-            target: ProbeTarget::Fentry {
-                func: func.to_string(),
-                ret: self.ret,
-            },
-            args: Some(args),
-            values,
-            func: Some(func.to_string()),
-            registers: Vec::new(),
-        }
+        // The function is named when loading: the section only gives the program type.
+        let mut probe = ResolvedProbe::new(
+            format!("{}:{func}", self.provider()),
+            self.provider(),
+            ProgramKind::new(self.provider(), None, Runs::OnEvents),
+            Attach::new(FentryTarget(func.to_string())),
+        );
+        probe.args = Some(args);
+        probe.values = values;
+        probe.func = Some(Func::Kernel(func.to_string()));
+        probe
     }
 }
 
@@ -142,10 +146,8 @@ impl ProbeType for Fentry {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
-        let ProbeTarget::Fentry { func, .. } = target else {
-            unreachable!("the fentry types only load fentry programs")
-        };
+    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError> {
+        let FentryTarget(func) = super::target(target)?;
         let btf = aya_btf()?;
         if self.ret {
             let p: &mut FExit = program.try_into()?;
@@ -159,7 +161,7 @@ impl ProbeType for Fentry {
     fn attach(
         &self,
         program: &mut Program,
-        _target: &ProbeTarget,
+        _target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
         if self.ret {
@@ -175,18 +177,35 @@ impl ProbeType for Fentry {
         true
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Fentry { ret, .. } if *ret == self.ret)
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        if self.ret {
+            let p: &mut FExit = program.try_into()?;
+            p.unload()
+        } else {
+            let p: &mut FEntry = program.try_into()?;
+            p.unload()
+        }
+    }
+
+    fn info(&self) -> Vec<Feature> {
+        let loads = features::loads_with_btf(&format!("{}/probe", self.provider()), |p, btf| {
+            if self.ret {
+                let p: Result<&mut FExit, _> = p.try_into();
+                p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
+            } else {
+                let p: Result<&mut FEntry, _> = p.try_into();
+                p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
+            }
+        });
+        vec![Feature::new(self.provider(), loads)]
     }
 
     fn load_refused(
         &self,
-        target: &ProbeTarget,
+        target: &Attach,
         error: &ProgramError,
     ) -> Option<(String, Option<String>)> {
-        let ProbeTarget::Fentry { func, ret } = target else {
-            return None;
-        };
+        let FentryTarget(func) = super::target(target).ok()?;
         let ProgramError::LoadError { io_error, .. } = error else {
             return None;
         };
@@ -196,7 +215,7 @@ impl ProbeType for Fentry {
                     "{}:{func}: the kernel refused BPF trampolines (EPERM), which fentry and fexit need",
                     self.provider()
                 ),
-                Some(kprobe::alternative(func, *ret)),
+                Some(kprobe::alternative(func, self.ret)),
             )
         })
     }

@@ -3,11 +3,13 @@
 //! arguments, typed from BTF (`bpf_iter_task(meta, task)`: `ctx.task->comm`).
 
 use super::{aya_btf, glob_match, Listing, OwnedEvents, ProbeType};
-use crate::btf;
-use crate::RuntimeError;
+use crate::features::{self, Feature};
+use crate::{btf, RuntimeError};
 use aya::programs::{Iter, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
-use scry_lang::types::{ContextField, FieldLocation, ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{
+    Attach, ContextField, FieldLocation, ProgramKind, ResolveError, ResolvedProbe, Runs,
+};
 use std::io::Read;
 
 pub struct IterProbe;
@@ -68,16 +70,17 @@ impl ProbeType for IterProbe {
                 },
             })
             .collect();
-        Ok(vec![ResolvedProbe {
-            name: format!("iter:{target}"),
-            target: ProbeTarget::Iter {
-                target: target.to_string(),
-            },
-            args: Some(args),
-            values: Vec::new(),
-            func: None,
-            registers: Vec::new(),
-        }])
+        // The loader reads the iterator's target from the section name.
+        let program = ProgramKind::new("iter", Some(target.to_string()), Runs::ToCompletion);
+        let mut probe = ResolvedProbe::new(
+            format!("iter:{target}"),
+            "iter",
+            program,
+            Attach::new(IterTarget(target.to_string())),
+        );
+        probe.args = Some(args);
+        probe.args_as_ctx = true;
+        Ok(vec![probe])
     }
 
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
@@ -97,10 +100,8 @@ impl ProbeType for IterProbe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, target: &ProbeTarget) -> Result<(), ProgramError> {
-        let ProbeTarget::Iter { target } = target else {
-            unreachable!("the iter type only loads iterators")
-        };
+    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError> {
+        let IterTarget(target) = super::target(target)?;
         let p: &mut Iter = program.try_into()?;
         p.load(target, aya_btf()?)
     }
@@ -110,7 +111,7 @@ impl ProbeType for IterProbe {
     fn attach(
         &self,
         program: &mut Program,
-        _target: &ProbeTarget,
+        _target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
         let p: &mut Iter = program.try_into()?;
@@ -124,7 +125,20 @@ impl ProbeType for IterProbe {
         Ok(OwnedEvents::new())
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Iter { .. })
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut Iter = program.try_into()?;
+        p.unload()
+    }
+
+    fn info(&self) -> Vec<Feature> {
+        let loads = features::loads_with_btf("iter/task", |p, btf| {
+            let p: Result<&mut Iter, _> = p.try_into();
+            p.is_ok_and(|p| p.load("task", btf).is_ok())
+        });
+        vec![Feature::new("iter", loads)]
     }
 }
+
+/// An iterator by its target (`task`, `task_file`…).
+#[derive(Debug, PartialEq)]
+struct IterTarget(String);

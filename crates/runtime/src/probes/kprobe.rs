@@ -5,13 +5,21 @@
 //! the same event where there is one.
 
 use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
+use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::{KProbe, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
-use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, Func, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 pub struct Kprobe {
     pub ret: bool,
+}
+
+/// A kernel function and an offset into it.
+#[derive(Debug, PartialEq)]
+struct KprobeTarget {
+    func: String,
+    offset: u64,
 }
 
 /// Kernel functions: the text symbols of `/proc/kallsyms`, sorted, each name once.
@@ -140,17 +148,20 @@ impl ProbeType for Kprobe {
         let out: Vec<ResolvedProbe> = functions
             .iter()
             .filter(|f| glob_match(pattern, f))
-            .map(|f| ResolvedProbe {
-                name: format!("{provider}:{f}"),
-                target: ProbeTarget::Kprobe {
-                    func: f.clone(),
-                    offset,
-                    ret: self.ret,
-                },
-                args: None,
-                values: uprobe::values(self.ret),
-                func: Some(f.clone()),
-                registers: uprobe::registers(),
+            .map(|f| {
+                let mut probe = ResolvedProbe::new(
+                    format!("{provider}:{f}"),
+                    self.provider(),
+                    ProgramKind::new(self.provider(), None, Runs::OnEvents),
+                    Attach::new(KprobeTarget {
+                        func: f.clone(),
+                        offset,
+                    }),
+                );
+                probe.values = uprobe::values(self.ret);
+                probe.func = Some(Func::Kernel(f.clone()));
+                probe.registers = uprobe::registers();
+                probe
             })
             .collect();
         if out.is_empty() {
@@ -180,7 +191,7 @@ impl ProbeType for Kprobe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut KProbe = program.try_into()?;
         p.load()
     }
@@ -188,32 +199,40 @@ impl ProbeType for Kprobe {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Kprobe { func, offset, .. } = target else {
-            unreachable!("the kprobe types only attach kprobes")
-        };
+        let KprobeTarget { func, offset } = super::target(target)?;
         let p: &mut KProbe = program.try_into()?;
         p.attach(func, *offset).map(|_| OwnedEvents::new())
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Kprobe { ret, .. } if *ret == self.ret)
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut KProbe = program.try_into()?;
+        p.unload()
     }
 
-    fn unavailable(&self, target: &ProbeTarget) -> Option<(String, Option<String>)> {
+    /// kprobe and kprobe_multi (reported once, by the entry type).
+    fn info(&self) -> Vec<Feature> {
+        if self.ret {
+            return Vec::new();
+        }
+        vec![
+            Feature::new("kprobe", kprobes_available()),
+            Feature::new("kprobe_multi", features::kprobe_multi()),
+        ]
+    }
+
+    fn unavailable(&self, target: &Attach) -> Option<(String, Option<String>)> {
         if kprobes_available() {
             return None;
         }
-        let ProbeTarget::Kprobe { func, ret, .. } = target else {
-            return None;
-        };
+        let KprobeTarget { func, .. } = super::target(target).ok()?;
         let reason = format!(
             "{}:{func}: kprobes are not available: this kernel was built without CONFIG_KPROBES (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs)",
             self.provider()
         );
-        Some((reason, Some(alternative(func, *ret))))
+        Some((reason, Some(alternative(func, self.ret))))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Probe types. Each type is one module implementing `ProbeType`: it expands an attach point
-//! (wildcards included) into probes with their contexts, lists what it offers for `-l`, and
-//! attaches a loaded program. Adding a type is one file plus one line in `ALL`.
+//! (wildcards included) into probes, each with its program kind, its context and a target of
+//! the type's own (`Attach`) that only it reads; it lists what it offers for `-l`, says what
+//! `--info` reports of it, and loads, attaches and unloads its programs. Adding a type is one
+//! file plus one line in `ALL`.
 
 mod counter;
 mod fentry;
@@ -17,12 +19,13 @@ mod watchpoint;
 pub(crate) use uprobe::register_offset;
 
 use crate::RuntimeError;
-use aya::programs::Program;
+use aya::programs::{Program, ProgramError};
 use scry_lang::diagnostic::nearest;
-use scry_lang::types::{ProbeResolver, ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ProbeResolver, ResolveError, ResolvedProbe};
 
 pub trait ProbeType: Sync {
-    /// The provider name as users write it (`tracepoint`), and its short aliases (`t`).
+    /// The provider names as users write them (`tracepoint`), and short aliases (`t`). Its
+    /// probes' `ResolvedProbe::provider` is one of them, in full.
     fn names(&self) -> &'static [&'static str];
     /// Expands `provider:parts…` into the probes it names; `pid` is the `-p` process, whose
     /// mapped files USDT probes without a binary are looked up in.
@@ -35,12 +38,9 @@ pub trait ProbeType: Sync {
     /// The probes of this type `-l` prints, with their argument declarations for `-lv`: every
     /// one, or for types that cannot enumerate everything (uprobes), those the pattern names.
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError>;
-    /// Loads `program` into the kernel (the verifier runs here).
-    fn load(
-        &self,
-        program: &mut Program,
-        target: &ProbeTarget,
-    ) -> Result<(), aya::programs::ProgramError>;
+    /// Loads `program` into the kernel (the verifier runs here); `target` is what `resolve`
+    /// made.
+    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError>;
     /// Attaches a loaded program to its target, in process `pid` only when given and the type
     /// can scope itself (others rely on the program's own pid filter). BEGIN and END are never
     /// attached: they are run. Returns the perf events the type opened itself, which the
@@ -48,11 +48,14 @@ pub trait ProbeType: Sync {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, aya::programs::ProgramError>;
-    /// Whether this type handles `target`.
-    fn handles(&self, target: &ProbeTarget) -> bool;
+    ) -> Result<OwnedEvents, ProgramError>;
+    /// Detaches and unloads a loaded program (what `OwnedEvents` held is closed already).
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError>;
+    /// The facilities `--info` reports for this type, each probed now (none for types that
+    /// need nothing of their own).
+    fn info(&self) -> Vec<crate::features::Feature>;
     /// Whether resolving its attach points reads only what any user may (BEGIN and END read
     /// nothing); the others read tracefs, kallsyms or binaries, which need privileges.
     fn resolves_unprivileged(&self) -> bool {
@@ -67,14 +70,14 @@ pub trait ProbeType: Sync {
     /// facility: the reason and what to use instead.
     fn load_refused(
         &self,
-        _target: &ProbeTarget,
-        _error: &aya::programs::ProgramError,
+        _target: &Attach,
+        _error: &ProgramError,
     ) -> Option<(String, Option<String>)> {
         None
     }
     /// Why `target` cannot be attached on this kernel (and what to use instead), when the
     /// kernel lacks the facility. Asked before attaching.
-    fn unavailable(&self, _target: &ProbeTarget) -> Option<(String, Option<String>)> {
+    fn unavailable(&self, _target: &Attach) -> Option<(String, Option<String>)> {
         None
     }
 }
@@ -118,25 +121,14 @@ pub(crate) fn aya_btf() -> Result<&'static aya::Btf, aya::programs::ProgramError
         .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
 }
 
-/// Detaches and unloads a program; a program that was never loaded is left as it is.
-pub fn detach(program: &mut Program) {
-    let _ = match program {
-        Program::TracePoint(p) => p.unload(),
-        Program::RawTracePoint(p) => p.unload(),
-        Program::PerfEvent(p) => p.unload(),
-        Program::UProbe(p) => p.unload(),
-        Program::KProbe(p) => p.unload(),
-        Program::FEntry(p) => p.unload(),
-        Program::FExit(p) => p.unload(),
-        Program::Iter(p) => p.unload(),
-        _ => Ok(()),
-    };
+/// The type that resolved a probe, by its provider's name.
+pub fn of(provider: &str) -> Option<&'static dyn ProbeType> {
+    ALL.iter().copied().find(|t| t.names().contains(&provider))
 }
 
-pub fn for_target(target: &ProbeTarget) -> &'static dyn ProbeType {
-    *ALL.iter()
-        .find(|t| t.handles(target))
-        .expect("every target has a probe type")
+/// The target a probe type made for itself in `resolve`, back from its `Attach`.
+pub(crate) fn target<T: 'static>(attach: &Attach) -> Result<&T, ProgramError> {
+    attach.get::<T>().ok_or(ProgramError::UnexpectedProgramType)
 }
 
 /// Whether resolving an attach point of this provider needs privileges (an unknown provider

@@ -4,15 +4,20 @@
 //! are the same values as 64-bit integers. `*` globs over the events BTF describes.
 
 use super::{glob_match, Listing, OwnedEvents, ProbeType};
-use crate::btf;
-use crate::RuntimeError;
+use crate::features::{self, Feature};
+use crate::{btf, RuntimeError};
 use aya::programs::{Program, ProgramError, RawTracePoint};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
-    ContextField, FieldLocation, IntType, ProbeTarget, ResolveError, ResolvedProbe, Type,
+    Attach, ContextField, FieldLocation, IntType, ProgramKind, ResolveError, ResolvedProbe, Runs,
+    Type,
 };
 
 pub struct RawTracepoint;
+
+/// A raw tracepoint by its event's name.
+#[derive(Debug, PartialEq)]
+struct RawTracepointTarget(String);
 
 /// The context: an array of 64-bit arguments.
 fn fields(args: &[(String, Type)]) -> (Vec<ContextField>, Vec<ContextField>) {
@@ -74,14 +79,15 @@ impl ProbeType for RawTracepoint {
         let mut out = Vec::new();
         for (e, args) in events.iter().filter(|(e, _)| glob_match(event, e)) {
             let (typed, raw) = fields(args);
-            out.push(ResolvedProbe {
-                name: format!("rawtracepoint:{e}"),
-                target: ProbeTarget::RawTracepoint { event: e.clone() },
-                args: Some(typed),
-                values: raw,
-                func: None,
-                registers: Vec::new(),
-            });
+            let mut probe = ResolvedProbe::new(
+                format!("rawtracepoint:{e}"),
+                "rawtracepoint",
+                ProgramKind::new("raw_tp", None, Runs::OnEvents),
+                Attach::new(RawTracepointTarget(e.clone())),
+            );
+            probe.args = Some(typed);
+            probe.values = raw;
+            out.push(probe);
         }
         if out.is_empty() {
             let hint = match nearest(event, events.iter().map(|(e, _)| e.as_str())) {
@@ -116,7 +122,7 @@ impl ProbeType for RawTracepoint {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut RawTracePoint = program.try_into()?;
         p.load()
     }
@@ -124,12 +130,10 @@ impl ProbeType for RawTracepoint {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::RawTracepoint { event } = target else {
-            unreachable!("the rawtracepoint type only attaches raw tracepoints")
-        };
+        let RawTracepointTarget(event) = super::target(target)?;
         let p: &mut RawTracePoint = program.try_into()?;
         p.attach(event).map(|_| OwnedEvents::new())
     }
@@ -138,7 +142,16 @@ impl ProbeType for RawTracepoint {
         true
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::RawTracepoint { .. })
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut RawTracePoint = program.try_into()?;
+        p.unload()
+    }
+
+    fn info(&self) -> Vec<Feature> {
+        let loads = features::loads("raw_tp/probe", &features::returns_zero(), |p| {
+            let p: Result<&mut RawTracePoint, _> = p.try_into();
+            p.is_ok_and(|p| p.load().is_ok())
+        });
+        vec![Feature::new("rawtracepoint", loads)]
     }
 }

@@ -2,11 +2,16 @@
 //! program, at start (before other probes attach) and at exit (after they detach).
 
 use super::{Listing, OwnedEvents, ProbeType};
+use crate::features::Feature;
 use crate::RuntimeError;
 use aya::programs::{Program, ProgramError, RawTracePoint};
-use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 pub struct Special;
+
+/// BEGIN and END attach nowhere.
+#[derive(Debug, PartialEq)]
+struct SpecialTarget;
 
 impl ProbeType for Special {
     fn names(&self) -> &'static [&'static str] {
@@ -25,18 +30,18 @@ impl ProbeType for Special {
                 hint: Some(format!("write `{provider} {{ … }}`")),
             });
         }
-        let (name, target) = match provider {
-            "BEGIN" | "begin" => ("BEGIN", ProbeTarget::Begin),
-            _ => ("END", ProbeTarget::End),
+        let (name, runs) = match provider {
+            "BEGIN" | "begin" => ("BEGIN", Runs::AtStart),
+            _ => ("END", Runs::AtExit),
         };
-        Ok(vec![ResolvedProbe {
-            name: name.to_string(),
-            target,
-            args: None,
-            values: Vec::new(),
-            func: None,
-            registers: Vec::new(),
-        }])
+        // Run with BPF_PROG_TEST_RUN: the raw tracepoint is never attached to.
+        let program = ProgramKind::new("raw_tp", None, runs);
+        Ok(vec![ResolvedProbe::new(
+            name,
+            name,
+            program,
+            Attach::new(SpecialTarget),
+        )])
     }
 
     fn resolves_unprivileged(&self) -> bool {
@@ -47,7 +52,7 @@ impl ProbeType for Special {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut RawTracePoint = program.try_into()?;
         p.load()
     }
@@ -55,13 +60,18 @@ impl ProbeType for Special {
     fn attach(
         &self,
         _program: &mut Program,
-        _target: &ProbeTarget,
+        _target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
         Ok(OwnedEvents::new())
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Begin | ProbeTarget::End)
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut RawTracePoint = program.try_into()?;
+        p.unload()
+    }
+
+    fn info(&self) -> Vec<Feature> {
+        Vec::new()
     }
 }

@@ -4,10 +4,11 @@
 //! the other perf-based types (counters, watchpoints).
 
 use super::{Listing, OwnedEvents, ProbeType};
+use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::{PerfEvent, Program, ProgramError};
-use scry_lang::types::{ProbeTarget, Rate, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 /// `interval` (one CPU) or `profile` (every CPU).
 pub struct Timer {
@@ -31,18 +32,12 @@ impl ProbeType for Timer {
     ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.names()[0];
         let rate = rate(provider, parts)?;
-        Ok(vec![ResolvedProbe {
-            name: format!("{provider}:{}", parts.join(":")),
-            target: if self.every_cpu {
-                ProbeTarget::Profile(rate)
-            } else {
-                ProbeTarget::Interval(rate)
-            },
-            args: None,
-            values: Vec::new(),
-            func: None,
-            registers: Vec::new(),
-        }])
+        Ok(vec![ResolvedProbe::new(
+            format!("{provider}:{}", parts.join(":")),
+            provider,
+            perf_event_program(),
+            Attach::new(rate),
+        )])
     }
 
     /// One entry per unit, as bpftrace lists them: `interval:hz:`, `interval:ms:`, …
@@ -56,19 +51,17 @@ impl ProbeType for Timer {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         load(program)
     }
 
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let (ProbeTarget::Interval(rate) | ProbeTarget::Profile(rate)) = target else {
-            unreachable!("the timer types only attach timers")
-        };
+        let rate: &Rate = super::target(target)?;
         let mut cpus = online_cpus();
         if !self.every_cpu {
             cpus = vec![cpus.first().copied().unwrap_or(0)];
@@ -76,13 +69,31 @@ impl ProbeType for Timer {
         attach(program, *rate, &cpus)
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        match target {
-            ProbeTarget::Profile(_) => self.every_cpu,
-            ProbeTarget::Interval(_) => !self.every_cpu,
-            _ => false,
-        }
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        unload(program)
     }
+
+    /// Software perf events, which every perf-based type needs (reported once).
+    fn info(&self) -> Vec<Feature> {
+        if self.every_cpu {
+            return Vec::new();
+        }
+        vec![Feature::new("perf_event", features::perf_event_opens(1, 0))]
+    }
+}
+
+/// How often a timer fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// Once every this many nanoseconds.
+    PeriodNs(u64),
+    /// This many times a second.
+    Hz(u64),
+}
+
+/// A perf event program: the perf-based types' kind.
+pub fn perf_event_program() -> ProgramKind {
+    ProgramKind::new("perf_event", None, Runs::OnEvents)
 }
 
 /// Parses `s:N`, `ms:N`, `us:N` or `hz:N`.
@@ -120,6 +131,11 @@ pub fn rate(provider: &str, parts: &[&str]) -> Result<Rate, ResolveError> {
 pub fn load(program: &mut Program) -> Result<(), ProgramError> {
     let p: &mut PerfEvent = program.try_into()?;
     p.load()
+}
+
+pub fn unload(program: &mut Program) -> Result<(), ProgramError> {
+    let p: &mut PerfEvent = program.try_into()?;
+    p.unload()
 }
 
 /// Attaches to `cpu-clock` on each of `cpus`, firing at `rate`.

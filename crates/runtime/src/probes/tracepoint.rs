@@ -2,12 +2,20 @@
 //! typed from each event's `format` file.
 
 use super::{glob_match, Listing, OwnedEvents, ProbeType};
+use crate::features::Feature;
 use crate::{format, tracefs, RuntimeError};
 use aya::programs::{Program, ProgramError, TracePoint};
 use scry_lang::diagnostic::edit_distance;
-use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 pub struct Tracepoint;
+
+/// A tracepoint by its tracefs category and event.
+#[derive(Debug, PartialEq)]
+struct TracepointTarget {
+    category: String,
+    event: String,
+}
 
 fn tracefs_error(e: tracefs::TracefsError) -> ResolveError {
     ResolveError {
@@ -57,14 +65,16 @@ impl ProbeType for Tracepoint {
                 return Err(not_found(root, &category, &event));
             };
             let args = format::parse(&text, format::pointer_space(&category));
-            out.push(ResolvedProbe {
-                name: format!("tracepoint:{category}:{event}"),
-                target: ProbeTarget::Tracepoint { category, event },
-                args: Some(args),
-                values: Vec::new(),
-                func: None,
-                registers: Vec::new(),
-            });
+            // The loader reads the event from the section name.
+            let section = Some(format!("{category}/{event}"));
+            let mut probe = ResolvedProbe::new(
+                format!("tracepoint:{category}:{event}"),
+                "tracepoint",
+                ProgramKind::new("tracepoint", section, Runs::OnEvents),
+                Attach::new(TracepointTarget { category, event }),
+            );
+            probe.args = Some(args);
+            out.push(probe);
         }
         Ok(out)
     }
@@ -88,7 +98,7 @@ impl ProbeType for Tracepoint {
         Ok(out)
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut TracePoint = program.try_into()?;
         p.load()
     }
@@ -96,18 +106,22 @@ impl ProbeType for Tracepoint {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         _pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Tracepoint { category, event } = target else {
-            unreachable!("the tracepoint type only attaches tracepoints")
-        };
+        let TracepointTarget { category, event } = super::target(target)?;
         let p: &mut TracePoint = program.try_into()?;
         p.attach(category, event).map(|_| OwnedEvents::new())
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Tracepoint { .. })
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        let p: &mut TracePoint = program.try_into()?;
+        p.unload()
+    }
+
+    fn info(&self) -> Vec<Feature> {
+        let events = tracefs::root().is_ok_and(|r| r.join("events").is_dir());
+        vec![Feature::new("tracepoint", events)]
     }
 }
 

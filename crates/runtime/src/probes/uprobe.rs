@@ -5,13 +5,15 @@
 //! `retval`; `func` is the function's name.
 
 use super::{glob_match, Listing, OwnedEvents, ProbeType};
+use crate::features::{self, Feature};
 use crate::ldcache;
 use crate::symbols::{elf_functions, ElfFunction};
 use crate::RuntimeError;
 use aya::programs::uprobe::UProbeScope;
 use aya::programs::{Program, ProgramError, UProbe};
 use scry_lang::types::{
-    ContextField, FieldLocation, IntType, ProbeTarget, ResolveError, ResolvedProbe, Type,
+    Attach, ContextField, FieldLocation, Func, IntType, ProgramKind, ResolveError, ResolvedProbe,
+    Runs, Type,
 };
 use std::num::NonZeroU32;
 
@@ -96,18 +98,20 @@ impl Uprobe {
     }
 
     fn probe(&self, path: &str, func: &str, offset: u64) -> ResolvedProbe {
-        ResolvedProbe {
-            name: format!("{}:{path}:{func}", self.provider()),
-            target: ProbeTarget::Uprobe {
+        let mut probe = ResolvedProbe::new(
+            format!("{}:{path}:{func}", self.provider()),
+            self.provider(),
+            ProgramKind::new(self.provider(), None, Runs::OnEvents),
+            Attach::new(UprobeTarget {
                 path: path.to_string(),
                 offset,
-                ret: self.ret,
-            },
-            args: None,
-            values: values(self.ret),
-            func: Some(func.to_string()),
-            registers: registers(),
-        }
+            }),
+        );
+        probe.values = values(self.ret);
+        probe.func = Some(Func::User(func.to_string()));
+        probe.binary = Some(path.to_string());
+        probe.registers = registers();
+        probe
     }
 }
 
@@ -193,7 +197,8 @@ impl ProbeType for Uprobe {
         let mut out: Vec<ResolvedProbe> = Vec::new();
         for f in funcs.iter().filter(|f| glob_match(spec, &f.name)) {
             // Aliases share an offset: one probe each place.
-            if out.iter().any(|p| matches!(&p.target, ProbeTarget::Uprobe { offset, .. } if *offset == f.file_offset)) {
+            let at = |p: &ResolvedProbe| p.attach.get::<UprobeTarget>().map(|t| t.offset);
+            if out.iter().any(|p| at(p) == Some(f.file_offset)) {
                 continue;
             }
             out.push(self.probe(&path, &f.name, f.file_offset));
@@ -233,7 +238,7 @@ impl ProbeType for Uprobe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut UProbe = program.try_into()?;
         p.load()
     }
@@ -241,12 +246,10 @@ impl ProbeType for Uprobe {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Uprobe { path, offset, .. } = target else {
-            unreachable!("the uprobe type only attaches uprobes")
-        };
+        let UprobeTarget { path, offset } = super::target(target)?;
         let scope = match pid.and_then(NonZeroU32::new) {
             Some(pid) => UProbeScope::OneProcess(pid),
             None => UProbeScope::AllProcesses,
@@ -255,9 +258,33 @@ impl ProbeType for Uprobe {
         p.attach(*offset, path, scope).map(|_| OwnedEvents::new())
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Uprobe { ret, .. } if *ret == self.ret)
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        unload(program)
     }
+
+    /// uprobe and uprobe_multi (reported once, by the entry type).
+    fn info(&self) -> Vec<Feature> {
+        if self.ret {
+            return Vec::new();
+        }
+        vec![
+            Feature::new("uprobe", features::pmu("uprobe")),
+            Feature::new("uprobe_multi", features::uprobe_multi()),
+        ]
+    }
+}
+
+/// An instruction of a file, by its offset in the file.
+#[derive(Debug, PartialEq)]
+struct UprobeTarget {
+    path: String,
+    offset: u64,
+}
+
+/// Detaches and unloads a uprobe program (USDT probes are uprobes too).
+pub(super) fn unload(program: &mut Program) -> Result<(), ProgramError> {
+    let p: &mut UProbe = program.try_into()?;
+    p.unload()
 }
 
 /// `16`, `0x10`.

@@ -7,12 +7,14 @@
 //! raises the semaphore in every process running the file, so guarded probes fire.
 
 use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
+use crate::features::Feature;
 use crate::stapsdt::{self, Location};
 use crate::{ldcache, perf, symbols, RuntimeError};
 use aya::programs::{Program, ProgramError, UProbe};
 use aya::sys::SyscallError;
 use scry_lang::types::{
-    ContextField, FieldLocation, IntType, ProbeTarget, ResolveError, ResolvedProbe, Type,
+    Attach, ContextField, FieldLocation, IntType, ProgramKind, ResolveError, ResolvedProbe, Runs,
+    Type,
 };
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -152,18 +154,20 @@ impl ProbeType for Usdt {
                     ),
                     hint: None,
                 })?;
-                out.push(ResolvedProbe {
+                let mut probe = ResolvedProbe::new(
                     name,
-                    target: ProbeTarget::Usdt {
+                    "usdt",
+                    ProgramKind::new("uprobe", None, Runs::OnEvents),
+                    Attach::new(UsdtTarget {
                         path: path.clone(),
                         offset: loc.offset,
                         semaphore: loc.semaphore,
-                    },
-                    args: None,
-                    values: values(args),
-                    func: None,
-                    registers: uprobe::registers(),
-                });
+                    }),
+                );
+                probe.values = values(args);
+                probe.binary = Some(path.clone());
+                probe.registers = uprobe::registers();
+                out.push(probe);
             }
         }
         if !out.is_empty() {
@@ -240,7 +244,7 @@ impl ProbeType for Usdt {
         Ok(out)
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut UProbe = program.try_into()?;
         p.load()
     }
@@ -248,17 +252,14 @@ impl ProbeType for Usdt {
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Usdt {
+        let UsdtTarget {
             path,
             offset,
             semaphore,
-        } = target
-        else {
-            unreachable!("the usdt type only attaches USDT probes")
-        };
+        } = super::target(target)?;
         let p: &mut UProbe = program.try_into()?;
         let syscall = |io_error| {
             ProgramError::SyscallError(SyscallError {
@@ -271,9 +272,23 @@ impl ProbeType for Usdt {
         Ok(vec![event])
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Usdt { .. })
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        uprobe::unload(program)
     }
+
+    /// USDT probes are uprobes: `uprobe` says whether they work.
+    fn info(&self) -> Vec<Feature> {
+        Vec::new()
+    }
+}
+
+/// One location of a USDT probe: its offset in the file, and its semaphore's file offset when
+/// it has one (the kernel counts attached probes there, which turns the probe on).
+#[derive(Debug, PartialEq)]
+struct UsdtTarget {
+    path: String,
+    offset: u64,
+    semaphore: Option<u64>,
 }
 
 /// Where the uprobe PMU puts the reference counter's offset in `config`

@@ -3,13 +3,14 @@
 //! (or `-c`) the address is in that process; without, it is a kernel address.
 
 use super::{timer, Listing, OwnedEvents, ProbeType};
+use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::perf_event::{
     BreakpointConfig, PerfBreakpointLength, PerfBreakpointType, PerfEventConfig, PerfEventScope,
     SamplePolicy,
 };
 use aya::programs::{Program, ProgramError};
-use scry_lang::types::{ProbeTarget, ResolveError, ResolvedProbe};
+use scry_lang::types::{Attach, ResolveError, ResolvedProbe};
 
 pub struct Watchpoint;
 
@@ -77,42 +78,37 @@ impl ProbeType for Watchpoint {
                 hint: None,
             });
         }
-        Ok(vec![ResolvedProbe {
-            name: format!("watchpoint:{}", parts.join(":")),
-            target: ProbeTarget::Watchpoint {
+        Ok(vec![ResolvedProbe::new(
+            format!("watchpoint:{}", parts.join(":")),
+            "watchpoint",
+            timer::perf_event_program(),
+            Attach::new(WatchpointTarget {
                 address,
                 length,
                 mode,
-            },
-            args: None,
-            values: Vec::new(),
-            func: None,
-            registers: Vec::new(),
-        }])
+            }),
+        )])
     }
 
     fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program, _target: &ProbeTarget) -> Result<(), ProgramError> {
+    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         timer::load(program)
     }
 
     fn attach(
         &self,
         program: &mut Program,
-        target: &ProbeTarget,
+        target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError> {
-        let ProbeTarget::Watchpoint {
+        let WatchpointTarget {
             address,
             length,
             mode,
-        } = target
-        else {
-            unreachable!("the watchpoint type only attaches watchpoints")
-        };
+        } = super::target(target)?;
         let config = if *mode == EXECUTE {
             BreakpointConfig::Instruction { address: *address }
         } else {
@@ -150,7 +146,20 @@ impl ProbeType for Watchpoint {
         )
     }
 
-    fn handles(&self, target: &ProbeTarget) -> bool {
-        matches!(target, ProbeTarget::Watchpoint { .. })
+    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
+        timer::unload(program)
     }
+
+    fn info(&self) -> Vec<Feature> {
+        vec![Feature::new("watchpoint", features::pmu("breakpoint"))]
+    }
+}
+
+/// A hardware breakpoint on `length` bytes at `address`; `mode` is `READ`, `WRITE`, both, or
+/// `EXECUTE`.
+#[derive(Debug, PartialEq)]
+struct WatchpointTarget {
+    address: u64,
+    length: u8,
+    mode: u8,
 }
