@@ -1,10 +1,14 @@
-//! Golden disassembly: each `golden/NAME.bt` compiles to exactly `golden/NAME.dis`, and the
-//! kernel's verifier accepts every program of it. `UPDATE_SNAPSHOTS=1` rewrites the `.dis`
-//! files; review the diff.
+//! Golden disassembly against the running kernel: each of `crates/codegen/tests/golden/*.bt`,
+//! resolved through tracefs, kallsyms and ELF symbols as scry runs it, compiles to the same
+//! `.dis` that the codegen crate's test gets from the recorded fixture, and the kernel's
+//! verifier accepts every program of it. Each recorded probe of `scry_lang::fixture` is also
+//! resolved here and must be what this kernel says.
 
 mod common;
 
 use scry_codegen::{compile, elf, CompileOptions};
+use scry_lang::fixture::{Recorded, ATTACH_POINTS};
+use scry_lang::types::{ProbeResolver, ResolvedProbe};
 use scry_lang::{check, parse, CheckOptions};
 use scry_runtime::probes::KernelResolver;
 use scry_runtime::Session;
@@ -15,15 +19,14 @@ fn golden_disassembly_loads_into_the_kernel() {
     if !common::kernel() {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/codegen/tests/golden");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "bt"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 4);
+    assert!(paths.len() >= 8);
     let mut failures = Vec::new();
     for path in paths {
         let source = std::fs::read_to_string(&path).unwrap();
@@ -45,9 +48,7 @@ fn golden_disassembly_loads_into_the_kernel() {
             ));
         }
         let dis = path.with_extension("dis");
-        if update {
-            std::fs::write(&dis, &text).unwrap();
-        } else if std::fs::read_to_string(&dis).unwrap_or_default() != text {
+        if std::fs::read_to_string(&dis).unwrap_or_default() != text {
             failures.push(format!("{}:\n{text}", dis.display()));
         }
         // The verifier must accept every golden program.
@@ -59,7 +60,37 @@ fn golden_disassembly_loads_into_the_kernel() {
     common::assert_no_programs_left(std::process::id());
     assert!(
         failures.is_empty(),
-        "disassembly changed (UPDATE_SNAPSHOTS=1 to accept):\n{}",
+        "this kernel's disassembly differs from the recorded fixture's:\n{}",
         failures.join("\n")
     );
+}
+
+/// What checking and code generation see of a probe; where it attaches is each side's own,
+/// and the fixture records no registers for `reg()`.
+fn seen(mut p: ResolvedProbe) -> ResolvedProbe {
+    p.attach = scry_lang::types::Attach::new(());
+    p.registers.clear();
+    p
+}
+
+#[test]
+fn the_recorded_probes_are_this_kernels() {
+    if !common::kernel() {
+        return;
+    }
+    for spec in ATTACH_POINTS {
+        let (provider, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split(':').collect()
+        };
+        let recorded = Recorded.resolve(provider, &parts).unwrap();
+        let live = KernelResolver::default()
+            .resolve(provider, &parts)
+            .unwrap_or_else(|e| panic!("{spec}: {}", e.message));
+        let recorded: Vec<_> = recorded.into_iter().map(seen).collect();
+        let live: Vec<_> = live.into_iter().map(seen).collect();
+        assert_eq!(recorded, live, "{spec}");
+    }
 }

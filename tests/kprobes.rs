@@ -1,5 +1,5 @@
 //! kprobes and kretprobes: resolved against the kernel's functions and compiled like uprobes
-//! (`pt_regs` arguments, golden disassembly in `tests/golden/kprobe_args.dis`). On a kernel
+//! (`pt_regs` arguments, golden disassembly in `crates/codegen/tests/golden/kprobe_args.dis`). On a kernel
 //! without kprobe support, attaching fails with one precise error that names the missing
 //! facility and the tracepoint carrying the same event, exit code 1, and nothing left loaded.
 

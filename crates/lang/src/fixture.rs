@@ -87,14 +87,15 @@ fn openat() -> ResolvedProbe {
         "sys_enter_openat",
         vec![
             syscall_nr(),
-            field("dfd", Type::Int(IntType::I64), 16, "int dfd"),
+            // `signed:0`: syscall arguments are recorded as unsigned longs.
+            field("dfd", Type::Int(IntType::U64), 16, "int dfd"),
             field(
                 "filename",
                 user_ptr(Type::Int(IntType::I8)),
                 24,
                 "const char * filename",
             ),
-            field("flags", Type::Int(IntType::I64), 32, "int flags"),
+            field("flags", Type::Int(IntType::U64), 32, "int flags"),
             field("mode", Type::Int(IntType::U64), 40, "umode_t mode"),
         ],
     )
