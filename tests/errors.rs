@@ -103,9 +103,7 @@ fn syntax_errors_point_at_the_problem() {
 
 #[test]
 fn errors_in_a_script_file_name_the_file_and_line() {
-    if !kernel() {
-        return;
-    }
+    // Checking a script of BEGIN and END needs no privileges: this runs anywhere.
     let path = std::env::temp_dir().join(format!("scry-test-{}-bad.bt", std::process::id()));
     std::fs::write(&path, "BEGIN {\n  printf(\"%d %s\\n\", comm, pid);\n}\n").unwrap();
     let (status, _, err) = run(&[path.to_str().unwrap()]);
@@ -127,9 +125,7 @@ fn errors_in_a_script_file_name_the_file_and_line() {
 
 #[test]
 fn printf_argument_count_is_checked() {
-    if !kernel() {
-        return;
-    }
+    // Checking a script of BEGIN and END needs no privileges: this runs anywhere.
     let err = fails(r#"BEGIN { printf("%d %d\n", 1); }"#);
     assert!(
         err.starts_with(
@@ -147,9 +143,7 @@ fn printf_argument_count_is_checked() {
 
 #[test]
 fn unknown_probe_types_say_which_there_are() {
-    if !kernel() {
-        return;
-    }
+    // Checking a script of BEGIN and END needs no privileges: this runs anywhere.
     let err = fails("tracepiont:syscalls:sys_enter_read { }");
     assert!(
         err.contains("error: unknown probe type `tracepiont`"),
@@ -203,9 +197,7 @@ fn without_privileges_one_clear_line() {
 
 #[test]
 fn language_errors_name_the_construct_and_suggest_a_fix() {
-    if !kernel() {
-        return;
-    }
+    // Checking a script of BEGIN and END needs no privileges: this runs anywhere.
     let cases: &[(&str, &str, &str)] = &[
         (
             r#"BEGIN { if (comm < "a") { exit(); } }"#,
