@@ -1,10 +1,10 @@
 //! Strings: `==`/`!=` between strings, `strncmp`, `strcontains`, `strlen`.
 
-use super::{expr, fold, Checker};
-use crate::ast::{self, BinaryOp, Span, UnaryOp};
+use super::{expr, fold, str_literal, Checker};
+use crate::ast::{self, BinaryOp, ExprKind as A, Span, UnaryOp};
 use crate::builtins::ValueFn;
 use crate::typed::{self, ExprKind as T};
-use crate::types::{IntType, Type};
+use crate::types::{AddrSpace, IntType, Type};
 
 impl Checker<'_> {
     /// `a == b` / `a != b` where one side is a string: both must be.
@@ -147,4 +147,78 @@ fn negate_if(negate: bool, e: typed::Expr) -> typed::Expr {
         Type::Bool,
         span,
     )
+}
+
+impl Checker<'_> {
+    pub(super) fn str_call(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        // `str($1)` is the argument's text even when it is a number; `str($1 + n)` skips n
+        // characters of it.
+        let positional = match &args[0].kind {
+            A::Positional(n) => Some((*n, 0)),
+            A::Binary {
+                op: crate::ast::BinaryOp::Add,
+                lhs,
+                rhs,
+            } => match (&lhs.kind, &rhs.kind) {
+                (A::Positional(n), A::Int(k)) => Some((*n, *k)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((n, skip)) = positional {
+            let text = self
+                .options
+                .args
+                .get((n as usize).wrapping_sub(1))
+                .cloned()
+                .unwrap_or_default();
+            let bytes = text.into_bytes();
+            let mut rest = bytes.get(skip as usize..).unwrap_or(&[]).to_vec();
+            rest.truncate(self.options.max_strlen.saturating_sub(1) as usize);
+            return Some(str_literal(rest, span));
+        }
+        let ptr = self.expr(&args[0]);
+        let len = match args.get(1) {
+            Some(a) => Some(self.scalar(a, "str's length")?),
+            None => None,
+        };
+        let ptr = ptr?;
+        let max = self.options.max_strlen;
+        // A literal length bounds the buffer; `str(p, n)` reads at most n - 1 characters (n
+        // counts the NUL, as in bpftrace).
+        let cap = match len.as_ref().map(|l| &l.kind) {
+            Some(T::Int(n)) => (*n).clamp(1, u64::from(max)) as u32,
+            _ => max,
+        };
+        let space = match &ptr.ty {
+            Type::Ptr { space, .. } => *space,
+            Type::Int(_) => AddrSpace::Unknown,
+            // Already a string (a `__data_loc` field, comm): str() is the identity.
+            Type::Str(n) => {
+                let n = (*n).min(cap);
+                return Some(typed::Expr {
+                    ty: Type::Str(n),
+                    span,
+                    ..ptr
+                });
+            }
+            other => {
+                let d = self.error(
+                    args[0].span,
+                    format!("str() reads through a pointer, but this is {other}"),
+                );
+                self.diags.push(d);
+                return None;
+            }
+        };
+        Some(expr(
+            T::ReadStr {
+                ptr: Box::new(ptr),
+                space,
+                len: len.map(Box::new),
+            },
+            Type::Str(cap),
+            span,
+        ))
+    }
 }
