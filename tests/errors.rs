@@ -278,7 +278,21 @@ fn language_errors_name_the_construct_and_suggest_a_fix() {
 fn inputs_that_once_crashed_get_a_located_error() {
     let long = "a".repeat(40_000);
     let long_literal = format!("BEGIN {{ printf(\"%s\\n\", \"{long}\"); }}");
+    let chain = format!("BEGIN {{ $x = {}; }}", vec!["1"; 5000].join(" + "));
+    let parens = format!(
+        "BEGIN {{ $x = {}1{}; }}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
     let cases: &[(&str, &str)] = &[
+        (
+            &chain,
+            "stdin:1:14: error: this nests more than 200 expressions or statements deep",
+        ),
+        (
+            &parens,
+            "stdin:1:113: error: brackets nest more than 100 deep here",
+        ),
         (
             "#define A B\n#define B A\nBEGIN { printf(\"%d\\n\", A); }",
             "stdin:2:11: error: #define A refers to itself",
@@ -308,4 +322,17 @@ fn inputs_that_once_crashed_get_a_located_error() {
             &script[..script.len().min(80)]
         );
     }
+}
+
+/// Each bracket is parsed once: 99 nested parentheses took 2^99 steps when `(e)` and tuples were
+/// separate alternatives. Compiling needs no kernel.
+#[test]
+fn nesting_is_parsed_in_linear_time() {
+    let script = format!(
+        "BEGIN {{ printf(\"%d\\n\", {}1{}); exit(); }}",
+        "(".repeat(97),
+        ")".repeat(97)
+    );
+    let (status, _, err) = run(&["--emit-elf", "/dev/null", "-e", &script]);
+    assert!(status.success(), "{err}");
 }

@@ -210,7 +210,17 @@ impl Builder {
                 "#" => ExprKind::ArgCount,
                 n => ExprKind::Positional(n.parse().unwrap_or(u32::MAX)),
             },
-            Rule::tuple => ExprKind::Tuple(pair.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::tuple => {
+                let mut inner = pair.into_inner();
+                let first = self.expr(inner.next().expect("grammar: a first expression"));
+                let Some(rest) = inner.next() else {
+                    // `(e)`: just e.
+                    return first;
+                };
+                let mut items = vec![first];
+                items.extend(rest.into_inner().map(|e| self.expr(e)));
+                ExprKind::Tuple(items)
+            }
             Rule::block_expr => {
                 let text = pair.as_str();
                 let start = pair.as_span().start();

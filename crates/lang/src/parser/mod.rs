@@ -10,6 +10,7 @@ use pest::Parser as _;
 
 mod errors;
 mod expressions;
+mod limits;
 mod literals;
 mod statements;
 
@@ -26,6 +27,9 @@ struct Grammar;
 /// error; literal errors are collected across the tree).
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     let source = &crate::preprocess::conditionals(source);
+    if let Some(d) = limits::brackets(source) {
+        return Err(vec![d]);
+    }
     let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
     let mut program = Program {
@@ -80,6 +84,12 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
             }
             _ => {}
         }
+    }
+    if let Some(d) = limits::depth(&program) {
+        // Dropping a tree this deep would recurse as deep as it is: it is left unfreed.
+        std::mem::forget(program);
+        b.errors.push(d);
+        return Err(b.errors);
     }
     if b.errors.is_empty() {
         Ok(program)
