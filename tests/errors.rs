@@ -260,6 +260,11 @@ fn language_errors_name_the_construct_and_suggest_a_fix() {
             "hint: end its body with an expression",
         ),
         (
+            "BEGIN { printf(\"%d\\n\", retval); }",
+            "stdin:1:24: error: `retval` is not available in a BEGIN probe",
+            "hint: `retval` is provided by fexit, kretprobe and uretprobe probes",
+        ),
+        (
             "config = { max_strlen = 1 } BEGIN { }",
             "stdin:1:12: error: max_strlen takes a number from 2 to 32768",
             "",

@@ -237,14 +237,13 @@ pub fn arg_index(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// Builtins only some probe types provide, and which.
-pub fn probe_specific(name: &str) -> Option<&'static str> {
-    match Special::from_name(name) {
-        Some(Special::Func) => Some("kprobe, uprobe, fentry and fexit"),
-        Some(Special::Retval) => Some("kretprobe, uretprobe and fexit"),
-        _ if arg_index(name).is_some() => Some("kprobe, uprobe, usdt and rawtracepoint"),
-        _ => None,
-    }
+/// Whether only some probe types give `name` a meaning (`func`, `retval`, `arg0`…): which
+/// ones, the resolver says (`ProbeResolver::providers_of`).
+pub fn probe_specific(name: &str) -> bool {
+    matches!(
+        Special::from_name(name),
+        Some(Special::Func | Special::Retval)
+    ) || arg_index(name).is_some()
 }
 
 impl Builtin {

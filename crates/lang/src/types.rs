@@ -615,6 +615,11 @@ pub trait ProbeResolver {
     fn user_symbol(&self, _path: &str, _name: &str) -> Option<u64> {
         None
     }
+    /// The probe types whose probes give a bare name meaning (`func`, `retval`, `arg0`…), for
+    /// hints.
+    fn providers_of(&self, _name: &str) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The id of the cgroup (v2) at this path (`cgroupid("/sys/fs/cgroup/…")`).
     fn cgroup_id(&self, _path: &str) -> Result<u64, String> {
         Err("cgroups are not known here".into())

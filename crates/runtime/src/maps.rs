@@ -233,11 +233,23 @@ impl Combined {
             Combined::Str(s) => Value::Scalar(Scalar::Str(s)),
             Combined::Stored(s) => Value::Scalar(s),
             Combined::Unset => Value::Scalar(Scalar::Int(0)),
+            // Only avg() and stats() keep a count and a total.
             Combined::Stats { count, total } => match kind {
                 MapValue::Aggregate(Aggregate::Avg) => {
                     Value::Scalar(Scalar::Int(average / div as i64))
                 }
-                _ => Value::Stats {
+                MapValue::Aggregate(
+                    Aggregate::Stats
+                    | Aggregate::Count
+                    | Aggregate::Sum
+                    | Aggregate::Min
+                    | Aggregate::Max
+                    | Aggregate::Hist { .. }
+                    | Aggregate::Lhist(_),
+                )
+                | MapValue::Int(_)
+                | MapValue::Str(_)
+                | MapValue::Stored(_) => Value::Stats {
                     count,
                     average: average / div as i64,
                     total,

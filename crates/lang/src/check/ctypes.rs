@@ -225,6 +225,8 @@ impl<'a> ScriptTypes<'a> {
     }
 }
 
+/// The script's types first, then the kernel's; everything else is the kernel resolver's (each
+/// method of `ProbeResolver` is forwarded: a default here would hide the kernel's answer).
 impl ProbeResolver for ScriptTypes<'_> {
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         self.kernel.resolve(provider, parts)
@@ -268,5 +270,8 @@ impl ProbeResolver for ScriptTypes<'_> {
     }
     fn cgroup_id(&self, path: &str) -> Result<u64, String> {
         self.kernel.cgroup_id(path)
+    }
+    fn providers_of(&self, name: &str) -> Vec<&'static str> {
+        self.kernel.providers_of(name)
     }
 }

@@ -149,15 +149,22 @@ impl Checker<'_> {
             } else {
                 format!("it has {n}: arg0 to arg{}", n - 1)
             })
-        } else if let Some(probes) = builtins::probe_specific(name) {
-            self.error(
+        } else if builtins::probe_specific(name) {
+            let d = self.error(
                 span,
                 format!(
                     "`{name}` is not available in a {} probe",
                     self.probe.provider
                 ),
-            )
-            .with_hint(format!("`{name}` is provided by {probes} probes"))
+            );
+            match self.resolver.providers_of(name).as_slice() {
+                [] => d,
+                [one] => d.with_hint(format!("`{name}` is provided by {one} probes")),
+                [many @ .., last] => d.with_hint(format!(
+                    "`{name}` is provided by {} and {last} probes",
+                    many.join(", ")
+                )),
+            }
         } else {
             let d = self.error(span, format!("unknown identifier `{name}`"));
             match nearest(name, builtins::all_value_names()) {

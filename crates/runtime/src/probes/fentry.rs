@@ -177,6 +177,14 @@ impl ProbeType for Fentry {
         true
     }
 
+    fn gives(&self, name: &str) -> bool {
+        match name {
+            "func" => true,
+            "retval" => self.ret,
+            other => scry_lang::builtins::arg_index(other).is_some(),
+        }
+    }
+
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
         if self.ret {
             let p: &mut FExit = program.try_into()?;

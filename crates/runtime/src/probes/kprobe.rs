@@ -207,6 +207,14 @@ impl ProbeType for Kprobe {
         p.attach(func, *offset).map(|_| OwnedEvents::new())
     }
 
+    fn gives(&self, name: &str) -> bool {
+        match name {
+            "func" => true,
+            "retval" => self.ret,
+            other => scry_lang::builtins::arg_index(other).is_some(),
+        }
+    }
+
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
         let p: &mut KProbe = program.try_into()?;
         p.unload()

@@ -56,6 +56,10 @@ pub trait ProbeType: Sync {
     /// The facilities `--info` reports for this type, each probed now (none for types that
     /// need nothing of their own).
     fn info(&self) -> Vec<crate::features::Feature>;
+    /// Whether its probes give the bare name `name` a meaning (`func`, `retval`, `arg0`…).
+    fn gives(&self, _name: &str) -> bool {
+        false
+    }
     /// Whether resolving its attach points reads only what any user may (BEGIN and END read
     /// nothing); the others read tracefs, kallsyms or binaries, which need privileges.
     fn resolves_unprivileged(&self) -> bool {
@@ -200,6 +204,13 @@ impl ProbeResolver for KernelResolver {
             return Err(format!("{path} is not a cgroup directory"));
         }
         Ok(meta.ino())
+    }
+
+    fn providers_of(&self, name: &str) -> Vec<&'static str> {
+        ALL.iter()
+            .filter(|t| t.gives(name))
+            .map(|t| t.names()[0])
+            .collect()
     }
 
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {

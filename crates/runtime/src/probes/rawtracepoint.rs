@@ -142,6 +142,10 @@ impl ProbeType for RawTracepoint {
         true
     }
 
+    fn gives(&self, name: &str) -> bool {
+        scry_lang::builtins::arg_index(name).is_some()
+    }
+
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
         let p: &mut RawTracePoint = program.try_into()?;
         p.unload()

@@ -258,6 +258,14 @@ impl ProbeType for Uprobe {
         p.attach(*offset, path, scope).map(|_| OwnedEvents::new())
     }
 
+    fn gives(&self, name: &str) -> bool {
+        match name {
+            "func" => true,
+            "retval" => self.ret,
+            other => scry_lang::builtins::arg_index(other).is_some(),
+        }
+    }
+
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
         unload(program)
     }

@@ -272,6 +272,10 @@ impl ProbeType for Usdt {
         Ok(vec![event])
     }
 
+    fn gives(&self, name: &str) -> bool {
+        scry_lang::builtins::arg_index(name).is_some()
+    }
+
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
         uprobe::unload(program)
     }
