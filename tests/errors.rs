@@ -311,6 +311,18 @@ fn inputs_that_once_crashed_get_a_located_error() {
             "stdin:1:14: error: lhist may have at most 1000 buckets",
         ),
         (
+            "struct foo { char a[4294967295]; char b[2]; } BEGIN { exit(); }",
+            "stdin:1:14: error: a is larger than 2 GiB",
+        ),
+        (
+            "struct foo { char a[2000000000]; char b[2000000000]; } BEGIN { exit(); }",
+            "stdin:1:34: error: struct foo is larger than 2 GiB",
+        ),
+        (
+            "BEGIN { let $a: uint64[536870912]; exit(); }",
+            "stdin:1:17: error: uint64[536870912] is larger than 2 GiB",
+        ),
+        (
             "BEGIN { exit(1, 2); }",
             "stdin:1:9: error: exit() takes at most 1 argument, not 2",
         ),

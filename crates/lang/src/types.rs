@@ -306,7 +306,7 @@ impl Type {
             Type::Tuple(elems) => tuple_offsets(elems).1,
             Type::Formatted(f) => f.size(),
             Type::Ptr { .. } => 8,
-            Type::Array { elem, len } => elem.size() * len,
+            Type::Array { elem, len } => elem.size().saturating_mul(*len),
             Type::Opaque { size, .. } => *size,
             // A stack id (and, for user stacks, the pid whose stack it is).
             Type::Stack { .. } => 8,

@@ -397,14 +397,17 @@ impl<'a> Lowerer<'a> {
     /// Reserves `bytes` (rounded to 8) of the scratch area; returns their offset.
     fn scratch_alloc(&mut self, bytes: u32) -> i32 {
         let off = self.scratch_bytes;
-        self.scratch_bytes += bytes.next_multiple_of(8);
+        // Saturating: the total is checked against SCRATCH_LIMIT once the program is complete.
+        self.scratch_bytes = self
+            .scratch_bytes
+            .saturating_add(bytes.saturating_add(7) & !7);
         off as i32
     }
 
     /// Reserves `bytes` (rounded to 8) of stack; returns the offset from r10. Overflow is
     /// reported once the program is complete.
     fn alloc(&mut self, bytes: u32) -> i16 {
-        self.frame += bytes.next_multiple_of(8);
+        self.frame = self.frame.saturating_add(bytes.saturating_add(7) & !7);
         -(self.frame.min(32767) as i16)
     }
 

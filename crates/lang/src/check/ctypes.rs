@@ -9,6 +9,9 @@ use crate::types::{
     Type,
 };
 
+/// The largest struct, union or array a script defines: offsets into it are 32-bit signed.
+const MAX_SIZE: u64 = i32::MAX as u64;
+
 struct Record {
     kind: RecordKind,
     name: String,
@@ -176,6 +179,13 @@ impl<'a> ScriptTypes<'a> {
             return None;
         }
         if let Some(len) = f.array {
+            if u64::from(ty.size()) * u64::from(len) > MAX_SIZE {
+                diags.push(Diagnostic::error(
+                    f.span,
+                    format!("{} is larger than 2 GiB", f.name.name),
+                ));
+                return None;
+            }
             ty = Type::Array {
                 elem: Box::new(ty),
                 len,
@@ -202,7 +212,15 @@ impl<'a> ScriptTypes<'a> {
             } else {
                 size.next_multiple_of(a)
             };
-            size = size.max(offset + ty.size());
+            let end = u64::from(offset) + u64::from(ty.size());
+            if end > MAX_SIZE {
+                diags.push(Diagnostic::error(
+                    f.span,
+                    format!("{} {name} is larger than 2 GiB", kind.keyword()),
+                ));
+                return None;
+            }
+            size = size.max(end as u32);
             members.push(Member {
                 name: f.name.name.clone(),
                 ty,

@@ -405,6 +405,11 @@ impl Checker<'_> {
             };
         }
         if let Some(len) = t.array {
+            if u64::from(ty.size()) * u64::from(len) > i32::MAX as u64 {
+                let d = self.error(t.span, format!("{t} is larger than 2 GiB"));
+                self.diags.push(d);
+                return None;
+            }
             ty = Type::Array {
                 elem: Box::new(ty),
                 len,
