@@ -39,14 +39,7 @@ fn golden_disassembly_loads_into_the_kernel() {
             ..Default::default()
         };
         let module = compile(&typed, &options).unwrap();
-        let mut text = String::new();
-        for prog in &module.programs {
-            text.push_str(&format!(
-                "{}:\n{}\n",
-                prog.probe,
-                prog.disassemble(&module.maps)
-            ));
-        }
+        let text = module.disassembly();
         let dis = path.with_extension("dis");
         if std::fs::read_to_string(&dis).unwrap_or_default() != text {
             failures.push(format!("{}:\n{text}", dis.display()));

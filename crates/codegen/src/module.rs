@@ -55,6 +55,14 @@ impl Module {
         }
     }
 
+    /// Every program's disassembly under its probe's name, as the golden tests compare it.
+    pub fn disassembly(&self) -> String {
+        self.programs
+            .iter()
+            .map(|p| format!("{}:\n{}\n", p.probe, p.disassemble(&self.maps)))
+            .collect()
+    }
+
     /// The stack trace map for stacks of this kind, created on first use.
     pub fn stack_map(&mut self, user: bool, limit: u8) -> MapId {
         let kind = MapKind::StackTrace { user, limit };

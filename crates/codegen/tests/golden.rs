@@ -37,14 +37,7 @@ fn golden_disassembly() {
             ..Default::default()
         };
         let module = compile(&typed, &options).unwrap();
-        let mut text = String::new();
-        for prog in &module.programs {
-            text.push_str(&format!(
-                "{}:\n{}\n",
-                prog.probe,
-                prog.disassemble(&module.maps)
-            ));
-        }
+        let text = module.disassembly();
         let dis = path.with_extension("dis");
         if update {
             std::fs::write(&dis, &text).unwrap();

@@ -372,12 +372,12 @@ impl Checker<'_> {
             }
         };
         let kind = match f {
-            Aggregator::Count => Aggregate::Count,
-            Aggregator::Sum => Aggregate::Sum,
-            Aggregator::Min => Aggregate::Min,
-            Aggregator::Max => Aggregate::Max,
-            Aggregator::Avg => Aggregate::Avg,
-            Aggregator::Stats => Aggregate::Stats,
+            Aggregator::Count
+            | Aggregator::Sum
+            | Aggregator::Min
+            | Aggregator::Max
+            | Aggregator::Avg
+            | Aggregator::Stats => Aggregate::unparameterized(f),
             Aggregator::Hist => {
                 let bits = match args.get(1) {
                     Some(k) => {
@@ -582,20 +582,7 @@ impl Checker<'_> {
         // Histogram parameters come from the assignment itself, checked when reached;
         // nothing reads a histogram's value before that.
         let value = match planned {
-            Some(f) => MapValue::Aggregate(match f {
-                Aggregator::Count => Aggregate::Count,
-                Aggregator::Sum => Aggregate::Sum,
-                Aggregator::Min => Aggregate::Min,
-                Aggregator::Max => Aggregate::Max,
-                Aggregator::Avg => Aggregate::Avg,
-                Aggregator::Stats => Aggregate::Stats,
-                Aggregator::Hist => Aggregate::Hist { bits: 0 },
-                Aggregator::Lhist => Aggregate::Lhist(LinearBuckets {
-                    min: 0,
-                    max: 1,
-                    step: 1,
-                }),
-            }),
+            Some(f) => MapValue::Aggregate(Aggregate::unparameterized(f)),
             None => MapValue::Int(IntType::I64),
         };
         let id = MapId(self.maps.decls.len());

@@ -115,6 +115,25 @@ pub fn log2_buckets(bits: u8) -> u32 {
 }
 
 impl Aggregate {
+    /// What `f` keeps, histograms with placeholder parameters (a read of a map before its
+    /// assignment is checked knows the function, not yet its parameters).
+    pub fn unparameterized(f: Aggregator) -> Aggregate {
+        match f {
+            Aggregator::Count => Aggregate::Count,
+            Aggregator::Sum => Aggregate::Sum,
+            Aggregator::Min => Aggregate::Min,
+            Aggregator::Max => Aggregate::Max,
+            Aggregator::Avg => Aggregate::Avg,
+            Aggregator::Stats => Aggregate::Stats,
+            Aggregator::Hist => Aggregate::Hist { bits: 0 },
+            Aggregator::Lhist => Aggregate::Lhist(LinearBuckets {
+                min: 0,
+                max: 1,
+                step: 1,
+            }),
+        }
+    }
+
     /// The function that makes it.
     pub fn function(&self) -> Aggregator {
         match self {

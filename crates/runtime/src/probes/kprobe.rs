@@ -208,11 +208,7 @@ impl ProbeType for Kprobe {
     }
 
     fn gives(&self, name: &str) -> bool {
-        match name {
-            "func" => true,
-            "retval" => self.ret,
-            other => scry_lang::builtins::arg_index(other).is_some(),
-        }
+        super::function_gives(name, self.ret)
     }
 
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {

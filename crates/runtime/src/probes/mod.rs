@@ -130,6 +130,15 @@ pub fn of(provider: &str) -> Option<&'static dyn ProbeType> {
     ALL.iter().copied().find(|t| t.names().contains(&provider))
 }
 
+/// What probes on a function give: `func`, `argN`, and on return `retval`.
+pub(crate) fn function_gives(name: &str, ret: bool) -> bool {
+    match name {
+        "func" => true,
+        "retval" => ret,
+        other => scry_lang::builtins::arg_index(other).is_some(),
+    }
+}
+
 /// The target a probe type made for itself in `resolve`, back from its `Attach`.
 pub(crate) fn target<T: 'static>(attach: &Attach) -> Result<&T, ProgramError> {
     attach.get::<T>().ok_or(ProgramError::UnexpectedProgramType)
