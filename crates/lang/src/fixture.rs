@@ -1,7 +1,8 @@
 //! A `ProbeResolver` for tests that run without a kernel (and without root): a few probes as
-//! Linux 6.18 on x86-64 describes them, recorded from its tracefs `format` files and
-//! `struct pt_regs`. The runtime's tests check that the live kernel resolves each of them
-//! to the same description, so what is tested here is what runs there.
+//! Linux 6.18 on x86-64 describes them, from its tracefs `format` files (recorded in
+//! `tests/fixtures/tracefs/`) and `struct pt_regs`. The runtime's tests check these
+//! descriptions against the recorded files and against the live kernel, so what is tested here
+//! is what runs there.
 
 use crate::types::{
     AddrSpace, Attach, ContextField, FieldLocation, Func, IntType, ProbeResolver, ProgramKind,
