@@ -35,8 +35,13 @@ pub(super) struct Maps {
 }
 
 impl Maps {
-    pub fn new(program: &ast::Program) -> Maps {
+    pub fn new(program: &ast::Program, existing: &[MapDecl]) -> Maps {
         let mut maps = Maps::default();
+        for decl in existing {
+            maps.by_name
+                .insert(decl.name.clone(), MapId(maps.decls.len()));
+            maps.decls.push(decl.clone());
+        }
         for probe in &program.probes {
             walk_probe(&mut maps, probe);
         }

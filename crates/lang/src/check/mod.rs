@@ -73,6 +73,18 @@ pub fn check(
     resolver: &dyn ProbeResolver,
     options: &CheckOptions,
 ) -> Result<typed::Program, Vec<Diagnostic>> {
+    check_with_maps(program, resolver, options, &[])
+}
+
+/// Checks a program that joins maps which exist already (the earlier blocks of an interactive
+/// session): each keeps its `MapId` and its types, a use that disagrees with them is an error,
+/// and the typed program's `maps` are these, then the program's new ones.
+pub fn check_with_maps(
+    program: &ast::Program,
+    resolver: &dyn ProbeResolver,
+    options: &CheckOptions,
+    existing: &[typed::MapDecl],
+) -> Result<typed::Program, Vec<Diagnostic>> {
     let mut expanded;
     let program = if program.macros.is_empty() {
         program
@@ -86,7 +98,7 @@ pub fn check(
     let script_types = ctypes::ScriptTypes::new(&program.c_types, resolver, &mut diags);
     let resolver: &dyn ProbeResolver = &script_types;
     let mut probes = Vec::new();
-    let mut maps = maps::Maps::new(program);
+    let mut maps = maps::Maps::new(program, existing);
     let mut getopts = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
@@ -354,5 +366,33 @@ mod tests {
             errors("BEGIN { if (1) { $x = 1; } $y = $x; }")[0].starts_with("unknown variable `$x`")
         );
         assert!(errors("BEGIN { $x = 1; if (1) { $x = 2; } $y = $x; }").is_empty());
+    }
+
+    /// Blocks checked one after another share their maps by name, as an interactive session's
+    /// do: a map counted in one is read in the next, and a conflicting use is the usual error.
+    #[test]
+    fn maps_carry_over_between_programs() {
+        let checked = |src: &str, existing: &[typed::MapDecl]| {
+            let ast = crate::parse(src).unwrap();
+            check_with_maps(&ast, &Fixture, &CheckOptions::default(), existing)
+        };
+        let first = checked("BEGIN { @n = count(); @s[1] = comm; }", &[]).unwrap();
+        let second = checked(
+            "BEGIN { printf(\"%d %s\\n\", @n, @s[2]); @t = 1; }",
+            &first.maps,
+        )
+        .unwrap();
+        let names: Vec<&str> = second.maps.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["@n", "@s", "@t"]);
+        assert_eq!(second.maps[..2], first.maps[..]);
+        let err = checked("BEGIN { @n = \"x\"; }", &second.maps).unwrap_err();
+        assert!(
+            err[0]
+                .message
+                .contains("@n holds count(), but this assigns string"),
+            "{}",
+            err[0].message
+        );
+        assert_eq!(err[0].span.start, "BEGIN { @n = ".len());
     }
 }
