@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprint!("{}", failure.render());
+            scry_runtime::output::to_stderr(failure.render());
             ExitCode::from(1)
         }
     }
@@ -113,10 +113,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }));
     }
     if !cli.no_warnings {
-        eprint!(
-            "{}",
-            scry_lang::diagnostic::render_all(&typed.warnings, &file, &source)
-        );
+        scry_runtime::output::to_stderr(&scry_lang::diagnostic::render_all(
+            &typed.warnings,
+            &file,
+            &source,
+        ));
     }
     let options = CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
@@ -134,15 +135,12 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
 
     if cli.debug {
-        eprintln!("AST:\n{ast}");
+        let mut text = format!("AST:\n{ast}\n");
         for prog in &module.programs {
-            eprintln!(
-                "{} ({}):\n{}",
-                prog.probe,
-                prog.name,
-                prog.disassemble(&module.maps)
-            );
+            let dis = prog.disassemble(&module.maps);
+            text.push_str(&format!("{} ({}):\n{dis}\n", prog.probe, prog.name));
         }
+        scry_runtime::output::to_stderr(&text);
     }
     if let Some(path) = &cli.emit_elf {
         std::fs::write(path, &object)
@@ -182,7 +180,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let warn_skipped = |session: &mut Session| {
         for e in session.take_skipped() {
             if config.missing_probes == scry_lang::MissingProbes::Warn && !cli.no_warnings {
-                eprint!("{}", report::warning(&e, &file, &source));
+                scry_runtime::output::to_stderr(&report::warning(&e, &file, &source));
             }
         }
     };

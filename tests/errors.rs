@@ -353,3 +353,29 @@ fn nesting_is_parsed_in_linear_time() {
     let (status, _, err) = run(&["--emit-elf", "/dev/null", "-e", &script]);
     assert!(status.success(), "{err}");
 }
+
+/// A reader that stops early (`scry … 2>&1 | head`) is no crash: the error still exits 1.
+#[test]
+fn a_closed_stderr_is_not_a_panic() {
+    use std::io::Read;
+    // An error message far larger than a pipe holds: writing it meets the closed pipe.
+    let script = format!("BEGIN {{ $x = {}; }}", vec!["1"; 100_000].join(" + "));
+    let mut child = std::process::Command::new(common::scry_bin())
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
+    drop(stdin);
+    let mut first = [0u8; 16];
+    let mut stderr = child.stderr.take().unwrap();
+    stderr.read_exact(&mut first).unwrap();
+    drop(stderr);
+    let status = child.wait().unwrap();
+    assert_eq!(&first, b"stdin:1:14: erro");
+    assert_eq!(status.code(), Some(1));
+}

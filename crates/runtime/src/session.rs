@@ -531,7 +531,7 @@ fn cat(path: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
     match std::fs::File::open(&path).and_then(|f| f.take(MAX_CAT_BYTES).read_to_end(&mut text)) {
         Ok(_) => printer.text(TextKind::Cat, &text),
         Err(e) => {
-            eprintln!("cat: cannot read {path}: {e}");
+            crate::output::to_stderr(&format!("cat: cannot read {path}: {e}\n"));
             Ok(())
         }
     }
@@ -553,7 +553,7 @@ fn system(command: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
             printer.text(TextKind::System, &text)
         }
         Err(e) => {
-            eprintln!("system: cannot run sh -c {command:?}: {e}");
+            crate::output::to_stderr(&format!("system: cannot run sh -c {command:?}: {e}\n"));
             Ok(())
         }
     }

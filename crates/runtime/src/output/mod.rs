@@ -13,6 +13,13 @@ use scry_lang::diagnostic::Location;
 use std::io::{self, Write};
 use value::{MapDump, Scalar};
 
+/// Writes to stderr; a closed stderr (`scry … 2>&1 | head`) drops the text instead of
+/// panicking, as `eprint!` would.
+pub fn to_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = io::stderr().write_all(text.as_bytes());
+}
+
 /// A helper that failed at run time, where, and why.
 pub struct HelperFailure<'a> {
     pub location: &'a Location,
@@ -138,15 +145,15 @@ impl Printer for TextPrinter {
         // In order with the output before it.
         self.out.flush_now()?;
         let level = if error { "ERROR" } else { "WARNING" };
-        eprintln!("{location}: {level}: {message}");
+        to_stderr(&format!("{location}: {level}: {message}\n"));
         Ok(())
     }
     fn helper_error(&mut self, f: &HelperFailure<'_>) -> io::Result<()> {
         self.out.flush_now()?;
-        eprintln!(
-            "{}: WARNING: {}\nAdditional Info - helper: {}, retcode: {}",
+        to_stderr(&format!(
+            "{}: WARNING: {}\nAdditional Info - helper: {}, retcode: {}\n",
             f.location, f.message, f.helper, f.retcode
-        );
+        ));
         Ok(())
     }
     fn map(&mut self, dump: &MapDump) -> io::Result<()> {
@@ -154,14 +161,14 @@ impl Printer for TextPrinter {
     }
     fn lost(&mut self, count: u64) -> io::Result<()> {
         self.out.flush_now()?;
-        eprintln!("Lost {count} events");
+        to_stderr(&format!("Lost {count} events\n"));
         Ok(())
     }
     fn attached(&mut self, probes: usize) -> io::Result<()> {
-        eprintln!(
-            "Attached {probes} probe{}",
+        to_stderr(&format!(
+            "Attached {probes} probe{}\n",
             if probes == 1 { "" } else { "s" }
-        );
+        ));
         Ok(())
     }
     fn end(&mut self) -> io::Result<()> {
