@@ -322,6 +322,11 @@ fn inputs_that_once_crashed_get_a_located_error() {
             "BEGIN { let $a: uint64[536870912]; exit(); }",
             "stdin:1:17: error: uint64[536870912] is larger than 2 GiB",
         ),
+        ("", "stdin:1:1: error: the program has no probes"),
+        (
+            "// only a comment\n#define X 1\n",
+            "stdin:1:1: error: the program has no probes",
+        ),
         (
             "BEGIN { exit(1, 2); }",
             "stdin:1:9: error: exit() takes at most 1 argument, not 2",

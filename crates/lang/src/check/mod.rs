@@ -94,6 +94,16 @@ pub fn check_with_maps(
         &expanded
     };
     let mut diags: Vec<Diagnostic> = Vec::new();
+    if program.probes.is_empty() {
+        // An empty script, or one of only comments or definitions, would attach nothing.
+        return Err(vec![Diagnostic::error(
+            Span::new(0, 0),
+            "the program has no probes",
+        )
+        .with_hint(
+            "a program is one or more probes, as in `BEGIN { printf(\"hello\\n\"); }`",
+        )]);
+    }
     // The script's own C types come first, then the kernel's.
     let script_types = ctypes::ScriptTypes::new(&program.c_types, resolver, &mut diags);
     let resolver: &dyn ProbeResolver = &script_types;
