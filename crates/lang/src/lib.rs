@@ -4,8 +4,9 @@
 //! describes each probe's context, into a `typed::Program` for code generation.
 //!
 //! Invariants: this crate does no I/O and knows nothing about the kernel (probe contexts come in
-//! through `ProbeResolver`); it never panics on any input; every error carries a span, and
-//! parsing and checking report all the errors they can, not just the first.
+//! through `ProbeResolver`; `fixture`, for tests only, holds a few recorded ones); it never
+//! panics on any input; every error carries a span, and parsing and checking report all the
+//! errors they can, not just the first.
 
 pub mod ast;
 pub mod builtins;

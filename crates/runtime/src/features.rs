@@ -155,11 +155,9 @@ pub(crate) fn pmu(name: &str) -> bool {
 pub fn trampolines() -> bool {
     static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *YES.get_or_init(|| {
-        crate::probes::aya_btf().is_ok_and(|b| {
-            loads("fentry/probe", &returns_zero(), |p| {
-                let p: Result<&mut FEntry, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", b).is_ok())
-            })
+        loads_with_btf("fentry/probe", |p, btf| {
+            let p: Result<&mut FEntry, _> = p.try_into();
+            p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
         })
     })
 }

@@ -2,15 +2,13 @@
 //! laid out as a C compiler lays them out on a 64-bit machine. They are seen before the kernel's
 //! BTF: `ScriptTypes` answers for them and passes every other question to the kernel resolver.
 
+use super::MAX_SIZE;
 use crate::ast::{CDefinition, CField};
 use crate::diagnostic::Diagnostic;
 use crate::types::{
     AddrSpace, EnumType, IntType, Member, ProbeResolver, RecordKind, ResolveError, ResolvedProbe,
     Type,
 };
-
-/// The largest struct, union or array a script defines: offsets into it are 32-bit signed.
-const MAX_SIZE: u64 = i32::MAX as u64;
 
 struct Record {
     kind: RecordKind,

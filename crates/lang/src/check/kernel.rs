@@ -405,7 +405,7 @@ impl Checker<'_> {
             };
         }
         if let Some(len) = t.array {
-            if u64::from(ty.size()) * u64::from(len) > i32::MAX as u64 {
+            if u64::from(ty.size()) * u64::from(len) > super::MAX_SIZE {
                 let d = self.error(t.span, format!("{t} is larger than 2 GiB"));
                 self.diags.push(d);
                 return None;

@@ -64,6 +64,9 @@ impl Default for CheckOptions {
     }
 }
 
+/// The largest struct, union or array a script defines: offsets into it are 32-bit signed.
+const MAX_SIZE: u64 = i32::MAX as u64;
+
 /// The most times `unroll` may repeat its body (bpftrace's limit).
 pub const MAX_UNROLL: u32 = 100;
 

@@ -132,10 +132,11 @@ pub fn of(provider: &str) -> Option<&'static dyn ProbeType> {
 
 /// What probes on a function give: `func`, `argN`, and on return `retval`.
 pub(crate) fn function_gives(name: &str, ret: bool) -> bool {
-    match name {
-        "func" => true,
-        "retval" => ret,
-        other => scry_lang::builtins::arg_index(other).is_some(),
+    use scry_lang::builtins::{arg_index, Special};
+    match Special::from_name(name) {
+        Some(Special::Func) => true,
+        Some(Special::Retval) => ret,
+        _ => arg_index(name).is_some(),
     }
 }
 
@@ -147,9 +148,7 @@ pub(crate) fn target<T: 'static>(attach: &Attach) -> Result<&T, ProgramError> {
 /// Whether resolving an attach point of this provider needs privileges (an unknown provider
 /// does not: its error needs nothing from the kernel).
 pub fn resolving_needs_privileges(provider: &str) -> bool {
-    ALL.iter()
-        .find(|t| t.names().contains(&provider))
-        .is_some_and(|t| !t.resolves_unprivileged())
+    of(provider).is_some_and(|t| !t.resolves_unprivileged())
 }
 
 /// Resolves attach points against this machine's kernel, and kernel types against its BTF
@@ -223,7 +222,7 @@ impl ProbeResolver for KernelResolver {
     }
 
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
-        if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
+        if let Some(t) = of(provider) {
             return t.resolve(provider, parts, self.pid);
         }
         let known = ALL.iter().flat_map(|t| t.names().iter().copied());
@@ -287,7 +286,7 @@ pub fn list(pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
 /// where the type lists one and the pattern has none.
 fn expand_alias(pattern: &str) -> String {
     if let Some((provider, rest)) = pattern.split_once(':') {
-        if let Some(t) = ALL.iter().find(|t| t.names().contains(&provider)) {
+        if let Some(t) = of(provider) {
             let module = if t.listed_with_module() && !rest.contains(':') {
                 "*:"
             } else {
