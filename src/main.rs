@@ -175,8 +175,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         .programs
         .iter()
         .all(|p| p.kind.runs != scry_lang::types::Runs::OnEvents);
-    let mut session =
-        Session::load_with(module, &object, config.missing_probes).map_err(failure)?;
+    let mut session = Session::new(config.missing_probes);
+    let set = session.add(module, &object).map_err(failure)?;
     let warn_skipped = |session: &mut Session| {
         for e in session.take_skipped() {
             if config.missing_probes == scry_lang::MissingProbes::Warn && !cli.no_warnings {
@@ -185,7 +185,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }
     };
     if cli.dry_run {
-        session.attach(cli.pid).map_err(failure)?;
+        session.attach(set, cli.pid).map_err(failure)?;
         warn_skipped(&mut session);
         if !cli.quiet {
             let _ = printer.attached(session.probe_count());
@@ -193,9 +193,9 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         return Ok(0);
     }
-    let begin_exited = session.run_begin().map_err(failure)?;
+    let begin_exited = session.run_begin(set).map_err(failure)?;
     if !begin_exited {
-        session.attach(cli.pid).map_err(failure)?;
+        session.attach(set, cli.pid).map_err(failure)?;
     }
     warn_skipped(&mut session);
     if !cli.quiet {

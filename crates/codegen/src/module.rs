@@ -19,8 +19,10 @@ pub struct MapId(pub usize);
 pub struct Module {
     pub programs: Vec<Program>,
     pub maps: Vec<MapSpec>,
-    /// Indexed by the id in the first 8 bytes of each ring buffer record.
+    /// Indexed by the id in the first 8 bytes of each ring buffer record, less `first_record`.
     pub records: Vec<RecordLayout>,
+    /// The id of `records[0]`.
+    pub first_record: u32,
     /// The script's maps (`@name`), indexed like the typed program's `MapId`s.
     pub user_maps: Vec<UserMap>,
     /// How stacks print when the script does not say (`stack_mode`).
@@ -40,6 +42,22 @@ impl Module {
     pub const LOST: MapId = MapId(3);
     /// The number of keys of each map that `len()` is used on.
     pub const COUNTS: MapId = MapId(4);
+
+    /// The layout of the record with this id, if it is one of this module's.
+    pub fn record(&self, id: u64) -> Option<&RecordLayout> {
+        let index = id.checked_sub(u64::from(self.first_record))?;
+        self.records.get(usize::try_from(index).ok()?)
+    }
+
+    /// The maps a module loaded beside this one uses too when it names them: all but the
+    /// per-program working memory (`SCRATCH`, `ZERO`), whose sizes differ between modules.
+    pub fn shared_maps(&self) -> impl Iterator<Item = &MapSpec> {
+        self.maps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != Module::SCRATCH.0 && *i != Module::ZERO.0)
+            .map(|(_, m)| m)
+    }
 
     /// Resolves the source location of every `errorf`/`warnf` record.
     pub fn locate(&mut self, at: impl Fn(Span) -> Location) {

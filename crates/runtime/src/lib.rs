@@ -14,6 +14,7 @@ pub mod ldcache;
 pub mod maps;
 pub mod output;
 pub mod perf;
+pub mod pins;
 pub mod privileges;
 pub mod probes;
 pub mod render;
@@ -24,4 +25,4 @@ pub mod symbols;
 pub mod tracefs;
 
 pub use error::RuntimeError;
-pub use session::{Session, Stop};
+pub use session::{Detached, ProbeStatus, Session, SetId, Stop};

@@ -2,9 +2,14 @@
 //! run BEGIN, attach the probes, deliver records until `exit()` or a stop signal, then detach,
 //! run END and deliver what it printed. Dropping the session releases every program, link and
 //! map, on every path, including a failure half-way through attaching.
+//!
+//! A session holds one or more sets of probes, each a loaded object: a script is one; the REPL
+//! adds one per block typed and detaches them one by one. Sets loaded after `share_maps` share
+//! maps by name, and every set's records come through the one ring buffer.
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::output::{format_printf, HelperFailure, Printer, TextKind};
+use crate::pins::MapPins;
 use crate::probes::{self, ProbeType};
 use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
@@ -13,21 +18,52 @@ use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
 use scry_codegen::insn::Helper;
-use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
+use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink, UserMap};
 use scry_codegen::Module;
 use scry_lang::diagnostic::Location;
 use scry_lang::types::Runs;
 use scry_lang::MissingProbes;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-pub struct Session {
+/// One loaded object and its programs: a script, or one block typed into the REPL.
+struct ProbeSet {
     /// Perf events probe types opened themselves: closing them detaches those probes (declared
     /// first, so they close before the programs are released).
     events_held: probes::OwnedEvents,
     ebpf: Ebpf,
     module: Module,
-    events: RingBuf<MapData>,
+    /// Programs left out, by name.
+    skipped: Vec<String>,
+    /// Its probes are attached (a detached set keeps its maps).
+    attached: bool,
+}
+
+/// Which of a session's loaded objects: the order `Session::add` loaded them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SetId(pub usize);
+
+/// Perf events of a detached set, closed when this is dropped (on any thread: closing a
+/// tracepoint's event waits for an RCU grace period, so hundreds take a while).
+pub struct Detached(#[allow(dead_code)] probes::OwnedEvents);
+
+/// One probe of a set, for `:probes`.
+pub struct ProbeStatus {
+    /// As written: `tracepoint:syscalls:sys_enter_openat`.
+    pub probe: String,
+    /// How many times its program ran, when the kernel counts (`Session::count_runs`).
+    pub runs: Option<u64>,
+}
+
+pub struct Session {
+    /// Every object loaded, in order; a detached one stays for its maps.
+    sets: Vec<ProbeSet>,
+    /// The ring buffer every set's records come through (taken from the first set).
+    events: Option<RingBuf<MapData>>,
+    /// Where maps are pinned to be shared with later sets (`share_maps`).
+    pins: Option<MapPins>,
+    /// Held while the kernel counts program runs (`count_runs`).
+    run_stats: Option<std::os::fd::OwnedFd>,
     /// Records BEGIN produced, delivered once the probes are attached.
     pending: Vec<Vec<u8>>,
     exit_code: Option<i32>,
@@ -36,9 +72,7 @@ pub struct Session {
     lost: u64,
     /// What a probe that cannot be loaded or attached is.
     missing: MissingProbes,
-    /// Programs left out, by name.
-    skipped: Vec<String>,
-    /// Why, until `take_skipped` hands it out for warnings.
+    /// Why probes were left out, until `take_skipped` hands it out for warnings.
     skip_reasons: Vec<RuntimeError>,
 }
 
@@ -58,24 +92,87 @@ pub enum Stop {
 }
 
 impl Session {
+    /// A session with nothing loaded yet. With `missing` set to warn or ignore, `add` leaves
+    /// out the probes that cannot be loaded or attached instead of failing (`take_skipped` says
+    /// which and why).
+    pub fn new(missing: MissingProbes) -> Session {
+        Session {
+            sets: Vec::new(),
+            events: None,
+            pins: None,
+            run_stats: None,
+            pending: Vec::new(),
+            exit_code: None,
+            render: Renderer::default(),
+            lost: 0,
+            missing,
+            skip_reasons: Vec::new(),
+        }
+    }
+
     /// Loads the object and every program in it. Nothing is attached yet.
     pub fn load(module: Module, elf: &[u8]) -> Result<Session, RuntimeError> {
         Session::load_with(module, elf, MissingProbes::Error)
     }
 
-    /// Loads, and with `missing_probes` set to warn or ignore, leaves out the probes that
-    /// cannot be loaded or attached instead of failing (`take_skipped` says which and why).
+    /// A session of one object (a script), loaded (`SetId(0)`).
     pub fn load_with(
         module: Module,
         elf: &[u8],
         missing: MissingProbes,
     ) -> Result<Session, RuntimeError> {
+        let mut session = Session::new(missing);
+        session.add(module, elf)?;
+        Ok(session)
+    }
+
+    /// Objects added from now on share their maps by kernel name with those before them
+    /// (modules compiled with `CompileOptions::shared`). Call before starting threads.
+    pub fn share_maps(&mut self) -> Result<(), RuntimeError> {
+        if self.pins.is_none() {
+            self.pins = Some(MapPins::private().map_err(|source| RuntimeError::Io {
+                context: "making a private bpffs for shared maps",
+                source,
+            })?);
+        }
+        Ok(())
+    }
+
+    /// Has the kernel count how often each program runs, for `probe_status`.
+    pub fn count_runs(&mut self) {
+        if self.run_stats.is_none() {
+            self.run_stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        }
+    }
+
+    /// Loads another object beside those loaded already; the verifier runs here. Nothing of it
+    /// stays loaded if this fails. Nothing is attached yet.
+    pub fn add(&mut self, module: Module, elf: &[u8]) -> Result<SetId, RuntimeError> {
+        let pinned_before = self.pins.as_ref().map(MapPins::names).unwrap_or_default();
+        let result = self.load_set(module, elf);
+        if result.is_err() {
+            if let Some(pins) = &self.pins {
+                pins.unpin_all_but(&pinned_before);
+            }
+        }
+        let set = result?;
+        self.sets.push(set);
+        Ok(SetId(self.sets.len() - 1))
+    }
+
+    fn load_set(&mut self, module: Module, elf: &[u8]) -> Result<ProbeSet, RuntimeError> {
         // Our objects carry no BTF relocations, so the loader is given no kernel BTF. (aya 0.14's
         // `EbpfLoader::new()` has parsed it already all the same: about 18 ms, most of the time
         // a short script takes from start to exit.)
-        let mut ebpf = EbpfLoader::new().btf(None).load(elf)?;
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
+        if let Some(pins) = &self.pins {
+            for spec in module.shared_maps() {
+                loader.map_pin_path(&spec.name, pins.path(&spec.name));
+            }
+        }
+        let mut ebpf = loader.load(elf)?;
         let mut skipped = Vec::new();
-        let mut skip_reasons = Vec::new();
         for prog in &module.programs {
             let p = ebpf
                 .program_mut(&prog.name)
@@ -91,35 +188,34 @@ impl Session {
                     },
                     None => load_error(prog, e),
                 };
-                if missing == MissingProbes::Error || prog.kind.runs.once() {
+                if self.missing == MissingProbes::Error || prog.kind.runs.once() {
                     return Err(error);
                 }
                 skipped.push(prog.name.clone());
-                skip_reasons.push(error);
+                self.skip_reasons.push(error);
             }
         }
-        let map = ebpf
-            .take_map(&module.maps[Module::EVENTS.0].name)
-            .ok_or_else(|| RuntimeError::Missing("events".into()))?;
-        let events = RingBuf::try_from(map)?;
-        Ok(Session {
+        if self.events.is_none() {
+            let map = ebpf
+                .take_map(&module.maps[Module::EVENTS.0].name)
+                .ok_or_else(|| RuntimeError::Missing("events".into()))?;
+            self.events = Some(RingBuf::try_from(map)?);
+        }
+        Ok(ProbeSet {
             events_held: Vec::new(),
             ebpf,
             module,
-            events,
-            pending: Vec::new(),
-            exit_code: None,
-            render: Renderer::default(),
-            missing,
             skipped,
-            skip_reasons,
-            lost: 0,
+            attached: false,
         })
     }
 
     /// The number of probes, BEGIN and END included, as bpftrace counts them.
     pub fn probe_count(&self) -> usize {
-        self.module.programs.len() - self.skipped.len()
+        self.sets
+            .iter()
+            .map(|s| s.module.programs.len() - s.skipped.len())
+            .sum()
     }
 
     /// The probes left out so far and why, for warnings (`missing_probes = warn`).
@@ -127,26 +223,64 @@ impl Session {
         std::mem::take(&mut self.skip_reasons)
     }
 
-    /// Runs the BEGIN probes. Their output is held until `deliver`, so it follows the
-    /// "Attached" message; returns true if BEGIN called `exit()`.
-    pub fn run_begin(&mut self) -> Result<bool, RuntimeError> {
-        self.run_once(Runs::AtStart)?;
-        while let Some(rec) = self.events.next() {
-            self.pending.push(rec.to_vec());
-        }
-        Ok(self
-            .pending
-            .iter()
-            .any(|r| matches!(self.layout(r), Some(RecordLayout::Exit))))
+    /// The sets whose probes are attached, in order.
+    pub fn attached_sets(&self) -> Vec<SetId> {
+        (0..self.sets.len())
+            .filter(|&i| self.sets[i].attached)
+            .map(SetId)
+            .collect()
     }
 
-    /// Attaches every probe that is not BEGIN or END; those that can (uprobes) in process
-    /// `pid` only.
-    pub fn attach(&mut self, pid: Option<u32>) -> Result<(), RuntimeError> {
+    /// Each probe of a set (BEGIN and END left out), with its run count.
+    pub fn probe_status(&self, set: SetId) -> Vec<ProbeStatus> {
+        let Some(s) = self.sets.get(set.0) else {
+            return Vec::new();
+        };
+        s.module
+            .programs
+            .iter()
+            .filter(|p| !p.kind.runs.once() && !s.skipped.contains(&p.name))
+            .map(|p| ProbeStatus {
+                probe: p.probe.clone(),
+                runs: self
+                    .run_stats
+                    .as_ref()
+                    .and_then(|_| s.ebpf.program(&p.name)?.info().ok())
+                    .map(|i| i.run_count()),
+            })
+            .collect()
+    }
+
+    /// Runs a set's BEGIN probes. Their output is held until `deliver`, so it follows the
+    /// "Attached" message; returns true if BEGIN called `exit()`.
+    pub fn run_begin(&mut self, set: SetId) -> Result<bool, RuntimeError> {
+        self.run_once(set, Runs::AtStart)?;
+        if let Some(events) = &mut self.events {
+            while let Some(rec) = events.next() {
+                self.pending.push(rec.to_vec());
+            }
+        }
+        Ok(self.pending.iter().any(|r| {
+            matches!(
+                record_layout(&self.sets, r).map(|(_, l)| l),
+                Some(RecordLayout::Exit)
+            )
+        }))
+    }
+
+    /// Attaches a set's probes that are not BEGIN or END; those that can (uprobes) in process
+    /// `pid` only. On failure nothing of the set stays attached.
+    pub fn attach(&mut self, set: SetId, pid: Option<u32>) -> Result<(), RuntimeError> {
+        let missing = self.missing;
+        let s = self
+            .sets
+            .get_mut(set.0)
+            .ok_or_else(|| RuntimeError::Missing(format!("probe set {}", set.0)))?;
         let mut attached = 0;
         let mut first_failure = None;
-        for prog in &self.module.programs {
-            if prog.kind.runs.once() || self.skipped.contains(&prog.name) {
+        let mut failed = None;
+        for prog in &s.module.programs {
+            if prog.kind.runs.once() || s.skipped.contains(&prog.name) {
                 continue;
             }
             let kind = probe_type(prog)?;
@@ -158,7 +292,7 @@ impl Session {
                     hint,
                 }),
                 None => {
-                    let p = self
+                    let p = s
                         .ebpf
                         .program_mut(&prog.name)
                         .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
@@ -172,23 +306,56 @@ impl Session {
             };
             match result {
                 Ok(held) => {
-                    self.events_held.extend(held);
+                    s.events_held.extend(held);
                     attached += 1
                 }
-                Err(e) if self.missing == MissingProbes::Error => return Err(e),
+                Err(e) if missing == MissingProbes::Error => {
+                    failed = Some(e);
+                    break;
+                }
                 Err(e) => {
                     first_failure.get_or_insert_with(|| e.to_string());
-                    self.skipped.push(prog.name.clone());
+                    s.skipped.push(prog.name.clone());
                     self.skip_reasons.push(e);
                 }
             }
         }
-        if attached == 0 {
-            if let Some(reason) = first_failure {
-                return Err(RuntimeError::NothingAttached(reason));
-            }
+        s.attached = true;
+        if failed.is_none() && attached == 0 {
+            failed = first_failure.map(RuntimeError::NothingAttached);
+        }
+        if let Some(e) = failed {
+            drop(self.detach(set));
+            return Err(e);
         }
         Ok(())
+    }
+
+    /// Stops a set's probes; its maps stay. The perf events it held close when the returned
+    /// value is dropped.
+    pub fn detach(&mut self, set: SetId) -> Detached {
+        let Some(s) = self.sets.get_mut(set.0) else {
+            return Detached(Vec::new());
+        };
+        s.attached = false;
+        let held = std::mem::take(&mut s.events_held);
+        for prog in &s.module.programs {
+            if prog.kind.runs == Runs::AtExit {
+                continue;
+            }
+            if let (Some(p), Some(kind)) =
+                (s.ebpf.program_mut(&prog.name), probes::of(prog.provider))
+            {
+                // One that never loaded (left out under missing_probes) has nothing to undo.
+                let _ = kind.unload(p);
+            }
+        }
+        Detached(held)
+    }
+
+    /// The ring buffer's fd, readable when records wait (for a poll loop of the caller's own).
+    pub fn events_fd(&self) -> Option<RawFd> {
+        self.events.as_ref().map(|e| e.as_raw_fd())
     }
 
     /// Delivers what BEGIN printed. Returns `Done`, or how the script stopped.
@@ -228,7 +395,7 @@ impl Session {
             }
             let mut fds = [
                 libc::pollfd {
-                    fd: self.events.as_raw_fd(),
+                    fd: self.events_fd().unwrap_or(-1),
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -270,6 +437,12 @@ impl Session {
         }
     }
 
+    /// Whether a script called `exit()`, and with what code; taking it lets the session go
+    /// on (the REPL).
+    pub fn take_exit(&mut self) -> Option<i32> {
+        self.exit_code.take()
+    }
+
     /// Detaches every probe, runs END, delivers what it printed, and prints the maps (unless
     /// `print_maps` is off).
     pub fn finish(
@@ -277,24 +450,19 @@ impl Session {
         printer: &mut dyn Printer,
         print_maps: bool,
     ) -> Result<(), RuntimeError> {
-        self.events_held.clear();
-        for prog in &self.module.programs {
-            if prog.kind.runs == Runs::AtExit {
-                continue;
-            }
-            if let (Some(p), Some(kind)) =
-                (self.ebpf.program_mut(&prog.name), probes::of(prog.provider))
-            {
-                // One that never loaded (left out under missing_probes) has nothing to undo.
-                let _ = kind.unload(p);
-            }
+        for i in 0..self.sets.len() {
+            drop(self.detach(SetId(i)));
         }
         // After exit(), what other CPUs recorded behind it is not shown: the program had
         // stopped. (A stop by signal delivered everything before coming here.)
         if self.exit_code.is_some() {
-            while self.events.next().is_some() {}
+            if let Some(events) = &mut self.events {
+                while events.next().is_some() {}
+            }
         }
-        self.run_once(Runs::AtExit)?;
+        for i in 0..self.sets.len() {
+            self.run_once(SetId(i), Runs::AtExit)?;
+        }
         self.exit_code = None;
         self.drain(printer)
             .and_then(|_| printer.end())
@@ -319,10 +487,13 @@ impl Session {
             })
     }
 
-    /// Runs the BEGIN (`AtStart`) or END (`AtExit`) programs.
-    fn run_once(&mut self, which: Runs) -> Result<(), RuntimeError> {
-        for prog in self.module.programs.iter().filter(|p| p.kind.runs == which) {
-            let p = self
+    /// Runs a set's BEGIN (`AtStart`) or END (`AtExit`) programs.
+    fn run_once(&mut self, set: SetId, which: Runs) -> Result<(), RuntimeError> {
+        let Some(s) = self.sets.get(set.0) else {
+            return Ok(());
+        };
+        for prog in s.module.programs.iter().filter(|p| p.kind.runs == which) {
+            let p = s
                 .ebpf
                 .program(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
@@ -338,33 +509,33 @@ impl Session {
         Ok(())
     }
 
-    fn drain(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
+    /// Delivers the records waiting in the ring buffer (up to an `exit()`), and reports
+    /// records lost since the last report.
+    pub fn drain(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
         // Records are formatted in place, straight out of the ring.
         let Session {
-            ebpf,
+            sets,
             events,
-            module,
             exit_code,
             render,
             ..
         } = self;
-        let mut out = Handler {
-            ebpf,
-            module,
-            render,
-            exit_code,
-        };
-        while out.exit_code.is_none() {
-            let Some(rec) = events.next() else { break };
-            out.handle(&rec, printer)?;
+        if let Some(events) = events {
+            while exit_code.is_none() {
+                let Some(rec) = events.next() else { break };
+                handle(sets, render, exit_code, &rec, printer)?;
+            }
         }
         self.report_lost(printer)
     }
 
     /// Reports records dropped since the last report.
     fn report_lost(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
-        let spec = &self.module.maps[Module::LOST.0];
-        let Some(data) = self.ebpf.map(&spec.name).and_then(map_data) else {
+        let Some(first) = self.sets.first() else {
+            return Ok(());
+        };
+        let spec = &first.module.maps[Module::LOST.0];
+        let Some(data) = first.ebpf.map(&spec.name).and_then(map_data) else {
             return Ok(());
         };
         let lost = RawMap::new(data, spec.key_size, spec.value_size, true);
@@ -381,42 +552,94 @@ impl Session {
         Ok(())
     }
 
-    /// Prints every non-empty map in name order, as bpftrace does at exit.
-    fn print_maps(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
-        let mut order: Vec<usize> = (0..self.module.user_maps.len()).collect();
-        order.sort_by(|a, b| {
-            self.module.user_maps[*a]
-                .decl
-                .name
-                .cmp(&self.module.user_maps[*b].decl.name)
-        });
-        for i in order {
-            let map = &self.module.user_maps[i];
-            if let Some(d) = maps::dump(&self.ebpf, &self.module, &mut self.render, map, 0, 1) {
+    /// Every script map of the session by name (`@n`), each from the first set that has it.
+    fn user_maps(&self) -> Vec<(usize, &UserMap)> {
+        let mut seen: Vec<(usize, &UserMap)> = Vec::new();
+        for (i, s) in self.sets.iter().enumerate() {
+            for m in &s.module.user_maps {
+                if !seen.iter().any(|(_, u)| u.decl.name == m.decl.name) {
+                    seen.push((i, m));
+                }
+            }
+        }
+        seen.sort_by(|a, b| a.1.decl.name.cmp(&b.1.decl.name));
+        seen
+    }
+
+    /// The names of the session's maps, in name order.
+    pub fn map_names(&self) -> Vec<String> {
+        self.user_maps()
+            .into_iter()
+            .map(|(_, m)| m.decl.name.clone())
+            .collect()
+    }
+
+    /// Prints one map (`@n`) as `print(@n)` does; false if the session has no such map.
+    pub fn print_map(&mut self, name: &str, printer: &mut dyn Printer) -> io::Result<bool> {
+        let Some((set, index)) = self.user_maps().into_iter().find_map(|(set, m)| {
+            (m.decl.name == name).then(|| {
+                let index = self.sets[set]
+                    .module
+                    .user_maps
+                    .iter()
+                    .position(|u| u.decl.name == name);
+                (set, index)
+            })
+        }) else {
+            return Ok(false);
+        };
+        let s = &self.sets[set];
+        if let Some(map) = index.map(|i| &s.module.user_maps[i]) {
+            if let Some(d) = maps::dump(&s.ebpf, &s.module, &mut self.render, map, 0, 1) {
                 printer.map(&d)?;
             }
+        }
+        Ok(true)
+    }
+
+    /// Prints every non-empty map in name order, as bpftrace does at exit.
+    fn print_maps(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
+        for name in self.map_names() {
+            self.print_map(&name, printer)?;
         }
         Ok(())
     }
 
-    fn layout(&self, rec: &[u8]) -> Option<&RecordLayout> {
-        layout(&self.module, rec)
-    }
-
     fn handle(&mut self, rec: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
-        Handler {
-            ebpf: &self.ebpf,
-            module: &self.module,
-            render: &mut self.render,
-            exit_code: &mut self.exit_code,
-        }
-        .handle(rec, printer)
+        handle(
+            &self.sets,
+            &mut self.render,
+            &mut self.exit_code,
+            rec,
+            printer,
+        )
     }
 }
 
-fn layout<'m>(module: &'m Module, rec: &[u8]) -> Option<&'m RecordLayout> {
+/// The set a record came from, and its layout.
+fn record_layout<'s>(sets: &'s [ProbeSet], rec: &[u8]) -> Option<(&'s ProbeSet, &'s RecordLayout)> {
     let id = u64::from_le_bytes(rec.get(..8)?.try_into().ok()?);
-    module.records.get(usize::try_from(id).ok()?)
+    sets.iter()
+        .find_map(|s| s.module.record(id).map(|layout| (s, layout)))
+}
+
+fn handle(
+    sets: &[ProbeSet],
+    render: &mut Renderer,
+    exit_code: &mut Option<i32>,
+    rec: &[u8],
+    printer: &mut dyn Printer,
+) -> io::Result<()> {
+    let Some((set, layout)) = record_layout(sets, rec) else {
+        return Ok(());
+    };
+    Handler {
+        ebpf: &set.ebpf,
+        module: &set.module,
+        render,
+        exit_code,
+    }
+    .handle(layout, rec, printer)
 }
 
 /// What handling a record needs: the maps it may read and where `exit()` leaves its code.
@@ -428,13 +651,18 @@ struct Handler<'a> {
 }
 
 impl Handler<'_> {
-    fn handle(&mut self, rec: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
+    fn handle(
+        &mut self,
+        layout: &RecordLayout,
+        rec: &[u8],
+        printer: &mut dyn Printer,
+    ) -> io::Result<()> {
         let word = |off: usize| {
             rec.get(off..off + 8)
                 .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
         };
-        match layout(self.module, rec) {
-            Some(RecordLayout::Printf { format, args, sink }) => {
+        match layout {
+            RecordLayout::Printf { format, args, sink } => {
                 let (ebpf, module, render) = (self.ebpf, self.module, &mut *self.render);
                 let mut decode =
                     |kind: &FieldKind, bytes: &[u8]| render.value(ebpf, module, kind, bytes);
@@ -451,9 +679,9 @@ impl Handler<'_> {
                     }
                 }
             }
-            Some(RecordLayout::HelperError {
+            RecordLayout::HelperError {
                 helper, location, ..
-            }) => {
+            } => {
                 let retcode = word(8) as i64;
                 let message = match (helper, retcode) {
                     (Helper::MapUpdateElem, -7) => {
@@ -468,17 +696,17 @@ impl Handler<'_> {
                     message: &message,
                 })
             }
-            Some(RecordLayout::Print(field)) => {
+            RecordLayout::Print(field) => {
                 let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
                 let v = self
                     .render
                     .value(self.ebpf, self.module, &field.kind, bytes);
                 printer.value(&v)
             }
-            Some(RecordLayout::Time(format)) => {
+            RecordLayout::Time(format) => {
                 printer.text(TextKind::Time, timestamp(format, now_ns()).as_bytes())
             }
-            Some(RecordLayout::Join { sep, max, cap }) => {
+            RecordLayout::Join { sep, max, cap } => {
                 let n = (word(8) as u32).min(*max) as usize;
                 let cap = *cap as usize;
                 let parts: Vec<&[u8]> = (0..n)
@@ -486,11 +714,11 @@ impl Handler<'_> {
                     .collect();
                 printer.text(TextKind::Join, &parts.join(sep.as_bytes()))
             }
-            Some(RecordLayout::Exit) => {
+            RecordLayout::Exit => {
                 *self.exit_code = Some(word(8) as i64 as i32);
                 Ok(())
             }
-            Some(RecordLayout::MapOp { map, op }) => {
+            RecordLayout::MapOp { map, op } => {
                 let map = &self.module.user_maps[*map];
                 match op {
                     MapOpKind::Clear => maps::clear(self.ebpf, self.module, map),
@@ -506,7 +734,6 @@ impl Handler<'_> {
                 }
                 Ok(())
             }
-            None => Ok(()),
         }
     }
 }

@@ -47,6 +47,7 @@ fn verifier_rejection_is_located() {
             max_entries: 4096,
         }],
         records: vec![],
+        first_record: 0,
         user_maps: vec![],
         stack_mode: Default::default(),
         str_trailer: String::new(),

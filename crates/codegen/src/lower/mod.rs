@@ -52,6 +52,13 @@ pub struct CompileOptions {
     pub helper_checks: u8,
     /// Appended to strings that filled their capacity (`str_trunc_trailer`).
     pub str_trailer: String,
+    /// The id of the module's first record: modules loaded into one session (the REPL's
+    /// blocks) share one ring buffer, so their record ids must not overlap.
+    pub first_record: u32,
+    /// The module's maps are shared with modules loaded beside it (the REPL): every map keeps
+    /// its key count at the slot of its own index, so `len()` in any module sees every
+    /// module's updates.
+    pub shared: bool,
 }
 
 impl Default for CompileOptions {
@@ -66,6 +73,8 @@ impl Default for CompileOptions {
             stack_mode: scry_lang::types::StackMode::Bpftrace,
             helper_checks: 0,
             str_trailer: "..".to_string(),
+            first_record: 0,
+            shared: false,
         }
     }
 }
@@ -111,6 +120,9 @@ impl CompileError {
 /// The largest per-CPU scratch area a program may use (the kernel's limit on per-CPU values).
 pub const SCRATCH_LIMIT: u32 = 32 * 1024;
 
+/// Key count slots of a shared module's `Module::COUNTS`: one per map, by map index.
+pub const SHARED_COUNT_SLOTS: u32 = 1024;
+
 /// Compiles every probe of a checked program into one module.
 pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Module, CompileError> {
     let fixed = |name: &str, kind, key_size, value_size, max_entries| MapSpec {
@@ -120,7 +132,11 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         value_size,
         max_entries,
     };
-    let counted = program.maps.iter().filter(|m| m.counted).count() as u32;
+    let counted = if options.shared {
+        SHARED_COUNT_SLOTS
+    } else {
+        program.maps.iter().filter(|m| m.counted).count() as u32
+    };
     let mut module = Module {
         programs: Vec::new(),
         // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST` and `COUNTS`.
@@ -135,6 +151,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         user_maps: Vec::new(),
         stack_mode: options.stack_mode,
         str_trailer: options.str_trailer.clone(),
+        first_record: options.first_record,
     };
     let mut next_counter = 0;
     for (index, decl) in program.maps.iter().enumerate() {
@@ -155,10 +172,15 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             value_size: value.size(),
             max_entries: decl.storage.map_or(options.max_map_keys, |s| s.max_entries),
         });
-        let counter = decl.counted.then(|| {
-            next_counter += 1;
-            next_counter - 1
-        });
+        let counter = if options.shared {
+            // Within the slots: a session of more maps than that has no `len()` past them.
+            (index < SHARED_COUNT_SLOTS as usize).then_some(index as u32)
+        } else {
+            decl.counted.then(|| {
+                next_counter += 1;
+                next_counter - 1
+            })
+        };
         module.user_maps.push(UserMap {
             decl: decl.clone(),
             map: crate::module::MapId(module.maps.len() - 1),
@@ -853,7 +875,7 @@ impl<'a> Lowerer<'a> {
 
     fn add_record(&mut self, layout: RecordLayout) -> u32 {
         self.module.records.push(layout);
-        (self.module.records.len() - 1) as u32
+        self.module.first_record + (self.module.records.len() - 1) as u32
     }
 }
 
