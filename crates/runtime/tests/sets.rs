@@ -8,7 +8,7 @@ use scry_lang::typed::MapDecl;
 use scry_lang::{check_with_maps, parse, CheckOptions};
 use scry_runtime::output::{Buffering, TextPrinter};
 use scry_runtime::probes::KernelResolver;
-use scry_runtime::{RuntimeError, Session, SetId};
+use scry_runtime::{Session, SetId};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +40,7 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn add(&mut self, session: &mut Session, text: &str) -> Result<SetId, RuntimeError> {
+    fn add(&mut self, session: &mut Session, text: &str) -> Result<SetId, String> {
         let ast = parse(text).unwrap();
         let typed = check_with_maps(
             &ast,
@@ -59,7 +59,7 @@ impl Blocks {
         let module = compile(&typed, &options).unwrap();
         let object = elf::write(&module).unwrap();
         let records = module.records.len() as u32;
-        let set = session.add(module, &object)?;
+        let set = session.add(module, &object).map_err(|e| e.to_string())?;
         self.maps = typed.maps;
         self.records += records;
         Ok(set)
@@ -149,7 +149,7 @@ fn sets_share_maps_and_detach_alone() {
     let bad =
         "let @z = lruhash(4000000000); tracepoint:syscalls:sys_enter_getppid { @y = 1; @z = 2; }";
     let error = blocks.add(&mut session, bad).unwrap_err();
-    assert!(error.to_string().contains("m3_z"), "{error}");
+    assert!(error.contains("m3_z"), "{error}");
     assert_eq!((loaded_with_prefix(&prefix), pinned("/sys/fs/bpf")), before);
     assert_eq!(session.map_names(), vec!["@last", "@n"]);
 
