@@ -271,8 +271,17 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 /// as `t:` is expanded first).
 pub fn list(pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
     let pattern = pattern.map(expand_alias);
+    // A pattern that names its probe type lists that type alone.
+    let provider = pattern
+        .as_deref()
+        .and_then(|p| p.split_once(':'))
+        .map(|(p, _)| p)
+        .filter(|p| !p.contains('*'));
     let mut out = Vec::new();
     for t in ALL {
+        if provider.is_some_and(|p| !t.names().contains(&p)) {
+            continue;
+        }
         for l in t.list(pattern.as_deref())? {
             if pattern.as_deref().is_none_or(|p| glob_match(p, &l.name)) {
                 out.push(l);

@@ -79,10 +79,15 @@ impl ProbeType for Tracepoint {
         Ok(out)
     }
 
-    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         let root = tracefs::root()?;
         let mut out = Vec::new();
         for (category, event) in tracefs::events(root)? {
+            let name = format!("tracepoint:{category}:{event}");
+            // Only the events listed have their format files read.
+            if pattern.is_some_and(|p| !super::glob_match(p, &name)) {
+                continue;
+            }
             let args = match tracefs::format(root, &category, &event)? {
                 Some(text) => format::parse(&text, format::pointer_space(&category))
                     .into_iter()
@@ -90,10 +95,7 @@ impl ProbeType for Tracepoint {
                     .collect(),
                 None => vec![],
             };
-            out.push(Listing {
-                name: format!("tracepoint:{category}:{event}"),
-                args,
-            });
+            out.push(Listing { name, args });
         }
         Ok(out)
     }
