@@ -99,6 +99,10 @@ pub struct Cli {
     /// Load and attach every probe, then exit without running the script.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+
+    /// Start the interactive session (what `scry` with no program on a terminal does).
+    #[arg(long = "repl")]
+    pub repl: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

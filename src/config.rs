@@ -45,6 +45,11 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("str_trunc_trailer", Kind::Text),
 ];
 
+/// The names of the settings, for completion.
+pub fn setting_names() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|(n, _)| *n)
+}
+
 /// A setting's value, checked against its kind.
 enum Value<'a> {
     Int(u64),

@@ -5,6 +5,7 @@
 mod cli;
 mod command;
 mod config;
+mod repl;
 mod report;
 
 use clap::Parser;
@@ -16,7 +17,7 @@ use scry_runtime::output::{JsonPrinter, Printer, TextPrinter};
 use scry_runtime::probes::{self, KernelResolver};
 use scry_runtime::signals::StopSignals;
 use scry_runtime::{privileges, RuntimeError, Session, Stop};
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -47,7 +48,7 @@ fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
             Ok((path.clone(), text))
         }
         (None, None) => Err(Failure::plain(
-            "no program given: pass -e 'PROGRAM', a script file, or -l (see --help)",
+            "no program given: pass -e 'PROGRAM', a script file, -l, or --repl for an interactive session (see --help)",
         )),
     }
 }
@@ -58,6 +59,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     if cli.info {
         return info();
+    }
+    let no_program = cli.program.is_none() && cli.file.is_none();
+    if cli.repl || (no_program && io::stdin().is_terminal() && io::stdout().is_terminal()) {
+        return repl::run(cli);
     }
     let (file, source) = read_script(cli)?;
     let failure = |e: RuntimeError| Failure::runtime(e, &file, &source);
@@ -151,7 +156,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(failure(RuntimeError::NoPrivileges));
     }
-    let out: Box<dyn Write> = match &cli.output {
+    let out: Box<dyn Write + Send> = match &cli.output {
         Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
             |e| Failure::plain(format!("cannot create {}: {e}", path.display())),
         )?)),

@@ -23,4 +23,4 @@ pub mod types;
 
 pub use check::{check, check_with_maps, CheckOptions, MissingProbes};
 pub use diagnostic::{Diagnostic, Severity};
-pub use parser::parse;
+pub use parser::{parse, parse_statements};

@@ -37,6 +37,8 @@ struct ProbeSet {
     skipped: Vec<String>,
     /// Its probes are attached (a detached set keeps its maps).
     attached: bool,
+    /// The maps this set created and pinned for later sets (shared sessions only).
+    created_pins: Vec<String>,
 }
 
 /// Which of a session's loaded objects: the order `Session::add` loaded them in.
@@ -67,6 +69,8 @@ pub struct Session {
     /// Records BEGIN produced, delivered once the probes are attached.
     pending: Vec<Vec<u8>>,
     exit_code: Option<i32>,
+    /// The set whose `exit()` that was.
+    exit_set: Option<SetId>,
     render: Renderer,
     /// Lost records already reported.
     lost: u64,
@@ -103,6 +107,7 @@ impl Session {
             run_stats: None,
             pending: Vec::new(),
             exit_code: None,
+            exit_set: None,
             render: Renderer::default(),
             lost: 0,
             missing,
@@ -155,9 +160,34 @@ impl Session {
                 pins.unpin_all_but(&pinned_before);
             }
         }
-        let set = result?;
+        let mut set = result?;
+        if let Some(pins) = &self.pins {
+            set.created_pins = pins
+                .names()
+                .into_iter()
+                .filter(|n| !pinned_before.contains(n))
+                .collect();
+        }
         self.sets.push(set);
         Ok(SetId(self.sets.len() - 1))
+    }
+
+    /// Undoes the last `add` (BEGIN or attaching it failed): its probes are detached, its
+    /// programs released, and the maps it created unpinned. Any other set is only detached.
+    pub fn discard(&mut self, set: SetId) {
+        drop(self.detach(set));
+        if set.0 + 1 == self.sets.len() {
+            if let Some(s) = self.sets.pop() {
+                if let Some(pins) = &self.pins {
+                    let keep: Vec<String> = pins
+                        .names()
+                        .into_iter()
+                        .filter(|n| !s.created_pins.contains(n))
+                        .collect();
+                    pins.unpin_all_but(&keep);
+                }
+            }
+        }
     }
 
     fn load_set(&mut self, module: Module, elf: &[u8]) -> Result<ProbeSet, RuntimeError> {
@@ -207,6 +237,7 @@ impl Session {
             module,
             skipped,
             attached: false,
+            created_pins: Vec::new(),
         })
     }
 
@@ -262,7 +293,7 @@ impl Session {
         }
         Ok(self.pending.iter().any(|r| {
             matches!(
-                record_layout(&self.sets, r).map(|(_, l)| l),
+                record_layout(&self.sets, r).map(|(_, _, l)| l),
                 Some(RecordLayout::Exit)
             )
         }))
@@ -437,10 +468,11 @@ impl Session {
         }
     }
 
-    /// Whether a script called `exit()`, and with what code; taking it lets the session go
-    /// on (the REPL).
-    pub fn take_exit(&mut self) -> Option<i32> {
-        self.exit_code.take()
+    /// Which set called `exit()`, and with what code; taking it lets the session go on (the
+    /// REPL).
+    pub fn take_exit(&mut self) -> Option<(SetId, i32)> {
+        let code = self.exit_code.take()?;
+        Some((self.exit_set.take().unwrap_or(SetId(0)), code))
     }
 
     /// Detaches every probe, runs END, delivers what it printed, and prints the maps (unless
@@ -517,13 +549,17 @@ impl Session {
             sets,
             events,
             exit_code,
+            exit_set,
             render,
             ..
         } = self;
         if let Some(events) = events {
             while exit_code.is_none() {
                 let Some(rec) = events.next() else { break };
-                handle(sets, render, exit_code, &rec, printer)?;
+                let from = handle(sets, render, exit_code, &rec, printer)?;
+                if exit_code.is_some() {
+                    *exit_set = from;
+                }
             }
         }
         self.report_lost(printer)
@@ -606,32 +642,41 @@ impl Session {
     }
 
     fn handle(&mut self, rec: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
-        handle(
+        let from = handle(
             &self.sets,
             &mut self.render,
             &mut self.exit_code,
             rec,
             printer,
-        )
+        )?;
+        if self.exit_code.is_some() && self.exit_set.is_none() {
+            self.exit_set = from;
+        }
+        Ok(())
     }
 }
 
 /// The set a record came from, and its layout.
-fn record_layout<'s>(sets: &'s [ProbeSet], rec: &[u8]) -> Option<(&'s ProbeSet, &'s RecordLayout)> {
+fn record_layout<'s>(
+    sets: &'s [ProbeSet],
+    rec: &[u8],
+) -> Option<(SetId, &'s ProbeSet, &'s RecordLayout)> {
     let id = u64::from_le_bytes(rec.get(..8)?.try_into().ok()?);
     sets.iter()
-        .find_map(|s| s.module.record(id).map(|layout| (s, layout)))
+        .enumerate()
+        .find_map(|(i, s)| s.module.record(id).map(|layout| (SetId(i), s, layout)))
 }
 
+/// Handles one record; says which set it came from.
 fn handle(
     sets: &[ProbeSet],
     render: &mut Renderer,
     exit_code: &mut Option<i32>,
     rec: &[u8],
     printer: &mut dyn Printer,
-) -> io::Result<()> {
-    let Some((set, layout)) = record_layout(sets, rec) else {
-        return Ok(());
+) -> io::Result<Option<SetId>> {
+    let Some((id, set, layout)) = record_layout(sets, rec) else {
+        return Ok(None);
     };
     Handler {
         ebpf: &set.ebpf,
@@ -639,7 +684,8 @@ fn handle(
         render,
         exit_code,
     }
-    .handle(layout, rec, printer)
+    .handle(layout, rec, printer)?;
+    Ok(Some(id))
 }
 
 /// What handling a record needs: the maps it may read and where `exit()` leaves its code.
@@ -835,6 +881,12 @@ fn failing_insn(log: &str) -> Option<usize> {
 fn probe_type(prog: &Program) -> Result<&'static dyn ProbeType, RuntimeError> {
     probes::of(prog.provider).ok_or(RuntimeError::NoProbeType(prog.provider))
 }
+
+// The REPL delivers records on a thread of its own while its prompt loads more sets.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Session>();
+};
 
 #[cfg(test)]
 mod tests {

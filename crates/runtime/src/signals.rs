@@ -12,12 +12,19 @@ impl StopSignals {
     /// Blocks SIGINT and SIGTERM and opens a signalfd for them. Call before starting threads, so
     /// every thread inherits the mask.
     pub fn install() -> io::Result<StopSignals> {
+        StopSignals::of(&[libc::SIGINT, libc::SIGTERM])
+    }
+
+    /// Blocks these signals and opens a signalfd for them (the REPL reads Ctrl-C in one place
+    /// and SIGTERM in another).
+    pub fn of(signals: &[libc::c_int]) -> io::Result<StopSignals> {
         // SAFETY: sigset_t is plain data; the libc calls get valid pointers.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
             if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -98,6 +98,54 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     }
 }
 
+/// Statements with no probe around them, as typed at the REPL's prompt (`print(@n)`): a program
+/// of one BEGIN probe whose body they are, with every span in `source`'s own terms.
+pub fn parse_statements(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let source = &crate::preprocess::conditionals(source);
+    if let Some(d) = limits::brackets(source) {
+        return Err(vec![d]);
+    }
+    let pairs =
+        Grammar::parse(Rule::statements, source).map_err(|e| vec![syntax_error(e, source)])?;
+    let mut b = Builder { errors: Vec::new() };
+    let body = pairs
+        .into_iter()
+        .next()
+        .into_iter()
+        .flat_map(|p| p.into_inner())
+        .filter(|p| p.as_rule() == Rule::loose_stmts)
+        .flat_map(|p| p.into_inner())
+        .map(|s| b.stmt(s))
+        .collect();
+    let whole = Span::new(0, source.len());
+    let program = Program {
+        probes: vec![Probe {
+            attach_points: vec![AttachPointSpec {
+                text: "BEGIN".into(),
+                span: whole,
+            }],
+            predicate: None,
+            body,
+            span: whole,
+        }],
+        config: Vec::new(),
+        macros: Vec::new(),
+        defines: Vec::new(),
+        map_decls: Vec::new(),
+        c_types: Vec::new(),
+    };
+    if let Some(d) = limits::depth(&program) {
+        std::mem::forget(program);
+        b.errors.push(d);
+        return Err(b.errors);
+    }
+    if b.errors.is_empty() {
+        Ok(program)
+    } else {
+        Err(b.errors)
+    }
+}
+
 fn ident_of(pair: &Pair<'_, Rule>) -> Ident {
     Ident {
         name: pair.as_str().to_string(),

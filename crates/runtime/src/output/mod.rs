@@ -54,7 +54,7 @@ impl TextKind {
     }
 }
 
-pub trait Printer {
+pub trait Printer: Send {
     /// Text produced by `printf`, `time`, `cat`, `join` or `system`.
     fn text(&mut self, kind: TextKind, text: &[u8]) -> io::Result<()>;
     /// `print(value)`.
@@ -91,7 +91,7 @@ pub enum Buffering {
 
 /// The output stream, flushed as `Buffering` says.
 struct Out {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     buffering: Buffering,
 }
 
@@ -122,7 +122,7 @@ pub struct TextPrinter {
 }
 
 impl TextPrinter {
-    pub fn new(out: Box<dyn Write>, buffering: Buffering) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, buffering: Buffering) -> Self {
         TextPrinter {
             out: Out { out, buffering },
         }
@@ -188,7 +188,7 @@ pub struct JsonPrinter {
 }
 
 impl JsonPrinter {
-    pub fn new(out: Box<dyn Write>, buffering: Buffering) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, buffering: Buffering) -> Self {
         JsonPrinter {
             out: Out { out, buffering },
         }

@@ -1,0 +1,185 @@
+//! The running session behind the prompt: the `Session` and its printer under one lock, a thread
+//! that delivers records as they come, and the output path that puts them above the line being
+//! typed (rustyline's external printer).
+
+use rustyline::ExternalPrinter;
+use scry_runtime::output::{Buffering, JsonPrinter, Printer, TextPrinter};
+use scry_runtime::signals::StopSignals;
+use scry_runtime::Session;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// Where the REPL's output goes: above the prompt while one is shown, straight to the terminal
+/// otherwise.
+pub type Screen = Arc<Mutex<Box<dyn ExternalPrinter + Send>>>;
+
+/// The session and what prints its records.
+pub struct Live {
+    pub session: Session,
+    pub printer: Box<dyn Printer>,
+    screen: Screen,
+    /// Sets whose `exit()` detached them, for the prompt to say so.
+    pub exited: Vec<scry_runtime::SetId>,
+}
+
+/// The output formats `:format` switches between.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl Live {
+    pub fn new(session: Session, screen: Screen, format: Format) -> Live {
+        Live {
+            session,
+            printer: printer(&screen, format),
+            screen,
+            exited: Vec::new(),
+        }
+    }
+
+    pub fn set_format(&mut self, format: Format) {
+        let _ = self.printer.flush();
+        self.printer = printer(&self.screen, format);
+    }
+
+    /// Prints text through the same path as the records, so the two never interleave.
+    pub fn say(&mut self, text: &str) {
+        let _ = self.printer.flush();
+        let mut screen = ScreenWriter::new(self.screen.clone());
+        let _ = screen.write_all(text.as_bytes());
+        let _ = screen.flush();
+    }
+
+    /// Delivers what is waiting; a set that called `exit()` is detached (its program stopped,
+    /// as a script's does).
+    pub fn drain(&mut self) {
+        let _ = self.session.drain(self.printer.as_mut());
+        while let Some((set, _code)) = self.session.take_exit() {
+            drop(self.session.detach(set));
+            self.exited.push(set);
+            let _ = self.session.drain(self.printer.as_mut());
+        }
+        let _ = self.printer.flush();
+    }
+}
+
+fn printer(screen: &Screen, format: Format) -> Box<dyn Printer> {
+    let out = Box::new(ScreenWriter::new(screen.clone()));
+    match format {
+        Format::Text => Box::new(TextPrinter::new(out, Buffering::Line)),
+        Format::Json => Box::new(JsonPrinter::new(out, Buffering::Line)),
+    }
+}
+
+/// Collects output and hands whole lines to the screen when flushed.
+pub struct ScreenWriter {
+    screen: Screen,
+    pending: Vec<u8>,
+}
+
+impl ScreenWriter {
+    pub fn new(screen: Screen) -> ScreenWriter {
+        ScreenWriter {
+            screen,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl Write for ScreenWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // A line still being written (printf without "\n") waits for its end.
+        let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        let text: Vec<u8> = self.pending.drain(..=end).collect();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        screen
+            .print(text)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}
+
+impl Drop for ScreenWriter {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            self.pending.push(b'\n');
+            let _ = self.flush();
+        }
+    }
+}
+
+/// The lock, even after a panic elsewhere (the session is still the one to clean up).
+pub fn lock(live: &Mutex<Live>) -> MutexGuard<'_, Live> {
+    live.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread that delivers records while the prompt waits for typing, and ends the session
+/// cleanly on SIGTERM.
+pub struct Delivery {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Delivery {
+    pub fn start(
+        live: Arc<Mutex<Live>>,
+        term: StopSignals,
+        on_term: impl FnOnce() + Send + 'static,
+    ) -> Delivery {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut on_term = Some(on_term);
+            while !stopping.load(Ordering::SeqCst) {
+                let events = lock(&live).session.events_fd().unwrap_or(-1);
+                let mut fds = [
+                    libc::pollfd {
+                        fd: events,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: term.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two valid pollfds; a negative fd is skipped. The timeout picks up a
+                // ring buffer that the first block created meanwhile, and the stop flag.
+                unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
+                if fds[1].revents != 0 && term.take() {
+                    if let Some(f) = on_term.take() {
+                        f();
+                    }
+                    return;
+                }
+                lock(&live).drain();
+            }
+        });
+        Delivery {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
