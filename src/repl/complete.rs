@@ -52,15 +52,16 @@ pub fn complete(line: &str, pos: usize, scope: &Scope) -> (usize, Vec<String>) {
     }
     let text = format!("{}{line}", scope.earlier);
     let head = crate::repl::input::open_braces(&text) == 0;
-    if head {
-        let start = line
-            .rfind(|c: char| c.is_whitespace() || c == ',')
-            .map_or(0, |i| i + 1);
-        let word = &line[start..];
-        if !word.contains('/') || word.contains(':') {
-            return (start, spec(word));
-        }
+    let spec_start = line
+        .rfind(|c: char| c.is_whitespace() || c == ',')
+        .map_or(0, |i| i + 1);
+    let spec_word = &line[spec_start..];
+    if head && spec_word.contains(':') && !spec_word.contains('(') {
+        return (spec_start, spec(spec_word));
     }
+    // The first word of an input may start a probe or a statement.
+    let first_word =
+        head && line[..spec_start].trim().is_empty() && scope.earlier.trim().is_empty();
     let start = line
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '$'))
         .map_or(0, |i| i + 1);
@@ -82,6 +83,9 @@ pub fn complete(line: &str, pos: usize, scope: &Scope) -> (usize, Vec<String>) {
         names.extend(scry_lang::builtins::all_function_names().map(String::from));
         names.extend(KEYWORDS.iter().map(|k| k.to_string()));
         names.extend(crate::config::setting_names().map(String::from));
+        if first_word {
+            names.extend(spec(word));
+        }
         names.into_iter().collect()
     };
     out.retain(|c| c.starts_with(word) && c != word);

@@ -1,0 +1,446 @@
+//! The REPL driven through a real terminal, as a person uses it: tmux runs `scry` in a pane,
+//! `send-keys` types, `capture-pane` reads the screen. The probes fire on `getppid` calls this
+//! test process makes, filtered to its pid.
+
+mod common;
+
+use common::{assert_no_programs_left, kernel, scry_bin, TIMEOUT};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// The tests trigger the same syscall from one process: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// tmux, installed when missing (as root, from Debian's packages).
+fn tmux_ready() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let have = |cmd: &str| {
+            Command::new(cmd)
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !have("tmux") {
+            let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+            let _ = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "tmux"])
+                .status();
+        }
+        assert!(
+            have("tmux"),
+            "the REPL tests need tmux (apt-get install tmux)"
+        );
+    });
+}
+
+/// One scry REPL in a tmux pane of a private tmux server.
+struct Pane {
+    socket: String,
+    state: PathBuf,
+}
+
+impl Pane {
+    /// Starts `scry --repl` with its history under `state`.
+    fn start(name: &str, state: &Path, colour: bool) -> Pane {
+        tmux_ready();
+        let socket = format!("scry-test-{}-{name}", std::process::id());
+        let mut env = format!("XDG_STATE_HOME={} TERM=xterm-256color", state.display());
+        if !colour {
+            env.push_str(" NO_COLOR=1");
+        }
+        // The shell stays to write scry's exit status where the test reads it.
+        let _ = std::fs::remove_file(state.join("status"));
+        let command = format!(
+            "env {env} {} --repl; echo $? > {}/status; sleep 600",
+            scry_bin(),
+            state.display()
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "150",
+                "-y",
+                "50",
+            ])
+            .arg(&command)
+            .status()
+            .expect("run tmux")
+            .success();
+        assert!(ok, "tmux new-session failed");
+        let pane = Pane {
+            socket,
+            state: state.to_path_buf(),
+        };
+        pane.wait("the prompt", |s| s.contains("scry> "));
+        pane
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types text as keys (nothing in it is a key name), without Enter.
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// Presses keys by name: `Enter`, `Tab`, `C-c`, `C-d`, `Up`.
+    fn press(&self, key: &str) {
+        self.tmux(&["send-keys", key]);
+    }
+
+    fn line(&self, text: &str) {
+        self.type_text(text);
+        self.press("Enter");
+    }
+
+    /// What the pane shows, with what scrolled off its top.
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-2000"])
+    }
+
+    /// The screen once `pred` holds of it.
+    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last line on the screen that is not blank: where the prompt is.
+    fn last_line(&self) -> String {
+        self.screen()
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// scry's pid: the child of the pane's shell.
+    fn pid(&self) -> u32 {
+        let shell: u32 = self
+            .tmux(&["display-message", "-p", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .expect("pane pid");
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("scry's pid")
+    }
+
+    /// The exit status once scry has exited.
+    fn exit_status(&self) -> i32 {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Ok(code) = std::fs::read_to_string(self.state.join("status")) {
+                if code.ends_with('\n') {
+                    return code.trim().parse().expect("status");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "scry did not exit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scry-repl-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn getppid(times: usize) {
+    for _ in 0..times {
+        // SAFETY: no arguments, no memory.
+        unsafe { libc::getppid() };
+    }
+}
+
+/// The probe every test attaches: this process's getppid calls.
+fn probe() -> String {
+    format!(
+        "tracepoint:syscalls:sys_enter_getppid /pid == {}/",
+        std::process::id()
+    )
+}
+
+fn count(screen: &str, text: &str) -> usize {
+    screen.matches(text).count()
+}
+
+#[test]
+fn blocks_statements_detach_and_quit() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("main");
+    let pane = Pane::start("main", &state, false);
+    let scry_pid = pane.pid();
+
+    // A block over two lines: a continuation prompt, then attached.
+    pane.line(&format!("{} {{", probe()));
+    pane.wait("the continuation prompt", |s| s.contains("  ... "));
+    pane.line("@n = count(); printf(\"fired %d\\n\", pid); }");
+    pane.wait("the block attached", |s| {
+        s.contains("Attached 1 probe (block 1)")
+    });
+
+    // Output arrives above a half-typed line, which stays as typed.
+    pane.type_text("print(@");
+    getppid(2);
+    let fired = format!("fired {}", std::process::id());
+    pane.wait("the probe's output", |s| count(s, &fired) == 2);
+    assert_eq!(pane.last_line(), "scry> print(@");
+    let screen = pane.screen();
+    let at_output = screen.rfind(&fired).unwrap();
+    let at_prompt = screen.rfind("scry> print(@").unwrap();
+    assert!(at_output < at_prompt, "output below the prompt:\n{screen}");
+
+    // The statement finishes the line and reads the map the block counts.
+    pane.line("n)");
+    pane.wait("the map printed", |s| s.contains("@n: 2"));
+    getppid(1);
+    pane.wait("a third event", |s| count(s, &fired) == 3);
+    pane.line("printf(\"n is %d\\n\", @n)");
+    pane.wait("printf of the map", |s| s.contains("n is 3"));
+
+    // A later block uses the map; a conflicting use is a located error and attaches nothing.
+    pane.line(&format!("{} {{ @n = \"text\"; }}", probe()));
+    let screen = pane.wait("the type conflict", |s| s.contains("error:"));
+    assert!(screen.contains("@n = \"text\""), "{screen}");
+    assert!(screen.contains('^'), "no caret:\n{screen}");
+    pane.line(":probes");
+    let screen = pane.wait("the block list", |s| s.contains("3 events"));
+    assert!(
+        screen.contains("  1  tracepoint:syscalls:sys_enter_getppid"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("  2  "),
+        "the failed block is listed:\n{screen}"
+    );
+
+    // An unknown probe and a syntax error: located, and the session goes on.
+    pane.line("tracepoint:syscalls:sys_enter_nosuch { @x = 1; }");
+    pane.wait("the unknown probe", |s| {
+        s.contains("sys_enter_nosuch") && s.matches("error:").count() >= 2
+    });
+    pane.line("print(@n");
+    pane.wait("the unclosed (", |s| s.matches("error:").count() >= 3);
+    pane.line("printf(\"still here\\n\")");
+    pane.wait("the session going on", |s| {
+        s.lines().any(|l| l == "still here")
+    });
+
+    // Detached, the block prints no more; its map stays.
+    pane.line(":detach 1");
+    pane.wait("the detach", |s| s.contains("block 1 detached"));
+    getppid(2);
+    std::thread::sleep(Duration::from_millis(300));
+    pane.line("printf(\"after detach\\n\")");
+    let screen = pane.wait("the statement", |s| s.lines().any(|l| l == "after detach"));
+    assert_eq!(
+        count(&screen, &fired),
+        3,
+        "a detached block printed:\n{screen}"
+    );
+    pane.line(":probes");
+    pane.wait("no blocks", |s| s.contains("no blocks attached"));
+    pane.line("print(@n)");
+    pane.wait("the map after detach", |s| s.contains("@n: 3"));
+
+    // A block counting into a new map; Ctrl-D runs END, prints the maps, detaches all.
+    pane.line(&format!("{} {{ @later[comm] = count(); }}", probe()));
+    pane.wait("block 2", |s| s.contains("(block 2)"));
+    getppid(4);
+    pane.line("END { printf(\"bye\\n\"); }");
+    pane.line("printf(\"ready\\n\")");
+    pane.wait("the END block loaded", |s| s.lines().any(|l| l == "ready"));
+    pane.press("C-d");
+    assert_eq!(pane.exit_status(), 0);
+    let screen = pane.screen();
+    assert!(screen.contains("bye"), "END did not run:\n{screen}");
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    assert!(
+        screen.contains(&format!("@later[{}]: 4", comm.trim())),
+        "maps not printed at exit:\n{screen}"
+    );
+    assert_no_programs_left(scry_pid);
+
+    // The history has the two-line block as one entry: Up brings it back whole.
+    let pane = Pane::start("again", &state, false);
+    let head = format!("{} {{", probe());
+    let whole = |s: &str| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines
+            .windows(2)
+            .any(|w| w[0].ends_with(&head) && w[1].starts_with("@n = count(); printf("))
+    };
+    let mut found = false;
+    for _ in 0..20 {
+        pane.press("Up");
+        std::thread::sleep(Duration::from_millis(100));
+        if whole(&pane.screen()) {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the block is not in the history:\n{}", pane.screen());
+    let history = std::fs::read_to_string(state.join("scry/history")).unwrap();
+    assert!(history.contains("@n = count();"), "{history}");
+    pane.press("C-c");
+    pane.press("C-d");
+    assert_eq!(pane.exit_status(), 0);
+}
+
+#[test]
+fn watch_complete_and_save() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("watch");
+    let pane = Pane::start("watch", &state, false);
+
+    // Tab completes a tracepoint name, then a field of its args.
+    pane.type_text("tracepoint:sysc");
+    pane.press("Tab");
+    pane.wait("the category completed", |s| {
+        s.contains("scry> tracepoint:syscalls:")
+    });
+    pane.type_text("sys_enter_getpp");
+    pane.press("Tab");
+    pane.wait("the event completed", |s| {
+        s.contains("scry> tracepoint:syscalls:sys_enter_getppid")
+    });
+    pane.press("C-u");
+    pane.type_text("tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filen");
+    pane.press("Tab");
+    pane.wait("the field completed", |s| s.contains("str(args.filename"));
+    pane.press("C-c");
+
+    // :watch reprints the map as it grows, until Ctrl-C.
+    pane.line(&format!("{} {{ @calls = count(); }}", probe()));
+    pane.wait("the block", |s| s.contains("(block 1)"));
+    getppid(1);
+    pane.line(":watch @calls 0.2");
+    pane.wait("the first view", |s| s.contains("@calls: 1"));
+    getppid(2);
+    pane.wait("the view updated", |s| s.contains("@calls: 3"));
+    pane.press("C-c");
+    pane.line("printf(\"back at the prompt\\n\")");
+    pane.wait("the prompt after :watch", |s| {
+        s.contains("back at the prompt")
+    });
+
+    // :save writes the attached blocks; scry runs the file.
+    let saved = state.join("session.bt");
+    pane.line(&format!(
+        "{} {{ printf(\"saved block %d\\n\", @calls); exit(); }}",
+        probe()
+    ));
+    pane.wait("the second block", |s| s.contains("(block 2)"));
+    pane.line(&format!(":save {}", saved.display()));
+    pane.wait("saved", |s| s.contains("saved 2 blocks"));
+    pane.press("C-d");
+    assert_eq!(pane.exit_status(), 0);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        text.contains("@calls = count();") && text.contains("saved block"),
+        "{text}"
+    );
+
+    let child = Command::new(scry_bin())
+        .arg(&saved)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scry_pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    // Until it is attached, calls go unseen: keep calling until it exits.
+    let deadline = Instant::now() + TIMEOUT;
+    while !waiter.is_finished() {
+        assert!(Instant::now() < deadline, "the saved script did not exit");
+        getppid(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("saved block 1"), "{stdout}");
+    assert_no_programs_left(scry_pid);
+}
+
+#[test]
+fn highlighting_on_a_colour_terminal() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("colour");
+    let pane = Pane::start("colour", &state, true);
+    pane.type_text("tracepoint:syscalls:sys_enter_openat { @[\"x\"] = count(); }");
+    let deadline = Instant::now() + TIMEOUT;
+    let painted = loop {
+        let s = pane.tmux(&["capture-pane", "-p", "-e"]);
+        if s.contains("count()") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "nothing typed:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The spec, the map and the string each in their colour (tmux reports the SGR codes).
+    assert!(
+        painted.contains("\x1b[1m\x1b[34mtracepoint:syscalls:sys_enter_openat"),
+        "{painted:?}"
+    );
+    assert!(painted.contains("\x1b[33m@"), "{painted:?}");
+    assert!(painted.contains("\x1b[32m\"x\""), "{painted:?}");
+    pane.press("C-c");
+    pane.press("C-d");
+    assert_eq!(pane.exit_status(), 0);
+}
