@@ -37,6 +37,8 @@ struct ProbeSet {
     skipped: Vec<String>,
     /// Its probes are attached (a detached set keeps its maps).
     attached: bool,
+    /// Detached: what its probes still send while their events close is not shown.
+    muted: bool,
     /// The maps this set created and pinned for later sets (shared sessions only).
     created_pins: Vec<String>,
 }
@@ -45,9 +47,27 @@ struct ProbeSet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SetId(pub usize);
 
-/// Perf events of a detached set, closed when this is dropped (on any thread: closing a
-/// tracepoint's event waits for an RCU grace period, so hundreds take a while).
-pub struct Detached(#[allow(dead_code)] probes::OwnedEvents);
+/// What kept a detached set's probes attached, closed when this is dropped (on any thread).
+/// Closing a tracepoint's perf event waits for an RCU grace period (about 15 ms here), so they
+/// are closed many at a time: waits that overlap share grace periods.
+pub struct Detached(probes::OwnedEvents);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        const THREADS: usize = 32;
+        let mut held = std::mem::take(&mut self.0);
+        if held.len() <= 2 {
+            return;
+        }
+        let per_thread = held.len().div_ceil(THREADS);
+        std::thread::scope(|scope| {
+            while !held.is_empty() {
+                let chunk: Vec<_> = held.drain(..per_thread.min(held.len())).collect();
+                scope.spawn(move || drop(chunk));
+            }
+        });
+    }
+}
 
 /// One probe of a set, for `:probes`.
 pub struct ProbeStatus {
@@ -237,6 +257,7 @@ impl Session {
             module,
             skipped,
             attached: false,
+            muted: false,
             created_pins: Vec::new(),
         })
     }
@@ -369,6 +390,7 @@ impl Session {
             return Detached(Vec::new());
         };
         s.attached = false;
+        s.muted = true;
         let held = std::mem::take(&mut s.events_held);
         for prog in &s.module.programs {
             if prog.kind.runs == Runs::AtExit {
@@ -483,20 +505,30 @@ impl Session {
         print_maps: bool,
     ) -> Result<(), RuntimeError> {
         for i in 0..self.sets.len() {
+            let muted = self.sets[i].muted;
             drop(self.detach(SetId(i)));
+            self.sets[i].muted = muted;
         }
         // After exit(), what other CPUs recorded behind it is not shown: the program had
-        // stopped. (A stop by signal delivered everything before coming here.)
-        if self.exit_code.is_some() {
+        // stopped. (A stop by signal delivered everything before coming here.) What detached
+        // sets sent while their events closed is not shown either.
+        let before_end = if self.exit_code.is_some() {
             if let Some(events) = &mut self.events {
                 while events.next().is_some() {}
             }
+            Ok(())
+        } else {
+            self.drain(printer)
+        };
+        for s in &mut self.sets {
+            s.muted = false;
         }
         for i in 0..self.sets.len() {
             self.run_once(SetId(i), Runs::AtExit)?;
         }
         self.exit_code = None;
-        self.drain(printer)
+        before_end
+            .and_then(|_| self.drain(printer))
             .and_then(|_| printer.end())
             .and_then(|_| {
                 if print_maps {
@@ -678,6 +710,9 @@ fn handle(
     let Some((id, set, layout)) = record_layout(sets, rec) else {
         return Ok(None);
     };
+    if set.muted {
+        return Ok(None);
+    }
     Handler {
         ebpf: &set.ebpf,
         module: &set.module,

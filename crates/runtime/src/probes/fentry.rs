@@ -3,7 +3,7 @@
 //! return value; `*` globs over the functions BTF describes. A kernel that refuses trampolines
 //! (the program load fails with EPERM) gets one error that says so and names an alternative.
 
-use super::{aya_btf, glob_match, kprobe, Listing, OwnedEvents, ProbeType};
+use super::{aya_btf, glob_match, kprobe, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::{btf, RuntimeError};
 use aya::programs::{FEntry, FExit, Program, ProgramError};
@@ -166,10 +166,12 @@ impl ProbeType for Fentry {
     ) -> Result<OwnedEvents, ProgramError> {
         if self.ret {
             let p: &mut FExit = program.try_into()?;
-            p.attach().map(|_| OwnedEvents::new())
+            let id = p.attach()?;
+            Ok(vec![Attachment::link(p.take_link(id)?)])
         } else {
             let p: &mut FEntry = program.try_into()?;
-            p.attach().map(|_| OwnedEvents::new())
+            let id = p.attach()?;
+            Ok(vec![Attachment::link(p.take_link(id)?)])
         }
     }
 

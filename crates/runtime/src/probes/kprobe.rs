@@ -4,7 +4,7 @@
 //! kernel built without CONFIG_KPROBES) the error says so, and names the tracepoint that carries
 //! the same event where there is one.
 
-use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::{KProbe, Program, ProgramError};
@@ -204,7 +204,8 @@ impl ProbeType for Kprobe {
     ) -> Result<OwnedEvents, ProgramError> {
         let KprobeTarget { func, offset } = super::target(target)?;
         let p: &mut KProbe = program.try_into()?;
-        p.attach(func, *offset).map(|_| OwnedEvents::new())
+        let id = p.attach(func, *offset)?;
+        Ok(vec![Attachment::link(p.take_link(id)?)])
     }
 
     fn gives(&self, name: &str) -> bool {

@@ -51,7 +51,7 @@ pub trait ProbeType: Sync {
         target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError>;
-    /// Detaches and unloads a loaded program (what `OwnedEvents` held is closed already).
+    /// Detaches and unloads a loaded program (what `OwnedEvents` held is dropped already).
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError>;
     /// The facilities `--info` reports for this type, each probed now (none for types that
     /// need nothing of their own).
@@ -86,9 +86,24 @@ pub trait ProbeType: Sync {
     }
 }
 
-/// Perf events a probe type opened itself (aya keeps its own links in the program): closing
-/// them detaches the probe.
-pub type OwnedEvents = Vec<std::os::fd::OwnedFd>;
+/// What keeps a probe attached: dropping it detaches the probe. Held apart from the program, so
+/// a set's probes can be closed on another thread (closing a perf event waits for an RCU grace
+/// period, so hundreds take seconds).
+pub enum Attachment {
+    /// A perf event the probe type opened itself.
+    Event(std::os::fd::OwnedFd),
+    /// A link aya made, taken out of its program.
+    Link(Box<dyn Send>),
+}
+
+impl Attachment {
+    pub fn link(link: impl Send + 'static) -> Attachment {
+        Attachment::Link(Box::new(link))
+    }
+}
+
+/// What attaching a probe gave.
+pub type OwnedEvents = Vec<Attachment>;
 
 /// One probe as `-l`/`-lv` shows it.
 pub struct Listing {

@@ -3,7 +3,7 @@
 //! from the kernel's BTF (the `btf_trace_EVENT` prototype: `args.bprm->filename`), and `arg0`…
 //! are the same values as 64-bit integers. `*` globs over the events BTF describes.
 
-use super::{glob_match, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::{btf, RuntimeError};
 use aya::programs::{Program, ProgramError, RawTracePoint};
@@ -135,7 +135,8 @@ impl ProbeType for RawTracepoint {
     ) -> Result<OwnedEvents, ProgramError> {
         let RawTracepointTarget(event) = super::target(target)?;
         let p: &mut RawTracePoint = program.try_into()?;
-        p.attach(event).map(|_| OwnedEvents::new())
+        let id = p.attach(event)?;
+        Ok(vec![Attachment::link(p.take_link(id)?)])
     }
 
     fn listed_with_module(&self) -> bool {

@@ -3,7 +3,7 @@
 //! Both are the software `cpu-clock` perf event; the perf-event plumbing here is shared with
 //! the other perf-based types (counters, watchpoints).
 
-use super::{Listing, OwnedEvents, ProbeType};
+use super::{Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::RuntimeError;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
@@ -169,10 +169,12 @@ pub fn attach_counter(
     scopes: &[PerfEventScope],
 ) -> Result<OwnedEvents, ProgramError> {
     let p: &mut PerfEvent = program.try_into()?;
+    let mut held = OwnedEvents::new();
     for scope in scopes {
-        p.attach(config, *scope, policy, false)?;
+        let id = p.attach(config, *scope, policy, false)?;
+        held.push(Attachment::link(p.take_link(id)?));
     }
-    Ok(OwnedEvents::new())
+    Ok(held)
 }
 
 /// Every process, on each online CPU: one perf event per CPU.

@@ -1,7 +1,7 @@
 //! `tracepoint:category:event` (alias `t`): static kernel tracepoints from tracefs, with `args`
 //! typed from each event's `format` file.
 
-use super::{glob_match, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
 use crate::{format, tracefs, RuntimeError};
 use aya::programs::{Program, ProgramError, TracePoint};
@@ -113,7 +113,8 @@ impl ProbeType for Tracepoint {
     ) -> Result<OwnedEvents, ProgramError> {
         let TracepointTarget { category, event } = super::target(target)?;
         let p: &mut TracePoint = program.try_into()?;
-        p.attach(category, event).map(|_| OwnedEvents::new())
+        let id = p.attach(category, event)?;
+        Ok(vec![Attachment::link(p.take_link(id)?)])
     }
 
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {

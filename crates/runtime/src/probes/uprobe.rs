@@ -4,7 +4,7 @@
 //! The context is the user registers (`struct pt_regs`): `arg0`…`arg5` and, on return,
 //! `retval`; `func` is the function's name.
 
-use super::{glob_match, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::ldcache;
 use crate::symbols::{elf_functions, ElfFunction};
@@ -255,7 +255,8 @@ impl ProbeType for Uprobe {
             None => UProbeScope::AllProcesses,
         };
         let p: &mut UProbe = program.try_into()?;
-        p.attach(*offset, path, scope).map(|_| OwnedEvents::new())
+        let id = p.attach(*offset, path, scope)?;
+        Ok(vec![Attachment::link(p.take_link(id)?)])
     }
 
     fn gives(&self, name: &str) -> bool {

@@ -6,7 +6,7 @@
 //! A probe with a semaphore is attached with the kernel's uprobe reference counter, which
 //! raises the semaphore in every process running the file, so guarded probes fire.
 
-use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
 use crate::stapsdt::{self, Location};
 use crate::{ldcache, perf, symbols, RuntimeError};
@@ -269,7 +269,7 @@ impl ProbeType for Usdt {
         };
         let event = open_uprobe(path, *offset, *semaphore, pid).map_err(syscall)?;
         perf::attach_program(&event, p.fd()?.as_fd()).map_err(syscall)?;
-        Ok(vec![event])
+        Ok(vec![Attachment::Event(event)])
     }
 
     fn gives(&self, name: &str) -> bool {
