@@ -384,3 +384,15 @@ fn a_closed_stderr_is_not_a_panic() {
     assert_eq!(&first, b"stdin:1:14: erro");
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn no_program_and_no_terminal_points_at_the_repl() {
+    // `run` gives scry no terminal (stdin is /dev/null): no REPL starts by itself.
+    let (status, out, err) = run(&[]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(out, "");
+    assert!(
+        err.contains("no program given") && err.contains("--repl"),
+        "{err}"
+    );
+}

@@ -440,7 +440,171 @@ fn highlighting_on_a_colour_terminal() {
     );
     assert!(painted.contains("\x1b[33m@"), "{painted:?}");
     assert!(painted.contains("\x1b[32m\"x\""), "{painted:?}");
+    // The cursor is just past the `}`: it and its `{` are marked.
+    assert!(
+        painted.contains("\x1b[7m{") && painted.contains("\x1b[7m}"),
+        "{painted:?}"
+    );
     pane.press("C-c");
     pane.press("C-d");
     assert_eq!(pane.exit_status(), 0);
+}
+
+#[test]
+fn commands_and_exits() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("commands");
+    let pane = Pane::start("commands", &state, false);
+    let scry_pid = pane.pid();
+
+    pane.line(":help");
+    pane.wait("the help", |s| {
+        s.contains(":watch @MAP [SECS]") && s.contains(":quit")
+    });
+    pane.line(":list tracepoint:syscalls:sys_enter_getpp*");
+    pane.wait("the listing", |s| {
+        s.lines()
+            .any(|l| l == "tracepoint:syscalls:sys_enter_getppid")
+    });
+    pane.line(":list -v tracepoint:sched:sched_process_exec");
+    pane.wait("the verbose listing", |s| s.contains("    pid_t pid"));
+
+    // Statements: map updates, delete, and :maps showing every map.
+    pane.line("@m[1] = 10; @m[2] = 20; @s = \"text\"");
+    pane.line("delete(@m[1])");
+    pane.line(":maps");
+    let screen = pane.wait("the maps", |s| {
+        s.contains("@m[2]: 20") && s.contains("@s: text")
+    });
+    assert!(
+        !screen.contains("@m[1]: 10"),
+        "delete left the key:\n{screen}"
+    );
+
+    // :load adds a file's blocks; :format json switches the output.
+    let script = state.join("loaded.bt");
+    std::fs::write(
+        &script,
+        format!(
+            "{} {{ printf(\"loaded %d\\n\", 1); @loaded = count(); }}\n",
+            probe()
+        ),
+    )
+    .unwrap();
+    pane.line(&format!(":load {}", script.display()));
+    pane.wait("the file's block", |s| s.contains("(block 1)"));
+    getppid(1);
+    pane.wait("its output", |s| s.lines().any(|l| l == "loaded 1"));
+    pane.line(":format json");
+    pane.wait("json", |s| s.contains("output format: json"));
+    getppid(1);
+    pane.wait("json output", |s| {
+        s.contains(r#"{"type": "printf", "data": "loaded 1\n"}"#)
+    });
+    pane.line("print(@loaded)");
+    pane.wait("a map in json", |s| {
+        s.contains(r#"{"type": "map", "data": {"@loaded": 2}}"#)
+    });
+    pane.line(":format text");
+
+    // exit() in a block detaches that block; the session goes on.
+    pane.line(&format!("{} {{ printf(\"once\\n\"); exit(); }}", probe()));
+    pane.wait("block 2", |s| s.contains("(block 2)"));
+    getppid(3);
+    pane.wait("the block's exit", |s| {
+        s.contains("block 2 called exit(): detached")
+    });
+    let screen = pane.screen();
+    assert_eq!(
+        screen.lines().filter(|l| *l == "once").count(),
+        1,
+        "{screen}"
+    );
+
+    // Members after `->`, and a uprobe's binary then its symbols, complete with Tab.
+    pane.type_text("BEGIN { $m = curtask->mm->map_cou");
+    pane.press("Tab");
+    pane.wait("a member completed", |s| {
+        s.contains("curtask->mm->map_count")
+    });
+    pane.press("C-c");
+    pane.type_text("uprobe:/bin/bas");
+    pane.press("Tab");
+    pane.type_text("h:");
+    pane.wait("the path typed", |s| s.contains("scry> uprobe:/bin/bash:"));
+    pane.type_text("readline_internal_te");
+    pane.press("Tab");
+    pane.wait("a symbol completed", |s| {
+        s.contains("uprobe:/bin/bash:readline_internal_teardown")
+    });
+    pane.press("C-c");
+
+    // exit() typed as a statement ends the session like Ctrl-D: maps printed, all detached.
+    pane.line("exit()");
+    assert_eq!(pane.exit_status(), 0);
+    let screen = pane.screen();
+    assert!(
+        screen.contains("@loaded: 5") && screen.contains("@m[2]: 20"),
+        "{screen}"
+    );
+    assert_no_programs_left(scry_pid);
+}
+
+#[test]
+fn sigterm_ends_the_session_cleanly() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("term");
+    let pane = Pane::start("term", &state, false);
+    let scry_pid = pane.pid();
+    pane.line(&format!("{} {{ @hits = count(); }}", probe()));
+    pane.wait("the block", |s| s.contains("(block 1)"));
+    getppid(2);
+    pane.type_text("half a line");
+    // SAFETY: signalling the scry this test started.
+    unsafe { libc::kill(scry_pid as i32, libc::SIGTERM) };
+    assert_eq!(pane.exit_status(), 0);
+    let screen = pane.wait("the maps", |s| s.contains("@hits: 2"));
+    assert!(screen.contains("@hits: 2"), "{screen}");
+    assert_no_programs_left(scry_pid);
+}
+
+#[test]
+fn piped_input_without_a_terminal() {
+    if !kernel() {
+        return;
+    }
+    use std::io::Write;
+    // `--repl` reads lines from a pipe as from a terminal, without the line editor.
+    let mut child = Command::new(scry_bin())
+        .arg("--repl")
+        .env("XDG_STATE_HOME", state_dir("piped"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scry_pid = child.id();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"BEGIN {\n @x = 41;\n}\n@x += 1\nprintf(\"x=%d\\n\", @x)\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("x=42\n"), "{stdout}");
+    // At the end of the input, the maps as a script prints them.
+    assert!(stdout.ends_with("\n\n@x: 42\n"), "{stdout:?}");
+    assert_no_programs_left(scry_pid);
 }

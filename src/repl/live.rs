@@ -5,7 +5,7 @@
 use rustyline::ExternalPrinter;
 use scry_runtime::output::{Buffering, JsonPrinter, Printer, TextPrinter};
 use scry_runtime::signals::StopSignals;
-use scry_runtime::Session;
+use scry_runtime::{Session, SetId};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +21,10 @@ pub struct Live {
     pub session: Session,
     pub printer: Box<dyn Printer>,
     screen: Screen,
-    /// Sets whose `exit()` detached them, for the prompt to say so.
-    pub exited: Vec<scry_runtime::SetId>,
+    /// Sets whose `exit()` detached them, for the prompt's list of blocks.
+    pub exited: Vec<SetId>,
+    /// Each block's set and id, to say which block exited.
+    pub block_ids: Vec<(SetId, usize)>,
 }
 
 /// The output formats `:format` switches between.
@@ -39,12 +41,18 @@ impl Live {
             printer: printer(&screen, format),
             screen,
             exited: Vec::new(),
+            block_ids: Vec::new(),
         }
     }
 
     pub fn set_format(&mut self, format: Format) {
         let _ = self.printer.flush();
         self.printer = printer(&self.screen, format);
+    }
+
+    /// From now on output goes straight to standard output (the line editor is gone).
+    pub fn write_directly(&mut self) {
+        *self.screen.lock().unwrap_or_else(|e| e.into_inner()) = Box::new(Plain);
     }
 
     /// Prints text through the same path as the records, so the two never interleave.
@@ -60,11 +68,28 @@ impl Live {
     pub fn drain(&mut self) {
         let _ = self.session.drain(self.printer.as_mut());
         while let Some((set, _code)) = self.session.take_exit() {
-            drop(self.session.detach(set));
+            let detached = self.session.detach(set);
+            std::thread::spawn(move || drop(detached));
             self.exited.push(set);
+            if let Some((_, id)) = self.block_ids.iter().find(|(s, _)| *s == set) {
+                let id = *id;
+                self.say(&format!("block {id} called exit(): detached\n"));
+            }
             let _ = self.session.drain(self.printer.as_mut());
         }
         let _ = self.printer.flush();
+    }
+}
+
+/// Output when standard input is not a terminal: straight to standard output.
+pub struct Plain;
+
+impl ExternalPrinter for Plain {
+    fn print(&mut self, msg: String) -> rustyline::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(msg.as_bytes())?;
+        Ok(out.flush()?)
     }
 }
 

@@ -17,7 +17,7 @@ use live::{lock, Delivery, Format, Live, Screen};
 use rustyline::config::{ColorMode, CompletionType};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use rustyline::{Editor, ExternalPrinter};
+use rustyline::Editor;
 use scry_codegen::{compile, elf, CompileOptions};
 use scry_lang::typed::MapDecl;
 use scry_lang::{check_with_maps, CheckOptions};
@@ -81,18 +81,6 @@ impl Terminal {
     }
 }
 
-/// Output when standard input is not a terminal: straight to standard output.
-struct Plain;
-
-impl ExternalPrinter for Plain {
-    fn print(&mut self, msg: String) -> rustyline::Result<()> {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        out.write_all(msg.as_bytes())?;
-        Ok(out.flush()?)
-    }
-}
-
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if !privileges::can_trace() {
         return Err(Failure::plain(RuntimeError::NoPrivileges.to_string()));
@@ -130,7 +118,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     let screen: Screen = match editor.create_external_printer() {
         Ok(p) => Arc::new(Mutex::new(Box::new(p))),
-        Err(_) => Arc::new(Mutex::new(Box::new(Plain))),
+        Err(_) => Arc::new(Mutex::new(Box::new(live::Plain))),
     };
     let format = match cli.format {
         crate::cli::Format::Text => Format::Text,
@@ -143,8 +131,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         move || {
             let mut l = lock(&live);
             let l = &mut *l;
-            let _ = l.session.finish(l.printer.as_mut(), true);
+            // The line being typed is left as it is; what follows goes below it.
             terminal.restore();
+            l.write_directly();
+            l.say("\n");
+            let _ = l.session.finish(l.printer.as_mut(), true);
             std::process::exit(0);
         }
     };
@@ -332,6 +323,11 @@ impl Repl {
                 return None;
             }
         };
+        let id = self.blocks.len() + 1;
+        if !once {
+            // Before anything runs: a probe's exit() is reported with the block's id.
+            l.block_ids.push((set, id));
+        }
         let started = match l.session.run_begin(set) {
             Ok(exited) if !once && !exited => l.session.attach(set, self.pid),
             Ok(_) => Ok(()),
@@ -339,6 +335,7 @@ impl Repl {
         };
         if let Err(e) = started {
             l.session.discard(set);
+            l.block_ids.retain(|(s, _)| *s != set);
             drop(guard);
             self.error(Failure::runtime(e, FILE, text).render());
             return None;
@@ -352,7 +349,6 @@ impl Repl {
         if once {
             return Some(exit.is_some());
         }
-        let id = self.blocks.len() + 1;
         self.blocks.push(Block {
             id,
             set,
@@ -371,14 +367,12 @@ impl Repl {
         Some(false)
     }
 
-    /// Blocks whose `exit()` the delivery thread saw: they are detached; say so once.
+    /// Blocks whose `exit()` the delivery thread saw (and said so): they are detached.
     fn report_exits(&mut self) {
         let exited = std::mem::take(&mut lock(&self.live).exited);
         for set in exited {
-            if let Some(b) = self.blocks.iter_mut().find(|b| b.set == set && b.attached) {
+            if let Some(b) = self.blocks.iter_mut().find(|b| b.set == set) {
                 b.attached = false;
-                let id = b.id;
-                self.say(&format!("block {id} called exit(): detached\n"));
             }
         }
     }
