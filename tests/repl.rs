@@ -328,6 +328,10 @@ fn blocks_statements_detach_and_quit() {
     let history = std::fs::read_to_string(state.join("scry/history")).unwrap();
     assert!(history.contains("@n = count();"), "{history}");
     pane.press("C-c");
+    // The start of an earlier line is hinted with the rest of it.
+    pane.type_text("printf(\"n is");
+    pane.wait("the hint", |s| s.contains("scry> printf(\"n is %d\\n\", @n)"));
+    pane.press("C-c");
     pane.press("C-d");
     assert_eq!(pane.exit_status(), 0);
 }
@@ -607,4 +611,56 @@ fn piped_input_without_a_terminal() {
     // At the end of the input, the maps as a script prints them.
     assert!(stdout.ends_with("\n\n@x: 42\n"), "{stdout:?}");
     assert_no_programs_left(scry_pid);
+}
+
+#[test]
+fn definitions_typed_alone_are_kept_and_saved() {
+    if !kernel() {
+        return;
+    }
+    use std::io::Write;
+    let state = state_dir("definitions");
+    let saved = state.join("saved.bt");
+    let input = format!(
+        "let @q = lruhash(2);\nmacro twice(x) {{ x * 2 }}\n\
+         BEGIN {{ @q[1] = twice(1); @q[2] = 2; @q[3] = 3; }}\n\
+         printf(\"%d\\n\", twice(21))\nconfig = {{ max_strlen = 5 }}\n:save {}\n",
+        saved.display()
+    );
+    let mut child = Command::new(scry_bin())
+        .arg("--repl")
+        .env("XDG_STATE_HOME", &state)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    // The macro applies to a later statement; the declaration made @q keep two keys.
+    assert!(stdout.contains("\n42\n"), "{stdout}");
+    assert!(stdout.ends_with("@q[2]: 2\n@q[3]: 3\n"), "{stdout}");
+    assert!(
+        stderr.contains("stdin:1:12: error: settings are read when the session starts"),
+        "{stderr}"
+    );
+    // The saved file has the definitions before the block, and runs as a script.
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let decl = text
+        .find("let @q = lruhash(2);")
+        .expect("declaration saved");
+    assert!(decl < text.find("BEGIN").unwrap(), "{text}");
+    let (status, out, err) = common::run(&[saved.to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out, "\n\n@q[2]: 2\n@q[3]: 3\n");
 }

@@ -210,6 +210,10 @@ impl Repl {
         }
         let mut text =
             String::from("// Saved from a scry REPL session: the blocks attached then.\n");
+        if !self.definitions.is_empty() {
+            text.push('\n');
+            text.push_str(&self.definitions);
+        }
         for b in self.blocks.iter().filter(|b| b.attached) {
             text.push('\n');
             text.push_str(b.text.trim_end());

@@ -19,6 +19,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::Editor;
 use scry_codegen::{compile, elf, CompileOptions};
+use scry_lang::ast::Program;
 use scry_lang::typed::MapDecl;
 use scry_lang::{check_with_maps, CheckOptions};
 use scry_runtime::probes::KernelResolver;
@@ -47,6 +48,8 @@ pub struct Repl {
     /// The next record id free in the shared ring buffer.
     records: u32,
     blocks: Vec<Block>,
+    /// Map declarations, macros and types typed alone, joined to every later input.
+    definitions: String,
     check_options: CheckOptions,
     compile_options: CompileOptions,
     pid: Option<u32>,
@@ -146,6 +149,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         maps: Vec::new(),
         records: 0,
         blocks: Vec::new(),
+        definitions: String::new(),
         check_options: CheckOptions {
             max_strlen: settings.max_strlen,
             args: Vec::new(),
@@ -251,6 +255,10 @@ impl Repl {
             return self.command(command.trim());
         }
         match parse_input(text) {
+            Ok(Parsed::Blocks(program)) if program.probes.is_empty() => {
+                self.define(text, &program);
+                Next::Prompt
+            }
             Ok(Parsed::Blocks(program)) => {
                 self.add(text, &program, false);
                 Next::Prompt
@@ -271,9 +279,15 @@ impl Repl {
 
     /// Checks, compiles, loads and (blocks) attaches or (statements) runs a program; errors are
     /// shown and nothing of it stays. For statements, says whether they called `exit()`.
-    fn add(&mut self, text: &str, program: &scry_lang::ast::Program, once: bool) -> Option<bool> {
+    fn add(&mut self, text: &str, program: &Program, once: bool) -> Option<bool> {
+        let Some((source, program)) = self.with_definitions(text, program) else {
+            return None;
+        };
+        let typed_text = text;
+        // Messages point into the input, or into the definitions shown after it.
+        let text = source.as_str();
         let resolver = KernelResolver { pid: self.pid };
-        let typed = match check_with_maps(program, &resolver, &self.check_options, &self.maps) {
+        let typed = match check_with_maps(&program, &resolver, &self.check_options, &self.maps) {
             Ok(t) => t,
             Err(d) => {
                 self.error(Failure::diagnostics(d, FILE, text).render());
@@ -352,7 +366,7 @@ impl Repl {
         self.blocks.push(Block {
             id,
             set,
-            text: text.to_string(),
+            text: typed_text.to_string(),
             attached: exit.is_none(),
         });
         if exit.is_some() {
@@ -365,6 +379,58 @@ impl Repl {
             ));
         }
         Some(false)
+    }
+
+    /// The program with the session's definitions joined in, and the text its spans are in:
+    /// the input, then the definitions.
+    fn with_definitions(&self, text: &str, program: &Program) -> Option<(String, Program)> {
+        if self.definitions.is_empty() {
+            return Some((text.to_string(), program.clone()));
+        }
+        let source = format!("{text}\n{}", self.definitions);
+        // Parsed where they stand in `source`, so their spans are right there.
+        let padded = format!("{}{}", " ".repeat(text.len() + 1), self.definitions);
+        let defs = match scry_lang::parse(&padded) {
+            Ok(d) => d,
+            Err(d) => {
+                self.error(Failure::diagnostics(d, FILE, &source).render());
+                return None;
+            }
+        };
+        let mut merged = program.clone();
+        merged.macros.extend(defs.macros);
+        merged.defines.extend(defs.defines);
+        merged.map_decls.extend(defs.map_decls);
+        merged.c_types.extend(defs.c_types);
+        Some((source, merged))
+    }
+
+    /// Definitions typed alone (map declarations, macros, structs, `#define`s): checked with
+    /// those before them, then kept for every later input.
+    fn define(&mut self, text: &str, program: &Program) {
+        if let Some(entry) = program.config.first() {
+            let d = scry_lang::Diagnostic::error(
+                entry.span,
+                "settings are read when the session starts",
+            )
+            .with_hint("set them in the environment: SCRY_MAX_STRLEN=128 scry --repl");
+            self.error(&d.render(FILE, text));
+            return;
+        }
+        let Some((source, mut merged)) = self.with_definitions(text, program) else {
+            return;
+        };
+        // Checked as the definitions of an empty BEGIN block, whose unused maps go unsaid.
+        let empty = scry_lang::parse_statements("").expect("no statements parse");
+        merged.probes = empty.probes;
+        let resolver = KernelResolver { pid: self.pid };
+        if let Err(d) = check_with_maps(&merged, &resolver, &self.check_options, &self.maps) {
+            self.error(Failure::diagnostics(d, FILE, &source).render());
+            return;
+        }
+        self.definitions.push_str(text.trim_end());
+        self.definitions.push('\n');
+        self.say("kept: the definitions apply to what follows\n");
     }
 
     /// Blocks whose `exit()` the delivery thread saw (and said so): they are detached.
