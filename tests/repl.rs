@@ -330,7 +330,9 @@ fn blocks_statements_detach_and_quit() {
     pane.press("C-c");
     // The start of an earlier line is hinted with the rest of it.
     pane.type_text("printf(\"n is");
-    pane.wait("the hint", |s| s.contains("scry> printf(\"n is %d\\n\", @n)"));
+    pane.wait("the hint", |s| {
+        s.contains("scry> printf(\"n is %d\\n\", @n)")
+    });
     pane.press("C-c");
     pane.press("C-d");
     assert_eq!(pane.exit_status(), 0);

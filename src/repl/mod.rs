@@ -280,9 +280,7 @@ impl Repl {
     /// Checks, compiles, loads and (blocks) attaches or (statements) runs a program; errors are
     /// shown and nothing of it stays. For statements, says whether they called `exit()`.
     fn add(&mut self, text: &str, program: &Program, once: bool) -> Option<bool> {
-        let Some((source, program)) = self.with_definitions(text, program) else {
-            return None;
-        };
+        let (source, program) = self.with_definitions(text, program)?;
         let typed_text = text;
         // Messages point into the input, or into the definitions shown after it.
         let text = source.as_str();
