@@ -548,6 +548,19 @@ fn commands_and_exits() {
     });
     pane.press("C-c");
 
+    // A raw tracepoint (listed with its module, typed without), then a member of its BTF args.
+    pane.type_text("rawtracepoint:sched_swi");
+    pane.press("Tab");
+    pane.wait("the raw tracepoint", |s| {
+        s.contains("scry> rawtracepoint:sched_switch")
+    });
+    pane.type_text(" { @[args.prev->real_pa");
+    pane.press("Tab");
+    pane.wait("a member of a BTF arg", |s| {
+        s.contains("@[args.prev->real_parent")
+    });
+    pane.press("C-c");
+
     // exit() typed as a statement ends the session like Ctrl-D: maps printed, all detached.
     pane.line("exit()");
     assert_eq!(pane.exit_status(), 0);

@@ -154,9 +154,17 @@ fn spec(word: &str) -> Vec<String> {
     let mut out = BTreeSet::new();
     for l in listed {
         let tail = &l.name[full_provider_len.min(l.name.len())..];
-        let name = format!("{}{tail}", &word[..typed_provider_len]);
+        let mut name = format!("{}{tail}", &word[..typed_provider_len]);
         if !name.starts_with(word) {
-            continue;
+            // Listed with a module (`rawtracepoint:vmlinux:sched_switch`) but typed without.
+            let mut parts = name.splitn(3, ':');
+            let (p, _module, rest) = (parts.next(), parts.next(), parts.next());
+            match (p, rest) {
+                (Some(p), Some(rest)) if format!("{p}:{rest}").starts_with(word) => {
+                    name = format!("{p}:{rest}");
+                }
+                _ => continue,
+            }
         }
         let cut = name[word.len()..]
             .find(':')
