@@ -124,17 +124,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             &source,
         ));
     }
-    let options = CompileOptions {
-        name_prefix: format!("scry{:x}", std::process::id()),
-        start_boot_ns: scry_runtime::clock::boot_ns(),
-        ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
-        max_map_keys: config.max_map_keys,
-        pid_filter: cli.pid,
-        stack_mode: config.stack_mode,
-        helper_checks: cli.helper_warnings,
-        str_trailer: config.str_trunc_trailer.clone(),
-        ..Default::default()
-    };
+    let options = compile_options(cli, &config);
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
     module.locate(|span| scry_lang::diagnostic::Location::of(&file, &source, span));
     let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
@@ -227,6 +217,22 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Stop::Exit(code) => code as u8,
         Stop::Signal | Stop::OutputClosed | Stop::Done | Stop::CommandExited => 0,
     })
+}
+
+/// How this run compiles: programs named after this process, times from now, this machine's
+/// CPUs, and what the command line and settings say.
+fn compile_options(cli: &Cli, config: &config::Config) -> CompileOptions {
+    CompileOptions {
+        name_prefix: format!("scry{:x}", std::process::id()),
+        start_boot_ns: scry_runtime::clock::boot_ns(),
+        ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
+        max_map_keys: config.max_map_keys,
+        pid_filter: cli.pid,
+        stack_mode: config.stack_mode,
+        helper_checks: cli.helper_warnings,
+        str_trailer: config.str_trunc_trailer.clone(),
+        ..Default::default()
+    }
 }
 
 fn list(cli: &Cli) -> Result<u8, Failure> {

@@ -227,23 +227,10 @@ fn output_file_script_file_and_stdin() {
     assert!(status.success());
     assert_eq!(out, "from a file\n\n\n");
 
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::scry_bin())
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"BEGIN { printf(\"from stdin\\n\"); }")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n\n\n");
+    let (status, out, _) =
+        common::run_with_input(&["-"], &[], b"BEGIN { printf(\"from stdin\\n\"); }");
+    assert!(status.success());
+    assert_eq!(out, "from stdin\n\n\n");
 }
 
 #[test]

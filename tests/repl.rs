@@ -598,34 +598,17 @@ fn piped_input_without_a_terminal() {
     if !kernel() {
         return;
     }
-    use std::io::Write;
     // `--repl` reads lines from a pipe as from a terminal, without the line editor.
-    let mut child = Command::new(scry_bin())
-        .arg("--repl")
-        .env("XDG_STATE_HOME", state_dir("piped"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let scry_pid = child.id();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"BEGIN {\n @x = 41;\n}\n@x += 1\nprintf(\"x=%d\\n\", @x)\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let state = state_dir("piped");
+    let (status, stdout, stderr) = common::run_with_input(
+        &["--repl"],
+        &[("XDG_STATE_HOME", state.to_str().unwrap())],
+        b"BEGIN {\n @x = 41;\n}\n@x += 1\nprintf(\"x=%d\\n\", @x)\n",
     );
+    assert!(status.success(), "{stderr}");
     assert!(stdout.contains("x=42\n"), "{stdout}");
     // At the end of the input, the maps as a script prints them.
     assert!(stdout.ends_with("\n\n@x: 42\n"), "{stdout:?}");
-    assert_no_programs_left(scry_pid);
 }
 
 #[test]
@@ -633,7 +616,6 @@ fn definitions_typed_alone_are_kept_and_saved() {
     if !kernel() {
         return;
     }
-    use std::io::Write;
     let state = state_dir("definitions");
     let saved = state.join("saved.bt");
     let input = format!(
@@ -642,26 +624,12 @@ fn definitions_typed_alone_are_kept_and_saved() {
          printf(\"%d\\n\", twice(21))\nconfig = {{ max_strlen = 5 }}\n:save {}\n",
         saved.display()
     );
-    let mut child = Command::new(scry_bin())
-        .arg("--repl")
-        .env("XDG_STATE_HOME", &state)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    let (status, stdout, stderr) = common::run_with_input(
+        &["--repl"],
+        &[("XDG_STATE_HOME", state.to_str().unwrap())],
+        input.as_bytes(),
     );
-    assert!(out.status.success(), "{stderr}");
+    assert!(status.success(), "{stderr}");
     // The macro applies to a later statement; the declaration made @q keep two keys.
     assert!(stdout.contains("\n42\n"), "{stdout}");
     assert!(stdout.ends_with("@q[2]: 2\n@q[3]: 3\n"), "{stdout}");

@@ -191,25 +191,15 @@ fn word_len(text: &str) -> usize {
         .unwrap_or(text.len())
 }
 
-/// The bracket at the cursor (or just before it) and the one that matches it, outside strings.
+/// The bracket at the cursor (or just before it) and the one that matches it, outside strings
+/// and comments.
 pub fn matching_brace(line: &str, pos: usize) -> Option<(usize, usize)> {
     let bytes = line.as_bytes();
-    // Byte positions of brackets outside strings.
-    let mut brackets = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'{' | b'}' | b'(' | b')' | b'[' | b']' => brackets.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
+    let brackets: Vec<usize> = super::input::code(line)
+        .into_iter()
+        .filter(|(_, c)| "{}()[]".contains(*c))
+        .map(|(i, _)| i)
+        .collect();
     let at = [pos, pos.wrapping_sub(1)]
         .into_iter()
         .find(|p| brackets.contains(p))?;

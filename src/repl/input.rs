@@ -4,14 +4,15 @@
 use scry_lang::ast::Program;
 use scry_lang::{parse, parse_statements, Diagnostic};
 
-/// How many more `{` than `}` the text has, outside strings, character literals and comments.
-pub fn open_braces(text: &str) -> i64 {
-    let mut depth = 0i64;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+/// The characters of the text that are code, with their byte offsets: strings, character
+/// literals and comments left out.
+pub fn code(text: &str) -> Vec<(usize, char)> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match c {
             '"' | '\'' => {
-                while let Some(d) = chars.next() {
+                while let Some((_, d)) = chars.next() {
                     if d == '\\' {
                         chars.next();
                     } else if d == c {
@@ -19,29 +20,39 @@ pub fn open_braces(text: &str) -> i64 {
                     }
                 }
             }
-            '/' if chars.peek() == Some(&'/') => {
-                for d in chars.by_ref() {
+            '/' if chars.peek().is_some_and(|(_, d)| *d == '/') => {
+                for (_, d) in chars.by_ref() {
                     if d == '\n' {
                         break;
                     }
                 }
             }
-            '/' if chars.peek() == Some(&'*') => {
+            '/' if chars.peek().is_some_and(|(_, d)| *d == '*') => {
                 chars.next();
                 let mut last = ' ';
-                for d in chars.by_ref() {
+                for (_, d) in chars.by_ref() {
                     if last == '*' && d == '/' {
                         break;
                     }
                     last = d;
                 }
             }
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            _ => {}
+            _ => out.push((i, c)),
         }
     }
-    depth
+    out
+}
+
+/// How many more `{` than `}` the text has, outside strings, character literals and comments.
+pub fn open_braces(text: &str) -> i64 {
+    code(text)
+        .into_iter()
+        .map(|(_, c)| match c {
+            '{' => 1,
+            '}' => -1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// A complete input, parsed.

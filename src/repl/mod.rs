@@ -159,16 +159,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             named_args: Vec::new(),
         },
         compile_options: CompileOptions {
-            name_prefix: format!("scry{:x}", std::process::id()),
-            start_boot_ns: scry_runtime::clock::boot_ns(),
-            ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
-            max_map_keys: settings.max_map_keys,
-            pid_filter: cli.pid,
-            stack_mode: settings.stack_mode,
-            helper_checks: cli.helper_warnings,
-            str_trailer: settings.str_trunc_trailer.clone(),
+            // Every block's maps are shared with the blocks after it.
             shared: true,
-            ..Default::default()
+            ..crate::compile_options(cli, &settings)
         },
         pid: cli.pid,
         warnings: !cli.no_warnings,

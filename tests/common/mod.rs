@@ -46,6 +46,30 @@ pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
     out
 }
 
+/// Runs scry to completion with `input` on its standard input (a pipe) and `env` set.
+pub fn run_with_input(
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &[u8],
+) -> (ExitStatus, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(scry_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scry");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write scry's input");
+    drop(stdin);
+    let out = wait_with_deadline(child);
+    assert_no_programs_left(pid);
+    out
+}
+
 fn wait_with_deadline(child: Child) -> (ExitStatus, String, String) {
     let pid = child.id() as i32;
     let (tx, rx) = channel();

@@ -85,17 +85,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
             _ => {}
         }
     }
-    if let Some(d) = limits::depth(&program) {
-        // Dropping a tree this deep would recurse as deep as it is: it is left unfreed.
-        std::mem::forget(program);
-        b.errors.push(d);
-        return Err(b.errors);
-    }
-    if b.errors.is_empty() {
-        Ok(program)
-    } else {
-        Err(b.errors)
-    }
+    b.finish(program)
 }
 
 /// Statements with no probe around them, as typed at the REPL's prompt (`print(@n)`): a program
@@ -134,16 +124,7 @@ pub fn parse_statements(source: &str) -> Result<Program, Vec<Diagnostic>> {
         map_decls: Vec::new(),
         c_types: Vec::new(),
     };
-    if let Some(d) = limits::depth(&program) {
-        std::mem::forget(program);
-        b.errors.push(d);
-        return Err(b.errors);
-    }
-    if b.errors.is_empty() {
-        Ok(program)
-    } else {
-        Err(b.errors)
-    }
+    b.finish(program)
 }
 
 fn ident_of(pair: &Pair<'_, Rule>) -> Ident {
@@ -171,6 +152,21 @@ struct Builder {
 }
 
 impl Builder {
+    /// The program, or every error found while building it.
+    fn finish(mut self, program: Program) -> Result<Program, Vec<Diagnostic>> {
+        if let Some(d) = limits::depth(&program) {
+            // Dropping a tree this deep would recurse as deep as it is: it is left unfreed.
+            std::mem::forget(program);
+            self.errors.push(d);
+            return Err(self.errors);
+        }
+        if self.errors.is_empty() {
+            Ok(program)
+        } else {
+            Err(self.errors)
+        }
+    }
+
     fn probe(&mut self, pair: Pair<'_, Rule>) -> Probe {
         let span = span_of(&pair);
         let mut attach_points = Vec::new();
