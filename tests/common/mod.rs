@@ -243,16 +243,21 @@ pub fn assert_no_programs_left(pid: u32) {
     if !scry_runtime::privileges::can_trace() {
         return;
     }
-    let prefix = format!("scry{pid:x}_");
-    let left: Vec<String> = aya::programs::loaded_programs()
-        .filter_map(Result::ok)
-        .filter_map(|p| p.name_as_str().map(String::from))
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = programs_of(pid);
     assert!(
         left.is_empty(),
         "programs left loaded after scry exited: {left:?}"
     );
+}
+
+/// The names of the programs scry process `pid` has loaded now.
+pub fn programs_of(pid: u32) -> Vec<String> {
+    let prefix = format!("scry{pid:x}_");
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(String::from))
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
 }
 
 /// Runs `path` with `args` and returns its pid once it has finished.
