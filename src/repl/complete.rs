@@ -52,9 +52,7 @@ pub fn complete(line: &str, pos: usize, scope: &Scope) -> (usize, Vec<String>) {
     }
     let text = format!("{}{line}", scope.earlier);
     let head = crate::repl::input::open_braces(&text) == 0;
-    let spec_start = line
-        .rfind(|c: char| c.is_whitespace() || c == ',')
-        .map_or(0, |i| i + 1);
+    let spec_start = after_last(line, |c| c.is_whitespace() || c == ',');
     let spec_word = &line[spec_start..];
     if head && spec_word.contains(':') && !spec_word.contains('(') {
         return (spec_start, spec(spec_word));
@@ -62,9 +60,9 @@ pub fn complete(line: &str, pos: usize, scope: &Scope) -> (usize, Vec<String>) {
     // The first word of an input may start a probe or a statement.
     let first_word =
         head && line[..spec_start].trim().is_empty() && scope.earlier.trim().is_empty();
-    let start = line
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '$'))
-        .map_or(0, |i| i + 1);
+    let start = after_last(line, |c| {
+        !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '$')
+    });
     let word = &line[start..];
     let before = &line[..start];
     let mut out: Vec<String> = if let Some(chain) = before.strip_suffix("->") {
@@ -266,10 +264,17 @@ fn probe_args(text: &str) -> Vec<(String, Type)> {
 
 /// The expression before a `->`: `curtask`, `args.sk`, `curtask->mm`.
 fn chain_before(text: &str) -> &str {
-    let start = text
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_.->$".contains(c)))
-        .map_or(0, |i| i + 1);
-    &text[start..]
+    &text[after_last(text, |c| {
+        !(c.is_ascii_alphanumeric() || "_.->$".contains(c))
+    })..]
+}
+
+/// Where the text after the last character matching `stop` begins (0 if none matches).
+fn after_last(text: &str, stop: impl Fn(char) -> bool) -> usize {
+    text.char_indices()
+        .rev()
+        .find(|(_, c)| stop(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8())
 }
 
 /// Members of the struct that `chain` points to, when its type can be told from the text.
@@ -368,6 +373,26 @@ mod tests {
         );
         // A config key.
         assert!(offered("config = { max_s", "", &[]).contains(&"max_strlen".to_string()));
+    }
+
+    #[test]
+    fn text_beyond_ascii_is_no_trouble() {
+        for line in [
+            "BEGIN { printf(\"é\u{3000}",
+            "é\u{3000}tr",
+            "@é",
+            "$\u{3000}->",
+            "t:é:",
+        ] {
+            for pos in (0..=line.len()).filter(|&p| line.is_char_boundary(p)) {
+                let scope = Scope {
+                    earlier: "",
+                    maps: &[],
+                };
+                let _ = complete(line, pos, &scope);
+                let _ = super::super::helper::paint(line, pos, "é{");
+            }
+        }
     }
 
     #[test]
