@@ -53,3 +53,21 @@ fn a_kernel_without_trampolines_gets_a_precise_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pointer_argument_of_unknown_space_reads_user_memory_too() {
+    if !kernel() {
+        return;
+    }
+    // do_sys_openat2(int dfd, const char __user *filename, …): gcc-built kernels' BTF does not
+    // mark `__user`, so the string is read with the helper that reads either address space.
+    let (_, _, stderr) = run(&[
+        "-d",
+        "--emit-elf",
+        "/dev/null",
+        "-e",
+        "fentry:do_sys_openat2 { printf(\"%s\\n\", str(args.filename)); }",
+    ]);
+    assert!(stderr.contains("call bpf_probe_read_str#45"), "{stderr}");
+    assert!(!stderr.contains("bpf_probe_read_kernel_str"), "{stderr}");
+}

@@ -258,3 +258,31 @@ fn records_print_member_by_member() {
         "{stdout}"
     );
 }
+
+#[test]
+fn variables_keep_their_integer_width() {
+    if !kernel() {
+        return;
+    }
+    // As in bpftrace's tcpconnect.bt: a `__be16` port held in a variable and byte-swapped.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut scry = Running::start(&[
+        "-e",
+        &format!(
+            r#"tracepoint:sock:inet_sock_set_state /args.newstate == 2 && args.dport == {port}/ {{
+                 $sk = (struct sock *)args.skaddr;
+                 $dport = $sk->__sk_common.skc_dport;
+                 $small = (uint8)200;
+                 $small = $small + 100;
+                 printf("%d %d %d %d\n", bswap($dport), sizeof($dport), args.dport, $small);
+                 exit();
+               }}"#
+        ),
+    ]);
+    scry.wait_attached();
+    let _conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let line = scry.wait_line(|l| !l.is_empty());
+    // A wider value assigned later widens the variable instead of wrapping.
+    assert_eq!(line, format!("{port} 2 {port} 300"));
+}

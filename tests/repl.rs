@@ -16,24 +16,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// tmux, installed when missing (as root, from Debian's packages).
 fn tmux_ready() {
     static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let have = |cmd: &str| {
-            Command::new(cmd)
-                .arg("-V")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !have("tmux") {
-            let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-            let _ = Command::new("apt-get")
-                .args(["install", "-y", "-qq", "tmux"])
-                .status();
-        }
-        assert!(
-            have("tmux"),
-            "the REPL tests need tmux (apt-get install tmux)"
-        );
-    });
+    INSTALL.call_once(|| common::debian_packages(&[("/usr/bin/tmux", "tmux")]));
 }
 
 /// One scry REPL in a tmux pane of a private tmux server.

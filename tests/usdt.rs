@@ -1,5 +1,5 @@
 //! USDT probes against the real kernel, on `tests/programs/usdt.c` built here with `cc` and
-//! `<sys/sdt.h>` (Debian's systemtap-sdt-dev, which `.ci/run` installs): arguments of every
+//! `<sys/sdt.h>` (Debian's systemtap-sdt-dev, installed when missing): arguments of every
 //! operand kind gcc writes, semaphores, `-p` scoping, `-l`, and the errors.
 
 mod common;
@@ -22,6 +22,10 @@ fn serial() -> MutexGuard<'static, ()> {
 fn target(optimised: bool) -> &'static str {
     static BUILT: OnceLock<[String; 2]> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
+        common::debian_packages(&[(
+            "/usr/include/x86_64-linux-gnu/sys/sdt.h",
+            "systemtap-sdt-dev",
+        )]);
         let dir = env!("CARGO_TARGET_TMPDIR");
         let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/usdt.c");
         ["-O0", "-O2"].map(|opt| {

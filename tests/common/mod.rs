@@ -26,6 +26,44 @@ pub fn kernel() -> bool {
     false
 }
 
+/// Installs the Debian packages a test needs that are missing: each `(path, package)` where
+/// `path` is a file the package installs. A fresh machine needs nothing but the test command.
+pub fn debian_packages(wanted: &[(&str, &str)]) {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(path, _)| !std::path::Path::new(path).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(["-qq", "-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install = |apt: &dyn Fn(&[&str]) -> bool| {
+        let mut args = vec!["install", "-y", "--no-install-recommends"];
+        args.extend(&missing);
+        apt(&args)
+    };
+    // The package lists of a fresh machine are empty until an update.
+    if !install(&apt) {
+        assert!(apt(&["update"]), "apt-get update failed");
+        assert!(install(&apt), "apt-get install {missing:?} failed");
+    }
+    for (path, package) in wanted {
+        assert!(
+            std::path::Path::new(path).exists(),
+            "{package} installed, but {path} is missing"
+        );
+    }
+}
+
 /// Starts scry with `args`, no stdin, and its output piped back.
 fn spawn(args: &[&str]) -> Child {
     Command::new(scry_bin())

@@ -56,6 +56,9 @@ pub struct Btf {
     strings_len: usize,
     /// Indexed by type id; id 0 is `void`.
     types: Vec<RawType>,
+    /// The BTF has type tags (a kernel built with clang): `__user` pointers are marked. Without
+    /// them (gcc-built kernels, Debian's), a pointer's address space is not known.
+    type_tags: bool,
 }
 
 /// The kernel's BTF, read the first time anything asks for it.
@@ -104,12 +107,18 @@ impl Btf {
             at = t.data + extra;
             types.push(t);
         }
-        Some(Btf {
+        let mut btf = Btf {
+            type_tags: false,
             bytes,
             strings,
             strings_len,
             types,
-        })
+        };
+        btf.type_tags = btf
+            .types
+            .iter()
+            .any(|t| t.kind() == KIND_TYPE_TAG && btf.name(t.name_off) == "user");
+        Some(btf)
     }
 
     fn u32_at(&self, o: usize) -> u32 {
@@ -235,7 +244,7 @@ impl Btf {
                     "" => format!("arg{i}"),
                     n => n.to_string(),
                 };
-                (name, self.to_type(self.u32_at(at + 4) as usize, 0))
+                (name, self.parameter(self.u32_at(at + 4) as usize))
             })
             .collect();
         Some((params, self.to_type(proto.size_or_type as usize, 0)))
@@ -288,6 +297,43 @@ impl Btf {
         }
     }
 
+    /// Whether the pointee's modifiers include the `user` type tag (`char __user *`).
+    fn tagged_user(&self, mut id: usize) -> bool {
+        for _ in 0..32 {
+            match self.types.get(id) {
+                Some(t) if t.kind() == KIND_TYPE_TAG && self.name(t.name_off) == "user" => {
+                    return true
+                }
+                Some(t)
+                    if matches!(
+                        t.kind(),
+                        KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+                    ) =>
+                {
+                    id = t.size_or_type as usize
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// A function parameter's type. Without type tags, a pointer parameter may be a user
+    /// pointer (`const char __user *filename`): it is read with the helper that reads either
+    /// (x86's address spaces do not overlap).
+    fn parameter(&self, id: usize) -> Type {
+        match self.to_type(id, 0) {
+            Type::Ptr {
+                pointee,
+                space: AddrSpace::Kernel,
+            } if !self.type_tags => Type::Ptr {
+                pointee,
+                space: AddrSpace::Unknown,
+            },
+            ty => ty,
+        }
+    }
+
     fn skip_modifiers(&self, mut id: usize) -> usize {
         for _ in 0..32 {
             match self.types.get(id).map(RawType::kind) {
@@ -337,7 +383,11 @@ impl Btf {
                 };
                 Type::Ptr {
                     pointee: Box::new(pointee),
-                    space: AddrSpace::Kernel,
+                    space: if self.tagged_user(t.size_or_type as usize) {
+                        AddrSpace::User
+                    } else {
+                        AddrSpace::Kernel
+                    },
                 }
             }
             KIND_ARRAY => {

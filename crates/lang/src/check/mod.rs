@@ -251,16 +251,10 @@ fn storable(ty: &Type) -> bool {
     }
 }
 
-/// The type a variable gets from a value: integers widened to 64 bits, keeping their sign.
+/// The type a variable gets from a value: its own, integers keeping their width (as in
+/// bpftrace: `sizeof` of a `u16` variable is 2, and `bswap` of it swaps two bytes).
 fn var_type(ty: &Type) -> Type {
-    match ty {
-        Type::Int(i) => Type::Int(IntType {
-            bits: 64,
-            signed: i.signed,
-        }),
-        Type::Tuple(items) => Type::Tuple(items.iter().map(var_type).collect()),
-        other => other.clone(),
-    }
+    ty.clone()
 }
 
 /// The zero value of a declared type.

@@ -211,6 +211,12 @@ impl Checker<'_> {
             (a, b) if a.is_scalar() && b.is_scalar() => true,
             (a, b) => a == b,
         };
+        // A wider integer assigned later widens the variable (as bpftrace upcasts it).
+        if let (Type::Int(a), Type::Int(b)) = (&have, &value.ty) {
+            if b.bits > a.bits {
+                self.vars[id.0].ty = Type::Int(*b);
+            }
+        }
         if !compatible {
             let d = self
                 .error(

@@ -1,0 +1,75 @@
+# The kernel matrix: what runs in each guest kernel (sourced by init.sh). Each check runs scry,
+# usually with `-c` starting the program that triggers the probe (scry stops when it exits), and
+# passes when scry's exit status and a line of its output are as wanted. Result lines carry the
+# seconds the check took (TCG is slow: about 10 s here per scry start).
+
+uptime() { cut -d' ' -f1 /proc/uptime; }
+
+# result NAME PASSED STARTED DETAIL OUTPUT
+result() {
+    took=$(awk -v a="$3" -v b="$(uptime)" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$2" = yes ]; then
+        echo "GUEST-RESULT ok $1 (${took} s)"
+    else
+        echo "GUEST-RESULT FAIL $1 (${took} s; $4)"
+        printf '%s\n' "$5" | head -40 | sed 's/^/    | /'
+    fi
+}
+
+# check NAME REGEX ARGS...: scry ARGS exits 0 and prints a line matching REGEX (grep -E).
+check() {
+    name=$1; want=$2; shift 2
+    start=$(uptime)
+    out=$(timeout 120 scry "$@" 2>&1); rc=$?
+    passed=no
+    [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -qE -- "$want" && passed=yes
+    result "$name" $passed "$start" "exit $rc; wanted a line matching /$want/" "$out"
+}
+
+# fails NAME REGEX ARGS...: scry ARGS exits 1 with a message matching REGEX, and no panic.
+fails() {
+    name=$1; want=$2; shift 2
+    start=$(uptime)
+    out=$(timeout 120 scry "$@" 2>&1); rc=$?
+    passed=no
+    [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qE -- "$want" \
+        && ! printf '%s\n' "$out" | grep -q panicked && passed=yes
+    result "$name" $passed "$start" "exit $rc; wanted exit 1 and /$want/" "$out"
+}
+
+# Triggers: busybox cat opens its file (and copies it with sendfile); dd reads it with read().
+CAT='cat /proc/version'
+READ='dd if=/proc/version of=/dev/null bs=64 count=1'
+
+# What the kernel has, as --info says.
+check info-kprobe '^  kprobe: yes' --info
+check info-fentry '^  fentry: yes' --info
+
+# kprobes and kretprobes: arguments, return values, func, probe, wildcards, stacks.
+check kprobe-arg 'open /proc/version' -c "$CAT" \
+    -e 'kprobe:do_sys_openat2 /comm == "cat"/ { printf("open %s\n", str(arg1)); }'
+check kretprobe-retval '^ret 3$' -c "$CAT" \
+    -e 'kretprobe:do_sys_openat2 /comm == "cat"/ { printf("ret %d\n", retval); }'
+check kprobe-func-probe '^vfs_read kprobe:vfs_read$' -c "$READ" \
+    -e 'kprobe:vfs_read /comm == "dd"/ { printf("%s %s\n", func, probe); exit(); }'
+check kprobe-offset '^at offset 0$' -c "$READ" \
+    -e 'kprobe:vfs_read+0 /comm == "dd"/ { printf("at offset 0\n"); exit(); }'
+check kprobe-wildcard '^@\[vfs_read\]: [0-9]+$' -c "$READ" \
+    -e 'kprobe:vfs_rea* /comm == "dd"/ { @[func] = count(); }'
+check kprobe-kstack 'ksys_read' -c "$READ" \
+    -e 'kprobe:vfs_read /comm == "dd"/ { @[kstack] = count(); }'
+check kprobe-list '^kprobe:vfs_read$' -l 'kprobe:vfs_rea*'
+fails kprobe-unknown 'nosuch_function_xyz' -e 'kprobe:nosuch_function_xyz { }'
+
+# fentry and fexit: arguments typed from BTF (a __user string too), return values.
+check fentry-args 'fentry /proc/version' -c "$CAT" \
+    -e 'fentry:do_sys_openat2 /comm == "cat"/ { printf("fentry %s\n", str(args.filename)); }'
+check fexit-retval '^fexit 3$' -c "$CAT" \
+    -e 'fexit:do_sys_openat2 /comm == "cat"/ { printf("fexit %d\n", retval); }'
+
+# The sanity set: BEGIN/END, a tracepoint, a uprobe.
+check begin-end '^end$' -e 'BEGIN { printf("begin\n"); exit(); } END { printf("end\n"); }'
+check tracepoint 'openat /proc/version' -c "$CAT" \
+    -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s\n", str(args.filename)); }'
+check uprobe '^@: [1-9][0-9]*$' -c 'scry --info' \
+    -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "scry" && pid == cpid/ { @ = count(); }'

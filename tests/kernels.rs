@@ -1,0 +1,283 @@
+//! The kernel matrix: the kernels our users run, booted here under QEMU (TCG: this machine has
+//! no nested KVM) with scry freshly built (optimised), running `tests/guest/matrix.sh` inside. Each guest
+//! reports one `GUEST-RESULT ok|FAIL name` line per check on its serial console; a failure
+//! fails the test and prints the guest's log.
+//!
+//! The kernels are Debian's stock cloud images (their meta packages, resolved to the current
+//! version), downloaded once into the target directory's cache; QEMU, busybox and cpio are
+//! installed when missing. This machine lacks kprobes and trampolines, so this is where they
+//! are tested for real.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A guest that takes longer than this is stuck.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn cache() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernels");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn setup() {
+    common::debian_packages(&[
+        ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
+        ("/usr/bin/busybox", "busybox-static"),
+        ("/usr/bin/cpio", "cpio"),
+    ]);
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The kernel package a meta package (`linux-image-cloud-amd64`) stands for now.
+fn versioned(meta: &str) -> String {
+    let depends = |update: bool| {
+        if update {
+            let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        }
+        Command::new("apt-cache")
+            .args(["depends", meta])
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("Depends: ").map(String::from))
+            })
+    };
+    depends(false)
+        .or_else(|| depends(true))
+        .unwrap_or_else(|| panic!("apt-cache knows no {meta}"))
+}
+
+/// The kernel image of the package, downloaded and unpacked once.
+fn kernel(meta: &str) -> (String, PathBuf) {
+    let package = versioned(meta);
+    let dir = cache().join(&package);
+    let boot = dir.join("boot");
+    if !boot.is_dir() {
+        let debs = cache().join("debs");
+        std::fs::create_dir_all(&debs).unwrap();
+        run(Command::new("apt-get")
+            .args(["download", "-qq", &package])
+            .current_dir(&debs));
+        let deb = std::fs::read_dir(&debs)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
+            })
+            .expect("the downloaded .deb");
+        let unpacking = cache().join(format!("{package}.partial"));
+        let _ = std::fs::remove_dir_all(&unpacking);
+        run(Command::new("dpkg").arg("-x").arg(&deb).arg(&unpacking));
+        std::fs::rename(&unpacking, &dir).unwrap();
+    }
+    let vmlinuz = std::fs::read_dir(&boot)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz"))
+        })
+        .expect("vmlinuz in the package");
+    (package, vmlinuz)
+}
+
+/// The shared libraries a binary loads, as `ldd` finds them.
+fn libraries(binary: &str) -> Vec<PathBuf> {
+    run(Command::new("ldd").arg(binary))
+        .lines()
+        .filter_map(|l| {
+            let path = l
+                .split("=>")
+                .nth(1)
+                .unwrap_or(l)
+                .split_whitespace()
+                .next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// scry as users run it, optimised (`--profile guest`: release without LTO), built once; under
+/// TCG a debug build takes seconds to start.
+fn guest_scry() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        run(Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "--profile",
+                "guest",
+                "--bin",
+                "scry",
+                "--manifest-path",
+            ])
+            .arg(&manifest));
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+        target.join("guest/scry")
+    })
+}
+
+/// An initramfs: busybox, scry and its libraries, the matrix.
+fn initramfs(name: &str) -> PathBuf {
+    let root = cache().join(format!("root-{name}"));
+    let _ = std::fs::remove_dir_all(&root);
+    for d in ["bin", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/usr/bin/busybox", root.join("bin/busybox")).unwrap();
+    let scry = guest_scry();
+    std::fs::copy(scry, root.join("bin/scry")).unwrap();
+    for lib in libraries(scry.to_str().unwrap()) {
+        let to = root.join(lib.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&lib, &to).unwrap();
+    }
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest");
+    std::fs::copy(guest.join("init.sh"), root.join("init")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(guest.join("matrix.sh"), root.join("matrix.sh")).unwrap();
+    let image = cache().join(format!("initrd-{name}.gz"));
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find . | cpio -o -H newc --quiet | gzip -1 > {}",
+            image.display()
+        ))
+        .current_dir(&root));
+    image
+}
+
+/// Boots the kernel with the initramfs; returns the serial console's lines.
+fn boot(vmlinuz: &Path, initrd: &Path) -> Vec<String> {
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-m",
+            "1024",
+            "-smp",
+            "2",
+        ])
+        .arg("-kernel")
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args([
+            "-append",
+            "console=ttyS0 rdinit=/init quiet panic=-1",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + GUEST_TIMEOUT;
+    let mut lines = Vec::new();
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => lines.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                lines.push(format!(
+                    "(the guest did not finish within {GUEST_TIMEOUT:?})"
+                ));
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    lines.extend(err.lines().map(|l| format!("qemu: {l}")));
+    lines
+}
+
+/// Boots one kernel of the matrix and requires every check in it to pass.
+fn matrix(meta: &str, name: &str) {
+    setup();
+    let (package, vmlinuz) = kernel(meta);
+    let initrd = initramfs(name);
+    let started = Instant::now();
+    let log = boot(&vmlinuz, &initrd);
+    let results: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l.split_once("GUEST-RESULT ").map(|(_, r)| r))
+        .collect();
+    // Kept for docs/kernels.md.
+    std::fs::write(
+        cache().join(format!("results-{name}.txt")),
+        format!("{package}\n{}\n", results.join("\n")),
+    )
+    .unwrap();
+    let failed: Vec<&&str> = results.iter().filter(|r| !r.starts_with("ok ")).collect();
+    let done = log.iter().any(|l| l.contains("GUEST-DONE"));
+    assert!(
+        done && failed.is_empty() && !results.is_empty(),
+        "{package}: {} of {} checks failed{} in {:?}; the serial log:\n{}",
+        failed.len(),
+        results.len(),
+        if done {
+            ""
+        } else {
+            " (the guest did not finish)"
+        },
+        started.elapsed(),
+        log.join("\n")
+    );
+}
+
+#[test]
+fn debian_6_1() {
+    if !common::kernel() {
+        return;
+    }
+    matrix("linux-image-cloud-amd64", "6.1");
+}
+
+#[test]
+fn debian_6_12() {
+    if !common::kernel() {
+        return;
+    }
+    matrix("linux-image-6.12-cloud-amd64", "6.12");
+}
