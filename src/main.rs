@@ -98,6 +98,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         unsafe_allowed: cli.unsafe_allowed,
         missing_probes: config.missing_probes,
         named_args,
+        constants: header_constants(
+            &ast,
+            &cli.include_dirs,
+            &cli.include_files,
+            !cli.no_warnings,
+            &file,
+            &source,
+        ),
     };
     let resolver = KernelResolver { pid: cli.pid };
     let typed = check(&ast, &resolver, &check_options)
@@ -217,6 +225,42 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Stop::Exit(code) => code as u8,
         Stop::Signal | Stop::OutputClosed | Stop::Done | Stop::CommandExited => 0,
     })
+}
+
+/// The integer constants of the script's `#include`s and of `--include FILE`s. A header that is
+/// not found is a warning: its constants then come from BTF's enums and scry's own table.
+fn header_constants(
+    ast: &scry_lang::ast::Program,
+    include_dirs: &[std::path::PathBuf],
+    include_files: &[std::path::PathBuf],
+    warn: bool,
+    file: &str,
+    source: &str,
+) -> std::collections::HashMap<String, i64> {
+    use scry_runtime::headers::{search_path, Headers};
+    let mut names: Vec<String> = ast.includes.iter().map(|i| i.path.clone()).collect();
+    names.extend(include_files.iter().map(|p| p.display().to_string()));
+    if names.is_empty() {
+        return Default::default();
+    }
+    let headers = Headers::read(&names, &search_path(include_dirs));
+    if warn {
+        let mut text = String::new();
+        for missing in &headers.missing {
+            let message = format!("header {missing} not found");
+            let hint = "kernel types come from BTF, and common constants (AF_INET, TCP_ESTABLISHED, EPERM…) from scry's own table; -I DIR adds a folder to search";
+            match ast.includes.iter().find(|i| &i.path == missing) {
+                Some(i) => text.push_str(
+                    &scry_lang::Diagnostic::warning(i.span, message)
+                        .with_hint(hint)
+                        .render(file, source),
+                ),
+                None => text.push_str(&format!("scry: warning: {message}\n  hint: {hint}\n")),
+            }
+        }
+        scry_runtime::output::to_stderr(&text);
+    }
+    headers.all()
 }
 
 /// How this run compiles: programs named after this process, times from now, this machine's

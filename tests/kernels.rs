@@ -30,6 +30,8 @@ fn setup() {
         ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
         ("/usr/bin/busybox", "busybox-static"),
         ("/usr/bin/cpio", "cpio"),
+        // bpftrace's tools, which the matrix runs unchanged.
+        ("/usr/sbin/tcpconnect.bt", "bpftrace"),
     ]);
 }
 
@@ -158,6 +160,18 @@ fn initramfs(name: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::copy(guest.join("matrix.sh"), root.join("matrix.sh")).unwrap();
+    std::fs::copy(guest.join("tcp.sh"), root.join("tcp.sh")).unwrap();
+    // bpftrace's tools as Debian's package installs them.
+    std::fs::create_dir_all(root.join("tools")).unwrap();
+    for e in std::fs::read_dir("/usr/sbin")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "bt") {
+            std::fs::copy(&path, root.join("tools").join(e.file_name())).unwrap();
+        }
+    }
     let image = cache().join(format!("initrd-{name}.gz"));
     run(Command::new("sh")
         .arg("-c")

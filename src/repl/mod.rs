@@ -51,6 +51,8 @@ pub struct Repl {
     /// Map declarations, macros and types typed alone, joined to every later input.
     definitions: String,
     check_options: CheckOptions,
+    /// `-I` folders, searched for the headers an input includes.
+    include_dirs: Vec<PathBuf>,
     compile_options: CompileOptions,
     pid: Option<u32>,
     warnings: bool,
@@ -157,7 +159,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             unsafe_allowed: cli.unsafe_allowed,
             missing_probes: scry_lang::MissingProbes::Error,
             named_args: Vec::new(),
+            constants: Default::default(),
         },
+        include_dirs: cli.include_dirs.clone(),
         compile_options: CompileOptions {
             // Every block's maps are shared with the blocks after it.
             shared: true,
@@ -278,7 +282,18 @@ impl Repl {
         // Messages point into the input, or into the definitions shown after it.
         let text = source.as_str();
         let resolver = KernelResolver { pid: self.pid };
-        let typed = match check_with_maps(&program, &resolver, &self.check_options, &self.maps) {
+        let options = CheckOptions {
+            constants: crate::header_constants(
+                &program,
+                &self.include_dirs,
+                &[],
+                self.warnings,
+                FILE,
+                text,
+            ),
+            ..self.check_options.clone()
+        };
+        let typed = match check_with_maps(&program, &resolver, &options, &self.maps) {
             Ok(t) => t,
             Err(d) => {
                 self.error(Failure::diagnostics(d, FILE, text).render());
@@ -393,6 +408,7 @@ impl Repl {
         merged.defines.extend(defs.defines);
         merged.map_decls.extend(defs.map_decls);
         merged.c_types.extend(defs.c_types);
+        merged.includes.extend(defs.includes);
         Some((source, merged))
     }
 

@@ -60,6 +60,8 @@ check kprobe-kstack 'ksys_read' -c "$READ" \
     -e 'kprobe:vfs_read /comm == "dd"/ { @[kstack] = count(); }'
 check kprobe-list '^kprobe:vfs_read$' -l 'kprobe:vfs_rea*'
 fails kprobe-unknown 'nosuch_function_xyz' -e 'kprobe:nosuch_function_xyz { }'
+fails kprobe-untraceable 'cannot probe `vfs_caches_init`' -e 'kprobe:vfs_caches_init { }'
+check kprobe-list-all '^kprobe:vfs_read$' -l 'kprobe:*'
 
 # fentry and fexit: arguments typed from BTF (a __user string too), return values.
 check fentry-args 'fentry /proc/version' -c "$CAT" \
@@ -73,3 +75,20 @@ check tracepoint 'openat /proc/version' -c "$CAT" \
     -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s\n", str(args.filename)); }'
 check uprobe '^@: [1-9][0-9]*$' -c 'scry --info' \
     -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "scry" && pid == cpid/ { @ = count(); }'
+
+# bpftrace's kprobe tools, as Debian's bpftrace package installs them (copied in at test time,
+# unchanged), against a trigger made here: each row's columns checked.
+IP='127\.0\.0\.1'
+check tool-tcpconnect "^[0-9:]{8} +[0-9]+ +nc +$IP +[0-9]+ +$IP +8080 *$" \
+    -c 'sh /tcp.sh' /tools/tcpconnect.bt
+# busybox nc listens on a dual-stack socket: the accepted connection is IPv6, v4-mapped.
+check tool-tcpaccept "^[0-9:]{8} +[0-9]+ +nc +(::ffff:)?$IP +[0-9]+ +(::ffff:)?$IP +8080 +[0-9]+/[0-9]+$" \
+    -c 'sh /tcp.sh' /tools/tcpaccept.bt
+check tool-tcplife "^[0-9]+ +nc +$IP +[0-9]+ +$IP +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$" \
+    -c 'sh /tcp.sh' /tools/tcplife.bt
+check tool-tcpsynbl '^@backlog\[[0-9]+\]: *$' -c 'sh /tcp.sh' /tools/tcpsynbl.bt
+check tool-vfscount '^@\[vfs_read\]: [0-9]+$' -c "$READ" /tools/vfscount.bt
+check tool-vfsstat '^@\[vfs_read\]: [0-9]+$' -c 'sh -c "sleep 2; dd if=/proc/version of=/dev/null"' \
+    /tools/vfsstat.bt
+check tool-capable '^[0-9:]{8} +0 +[0-9]+ +chown +0 +CAP_CHOWN +[0-9]+$' \
+    -c 'chown 1 /tmp' /tools/capable.bt

@@ -11,6 +11,7 @@
 pub mod ast;
 pub mod builtins;
 pub mod check;
+pub mod constants;
 pub mod diagnostic;
 #[cfg(any(test, feature = "fixture"))]
 pub mod fixture;

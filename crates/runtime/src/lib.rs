@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod features;
 pub mod format;
+pub mod headers;
 pub mod ldcache;
 pub mod maps;
 pub mod output;

@@ -348,12 +348,21 @@ impl Session {
                         .ebpf
                         .program_mut(&prog.name)
                         .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-                    kind.attach(p, &prog.attach, pid)
-                        .map_err(|source| RuntimeError::Attach {
-                            probe: prog.probe.clone(),
-                            attach_span: prog.attach_span,
-                            source,
-                        })
+                    kind.attach(p, &prog.attach, pid).map_err(|source| {
+                        match kind.attach_refused(&prog.attach, &source) {
+                            Some((reason, hint)) => RuntimeError::Unavailable {
+                                probe: prog.probe.clone(),
+                                attach_span: prog.attach_span,
+                                reason,
+                                hint,
+                            },
+                            None => RuntimeError::Attach {
+                                probe: prog.probe.clone(),
+                                attach_span: prog.attach_span,
+                                source,
+                            },
+                        }
+                    })
                 }
             };
             match result {

@@ -35,6 +35,16 @@ pub struct Program {
     pub map_decls: Vec<MapDeclaration>,
     /// `struct NAME { … }` and `enum NAME { … }` definitions.
     pub c_types: Vec<CDefinition>,
+    /// `#include <linux/socket.h>`: headers whose integer constants the script may use.
+    pub includes: Vec<Include>,
+}
+
+/// `#include <path>` or `#include "path"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Include {
+    /// As written between the brackets or quotes: `linux/socket.h`.
+    pub path: String,
+    pub span: Span,
 }
 
 /// A C type defined in the script.

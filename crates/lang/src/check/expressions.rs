@@ -102,8 +102,7 @@ impl Checker<'_> {
             A::OffsetOf { of, path } => self.offset_of(of, path, e.span),
             A::Block { stmts, value } => {
                 self.scopes.push(Vec::new());
-                let stmts = self.stmts(stmts);
-                let value = self.expr(value);
+                let (stmts, value) = self.own_scope(|ck| (ck.stmts(stmts), ck.expr(value)));
                 self.scopes.pop();
                 let value = value?;
                 Some(expr(

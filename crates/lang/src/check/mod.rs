@@ -37,6 +37,9 @@ pub struct CheckOptions {
     pub missing_probes: MissingProbes,
     /// Named arguments after the script (`--verbose`, `--limit=5`), for `getopt()`.
     pub named_args: Vec<(String, Option<String>)>,
+    /// The integer constants of the script's `#include`d headers (`AF_INET`), read by the
+    /// caller; names no header gives come from BTF's enums, then from `constants`' table.
+    pub constants: std::collections::HashMap<String, i64>,
 }
 
 /// What to do about a probe that cannot be found.
@@ -60,6 +63,7 @@ impl Default for CheckOptions {
             unsafe_allowed: false,
             missing_probes: MissingProbes::Error,
             named_args: Vec::new(),
+            constants: Default::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn check_with_maps(
                     diags: Vec::new(),
                     vars: Vec::new(),
                     scopes: vec![Vec::new()],
+                    implicit_scope: 0,
                     loops: 0,
                     failed_vars: Vec::new(),
                     maps: &mut maps,
@@ -208,6 +213,10 @@ struct Checker<'a> {
     vars: Vec<Var>,
     /// Innermost last: the variables declared in each open block.
     scopes: Vec<Vec<(String, VarId)>>,
+    /// Where a variable first assigned without `let` is declared: the probe's scope (as
+    /// bpftrace's tools expect: `$saddr` set in both branches of an `if` is read after it), or
+    /// the scope of the `for` over a map or the `{ …; v }` block it is in.
+    implicit_scope: usize,
     /// Variables whose assignment had an error: their uses are not reported again.
     failed_vars: Vec<String>,
     /// How many loops enclose the statement being checked (`break` needs one).

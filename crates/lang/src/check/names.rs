@@ -99,7 +99,14 @@ impl Checker<'_> {
             // Given by the probe, found below.
             Some(Special::Args | Special::Func | Special::Retval | Special::Ctx) | None => {}
         }
-        if let Some(v) = self.resolver.enum_value(name) {
+        let constant = self
+            .options
+            .constants
+            .get(name)
+            .copied()
+            .or_else(|| self.resolver.enum_value(name))
+            .or_else(|| crate::constants::constant(name));
+        if let Some(v) = constant {
             return Some(expr(T::Int(v as u64), Type::Int(IntType::I64), span));
         }
         let d = if special == Some(Special::Args) {

@@ -97,7 +97,8 @@ impl Checker<'_> {
                 let (map, ty) = self.for_map(map)?;
                 self.scopes.push(Vec::new());
                 let id = self.declare(&var.name, ty);
-                let body = self.loop_body(body);
+                // The body is a callback of its own: what it declares stays in it.
+                let body = self.own_scope(|ck| ck.loop_body(body));
                 self.scopes.pop();
                 typed::StmtKind::ForMap { var: id, map, body }
             }
@@ -154,16 +155,27 @@ impl Checker<'_> {
 
     /// Declares a variable in the innermost scope.
     pub(super) fn declare(&mut self, name: &str, ty: Type) -> VarId {
+        self.declare_in(self.scopes.len() - 1, name, ty)
+    }
+
+    /// Declares a variable in the scope at this depth.
+    pub(super) fn declare_in(&mut self, scope: usize, name: &str, ty: Type) -> VarId {
         let id = VarId(self.vars.len());
         self.vars.push(Var {
             name: name.to_string(),
             ty,
         });
-        self.scopes
-            .last_mut()
-            .expect("a scope is always open")
-            .push((name.to_string(), id));
+        let scope = scope.min(self.scopes.len() - 1);
+        self.scopes[scope].push((name.to_string(), id));
         id
+    }
+
+    /// Checks with variables first assigned inside kept in the innermost scope.
+    pub(super) fn own_scope<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let outer = std::mem::replace(&mut self.implicit_scope, self.scopes.len() - 1);
+        let out = f(self);
+        self.implicit_scope = outer;
+        out
     }
 
     /// The variable an assignment of `value` to `$name` writes: an existing one whose type
@@ -198,7 +210,7 @@ impl Checker<'_> {
             return None;
         }
         let Some(id) = self.lookup_var(&name.name) else {
-            return Some(self.declare(&name.name, var_type(&value.ty)));
+            return Some(self.declare_in(self.implicit_scope, &name.name, var_type(&value.ty)));
         };
         let have = self.vars[id.0].ty.clone();
         if have == Type::Void {

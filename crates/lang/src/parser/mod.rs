@@ -39,6 +39,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
         defines: Vec::new(),
         map_decls: Vec::new(),
         c_types: Vec::new(),
+        includes: Vec::new(),
     };
     for pair in pairs
         .into_iter()
@@ -82,6 +83,15 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
                     program.defines.push(d);
                 }
             }
+            Rule::include => {
+                if let Some(h) = pair.into_inner().find(|p| p.as_rule() == Rule::header) {
+                    let text = h.as_str();
+                    program.includes.push(Include {
+                        path: text[1..text.len() - 1].to_string(),
+                        span: span_of(&h),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -123,6 +133,7 @@ pub fn parse_statements(source: &str) -> Result<Program, Vec<Diagnostic>> {
         defines: Vec::new(),
         map_decls: Vec::new(),
         c_types: Vec::new(),
+        includes: Vec::new(),
     };
     b.finish(program)
 }

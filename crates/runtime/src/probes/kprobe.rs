@@ -1,5 +1,7 @@
-//! `kprobe:FUNC[+OFFSET]` (`k`) and `kretprobe:FUNC` (`kr`): a kernel function, found in
-//! `/proc/kallsyms` (with `*` globs), its arguments `arg0`…`arg5` and return value read from
+//! `kprobe:[MODULE:]FUNC[+OFFSET]` (`k`) and `kretprobe:FUNC` (`kr`): a kernel function (a
+//! `*` glob covers the functions tracefs' `available_filter_functions` lists, as bpftrace's
+//! does; a name alone may be any text symbol of `/proc/kallsyms`), its arguments `arg0`…`arg5`
+//! and return value read from
 //! `struct pt_regs` as for uprobes. Attaching needs the kernel's kprobe support; without it (a
 //! kernel built without CONFIG_KPROBES) the error says so, and names the tracepoint that carries
 //! the same event where there is one.
@@ -32,6 +34,44 @@ fn kernel_functions() -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// A function the kernel can trace, as tracefs' `available_filter_functions` lists it.
+struct Traceable {
+    func: String,
+    /// The module it is in; `None` for the kernel's own.
+    module: Option<String>,
+}
+
+/// The functions kprobes can be placed on, sorted: tracefs' `available_filter_functions`,
+/// read once. `None` where tracefs has no such list (a kernel without ftrace).
+fn traceable() -> Option<&'static [Traceable]> {
+    static LIST: std::sync::OnceLock<Option<Vec<Traceable>>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let root = crate::tracefs::root().ok()?;
+        let text = std::fs::read_to_string(root.join("available_filter_functions")).ok()?;
+        let mut out: Vec<Traceable> = text
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let func = words.next()?.to_string();
+                let module = words
+                    .next()
+                    .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
+                    .map(String::from);
+                Some(Traceable { func, module })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.func, &a.module).cmp(&(&b.func, &b.module)));
+        out.dedup_by(|a, b| a.func == b.func && a.module == b.module);
+        Some(out)
+    })
+    .as_deref()
+}
+
+fn is_traceable(func: &str) -> Option<bool> {
+    let list = traceable()?;
+    Some(list.binary_search_by(|t| t.func.as_str().cmp(func)).is_ok())
 }
 
 /// Whether the kernel can place kprobes: a `kprobe` PMU, or tracefs' `kprobe_events`.
@@ -144,26 +184,48 @@ impl ProbeType for Kprobe {
             }
             None => (spec, 0),
         };
-        let functions = kernel_functions();
-        let out: Vec<ResolvedProbe> = functions
-            .iter()
-            .filter(|f| glob_match(pattern, f))
-            .map(|f| {
-                let mut probe = ResolvedProbe::new(
-                    format!("{provider}:{f}"),
-                    self.provider(),
-                    ProgramKind::new(self.provider(), None, Runs::OnEvents),
-                    Attach::new(KprobeTarget {
-                        func: f.clone(),
-                        offset,
-                    }),
-                );
-                probe.values = uprobe::values(self.ret);
-                probe.func = Some(Func::Kernel(f.clone()));
-                probe.registers = uprobe::registers();
-                probe
-            })
-            .collect();
+        // A wildcard covers the functions the kernel can trace (as bpftrace's does), in the
+        // module named if one is; a name alone may be any kernel function.
+        let module = match parts {
+            [m, _] if *m != "vmlinux" && *m != "kernel" => Some(*m),
+            _ => None,
+        };
+        let functions: Vec<(String, Option<String>)> = match traceable() {
+            Some(list) if pattern.contains('*') || module.is_some() => list
+                .iter()
+                .filter(|t| module.is_none_or(|m| t.module.as_deref() == Some(m)))
+                .filter(|t| module.is_some() || t.module.is_none())
+                .map(|t| (t.func.clone(), t.module.clone()))
+                .collect(),
+            _ => kernel_functions().into_iter().map(|f| (f, None)).collect(),
+        };
+        let mut out: Vec<ResolvedProbe> = Vec::new();
+        for (f, m) in functions.iter().filter(|(f, _)| glob_match(pattern, f)) {
+            if out
+                .last()
+                .is_some_and(|p| p.name.ends_with(&format!(":{f}")))
+            {
+                continue;
+            }
+            let name = match m {
+                Some(m) => format!("{provider}:{m}:{f}"),
+                None => format!("{provider}:{f}"),
+            };
+            let mut probe = ResolvedProbe::new(
+                name,
+                self.provider(),
+                ProgramKind::new(self.provider(), None, Runs::OnEvents),
+                Attach::new(KprobeTarget {
+                    func: f.clone(),
+                    offset,
+                }),
+            );
+            probe.values = uprobe::values(self.ret);
+            probe.func = Some(Func::Kernel(f.clone()));
+            probe.registers = uprobe::registers();
+            out.push(probe);
+        }
+        let functions: Vec<String> = functions.into_iter().map(|(f, _)| f).collect();
         if out.is_empty() {
             let hint = match nearest(pattern, functions.iter().map(String::as_str)) {
                 Some(n) => format!("did you mean `{provider}:{n}`?"),
@@ -177,18 +239,56 @@ impl ProbeType for Kprobe {
         Ok(out)
     }
 
-    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
-        // Only what can be attached is listed.
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        // Only what can be attached is listed: the functions the kernel can trace.
         if !kprobes_available() {
             return Ok(vec![]);
         }
-        Ok(kernel_functions()
+        let provider = self.provider();
+        let names: Vec<String> = match traceable() {
+            Some(list) => list
+                .iter()
+                .map(|t| match &t.module {
+                    Some(m) => format!("{provider}:{m}:{}", t.func),
+                    None => format!("{provider}:{}", t.func),
+                })
+                .collect(),
+            None => kernel_functions()
+                .into_iter()
+                .map(|f| format!("{provider}:{f}"))
+                .collect(),
+        };
+        let mut names: Vec<String> = names
             .into_iter()
-            .map(|f| Listing {
-                name: format!("{}:{f}", self.provider()),
-                args: vec![],
+            .filter(|n| {
+                pattern.is_none_or(|p| glob_match(p, n) || glob_match(p, &without_module(n)))
             })
+            .collect();
+        names.dedup();
+        Ok(names
+            .into_iter()
+            .map(|name| Listing { name, args: vec![] })
             .collect())
+    }
+
+    fn attach_refused(
+        &self,
+        target: &Attach,
+        _error: &ProgramError,
+    ) -> Option<(String, Option<String>)> {
+        let KprobeTarget { func, .. } = super::target(target).ok()?;
+        if is_traceable(func)? {
+            return None;
+        }
+        Some((
+            format!(
+                "{}:{func}: the kernel cannot probe `{func}`: it is not in tracefs' available_filter_functions (an __init, notrace or inlined function)",
+                self.provider()
+            ),
+            Some(format!(
+                "the functions that can be probed: scry -l 'kprobe:*{func}*'"
+            )),
+        ))
     }
 
     fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
@@ -238,6 +338,15 @@ impl ProbeType for Kprobe {
             self.provider()
         );
         Some((reason, Some(alternative(func, self.ret))))
+    }
+}
+
+/// `kprobe:mod:func` as `kprobe:func`, so a pattern without the module matches it.
+fn without_module(name: &str) -> String {
+    let parts: Vec<&str> = name.splitn(3, ':').collect();
+    match parts[..] {
+        [p, _, f] => format!("{p}:{f}"),
+        _ => name.to_string(),
     }
 }
 

@@ -70,6 +70,15 @@ pub trait ProbeType: Sync {
     fn listed_with_module(&self) -> bool {
         false
     }
+    /// What a failure to attach means, when the kernel refuses this target for a known reason
+    /// (a function kprobes cannot be placed on): the reason and what to do instead.
+    fn attach_refused(
+        &self,
+        _target: &Attach,
+        _error: &ProgramError,
+    ) -> Option<(String, Option<String>)> {
+        None
+    }
     /// What a failure to load a program of this type means, when it means the kernel lacks a
     /// facility: the reason and what to use instead.
     fn load_refused(
