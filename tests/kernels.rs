@@ -263,6 +263,7 @@ fn matrix(meta: &str, name: &str) {
         format!("{package}\n{}\n", results.join("\n")),
     )
     .unwrap();
+    record(name, &package, &results);
     let failed: Vec<&&str> = results.iter().filter(|r| !r.starts_with("ok ")).collect();
     let done = log.iter().any(|l| l.contains("GUEST-DONE"));
     assert!(
@@ -280,12 +281,100 @@ fn matrix(meta: &str, name: &str) {
     );
 }
 
+/// The kernels of the matrix, in the order docs/kernels.md shows them.
+const MATRIX: [(&str, &str); 2] = [
+    ("6.1", "linux-image-cloud-amd64"),
+    ("6.12", "linux-image-6.12-cloud-amd64"),
+];
+
+/// Each kernel's package and results in this run, for docs/kernels.md.
+type Run = std::collections::BTreeMap<String, (String, Vec<String>)>;
+static RUN: std::sync::Mutex<Run> = std::sync::Mutex::new(Run::new());
+
+/// Once every kernel of the matrix has run: docs/kernels.md must show these results
+/// (`UPDATE_KERNELS_DOC=1` writes it).
+fn record(name: &str, package: &str, results: &[&str]) {
+    let mut run = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    run.insert(
+        name.to_string(),
+        (
+            package.to_string(),
+            results.iter().map(|r| r.to_string()).collect(),
+        ),
+    );
+    if run.len() < MATRIX.len() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/kernels.md");
+    let table = table(&run);
+    if std::env::var("UPDATE_KERNELS_DOC").as_deref() == Ok("1") {
+        let packages: Vec<String> = MATRIX
+            .iter()
+            .map(|(n, _)| format!("- {n}: `{}`", run[*n].0))
+            .collect();
+        let doc = format!(
+            "# The kernels scry is tested on\n\n\
+             `cargo test --test kernels` boots each kernel below under QEMU (software emulation) with\n\
+             an optimised scry and runs `tests/guest/matrix.sh` in it: each check starts scry on a\n\
+             probe, makes the event happen, and checks scry's output. The `tool-*` checks run\n\
+             bpftrace's own tools, unchanged, as Debian's `bpftrace` package installs them. This\n\
+             machine's kernel has no kprobes and refuses BPF trampolines: the probe types that need\n\
+             them are tested here.\n\n\
+             The packages of the last run (Debian's stock cloud kernels; the newest version of\n\
+             each series is used):\n\n{}\n\n\
+             Written by `UPDATE_KERNELS_DOC=1 cargo test --test kernels`; every run checks that the\n\
+             table below is still what the kernels do.\n\n{table}",
+            packages.join("\n")
+        );
+        std::fs::write(&path, doc).unwrap();
+    }
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        doc.contains(&table),
+        "docs/kernels.md does not show this run's results; UPDATE_KERNELS_DOC=1 rewrites it:\n{table}"
+    );
+}
+
+/// Check × kernel, with the probe type each check is about.
+fn table(run: &Run) -> String {
+    let mut out = String::from("| probe type | check |");
+    for (n, _) in MATRIX {
+        out.push_str(&format!(" {n} |"));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(MATRIX.len()));
+    out.push('\n');
+    let names: Vec<String> = run[MATRIX[0].0]
+        .1
+        .iter()
+        .filter_map(|r| r.split_whitespace().nth(1).map(String::from))
+        .collect();
+    for check in names {
+        let kind = check.split('-').next().unwrap_or("");
+        out.push_str(&format!("| {kind} | {check} |"));
+        for (n, _) in MATRIX {
+            let status = run[n]
+                .1
+                .iter()
+                .find(|r| r.split_whitespace().nth(1) == Some(check.as_str()))
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("—");
+            out.push_str(&format!(
+                " {} |",
+                if status == "ok" { "works" } else { "FAILS" }
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[test]
 fn debian_6_1() {
     if !common::kernel() {
         return;
     }
-    matrix("linux-image-cloud-amd64", "6.1");
+    matrix(MATRIX[0].1, MATRIX[0].0);
 }
 
 #[test]
@@ -293,5 +382,5 @@ fn debian_6_12() {
     if !common::kernel() {
         return;
     }
-    matrix("linux-image-6.12-cloud-amd64", "6.12");
+    matrix(MATRIX[1].1, MATRIX[1].0);
 }

@@ -286,3 +286,29 @@ fn variables_keep_their_integer_width() {
     // A wider value assigned later widens the variable instead of wrapping.
     assert_eq!(line, format!("{port} 2 {port} 300"));
 }
+
+#[test]
+fn constants_from_headers_and_the_table_and_probe_scoped_variables() {
+    if !kernel() {
+        return;
+    }
+    // AF_INET6 from the C library's headers; TCP_ESTABLISHED and TASK_INTERRUPTIBLE, which no
+    // header here gives, from scry's table; `$family`, first set inside an `if`, read after it.
+    let (status, out, err) = common::run(&[
+        "-e",
+        "#include <sys/socket.h>\n#include <no/such/header.h>\nBEGIN { if (1) { $family = AF_INET6; } else { $family = 0; } printf(\"%d %d %d %d\\n\", $family, AF_INET, TCP_ESTABLISHED, TASK_INTERRUPTIBLE); exit(); }",
+    ]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out, "10 2 1 1\n\n\n");
+    assert!(
+        err.contains("stdin:2:10: warning: header no/such/header.h not found"),
+        "{err}"
+    );
+    // A variable declared with `let` in a block stays in it.
+    let (status, _, err) = common::run(&[
+        "-e",
+        "BEGIN { if (1) { let $inner = 1; } printf(\"%d\\n\", $inner); exit(); }",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("unknown variable `$inner`"), "{err}");
+}
