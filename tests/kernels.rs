@@ -140,8 +140,9 @@ fn guest_scry() -> &'static Path {
     })
 }
 
-/// An initramfs: busybox, scry and its libraries, the matrix.
-fn initramfs(name: &str) -> PathBuf {
+/// An initramfs: busybox, scry and its libraries, the matrix, bpftrace's tools, and a module of
+/// the kernel's (`dummy`, which has no dependencies) for the module checks.
+fn initramfs(name: &str, kernel_dir: &Path) -> PathBuf {
     let root = cache().join(format!("root-{name}"));
     let _ = std::fs::remove_dir_all(&root);
     for d in ["bin", "proc", "sys", "dev", "tmp"] {
@@ -161,6 +162,24 @@ fn initramfs(name: &str) -> PathBuf {
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::copy(guest.join("matrix.sh"), root.join("matrix.sh")).unwrap();
     std::fs::copy(guest.join("tcp.sh"), root.join("tcp.sh")).unwrap();
+    // `dummy.ko`, unpacked when the package compresses its modules.
+    let module = run(Command::new("find")
+        .arg(kernel_dir.join("lib/modules"))
+        .args(["-name", "dummy.ko*"]));
+    let module = module
+        .lines()
+        .next()
+        .expect("dummy.ko in the kernel package");
+    let unpacked = if module.ends_with(".xz") {
+        Command::new("xz")
+            .args(["-dc", module])
+            .output()
+            .expect("xz")
+            .stdout
+    } else {
+        std::fs::read(module).unwrap()
+    };
+    std::fs::write(root.join("dummy.ko"), unpacked).unwrap();
     // bpftrace's tools as Debian's package installs them.
     std::fs::create_dir_all(root.join("tools")).unwrap();
     for e in std::fs::read_dir("/usr/sbin")
@@ -250,7 +269,7 @@ fn boot(vmlinuz: &Path, initrd: &Path) -> Vec<String> {
 fn matrix(meta: &str, name: &str) {
     setup();
     let (package, vmlinuz) = kernel(meta);
-    let initrd = initramfs(name);
+    let initrd = initramfs(name, &cache().join(&package));
     let started = Instant::now();
     let log = boot(&vmlinuz, &initrd);
     let results: Vec<&str> = log

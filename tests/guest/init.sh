@@ -10,6 +10,8 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
 ip link set lo up
+# A module, for the checks of module functions (it makes a dummy0 interface).
+insmod /dummy.ko
 echo "GUEST-UP $(uname -r)"
 . /matrix.sh
 echo "GUEST-DONE"

@@ -62,6 +62,10 @@ check kprobe-list '^kprobe:vfs_read$' -l 'kprobe:vfs_rea*'
 fails kprobe-unknown 'nosuch_function_xyz' -e 'kprobe:nosuch_function_xyz { }'
 fails kprobe-untraceable 'cannot probe `vfs_caches_init`' -e 'kprobe:vfs_caches_init { }'
 check kprobe-list-all '^kprobe:vfs_read$' -l 'kprobe:*'
+# A module's function, named with its module: reading /proc/net/dev asks dummy0 for its stats.
+check kprobe-module-list '^kprobe:dummy:dummy_get_stats64$' -l 'kprobe:dummy:*'
+check kprobe-module '^kprobe:dummy:dummy_get_stats64$' -c 'cat /proc/net/dev' \
+    -e 'kprobe:dummy:dummy_get_stats64 { printf("%s\n", probe); exit(); }'
 
 # fentry and fexit: arguments typed from BTF (a __user string too), return values.
 check fentry-args 'fentry /proc/version' -c "$CAT" \

@@ -377,11 +377,17 @@ mod tests {
     }
 
     #[test]
-    fn variables_are_block_scoped() {
-        assert!(
-            errors("BEGIN { if (1) { $x = 1; } $y = $x; }")[0].starts_with("unknown variable `$x`")
-        );
+    fn variables_are_probe_scoped_unless_declared_with_let() {
+        // As bpftrace's tools expect: first assigned in a branch, read after it.
+        assert!(errors("BEGIN { if (1) { $x = 1; } else { $x = 2; } $y = $x; }").is_empty());
+        assert!(errors("BEGIN { if (1) { let $x = 1; } $y = $x; }")[0]
+            .starts_with("unknown variable `$x`"));
         assert!(errors("BEGIN { $x = 1; if (1) { $x = 2; } $y = $x; }").is_empty());
+        // What a `for` over a map declares stays in its body (a callback of its own).
+        assert!(
+            errors("BEGIN { @m[1] = 1; for ($kv : @m) { $in = 1; } $y = $in; }")[0]
+                .starts_with("unknown variable `$in`")
+        );
     }
 
     /// Blocks checked one after another share their maps by name, as an interactive session's
