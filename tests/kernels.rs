@@ -162,6 +162,14 @@ fn initramfs(name: &str, kernel_dir: &Path) -> PathBuf {
     std::fs::set_permissions(root.join("init"), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::copy(guest.join("matrix.sh"), root.join("matrix.sh")).unwrap();
     std::fs::copy(guest.join("tcp.sh"), root.join("tcp.sh")).unwrap();
+    std::fs::copy(guest.join("retrans.sh"), root.join("retrans.sh")).unwrap();
+    // A Unix stream socket read, for undump.bt: a small C program, static (the guest has no
+    // C library but scry's).
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/unix_stream.c");
+    run(Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(root.join("bin/unix_stream"))
+        .arg(source));
     // `dummy.ko`, unpacked when the package compresses its modules.
     let module = run(Command::new("find")
         .arg(kernel_dir.join("lib/modules"))

@@ -56,6 +56,8 @@ check kprobe-offset '^at offset 0$' -c "$READ" \
     -e 'kprobe:vfs_read+0 /comm == "dd"/ { printf("at offset 0\n"); exit(); }'
 check kprobe-wildcard '^@\[vfs_read\]: [0-9]+$' -c "$READ" \
     -e 'kprobe:vfs_rea* /comm == "dd"/ { @[func] = count(); }'
+# Hundreds of functions by one wildcard, attached (and detached) in one run.
+check kprobe-hundreds '^Attached [0-9]{3,} probes$' --dry-run -e 'kprobe:tcp_* { @[func] = count(); }'
 check kprobe-kstack 'ksys_read' -c "$READ" \
     -e 'kprobe:vfs_read /comm == "dd"/ { @[kstack] = count(); }'
 check kprobe-list '^kprobe:vfs_read$' -l 'kprobe:vfs_rea*'
@@ -94,5 +96,8 @@ check tool-tcpsynbl '^@backlog\[[0-9]+\]: *$' -c 'sh /tcp.sh' /tools/tcpsynbl.bt
 check tool-vfscount '^@\[vfs_read\]: [0-9]+$' -c "$READ" /tools/vfscount.bt
 check tool-vfsstat '^@\[vfs_read\]: [0-9]+$' -c 'sh -c "sleep 2; dd if=/proc/version of=/dev/null"' \
     /tools/vfsstat.bt
+check tool-tcpretrans "^[0-9:]{8} +[0-9]+ +10\.99\.0\.1:[0-9]+ +10\.99\.0\.2:8080 +SYN_SENT$" \
+    -c 'sh /retrans.sh' /tools/tcpretrans.bt
+check tool-undump '^[0-9:]{8} unix_stream +[0-9]+ +15 +hello over unix$' -c 'unix_stream' /tools/undump.bt
 check tool-capable '^[0-9:]{8} +0 +[0-9]+ +chown +0 +CAP_CHOWN +[0-9]+$' \
     -c 'chown 1 /tmp' /tools/capable.bt
