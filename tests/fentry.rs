@@ -11,19 +11,20 @@ fn trampolines_here() -> bool {
     stdout.lines().any(|l| l.trim() == "fentry: yes")
 }
 
+/// What `-d` prints of a script compiled (not loaded): its programs' disassembly.
+fn disassembly(script: &str) -> String {
+    run(&["-d", "--emit-elf", "/dev/null", "-e", script]).2
+}
+
 #[test]
 fn arguments_come_from_btf_as_context_words() {
     if !kernel() {
         return;
     }
     // vfs_read(file, buf, count, pos): `count` is the third word of the context.
-    let (_, _, stderr) = run(&[
-        "-d",
-        "--emit-elf",
-        "/dev/null",
-        "-e",
+    let stderr = disassembly(
         "fentry:vfs_read { printf(\"%d %d\\n\", args.count, arg2); } fexit:vfs_read { @ = hist(retval); }",
-    ]);
+    );
     assert!(stderr.contains("fentry:vfs_read"), "{stderr}");
     assert!(stderr.contains("= *(u64 *)(r9 +16)"), "{stderr}");
     // fexit's return value follows the four arguments.
@@ -61,13 +62,7 @@ fn a_pointer_argument_of_unknown_space_reads_user_memory_too() {
     }
     // do_sys_openat2(int dfd, const char __user *filename, …): gcc-built kernels' BTF does not
     // mark `__user`, so the string is read with the helper that reads either address space.
-    let (_, _, stderr) = run(&[
-        "-d",
-        "--emit-elf",
-        "/dev/null",
-        "-e",
-        "fentry:do_sys_openat2 { printf(\"%s\\n\", str(args.filename)); }",
-    ]);
+    let stderr = disassembly("fentry:do_sys_openat2 { printf(\"%s\\n\", str(args.filename)); }");
     assert!(stderr.contains("call bpf_probe_read_str#45"), "{stderr}");
     assert!(!stderr.contains("bpf_probe_read_kernel_str"), "{stderr}");
 }

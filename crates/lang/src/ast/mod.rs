@@ -22,7 +22,7 @@ impl Span {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
     /// `config = { key = value; … }` entries, in order.

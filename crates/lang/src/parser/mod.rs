@@ -32,15 +32,7 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     }
     let pairs = Grammar::parse(Rule::program, source).map_err(|e| vec![syntax_error(e, source)])?;
     let mut b = Builder { errors: Vec::new() };
-    let mut program = Program {
-        probes: Vec::new(),
-        config: Vec::new(),
-        macros: Vec::new(),
-        defines: Vec::new(),
-        map_decls: Vec::new(),
-        c_types: Vec::new(),
-        includes: Vec::new(),
-    };
+    let mut program = Program::default();
     for pair in pairs
         .into_iter()
         .next()
@@ -128,12 +120,7 @@ pub fn parse_statements(source: &str) -> Result<Program, Vec<Diagnostic>> {
             body,
             span: whole,
         }],
-        config: Vec::new(),
-        macros: Vec::new(),
-        defines: Vec::new(),
-        map_decls: Vec::new(),
-        c_types: Vec::new(),
-        includes: Vec::new(),
+        ..Program::default()
     };
     b.finish(program)
 }
