@@ -41,9 +41,11 @@ fails() {
 CAT='cat /proc/version'
 READ='dd if=/proc/version of=/dev/null bs=64 count=1'
 
-# What the kernel has, as --info says.
+# What the kernel has, as --info says; each type said yes to is loaded and fired below.
 check info-kprobe '^  kprobe: yes' --info
 check info-fentry '^  fentry: yes' --info
+check info-uprobe '^  uprobe: yes' --info
+check info-rawtracepoint '^  rawtracepoint: yes' --info
 
 # kprobes and kretprobes: arguments, return values, func, probe, wildcards, stacks.
 check kprobe-arg 'open /proc/version' -c "$CAT" \
@@ -79,6 +81,8 @@ check fexit-retval '^fexit 3$' -c "$CAT" \
 check begin-end '^end$' -e 'BEGIN { printf("begin\n"); exit(); } END { printf("end\n"); }'
 check tracepoint 'openat /proc/version' -c "$CAT" \
     -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s\n", str(args.filename)); }'
+check rawtracepoint '^raw exec cat$' -c "$CAT" \
+    -e 'rawtracepoint:sched_process_exec /comm == "cat"/ { printf("raw exec %s\n", comm); exit(); }'
 check uprobe '^@: [1-9][0-9]*$' -c 'scry --info' \
     -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "scry" && pid == cpid/ { @ = count(); }'
 
