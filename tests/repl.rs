@@ -91,6 +91,19 @@ impl Pane {
         self.tmux(&["send-keys", key]);
     }
 
+    /// Ctrl-C at the prompt: the line is cleared. Waits for the fresh prompt, as a person
+    /// would (rustyline drops what was typed in the same read as the Ctrl-C).
+    fn interrupt(&self) {
+        self.press("C-c");
+        self.wait("a fresh prompt", |s| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::trim_end)
+                == Some("scry>")
+        });
+    }
+
     fn line(&self, text: &str) {
         self.type_text(text);
         self.press("Enter");
@@ -315,13 +328,13 @@ fn blocks_statements_detach_and_quit() {
     assert!(found, "the block is not in the history:\n{}", pane.screen());
     let history = std::fs::read_to_string(state.join("scry/history")).unwrap();
     assert!(history.contains("@n = count();"), "{history}");
-    pane.press("C-c");
+    pane.interrupt();
     // The start of an earlier line is hinted with the rest of it.
     pane.type_text("printf(\"n is");
     pane.wait("the hint", |s| {
         s.contains("scry> printf(\"n is %d\\n\", @n)")
     });
-    pane.press("C-c");
+    pane.interrupt();
     pane.press("C-d");
     assert_eq!(pane.exit_status(), 0);
 }
@@ -350,7 +363,7 @@ fn watch_complete_and_save() {
     pane.type_text("tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filen");
     pane.press("Tab");
     pane.wait("the field completed", |s| s.contains("str(args.filename"));
-    pane.press("C-c");
+    pane.interrupt();
 
     // :watch reprints the map as it grows, until Ctrl-C.
     pane.line(&format!("{} {{ @calls = count(); }}", probe()));
@@ -440,7 +453,7 @@ fn highlighting_on_a_colour_terminal() {
         painted.contains("\x1b[7m{") && painted.contains("\x1b[7m}"),
         "{painted:?}"
     );
-    pane.press("C-c");
+    pane.interrupt();
     pane.line(":quit");
     assert_eq!(pane.exit_status(), 0);
 }
@@ -517,7 +530,7 @@ fn commands_and_exits() {
     pane.wait("typed", |s| s.contains("@plain = \"text\""));
     let painted = pane.tmux(&["capture-pane", "-p", "-e"]);
     assert!(!painted.contains("\x1b[3"), "{painted:?}");
-    pane.press("C-c");
+    pane.interrupt();
 
     // exit() in a block detaches that block; the session goes on.
     pane.line(&format!("{} {{ printf(\"once\\n\"); exit(); }}", probe()));
@@ -539,7 +552,7 @@ fn commands_and_exits() {
     pane.wait("a member completed", |s| {
         s.contains("curtask->mm->map_count")
     });
-    pane.press("C-c");
+    pane.interrupt();
     pane.type_text("uprobe:/bin/bas");
     pane.press("Tab");
     pane.type_text("h:");
@@ -549,7 +562,7 @@ fn commands_and_exits() {
     pane.wait("a symbol completed", |s| {
         s.contains("uprobe:/bin/bash:readline_internal_teardown")
     });
-    pane.press("C-c");
+    pane.interrupt();
 
     // A raw tracepoint (listed with its module, typed without), then a member of its BTF args.
     pane.type_text("rawtracepoint:sched_swi");
@@ -562,7 +575,7 @@ fn commands_and_exits() {
     pane.wait("a member of a BTF arg", |s| {
         s.contains("@[args.prev->real_parent")
     });
-    pane.press("C-c");
+    pane.interrupt();
 
     // exit() typed as a statement ends the session like Ctrl-D: maps printed, all detached.
     pane.line("exit()");
