@@ -42,8 +42,9 @@ impl Repl {
 
     fn probes(&self) {
         let live = lock(&self.live);
+        let attached = live.session.attached_sets();
         let mut text = String::new();
-        for b in self.blocks.iter().filter(|b| b.attached) {
+        for b in self.blocks.iter().filter(|b| attached.contains(&b.set)) {
             let status = live.session.probe_status(b.set);
             if status.is_empty() {
                 text.push_str(&format!("{:>3}  (BEGIN/END only)\n", b.id));
@@ -63,17 +64,13 @@ impl Repl {
     }
 
     fn detach(&mut self, arg: &str) {
+        let attached = self.attached();
         let Some(block) = arg
             .parse::<usize>()
             .ok()
-            .and_then(|id| self.blocks.iter_mut().find(|b| b.id == id && b.attached))
+            .and_then(|id| attached.iter().find(|b| b.id == id))
         else {
-            let ids: Vec<String> = self
-                .blocks
-                .iter()
-                .filter(|b| b.attached)
-                .map(|b| b.id.to_string())
-                .collect();
+            let ids: Vec<String> = attached.iter().map(|b| b.id.to_string()).collect();
             self.error(&format!(
                 "scry: error: no attached block {arg:?}\nhint: attached: {}\n",
                 if ids.is_empty() {
@@ -84,7 +81,6 @@ impl Repl {
             ));
             return;
         };
-        block.attached = false;
         let (id, set) = (block.id, block.set);
         let detached = lock(&self.live).session.detach(set);
         // Closing hundreds of perf events takes a while: not on the prompt's time.
@@ -214,7 +210,8 @@ impl Repl {
             text.push('\n');
             text.push_str(&self.definitions);
         }
-        for b in self.blocks.iter().filter(|b| b.attached) {
+        let attached = self.attached();
+        for b in &attached {
             text.push('\n');
             text.push_str(b.text.trim_end());
             text.push('\n');
@@ -222,12 +219,8 @@ impl Repl {
         match std::fs::write(path, text) {
             Ok(()) => self.say(&format!(
                 "saved {} block{} to {path}\n",
-                self.blocks.iter().filter(|b| b.attached).count(),
-                if self.blocks.iter().filter(|b| b.attached).count() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                attached.len(),
+                if attached.len() == 1 { "" } else { "s" }
             )),
             Err(e) => self.error(&format!("scry: error: cannot write {path}: {e}\n")),
         }

@@ -21,8 +21,6 @@ pub struct Live {
     pub session: Session,
     pub printer: Box<dyn Printer>,
     screen: Screen,
-    /// Sets whose `exit()` detached them, for the prompt's list of blocks.
-    pub exited: Vec<SetId>,
     /// Each block's set and id, to say which block exited.
     pub block_ids: Vec<(SetId, usize)>,
 }
@@ -40,7 +38,6 @@ impl Live {
             session,
             printer: printer(&screen, format),
             screen,
-            exited: Vec::new(),
             block_ids: Vec::new(),
         }
     }
@@ -70,7 +67,6 @@ impl Live {
         while let Some((set, _code)) = self.session.take_exit() {
             let detached = self.session.detach(set);
             std::thread::spawn(move || drop(detached));
-            self.exited.push(set);
             if let Some((_, id)) = self.block_ids.iter().find(|(s, _)| *s == set) {
                 let id = *id;
                 self.say(&format!("block {id} called exit(): detached\n"));

@@ -36,7 +36,6 @@ struct Block {
     id: usize,
     set: SetId,
     text: String,
-    attached: bool,
 }
 
 /// The session as the prompt knows it.
@@ -201,7 +200,6 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                     let _ = editor.append_history(path);
                 }
                 let next = repl.input(text);
-                repl.report_exits();
                 if let Next::Quit = next {
                     break;
                 }
@@ -373,7 +371,6 @@ impl Repl {
             id,
             set,
             text: typed_text.to_string(),
-            attached: exit.is_none(),
         });
         if exit.is_some() {
             drop(lock(&self.live).session.detach(set));
@@ -440,13 +437,13 @@ impl Repl {
         self.say("kept: the definitions apply to what follows\n");
     }
 
-    /// Blocks whose `exit()` the delivery thread saw (and said so): they are detached.
-    fn report_exits(&mut self) {
-        let exited = std::mem::take(&mut lock(&self.live).exited);
-        for set in exited {
-            if let Some(b) = self.blocks.iter_mut().find(|b| b.set == set) {
-                b.attached = false;
-            }
-        }
+    /// The blocks whose probes are attached now (the session knows: a block that called
+    /// `exit()` was detached by the delivery thread).
+    fn attached(&self) -> Vec<&Block> {
+        let sets = lock(&self.live).session.attached_sets();
+        self.blocks
+            .iter()
+            .filter(|b| sets.contains(&b.set))
+            .collect()
     }
 }
