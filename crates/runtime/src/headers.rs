@@ -45,25 +45,30 @@ impl Headers {
         let mut out = Headers::default();
         let mut seen: Vec<PathBuf> = Vec::new();
         for h in headers {
-            if find(h, dirs).is_none() {
+            if !out.include(h, dirs, 0, &mut seen) {
                 out.missing.push(h.clone());
-            } else {
-                out.include(h, dirs, 0, &mut seen);
             }
         }
         out
     }
 
-    fn include(&mut self, header: &str, dirs: &[PathBuf], depth: usize, seen: &mut Vec<PathBuf>) {
+    /// Reads a header and what it includes; false if no folder has it.
+    fn include(
+        &mut self,
+        header: &str,
+        dirs: &[PathBuf],
+        depth: usize,
+        seen: &mut Vec<PathBuf>,
+    ) -> bool {
         let Some(path) = find(header, dirs) else {
-            return;
+            return false;
         };
         if depth > MAX_DEPTH || seen.len() >= MAX_FILES || seen.contains(&path) {
-            return;
+            return true;
         }
         seen.push(path.clone());
         let Ok(text) = std::fs::read_to_string(&path) else {
-            return;
+            return true;
         };
         let text = join_continued_lines(&strip_comments(&text));
         for line in text.lines() {
@@ -89,6 +94,7 @@ impl Headers {
         for (name, value) in enum_values(&text) {
             self.raw.entry(name).or_insert(value);
         }
+        true
     }
 
     /// `#define NAME value`, object-like only (`NAME(x)` is a function-like macro).

@@ -18,7 +18,7 @@ use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
 use scry_codegen::insn::Helper;
-use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink, UserMap};
+use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
 use scry_lang::diagnostic::Location;
 use scry_lang::types::Runs;
@@ -629,47 +629,30 @@ impl Session {
         Ok(())
     }
 
-    /// Every script map of the session by name (`@n`), each from the first set that has it.
-    fn user_maps(&self) -> Vec<(usize, &UserMap)> {
-        let mut seen: Vec<(usize, &UserMap)> = Vec::new();
-        for (i, s) in self.sets.iter().enumerate() {
-            for m in &s.module.user_maps {
-                if !seen.iter().any(|(_, u)| u.decl.name == m.decl.name) {
-                    seen.push((i, m));
-                }
-            }
-        }
-        seen.sort_by(|a, b| a.1.decl.name.cmp(&b.1.decl.name));
-        seen
-    }
-
     /// The names of the session's maps, in name order.
     pub fn map_names(&self) -> Vec<String> {
-        self.user_maps()
-            .into_iter()
-            .map(|(_, m)| m.decl.name.clone())
-            .collect()
+        let mut names: Vec<String> = self
+            .sets
+            .iter()
+            .flat_map(|s| s.module.user_maps.iter().map(|m| m.decl.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
-    /// Prints one map (`@n`) as `print(@n)` does; false if the session has no such map.
+    /// Prints one map (`@n`) as `print(@n)` does, read through the first set that has it;
+    /// false if the session has no such map.
     pub fn print_map(&mut self, name: &str, printer: &mut dyn Printer) -> io::Result<bool> {
-        let Some((set, index)) = self.user_maps().into_iter().find_map(|(set, m)| {
-            (m.decl.name == name).then(|| {
-                let index = self.sets[set]
-                    .module
-                    .user_maps
-                    .iter()
-                    .position(|u| u.decl.name == name);
-                (set, index)
-            })
+        let Session { sets, render, .. } = self;
+        let Some((s, map)) = sets.iter().find_map(|s| {
+            let map = s.module.user_maps.iter().find(|m| m.decl.name == name)?;
+            Some((s, map))
         }) else {
             return Ok(false);
         };
-        let s = &self.sets[set];
-        if let Some(map) = index.map(|i| &s.module.user_maps[i]) {
-            if let Some(d) = maps::dump(&s.ebpf, &s.module, &mut self.render, map, 0, 1) {
-                printer.map(&d)?;
-            }
+        if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1) {
+            printer.map(&d)?;
         }
         Ok(true)
     }
