@@ -144,3 +144,91 @@ fn reg_reads_the_probed_codes_registers() {
     assert!(status.success(), "{stderr}");
     assert!(stdout.starts_with("1 1\n"), "{stdout}");
 }
+
+/// The `uprobe_multi` links of a process (`uretprobe_multi` for returns), by the count of
+/// functions fdinfo shows for each: what `bpftool link` would list.
+fn uprobe_multi_links(pid: u32) -> Vec<u32> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).expect("fdinfo");
+    fds.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter(|info| {
+            info.contains("link_type:\tuprobe_multi")
+                || info.contains("link_type:\turetprobe_multi")
+        })
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("uprobe_cnt:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn a_wildcard_is_one_uprobe_multi_link_that_knows_each_function() {
+    if !kernel() {
+        return;
+    }
+    // libc's `clock_nanosleep` and its siblings, attached by one link each way.
+    let script = r#"uprobe:libc:clock_* /pid == cpid/ { @[func] = count(); }
+        uretprobe:libc:clock_* /pid == cpid/ { @ret[func] = retval; }"#;
+    let mut scry = Running::start(&["-c", "sleep 1", "-e", script]);
+    scry.wait_attached();
+    let links = uprobe_multi_links(scry.pid());
+    assert_eq!(links.len(), 2, "one link per attach point: {links:?}");
+    assert!(links.iter().all(|&n| n > 1), "{links:?}");
+    drop(scry);
+    // Every function's name comes back from its cookie.
+    let (status, stdout, stderr) = run(&["-c", "sleep 0.1", "-e", script]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("@[clock_nanosleep]: 1"), "{stdout}");
+    assert!(stdout.contains("@ret[clock_nanosleep]: 0"), "{stdout}");
+    // "Attached N probes" counts the functions, as bpftrace does.
+    let attached: u32 = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Attached ")?
+                .strip_suffix(" probes")?
+                .parse()
+                .ok()
+        })
+        .expect(&stderr);
+    assert!(attached > 3, "{stderr}");
+}
+
+#[test]
+fn a_uprobe_multi_link_honours_pid() {
+    if !kernel() {
+        return;
+    }
+    let mut other = std::process::Command::new("sleep")
+        .arg("0.3")
+        .spawn()
+        .expect("sleep");
+    let mut target = std::process::Command::new("sh")
+        .args(["-c", "read x; exec sleep 0.1"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let pid = target.id().to_string();
+    let mut scry = Running::start(&[
+        "-p",
+        &pid,
+        "-e",
+        r#"uprobe:libc:clock_* { printf("%d %s\n", pid, func); }"#,
+    ]);
+    scry.wait_attached();
+    assert_eq!(uprobe_multi_links(scry.pid()).len(), 1);
+    drop(target.stdin.take());
+    let line = scry.wait_line(|l| l.ends_with(" clock_nanosleep"));
+    assert_eq!(line, format!("{pid} clock_nanosleep"));
+    let _ = other.wait();
+    let _ = target.wait();
+    assert!(scry.interrupt().success());
+    assert!(
+        scry.out_lines
+            .iter()
+            .all(|l| l.is_empty() || l.starts_with(&pid)),
+        "{:?}",
+        scry.out_lines
+    );
+}

@@ -44,6 +44,25 @@ fails() {
     result "$name" $passed "$start" "exit $rc; wanted exit 1 and /$want/" "$out"
 }
 
+# runs NAME REGEX COMMAND: the shell command exits 0 and prints a line matching REGEX.
+runs() {
+    name=$1; want=$2; shift 2
+    skipped "$name" && return
+    start=$(uptime)
+    out=$(timeout 120 sh -c "$1" 2>&1); rc=$?
+    passed=no
+    [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -qE -- "$want" && passed=yes
+    result "$name" $passed "$start" "exit $rc; wanted a line matching /$want/" "$out"
+}
+
+# Multi links: Debian's 6.1 is built without CONFIG_FPROBE (so no kprobe_multi), and
+# uprobe_multi came in 6.6; there each function is attached by a perf event of its own
+# (fdinfo's link type `perf`).
+case $(uname -r) in
+    6.1.*) MULTI=no; KPROBE_LINK=perf; UPROBE_LINK=perf ;;
+    *) MULTI=yes; KPROBE_LINK=kprobe_multi; UPROBE_LINK=uprobe_multi ;;
+esac
+
 # Triggers: busybox cat opens its file (and copies it with sendfile); dd reads it with read().
 CAT='cat /proc/version'
 READ='dd if=/proc/version of=/dev/null bs=64 count=1'
@@ -53,6 +72,8 @@ check info-kprobe '^  kprobe: yes' --info
 check info-fentry '^  fentry: yes' --info
 check info-uprobe '^  uprobe: yes' --info
 check info-rawtracepoint '^  rawtracepoint: yes' --info
+check info-kprobe_multi "^  kprobe_multi: $MULTI\$" --info
+check info-uprobe_multi "^  uprobe_multi: $MULTI\$" --info
 
 # kprobes and kretprobes: arguments, return values, func, probe, wildcards, stacks.
 check kprobe-arg 'open /proc/version' -c "$CAT" \
@@ -65,6 +86,12 @@ check kprobe-offset '^at offset 0$' -c "$READ" \
     -e 'kprobe:vfs_read+0 /comm == "dd"/ { printf("at offset 0\n"); exit(); }'
 check kprobe-wildcard '^@\[vfs_read\]: [0-9]+$' -c "$READ" \
     -e 'kprobe:vfs_rea* /comm == "dd"/ { @[func] = count(); }'
+# A wildcard is one kprobe_multi link where the kernel has them; `func` comes from each
+# function's cookie.
+runs kprobe-wildcard-link "^link_type: $KPROBE_LINK\$" \
+    'sh /links.sh "kprobe:vfs_rea* { @[func] = count(); }"'
+check kretprobe-wildcard '^@\[vfs_read\]: 64$' -c "$READ" \
+    -e 'kretprobe:vfs_rea* /comm == "dd"/ { @[func] = retval; }'
 # Hundreds of functions by one wildcard, attached (and detached) in one run.
 check kprobe-hundreds '^Attached [0-9]{3,} probes$' --dry-run -e 'kprobe:tcp_* { @[func] = count(); }'
 check kprobe-kstack 'ksys_read' -c "$READ" \
@@ -92,6 +119,12 @@ check rawtracepoint '^raw exec cat$' -c "$CAT" \
     -e 'rawtracepoint:sched_process_exec /comm == "cat"/ { printf("raw exec %s\n", comm); exit(); }'
 check uprobe '^@: [1-9][0-9]*$' -c 'scry --info' \
     -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "scry" && pid == cpid/ { @ = count(); }'
+
+# A uprobe wildcard: one uprobe_multi link where the kernel has them, each function named.
+check uprobe-wildcard '^@\[malloc\]: [1-9][0-9]*$' -c 'scry --info' \
+    -e 'uprobe:/lib/x86_64-linux-gnu/libc.so.6:mallo* /comm == "scry" && pid == cpid/ { @[func] = count(); }'
+runs uprobe-wildcard-link "^link_type: $UPROBE_LINK\$" \
+    'sh /links.sh "uprobe:/lib/x86_64-linux-gnu/libc.so.6:mallo* { @[func] = count(); }"'
 
 # bpftrace's kprobe tools, as Debian's bpftrace package installs them (copied in at test time,
 # unchanged), against a trigger made here: each row's columns checked.

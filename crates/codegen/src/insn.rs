@@ -186,6 +186,7 @@ pub enum Helper {
     GetJiffies64 = 118,
     ForEachMapElem = 164,
     GetFuncIp = 173,
+    GetAttachCookie = 174,
 }
 
 impl Helper {
@@ -216,6 +217,7 @@ impl Helper {
             GetJiffies64,
             ForEachMapElem,
             GetFuncIp,
+            GetAttachCookie,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -255,6 +257,7 @@ impl Helper {
             GetJiffies64 => "get_jiffies_64",
             ForEachMapElem => "for_each_map_elem",
             GetFuncIp => "get_func_ip",
+            GetAttachCookie => "get_attach_cookie",
         }
     }
 }

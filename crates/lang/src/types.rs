@@ -168,6 +168,9 @@ pub enum Formatted {
     Errno,
     /// `syscall_name(nr)`: a syscall number, shown as its name.
     Syscall,
+    /// `func` of a uprobe attached to many functions at once: an index in the runtime's table
+    /// of the functions it attached to, shown as the function's name.
+    Function,
     /// `buf(p, n)`: a length and up to this many bytes, shown with `\x` escapes.
     Buffer(u32),
     /// A struct or union's bytes, shown member by member: `{ .pid = 1, .comm = bash }`.
@@ -343,6 +346,7 @@ impl fmt::Display for Type {
                     Formatted::Inet => "inet",
                     Formatted::Errno => "strerror_t",
                     Formatted::Syscall => "syscall_name_t",
+                    Formatted::Function => "func_t",
                     Formatted::Buffer(_) => "buffer",
                     Formatted::Record(_) => "record",
                 }
@@ -459,12 +463,18 @@ pub enum Func {
     Kernel(String),
     /// A function of a user binary: `func` is its name.
     User(String),
+    /// One of the functions a probe attached to many at once (a `kprobe_multi` or
+    /// `uprobe_multi` link) runs for, told by the cookie it was attached with: a kernel
+    /// function's address (`func` is a `ksym_t`, as for one function), or a user function's
+    /// index in the runtime's table of function names (`Formatted::Function`).
+    Attached { kernel: bool },
 }
 
 impl Func {
     pub fn name(&self) -> &str {
         match self {
             Func::Kernel(n) | Func::User(n) => n,
+            Func::Attached { .. } => "",
         }
     }
 }
@@ -590,6 +600,13 @@ pub struct Member {
 /// kernel's types.
 pub trait ProbeResolver {
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError>;
+    /// One probe that attaches to all of `probes` (what one attach point expanded to) at once,
+    /// where its probe type and the kernel can (a `kprobe_multi` link): one program instead of
+    /// one each. Its `func` says which function it runs for (`Func::Attached`).
+    /// `name` is the attach point's, as `probe` would name it.
+    fn join(&self, _name: String, _probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        None
+    }
 
     /// The kernel's struct or union of this name (`Type::Record`), if it has one.
     fn record(&self, _kind: RecordKind, _name: &str) -> Option<Type> {

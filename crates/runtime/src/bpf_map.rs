@@ -39,7 +39,8 @@ pub fn map_data(map: &Map) -> Option<&MapData> {
         | Map::PerCpuLruHashMap(m)
         | Map::Array(m)
         | Map::PerCpuArray(m)
-        | Map::StackTraceMap(m) => Some(m),
+        | Map::StackTraceMap(m)
+        | Map::RingBuf(m) => Some(m),
         _ => None,
     }
 }

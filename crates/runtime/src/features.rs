@@ -2,6 +2,7 @@
 //! events opened, PMUs and tracefs files looked up. For `--info`, in bpftrace's wording.
 
 use crate::btf;
+use crate::raw_prog;
 use aya::programs::{FEntry, KProbe, Program, RawTracePoint};
 use aya::{Btf, EbpfLoader};
 use object::write::{Object, Symbol, SymbolSection};
@@ -74,46 +75,14 @@ pub(crate) fn perf_event_opens(kind: u32, config: u64) -> bool {
     crate::perf::open(&crate::perf::Attr::new(kind, config), 0, -1).is_ok()
 }
 
-/// `bpf(2)` with an attribute buffer.
-fn bpf(cmd: libc::c_long, attr: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: `attr` is a bpf_attr prefix of the length passed; the pointers it holds point to
-    // live buffers of the caller.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_ptr(), attr.len() as u32) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-}
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_PROG_TYPE_KPROBE: u32 = 2;
-const BPF_TRACE_KPROBE_MULTI: u32 = 42;
-const BPF_TRACE_UPROBE_MULTI: u32 = 48;
-
 /// The result of creating a multi-probe link of `attach_type` for a kprobe program that
-/// returns 0, with `target` written into the link attributes' union (at byte 16).
+/// returns 0, with `target` written into the link attributes' union.
 fn multi_link(attach_type: u32, target: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let code = encode(&returns_zero());
-    let license = b"GPL\0";
-    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, …,
-    // expected_attach_type at byte 68.
-    let mut load = [0u8; 72];
-    load[0..4].copy_from_slice(&BPF_PROG_TYPE_KPROBE.to_ne_bytes());
-    load[4..8].copy_from_slice(&((code.len() / 8) as u32).to_ne_bytes());
-    load[8..16].copy_from_slice(&(code.as_ptr() as u64).to_ne_bytes());
-    load[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    load[68..72].copy_from_slice(&attach_type.to_ne_bytes());
-    let prog = bpf(BPF_PROG_LOAD, &load)?;
-    // BPF_LINK_CREATE: prog_fd, target_fd, attach_type, flags, then the type's own fields.
-    let mut link = [0u8; 64];
-    link[0..4].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
-    link[8..12].copy_from_slice(&attach_type.to_ne_bytes());
-    link[16..16 + target.len()].copy_from_slice(target);
-    bpf(BPF_LINK_CREATE, &link).map(drop)
+    let prog = raw_prog::load_code(raw_prog::BPF_PROG_TYPE_KPROBE, attach_type, "probe", &code)
+        .map_err(|r| r.errno)?;
+    raw_prog::link_create(prog.as_fd(), attach_type, target).map(drop)
 }
 
 /// Whether kprobe programs attach to many functions at once (`kprobe.multi`, through fprobe):
@@ -125,7 +94,7 @@ pub(crate) fn kprobe_multi() -> bool {
     let mut target = [0u8; 32];
     target[4..8].copy_from_slice(&1u32.to_ne_bytes());
     target[8..16].copy_from_slice(&(syms.as_ptr() as u64).to_ne_bytes());
-    multi_link(BPF_TRACE_KPROBE_MULTI, &target).is_ok()
+    multi_link(raw_prog::BPF_TRACE_KPROBE_MULTI, &target).is_ok()
 }
 
 /// Whether uprobe programs attach to many offsets at once (`uprobe.multi`). Asked to attach
@@ -139,7 +108,7 @@ pub(crate) fn uprobe_multi() -> bool {
     target[0..8].copy_from_slice(&(path.as_ptr() as u64).to_ne_bytes());
     target[8..16].copy_from_slice(&(offsets.as_ptr() as u64).to_ne_bytes());
     target[32..36].copy_from_slice(&1u32.to_ne_bytes());
-    match multi_link(BPF_TRACE_UPROBE_MULTI, &target) {
+    match multi_link(raw_prog::BPF_TRACE_UPROBE_MULTI, &target) {
         Ok(()) => true,
         Err(e) => e.raw_os_error() == Some(libc::EBADF),
     }

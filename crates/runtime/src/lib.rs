@@ -18,6 +18,7 @@ pub mod perf;
 pub mod pins;
 pub mod privileges;
 pub mod probes;
+pub mod raw_prog;
 pub mod render;
 pub mod session;
 pub mod signals;

@@ -13,7 +13,7 @@ use crate::pins::MapPins;
 use crate::probes::{self, ProbeType};
 use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
-use crate::{maps, RuntimeError};
+use crate::{maps, raw_prog, RuntimeError};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
 use aya::{Ebpf, EbpfLoader};
@@ -24,7 +24,7 @@ use scry_lang::diagnostic::Location;
 use scry_lang::types::Runs;
 use scry_lang::MissingProbes;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// One loaded object and its programs: a script, or one block typed into the REPL.
 struct ProbeSet {
@@ -33,6 +33,8 @@ struct ProbeSet {
     events_held: probes::OwnedEvents,
     ebpf: Ebpf,
     module: Module,
+    /// Programs scry loaded itself (`ProbeType::loads_itself`), by name; aya holds the rest.
+    loaded_itself: Vec<(String, OwnedFd)>,
     /// Programs left out, by name.
     skipped: Vec<String>,
     /// Its probes are attached (a detached set keeps its maps).
@@ -223,11 +225,23 @@ impl Session {
         }
         let mut ebpf = loader.load(elf)?;
         let mut skipped = Vec::new();
+        let mut loaded_itself = Vec::new();
         for prog in &module.programs {
+            let kind = probe_type(prog)?;
+            if let Some((prog_type, attach_type)) = kind.loads_itself(&prog.attach) {
+                let map_fd = |id: scry_codegen::module::MapId| {
+                    let map = ebpf.map(&module.maps.get(id.0)?.name)?;
+                    Some(map_data(map)?.fd().as_fd().as_raw_fd())
+                };
+                match raw_prog::load(prog, prog_type, attach_type, map_fd) {
+                    Ok(fd) => loaded_itself.push((prog.name.clone(), fd)),
+                    Err(refused) => return Err(refused_error(prog, refused)),
+                }
+                continue;
+            }
             let p = ebpf
                 .program_mut(&prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            let kind = probe_type(prog)?;
             if let Err(e) = kind.load(p, &prog.attach) {
                 let error = match kind.load_refused(&prog.attach, &e) {
                     Some((reason, hint)) => RuntimeError::Unavailable {
@@ -255,6 +269,7 @@ impl Session {
             events_held: Vec::new(),
             ebpf,
             module,
+            loaded_itself,
             skipped,
             attached: false,
             muted: false,
@@ -266,7 +281,13 @@ impl Session {
     pub fn probe_count(&self) -> usize {
         self.sets
             .iter()
-            .map(|s| s.module.programs.len() - s.skipped.len())
+            .flat_map(|s| {
+                s.module
+                    .programs
+                    .iter()
+                    .filter(|p| !s.skipped.contains(&p.name))
+                    .map(|p| probes::of(p.provider).map_or(1, |k| k.probe_count(&p.attach)))
+            })
             .sum()
     }
 
@@ -294,11 +315,12 @@ impl Session {
             .filter(|p| !p.kind.runs.once() && !s.skipped.contains(&p.name))
             .map(|p| ProbeStatus {
                 probe: p.probe.clone(),
-                runs: self
-                    .run_stats
-                    .as_ref()
-                    .and_then(|_| s.ebpf.program(&p.name)?.info().ok())
-                    .map(|i| i.run_count()),
+                runs: self.run_stats.as_ref().and_then(|_| {
+                    match s.loaded_itself.iter().find(|(n, _)| *n == p.name) {
+                        Some((_, fd)) => raw_prog::run_count(fd.as_fd()),
+                        None => Some(s.ebpf.program(&p.name)?.info().ok()?.run_count()),
+                    }
+                }),
             })
             .collect()
     }
@@ -344,24 +366,28 @@ impl Session {
                     hint,
                 }),
                 None => {
-                    let p = s
-                        .ebpf
-                        .program_mut(&prog.name)
-                        .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-                    kind.attach(p, &prog.attach, pid).map_err(|source| {
-                        match kind.attach_refused(&prog.attach, &source) {
-                            Some((reason, hint)) => RuntimeError::Unavailable {
-                                probe: prog.probe.clone(),
-                                attach_span: prog.attach_span,
-                                reason,
-                                hint,
-                            },
-                            None => RuntimeError::Attach {
-                                probe: prog.probe.clone(),
-                                attach_span: prog.attach_span,
-                                source,
-                            },
+                    let attached = match s.loaded_itself.iter().find(|(n, _)| *n == prog.name) {
+                        Some((_, fd)) => kind.attach_loaded(fd.as_fd(), &prog.attach, pid),
+                        None => {
+                            let p = s
+                                .ebpf
+                                .program_mut(&prog.name)
+                                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+                            kind.attach(p, &prog.attach, pid)
                         }
+                    };
+                    attached.map_err(|source| match kind.attach_refused(&prog.attach, &source) {
+                        Some((reason, hint)) => RuntimeError::Unavailable {
+                            probe: prog.probe.clone(),
+                            attach_span: prog.attach_span,
+                            reason,
+                            hint,
+                        },
+                        None => RuntimeError::Attach {
+                            probe: prog.probe.clone(),
+                            attach_span: prog.attach_span,
+                            source,
+                        },
                     })
                 }
             };
@@ -892,6 +918,18 @@ fn load_error(prog: &Program, e: ProgramError) -> RuntimeError {
             attach_span: prog.attach_span,
             source,
         },
+    }
+}
+
+/// A program scry loaded itself, refused by the kernel.
+fn refused_error(prog: &Program, refused: raw_prog::Refused) -> RuntimeError {
+    let insn_span = failing_insn(&refused.log).and_then(|slot| prog.span_at(slot));
+    RuntimeError::Verifier {
+        probe: prog.probe.clone(),
+        attach_span: prog.attach_span,
+        insn_span,
+        errno: refused.errno,
+        log: refused.log,
     }
 }
 

@@ -88,6 +88,39 @@ fn name(sym: Option<(&str, u64)>, addr: u64) -> String {
     }
 }
 
+/// The address of a kernel symbol by name (the first, where names repeat).
+pub fn kernel_address(name: &str) -> Option<u64> {
+    // Built once: a glob over kprobes asks for every function it names.
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, u64>> =
+        std::sync::OnceLock::new();
+    let map = BY_NAME.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        for s in kernel_symbols() {
+            map.entry(s.name.as_str()).or_insert(s.address);
+        }
+        map
+    });
+    map.get(name).copied()
+}
+
+/// The user functions that probes attached to many at once run for, by the index their
+/// cookie holds (`Formatted::Function`): every loaded set's, for as long as scry runs.
+static FUNCTIONS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds names to the table of `Formatted::Function`; the cookie of each is its index.
+pub fn add_functions(names: &[String]) -> Vec<u64> {
+    let mut table = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let first = table.len() as u64;
+    table.extend_from_slice(names);
+    (first..first + names.len() as u64).collect()
+}
+
+/// A function by the index `add_functions` gave it.
+pub fn function_name(index: u64) -> Option<String> {
+    let table = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    table.get(usize::try_from(index).ok()?).cloned()
+}
+
 /// One line of `/proc/kallsyms`.
 pub struct KernelSymbol {
     pub address: u64,

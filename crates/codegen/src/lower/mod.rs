@@ -616,6 +616,11 @@ impl<'a> Lowerer<'a> {
                 self.builtin_int(*b, e.span)?;
                 self.set_temp(depth, Reg::R0);
             }
+            ExprKind::AttachCookie => {
+                self.asm.emit(Insn::mov64_reg(Reg::R1, CTX));
+                self.asm.emit(Insn::call(Helper::GetAttachCookie));
+                self.set_temp(depth, Reg::R0);
+            }
             ExprKind::Var(id) => {
                 let r = self.work_reg(depth);
                 self.load_word(self.var_dst(*id), r);

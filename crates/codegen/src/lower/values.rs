@@ -272,7 +272,8 @@ impl Lowerer<'_> {
             | Formatted::Username
             | Formatted::Timestamp { .. }
             | Formatted::Errno
-            | Formatted::Syscall => word(self, &args[0], 0),
+            | Formatted::Syscall
+            | Formatted::Function => word(self, &args[0], 0),
         }
     }
 

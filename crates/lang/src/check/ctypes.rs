@@ -247,6 +247,9 @@ impl ProbeResolver for ScriptTypes<'_> {
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {
         self.kernel.resolve(provider, parts)
     }
+    fn join(&self, name: String, probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        self.kernel.join(name, probes)
+    }
     fn record(&self, kind: RecordKind, name: &str) -> Option<Type> {
         match self.script_record(kind, name) {
             Some(r) => Some(Type::Record {

@@ -121,6 +121,12 @@ pub fn check_with_maps(
         for ap in &probe.attach_points {
             let parts = ap.parts();
             let resolved = match resolver.resolve(ap.provider(), &parts) {
+                Ok(r) if r.len() > 1 && joinable(probe) => {
+                    match resolver.join(format!("{}:{}", r[0].provider, parts.join(":")), &r) {
+                        Some(one) => vec![one],
+                        None => r,
+                    }
+                }
                 Ok(r) => r,
                 Err(e) => {
                     let mut d = match options.missing_probes {
@@ -224,6 +230,35 @@ struct Checker<'a> {
     maps: &'a mut maps::Maps,
     /// The names `getopt()` reads, across every probe.
     getopts: &'a mut Vec<String>,
+}
+
+/// Whether a block may run as one program for every probe its attach point expanded to: not
+/// when it reads `probe` (which names each), nor when it loops over a map (whose callback
+/// needs BTF function info, which programs attached to many functions are not loaded with).
+fn joinable(probe: &ast::Probe) -> bool {
+    struct Reads(bool);
+    impl ast::visit::Visitor for Reads {
+        fn expr(&mut self, e: &ast::Expr) {
+            if matches!(&e.kind, A::Ident(n) if n == "probe") {
+                self.0 = true;
+            }
+            ast::visit::walk_expr(self, e);
+        }
+        fn stmt(&mut self, s: &ast::Stmt) {
+            if matches!(s.kind, ast::StmtKind::ForMap { .. }) {
+                self.0 = true;
+            }
+            ast::visit::walk_stmt(self, s);
+        }
+    }
+    let mut reads = Reads(false);
+    if let Some(p) = &probe.predicate {
+        ast::visit::Visitor::expr(&mut reads, p);
+    }
+    for s in &probe.body {
+        ast::visit::Visitor::stmt(&mut reads, s);
+    }
+    !reads.0
 }
 
 fn expr(kind: T, ty: Type, span: Span) -> typed::Expr {

@@ -123,15 +123,33 @@ impl Checker<'_> {
             // In the kernel it is a `ksym_t`, as bpftrace types it (so `@m = func` and
             // `@m = ksym(addr)` agree); in a uprobe, the name.
             let address = match f {
-                Func::Kernel(name) => self.resolver.kernel_symbol(name),
+                Func::Kernel(name) => self
+                    .resolver
+                    .kernel_symbol(name)
+                    .map(|a| expr(T::Int(a), Type::Int(IntType::U64), span)),
                 Func::User(_) => None,
+                Func::Attached { kernel } => {
+                    let cookie = expr(T::AttachCookie, Type::Int(IntType::U64), span);
+                    if !kernel {
+                        let kind = crate::types::Formatted::Function;
+                        return Some(expr(
+                            T::Format {
+                                kind: kind.clone(),
+                                args: vec![cookie],
+                            },
+                            Type::Formatted(kind),
+                            span,
+                        ));
+                    }
+                    Some(cookie)
+                }
             };
             if let Some(addr) = address {
                 let kind = crate::types::Formatted::Ksym;
                 return Some(expr(
                     T::Format {
                         kind: kind.clone(),
-                        args: vec![expr(T::Int(addr), Type::Int(IntType::U64), span)],
+                        args: vec![addr],
                     },
                     Type::Formatted(kind),
                     span,

@@ -336,6 +336,8 @@ pub enum ExprKind {
     /// A string constant (without its NUL).
     Str(Vec<u8>),
     Builtin(Builtin),
+    /// The cookie the program's probe was attached with (`bpf_get_attach_cookie`).
+    AttachCookie,
     Var(VarId),
     /// `@m[keys]`: the value, or zero when the key is missing.
     MapRead {

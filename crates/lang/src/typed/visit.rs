@@ -42,6 +42,7 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         ExprKind::Int(_)
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
+        | ExprKind::AttachCookie
         | ExprKind::Var(_)
         | ExprKind::Len(_)
         | ExprKind::Stack
@@ -154,6 +155,7 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         ExprKind::Int(_)
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
+        | ExprKind::AttachCookie
         | ExprKind::Var(_)
         | ExprKind::Len(_)
         | ExprKind::Stack

@@ -8,7 +8,7 @@
 
 use super::{glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
-use crate::RuntimeError;
+use crate::{raw_prog, RuntimeError};
 use aya::programs::{KProbe, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{Attach, Func, ProgramKind, ResolveError, ResolvedProbe, Runs};
@@ -22,6 +22,18 @@ pub struct Kprobe {
 struct KprobeTarget {
     func: String,
     offset: u64,
+}
+
+/// Kernel functions attached to at once, by a `kprobe_multi` link: a wildcard's matches.
+#[derive(Debug, PartialEq)]
+struct KprobeMulti {
+    funcs: Vec<String>,
+}
+
+/// Whether the kernel makes `kprobe_multi` links (asked once).
+fn multi_links() -> bool {
+    static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *YES.get_or_init(features::kprobe_multi)
 }
 
 /// Kernel functions: the text symbols of `/proc/kallsyms`, sorted, each name once.
@@ -289,6 +301,62 @@ impl ProbeType for Kprobe {
                 "the functions that can be probed: scry -l 'kprobe:*{func}*'"
             )),
         ))
+    }
+
+    /// A wildcard's functions, attached by one `kprobe_multi` link where the kernel makes
+    /// them (bpftrace does the same); `func` is then the cookie each function is attached
+    /// with, its address. Functions named with their module are attached one by one.
+    fn join(&self, name: String, probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        let mut funcs = Vec::new();
+        for p in probes {
+            let t: &KprobeTarget = p.attach.get()?;
+            if t.offset != 0 || p.name.matches(':').count() != 1 {
+                return None;
+            }
+            funcs.push(t.func.clone());
+        }
+        if !multi_links() {
+            return None;
+        }
+        let mut probe = ResolvedProbe::new(
+            name,
+            self.provider(),
+            ProgramKind::new(self.provider(), None, Runs::OnEvents),
+            Attach::new(KprobeMulti { funcs }),
+        );
+        probe.values = uprobe::values(self.ret);
+        probe.func = Some(Func::Attached { kernel: true });
+        probe.registers = uprobe::registers();
+        Some(probe)
+    }
+
+    fn loads_itself(&self, target: &Attach) -> Option<(u32, u32)> {
+        target.get::<KprobeMulti>()?;
+        Some((
+            raw_prog::BPF_PROG_TYPE_KPROBE,
+            raw_prog::BPF_TRACE_KPROBE_MULTI,
+        ))
+    }
+
+    fn attach_loaded(
+        &self,
+        program: std::os::fd::BorrowedFd<'_>,
+        target: &Attach,
+        _pid: Option<u32>,
+    ) -> Result<OwnedEvents, ProgramError> {
+        let KprobeMulti { funcs } = super::target(target)?;
+        let names: Vec<&str> = funcs.iter().map(String::as_str).collect();
+        let cookies: Vec<u64> = names
+            .iter()
+            .map(|f| crate::symbols::kernel_address(f).unwrap_or(0))
+            .collect();
+        let link = raw_prog::kprobe_multi(program, &names, &cookies, self.ret)
+            .map_err(|e| super::syscall_error("bpf_link_create", e))?;
+        Ok(vec![Attachment::Event(link)])
+    }
+
+    fn probe_count(&self, target: &Attach) -> usize {
+        target.get::<KprobeMulti>().map_or(1, |m| m.funcs.len())
     }
 
     fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {

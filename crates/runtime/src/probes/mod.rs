@@ -51,6 +51,30 @@ pub trait ProbeType: Sync {
         target: &Attach,
         pid: Option<u32>,
     ) -> Result<OwnedEvents, ProgramError>;
+    /// One probe for all of `probes`, what one attach point expanded to, where the kernel
+    /// attaches them at once (a multi link): see `ProbeResolver::join`.
+    fn join(&self, _name: String, _probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        None
+    }
+    /// The program and attach types scry loads a program for `target` with itself
+    /// (`raw_prog`), where aya cannot: multi links need their attach type given at load.
+    fn loads_itself(&self, _target: &Attach) -> Option<(u32, u32)> {
+        None
+    }
+    /// Attaches a program scry loaded itself (`loads_itself`).
+    fn attach_loaded(
+        &self,
+        _program: std::os::fd::BorrowedFd<'_>,
+        _target: &Attach,
+        _pid: Option<u32>,
+    ) -> Result<OwnedEvents, ProgramError> {
+        Err(ProgramError::UnexpectedProgramType)
+    }
+    /// How many probes a target stands for, as "Attached N probes" counts them: a multi
+    /// link's functions.
+    fn probe_count(&self, _target: &Attach) -> usize {
+        1
+    }
     /// Detaches and unloads a loaded program (what `OwnedEvents` held is dropped already).
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError>;
     /// The facilities `--info` reports for this type, each probed now (none for types that
@@ -99,7 +123,7 @@ pub trait ProbeType: Sync {
 /// a set's probes can be closed on another thread (closing a perf event waits for an RCU grace
 /// period, so hundreds take seconds).
 pub enum Attachment {
-    /// A perf event the probe type opened itself.
+    /// A perf event or a link the probe type made itself.
     Event(std::os::fd::OwnedFd),
     /// A link aya made, taken out of its program.
     Link(Box<dyn Send>),
@@ -164,6 +188,11 @@ pub(crate) fn function_gives(name: &str, ret: bool) -> bool {
     }
 }
 
+/// A failed `bpf(2)` call, as aya reports its own.
+pub(crate) fn syscall_error(call: &'static str, io_error: std::io::Error) -> ProgramError {
+    ProgramError::SyscallError(aya::sys::SyscallError { call, io_error })
+}
+
 /// The target a probe type made for itself in `resolve`, back from its `Attach`.
 pub(crate) fn target<T: 'static>(attach: &Attach) -> Result<&T, ProgramError> {
     attach.get::<T>().ok_or(ProgramError::UnexpectedProgramType)
@@ -211,17 +240,7 @@ impl ProbeResolver for KernelResolver {
         self.btf()?.enumeration(name)
     }
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
-        // Read once: a glob over kprobes asks for every function it names.
-        static SYMBOLS: std::sync::OnceLock<std::collections::HashMap<String, u64>> =
-            std::sync::OnceLock::new();
-        let symbols = SYMBOLS.get_or_init(|| {
-            let mut map = std::collections::HashMap::new();
-            for s in crate::symbols::kernel_symbols() {
-                map.entry(s.name.clone()).or_insert(s.address);
-            }
-            map
-        });
-        symbols.get(name).copied()
+        crate::symbols::kernel_address(name)
     }
 
     fn user_symbol(&self, path: &str, name: &str) -> Option<u64> {
@@ -243,6 +262,10 @@ impl ProbeResolver for KernelResolver {
             .filter(|t| t.gives(name))
             .map(|t| t.names()[0])
             .collect()
+    }
+
+    fn join(&self, name: String, probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        of(probes.first()?.provider)?.join(name, probes)
     }
 
     fn resolve(&self, provider: &str, parts: &[&str]) -> Result<Vec<ResolvedProbe>, ResolveError> {

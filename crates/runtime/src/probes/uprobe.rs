@@ -8,7 +8,7 @@ use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::ldcache;
 use crate::symbols::{elf_functions, ElfFunction};
-use crate::RuntimeError;
+use crate::{raw_prog, RuntimeError};
 use aya::programs::uprobe::UProbeScope;
 use aya::programs::{Program, ProgramError, UProbe};
 use scry_lang::types::{
@@ -238,6 +238,69 @@ impl ProbeType for Uprobe {
             .collect())
     }
 
+    /// A wildcard's functions, attached by one `uprobe_multi` link where the kernel makes
+    /// them (bpftrace does the same); `func` is then told by the cookie each is attached with.
+    fn join(&self, name: String, probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
+        let mut offsets = Vec::new();
+        let mut funcs = Vec::new();
+        for p in probes {
+            let t: &UprobeTarget = p.attach.get()?;
+            if p.binary != probes[0].binary {
+                return None;
+            }
+            offsets.push(t.offset);
+            funcs.push(p.func.as_ref()?.name().to_string());
+        }
+        let path = probes[0].binary.clone()?;
+        if !multi_links() {
+            return None;
+        }
+        let mut probe = ResolvedProbe::new(
+            name,
+            self.provider(),
+            ProgramKind::new(self.provider(), None, Runs::OnEvents),
+            Attach::new(UprobeMulti {
+                path: path.clone(),
+                offsets,
+                funcs,
+            }),
+        );
+        probe.values = values(self.ret);
+        probe.func = Some(Func::Attached { kernel: false });
+        probe.binary = Some(path);
+        probe.registers = registers();
+        Some(probe)
+    }
+
+    fn loads_itself(&self, target: &Attach) -> Option<(u32, u32)> {
+        target.get::<UprobeMulti>()?;
+        Some((
+            raw_prog::BPF_PROG_TYPE_KPROBE,
+            raw_prog::BPF_TRACE_UPROBE_MULTI,
+        ))
+    }
+
+    fn attach_loaded(
+        &self,
+        program: std::os::fd::BorrowedFd<'_>,
+        target: &Attach,
+        pid: Option<u32>,
+    ) -> Result<OwnedEvents, ProgramError> {
+        let UprobeMulti {
+            path,
+            offsets,
+            funcs,
+        } = super::target(target)?;
+        let cookies = crate::symbols::add_functions(funcs);
+        let link = raw_prog::uprobe_multi(program, path, offsets, &cookies, self.ret, pid)
+            .map_err(|e| super::syscall_error("bpf_link_create", e))?;
+        Ok(vec![Attachment::Event(link)])
+    }
+
+    fn probe_count(&self, target: &Attach) -> usize {
+        target.get::<UprobeMulti>().map_or(1, |m| m.offsets.len())
+    }
+
     fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
         let p: &mut UProbe = program.try_into()?;
         p.load()
@@ -277,6 +340,21 @@ impl ProbeType for Uprobe {
             Feature::new("uprobe_multi", features::uprobe_multi()),
         ]
     }
+}
+
+/// Functions of one file attached to at once, by a `uprobe_multi` link: a wildcard's matches.
+#[derive(Debug, PartialEq)]
+struct UprobeMulti {
+    path: String,
+    offsets: Vec<u64>,
+    /// Each offset's function, for `func`.
+    funcs: Vec<String>,
+}
+
+/// Whether the kernel makes `uprobe_multi` links (asked once).
+fn multi_links() -> bool {
+    static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *YES.get_or_init(features::uprobe_multi)
 }
 
 /// An instruction of a file, by its offset in the file.

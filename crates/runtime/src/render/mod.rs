@@ -113,6 +113,9 @@ impl Renderer {
             }
             Formatted::Errno => strerror(word as i32),
             Formatted::Syscall => syscall_name(word),
+            Formatted::Function => {
+                crate::symbols::function_name(word).unwrap_or_else(|| format!("0x{word:x}"))
+            }
             Formatted::Inet => inet(word, bytes.get(8..24).unwrap_or(&[])),
             Formatted::Buffer(cap) => {
                 let len = (word as usize).min(*cap as usize);
