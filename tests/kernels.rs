@@ -364,7 +364,9 @@ fn record(name: &str, package: &str, results: &[&str]) {
              probe, makes the event happen, and checks scry's output. The `tool-*` checks run\n\
              bpftrace's own tools, unchanged, as Debian's `bpftrace` package installs them. This\n\
              machine's kernel has no kprobes and refuses BPF trampolines: the probe types that need\n\
-             them are tested here.\n\n\
+             them are tested here. Globs of kprobes and uprobes attach by one multi link where the\n\
+             kernel has them: Debian's 6.1 is built without CONFIG_FPROBE and predates uprobe_multi\n\
+             (6.6), so there the `*-wildcard-link` checks expect a perf event per function.\n\n\
              The packages of the last run (Debian's stock cloud kernels; the newest version of\n\
              each series is used):\n\n{}\n\n\
              Written by `UPDATE_KERNELS_DOC=1 cargo test --test kernels`; every run checks that the\n\

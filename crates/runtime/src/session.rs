@@ -228,30 +228,30 @@ impl Session {
         let mut loaded_itself = Vec::new();
         for prog in &module.programs {
             let kind = probe_type(prog)?;
-            if let Some((prog_type, attach_type)) = kind.loads_itself(&prog.attach) {
+            let loaded = if let Some((prog_type, attach_type)) = kind.loads_itself(&prog.attach) {
                 let map_fd = |id: scry_codegen::module::MapId| {
                     let map = ebpf.map(&module.maps.get(id.0)?.name)?;
                     Some(map_data(map)?.fd().as_fd().as_raw_fd())
                 };
-                match raw_prog::load(prog, prog_type, attach_type, map_fd) {
-                    Ok(fd) => loaded_itself.push((prog.name.clone(), fd)),
-                    Err(refused) => return Err(refused_error(prog, refused)),
-                }
-                continue;
-            }
-            let p = ebpf
-                .program_mut(&prog.name)
-                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            if let Err(e) = kind.load(p, &prog.attach) {
-                let error = match kind.load_refused(&prog.attach, &e) {
-                    Some((reason, hint)) => RuntimeError::Unavailable {
-                        probe: prog.probe.clone(),
-                        attach_span: prog.attach_span,
-                        reason,
-                        hint,
-                    },
-                    None => load_error(prog, e),
-                };
+                raw_prog::load(prog, prog_type, attach_type, map_fd)
+                    .map(|fd| loaded_itself.push((prog.name.clone(), fd)))
+                    .map_err(|refused| refused_error(prog, refused))
+            } else {
+                let p = ebpf
+                    .program_mut(&prog.name)
+                    .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+                kind.load(p, &prog.attach)
+                    .map_err(|e| match kind.load_refused(&prog.attach, &e) {
+                        Some((reason, hint)) => RuntimeError::Unavailable {
+                            probe: prog.probe.clone(),
+                            attach_span: prog.attach_span,
+                            reason,
+                            hint,
+                        },
+                        None => load_error(prog, e),
+                    })
+            };
+            if let Err(error) = loaded {
                 if self.missing == MissingProbes::Error || prog.kind.runs.once() {
                     return Err(error);
                 }

@@ -104,21 +104,40 @@ pub fn kernel_address(name: &str) -> Option<u64> {
 }
 
 /// The user functions that probes attached to many at once run for, by the index their
-/// cookie holds (`Formatted::Function`): every loaded set's, for as long as scry runs.
-static FUNCTIONS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// Adds names to the table of `Formatted::Function`; the cookie of each is its index.
-pub fn add_functions(names: &[String]) -> Vec<u64> {
-    let mut table = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
-    let first = table.len() as u64;
-    table.extend_from_slice(names);
-    (first..first + names.len() as u64).collect()
+/// cookie holds (`Formatted::Function`): every loaded set's, for as long as scry runs. A name
+/// has one index, so `@[func]` has one key per function whichever link counted it.
+#[derive(Default)]
+struct Functions {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, u64>,
 }
 
-/// A function by the index `add_functions` gave it.
-pub fn function_name(index: u64) -> Option<String> {
+static FUNCTIONS: std::sync::Mutex<Option<Functions>> = std::sync::Mutex::new(None);
+
+/// The cookies of functions for `Formatted::Function`: each name's index in the table,
+/// added when new.
+pub fn function_cookies(names: &[String]) -> Vec<u64> {
+    let mut table = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let table = table.get_or_insert_with(Functions::default);
+    names
+        .iter()
+        .map(|n| {
+            if let Some(&i) = table.index.get(n) {
+                return i;
+            }
+            let i = table.names.len() as u64;
+            table.names.push(n.clone());
+            table.index.insert(n.clone(), i);
+            i
+        })
+        .collect()
+}
+
+/// A function by the cookie `function_cookies` gave it.
+pub fn function_name(cookie: u64) -> Option<String> {
     let table = FUNCTIONS.lock().unwrap_or_else(|e| e.into_inner());
-    table.get(usize::try_from(index).ok()?).cloned()
+    let names = &table.as_ref()?.names;
+    names.get(usize::try_from(cookie).ok()?).cloned()
 }
 
 /// One line of `/proc/kallsyms`.

@@ -291,7 +291,7 @@ impl ProbeType for Uprobe {
             offsets,
             funcs,
         } = super::target(target)?;
-        let cookies = crate::symbols::add_functions(funcs);
+        let cookies = crate::symbols::function_cookies(funcs);
         let link = raw_prog::uprobe_multi(program, path, offsets, &cookies, self.ret, pid)
             .map_err(|e| super::syscall_error("bpf_link_create", e))?;
         Ok(vec![Attachment::Event(link)])
