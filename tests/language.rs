@@ -312,3 +312,82 @@ fn constants_from_headers_and_the_table_and_probe_scoped_variables() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("unknown variable `$inner`"), "{err}");
 }
+
+/// Runs a BEGIN-only program to its end: its standard output.
+fn begin(script: &str) -> String {
+    let (status, stdout, stderr) = common::run(&["-q", "-e", script]);
+    assert!(status.success(), "{script}: {stderr}");
+    stdout
+}
+
+#[test]
+fn a_string_variable_holds_its_longest_value() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { $a = ""; if (1) { $a = "hi" } else { $a = "hello" } printf("[%s]\n", $a);
+           $b = ""; if (0) { $b = "hi" } else { $b = "hello" } printf("[%s]\n", $b);
+           $t = ("a", 1); $t = ("hellolongstr", 2); print($t);
+           $i = 0; $s = "x"; while ($i < 2) { printf("<%s>\n", $s); $s = "longer"; $i++; }
+           exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        ["[hi]", "[hello]", "(hellolongstr, 2)", "<x>", "<longer>"],
+        "{out}"
+    );
+}
+
+#[test]
+fn pointers_show_in_hex_and_step_by_their_pointee() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { @c = (int8 *)0x32; @c += 1; @d = (int32 *)0x32; @d += 1; @e = (int16 *)0x10; @e++;
+           $p = (int64 *)0x8; print($p + 2); print(($p, 1)); @k[$p] = 1;
+           printf("%d %x %p\n", $p, $p, $p); exit(); }"#,
+    );
+    for want in [
+        "@c: 0x33",
+        "@d: 0x36",
+        "@e: 0x12",
+        "0x18",
+        "(0x8, 1)",
+        "@k[0x8]: 1",
+        "8 8 0x8",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+    // JSON keeps the number, as bpftrace's does.
+    let (status, json, stderr) =
+        common::run(&["-f", "json", "-e", "BEGIN { @c = (int8 *)0x32; exit(); }"]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        json.contains(r#"{"type": "map", "data": {"@c": 50}}"#),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_script_enumerator_shows_by_name() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"enum E { A = 1, B = 2 }
+           BEGIN { $e = B; printf("%s %d %s\n", $e, $e, A); @m[$e] = 1; @v = A; print(($e, 1));
+                   printf("%d\n", $e + 1); exit(); }"#,
+    );
+    for want in ["B 2 A", "(B, 1)", "3", "@m[B]: 1", "@v: A"] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+}

@@ -333,6 +333,8 @@ pub enum FieldKind {
     Int(IntType),
     /// 0 or 1 in 8 bytes.
     Bool,
+    /// An address in 8 bytes, shown in hex.
+    Pointer,
     /// An enum's value in 8 bytes, shown by name.
     Enum(Box<EnumType>),
     /// A NUL-terminated string in a buffer of this many bytes.
@@ -354,7 +356,11 @@ impl FieldKind {
     /// Bytes the field takes in a record or key.
     pub fn size(&self) -> u32 {
         match self {
-            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Enum(_) | FieldKind::Stack { .. } => 8,
+            FieldKind::Int(_)
+            | FieldKind::Bool
+            | FieldKind::Pointer
+            | FieldKind::Enum(_)
+            | FieldKind::Stack { .. } => 8,
             FieldKind::Str(cap) => str_slot(*cap),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
             FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
@@ -365,7 +371,11 @@ impl FieldKind {
     pub fn is_word(&self) -> bool {
         matches!(
             self,
-            FieldKind::Int(_) | FieldKind::Bool | FieldKind::Enum(_) | FieldKind::Stack { .. }
+            FieldKind::Int(_)
+                | FieldKind::Bool
+                | FieldKind::Pointer
+                | FieldKind::Enum(_)
+                | FieldKind::Stack { .. }
         )
     }
 }
@@ -400,6 +410,7 @@ impl Module {
         match ty {
             Type::Str(cap) => FieldKind::Str(*cap),
             Type::Bool => FieldKind::Bool,
+            Type::Ptr { .. } => FieldKind::Pointer,
             Type::Enum(e) => FieldKind::Enum(e.clone()),
             Type::Stack { user, limit, mode } => FieldKind::Stack {
                 map: self.stack_map(*user, *limit),

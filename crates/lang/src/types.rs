@@ -621,6 +621,11 @@ pub trait ProbeResolver {
         None
     }
     /// A kernel enum by name, for `(enum NAME)x`.
+    /// The enum an enumerator of the script's own belongs to: its value is typed as that
+    /// enum (and shown by name), as bpftrace types it.
+    fn enum_of(&self, _enumerator: &str) -> Option<EnumType> {
+        None
+    }
     fn enumeration(&self, _name: &str) -> Option<EnumType> {
         None
     }

@@ -274,6 +274,12 @@ impl ProbeResolver for ScriptTypes<'_> {
             .map(|(_, v)| *v)
             .or_else(|| self.kernel.enum_value(name))
     }
+    fn enum_of(&self, enumerator: &str) -> Option<EnumType> {
+        self.enums
+            .iter()
+            .find(|e| e.variants.iter().any(|(n, _)| n == enumerator))
+            .cloned()
+    }
     fn enumeration(&self, name: &str) -> Option<EnumType> {
         self.enums
             .iter()

@@ -795,14 +795,14 @@ fn can_be_key(ty: &Type) -> bool {
     }
 }
 
-/// How a key value is stored: integers widened to 64 bits.
+/// How a key value is stored: integers widened to 64 bits (pointers keep their type, shown in
+/// hex).
 fn key_type(ty: &Type) -> Type {
     match ty {
         Type::Int(i) => Type::Int(IntType {
             bits: 64,
             signed: i.signed,
         }),
-        Type::Ptr { .. } => Type::Int(IntType::U64),
         Type::Tuple(elems) => Type::Tuple(elems.iter().map(key_type).collect()),
         other => other.clone(),
     }

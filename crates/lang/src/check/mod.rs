@@ -162,13 +162,21 @@ pub fn check_with_maps(
                     .predicate
                     .as_ref()
                     .and_then(|p| ck.scalar(p, "a predicate"));
-                let body = ck.stmts(&probe.body);
+                let mut body = ck.stmts(&probe.body);
+                let mut predicate = predicate;
                 // `let $x;` never assigned: an integer, as bpftrace defaults it.
                 for v in &mut ck.vars {
                     if v.ty == Type::Void {
                         v.ty = Type::Int(IntType::I64);
                     }
                 }
+                // A variable widened by a later assignment is read as its final type everywhere,
+                // reads before that assignment included (a loop reads them again after it).
+                let mut reads = FinalVarTypes(&ck.vars);
+                if let Some(p) = &mut predicate {
+                    typed::visit::VisitorMut::expr(&mut reads, p);
+                }
+                typed::visit::walk_stmts_mut(&mut reads, &mut body);
                 for d in ck.diags {
                     // A block attached to many probes would repeat the same error for each.
                     if !diags.contains(&d) {
@@ -230,6 +238,20 @@ struct Checker<'a> {
     maps: &'a mut maps::Maps,
     /// The names `getopt()` reads, across every probe.
     getopts: &'a mut Vec<String>,
+}
+
+/// Sets every read of a variable to the variable's final type.
+struct FinalVarTypes<'a>(&'a [typed::Var]);
+
+impl typed::visit::VisitorMut for FinalVarTypes<'_> {
+    fn expr(&mut self, e: &mut typed::Expr) {
+        if let T::Var(id) = e.kind {
+            if let Some(v) = self.0.get(id.0) {
+                e.ty = v.ty.clone();
+            }
+        }
+        typed::visit::walk_expr_mut(self, e);
+    }
 }
 
 /// Whether a block may run as one program for every probe its attach point expanded to: not

@@ -99,6 +99,16 @@ impl Checker<'_> {
             // Given by the probe, found below.
             Some(Special::Args | Special::Func | Special::Retval | Special::Ctx) | None => {}
         }
+        if !self.options.constants.contains_key(name) {
+            if let Some(e) = self.resolver.enum_of(name) {
+                let v = e
+                    .variants
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| *v)?;
+                return Some(expr(T::Int(v as u64), Type::Enum(Box::new(e)), span));
+            }
+        }
         let constant = self
             .options
             .constants

@@ -223,11 +223,10 @@ impl Checker<'_> {
             (a, b) if a.is_scalar() && b.is_scalar() => true,
             (a, b) => a == b,
         };
-        // A wider integer assigned later widens the variable (as bpftrace upcasts it).
-        if let (Type::Int(a), Type::Int(b)) = (&have, &value.ty) {
-            if b.bits > a.bits {
-                self.vars[id.0].ty = Type::Int(*b);
-            }
+        // A wider integer or a longer string assigned later widens the variable (as bpftrace
+        // upcasts integers and sizes strings by the longest value).
+        if compatible {
+            self.vars[id.0].ty = widest(&have, &value.ty);
         }
         if !compatible {
             let d = self
@@ -454,5 +453,18 @@ impl Checker<'_> {
             out.push(arg);
         }
         ok.then_some((format, out))
+    }
+}
+
+/// The type that holds values of both `a` and `b`, of a variable assigned both: the wider
+/// integer, the longer string, and so member by member in tuples; otherwise `a`.
+fn widest(a: &Type, b: &Type) -> Type {
+    match (a, b) {
+        (Type::Int(x), Type::Int(y)) if y.bits > x.bits => Type::Int(*y),
+        (Type::Str(x), Type::Str(y)) => Type::Str(*x.max(y)),
+        (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => {
+            Type::Tuple(x.iter().zip(y).map(|(x, y)| widest(x, y)).collect())
+        }
+        _ => a.clone(),
     }
 }

@@ -77,7 +77,7 @@ fn key(k: &[Scalar]) -> String {
 fn scalar(s: &Scalar) -> String {
     match s {
         Scalar::Int(v) => int(i128::from(*v)),
-        Scalar::UInt(v) => int(i128::from(*v)),
+        Scalar::UInt(v) | Scalar::Pointer(v) => int(i128::from(*v)),
         Scalar::Str(s) => string(s),
         Scalar::Bool(b) => b.to_string(),
         Scalar::Stack(..) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),

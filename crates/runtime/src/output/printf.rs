@@ -30,6 +30,9 @@ pub fn format_printf(
                     FieldKind::Enum(e) if spec.conv != Conv::Str => {
                         format_int(&mut out, spec, raw, e.int)
                     }
+                    FieldKind::Pointer if spec.conv != Conv::Str => {
+                        format_int(&mut out, spec, raw, IntType::U64)
+                    }
                     FieldKind::Bool if spec.conv != Conv::Str => {
                         format_int(&mut out, spec, raw, IntType::U64)
                     }

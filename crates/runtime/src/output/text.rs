@@ -64,6 +64,7 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
     match s {
         Scalar::Int(v) => v.to_string(),
         Scalar::UInt(v) => v.to_string(),
+        Scalar::Pointer(v) => format!("0x{v:x}"),
         Scalar::Str(s) => s.clone(),
         Scalar::Bool(b) => b.to_string(),
         Scalar::Stack(frames, StackMode::Bpftrace) => stack(frames, indent),

@@ -8,6 +8,8 @@ use scry_lang::types::StackMode;
 pub enum Scalar {
     Int(i64),
     UInt(u64),
+    /// An address: hex in text, a number in JSON (as bpftrace shows pointers).
+    Pointer(u64),
     Str(String),
     Bool(bool),
     /// A symbolized stack, innermost frame first, each frame as its mode writes it.

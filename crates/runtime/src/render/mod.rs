@@ -76,6 +76,7 @@ impl Renderer {
                 }
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
+            FieldKind::Pointer => Scalar::Pointer(u64_at(bytes, 0)),
             FieldKind::Enum(e) => {
                 let v = u64_at(bytes, 0) as i64;
                 match e.name_of(v) {
