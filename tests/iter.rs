@@ -51,3 +51,26 @@ fn iterators_are_listed_and_named() {
     assert!(stderr.contains("no iterator `tsk`"), "{stderr}");
     assert!(stderr.contains("did you mean `iter:task`?"), "{stderr}");
 }
+
+#[test]
+fn the_iterators_closing_call_runs_no_block() {
+    if !kernel() {
+        return;
+    }
+    // After the last task the kernel calls the program once more with `ctx.task` NULL; the
+    // block must not see it (it printed a task of pid 0, and `@[ctx.task->pid]` counted it).
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-e",
+        r#"iter:task { @tasks = count(); if (ctx.task == 0) { @null = count(); } @[ctx.task->pid == 0] = count(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(!stdout.contains("@null"), "{stdout}");
+    assert!(!stdout.contains("@[true]"), "{stdout}");
+    let tasks: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@tasks: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(tasks > 10, "{stdout}");
+}

@@ -115,6 +115,8 @@ check fexit-retval '^fexit 3$' -c "$CAT" \
 check begin-end '^end$' -e 'BEGIN { printf("begin\n"); exit(); } END { printf("end\n"); }'
 check tracepoint 'openat /proc/version' -c "$CAT" \
     -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s\n", str(args.filename)); }'
+check iter-task '^1 init$' \
+    -e 'iter:task /ctx.task->pid == 1/ { printf("%d %s\n", ctx.task->pid, ctx.task->comm); }'
 check rawtracepoint '^raw exec cat$' -c "$CAT" \
     -e 'rawtracepoint:sched_process_exec /comm == "cat"/ { printf("raw exec %s\n", comm); exit(); }'
 check uprobe '^@: [1-9][0-9]*$' -c 'scry --info' \

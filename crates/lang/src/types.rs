@@ -540,6 +540,9 @@ pub struct ResolvedProbe {
     pub binary: Option<String>,
     /// The machine registers the context holds, for `reg("name")`.
     pub registers: Vec<ContextField>,
+    /// The offset of a context word that is NULL on a run that only marks the end (an
+    /// iterator's last call, past its last object): the block does not run then.
+    pub ends_on_null: Option<u32>,
     pub attach: Attach,
 }
 
@@ -562,6 +565,7 @@ impl ResolvedProbe {
             func: None,
             binary: None,
             registers: Vec::new(),
+            ends_on_null: None,
             attach,
         }
     }

@@ -307,6 +307,12 @@ impl<'a> Lowerer<'a> {
         self.asm.span = self.probe.attach_span;
         self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
         self.prologue();
+        if let Some(off) = self.probe.resolved.ends_on_null {
+            let off = self.asm.off16(off as i64);
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R0, CTX, off));
+            let ret = self.ret;
+            self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, ret);
+        }
         let once = self.probe.resolved.program.runs.once();
         if let (Some(pid), false) = (self.options.pid_filter, once) {
             self.asm.emit(Insn::call(Helper::GetCurrentPidTgid));
