@@ -391,3 +391,28 @@ fn a_script_enumerator_shows_by_name() {
         );
     }
 }
+
+#[test]
+fn a_range_whose_bounds_are_known_at_run_time_loops() {
+    if !kernel() {
+        return;
+    }
+    // The verifier cannot walk a loop to a map's value: these run by bpf_loop.
+    let out = begin(
+        r#"BEGIN { @n = 3; for ($i : 0..@n) { printf("i %d\n", $i); }
+           $s = 2; $t = 0;
+           for ($j : $s..@n + 3) { if ($j == 4) { continue; } if ($j == 5) { break; } $t += $j; }
+           printf("t %d\n", $t);
+           for ($k : @n..1) { printf("never\n"); }
+           @m[1] = 1; @m[2] = 2;
+           for ($kv : @m) { for ($x : 0..$kv.1) { @c[$kv.0] = count(); } }
+           exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..4], ["i 0", "i 1", "i 2", "t 5"], "{out}");
+    assert!(!out.contains("never"), "{out}");
+    assert!(
+        lines.contains(&"@c[1]: 1") && lines.contains(&"@c[2]: 2"),
+        "{out}"
+    );
+}

@@ -187,6 +187,7 @@ pub enum Helper {
     ForEachMapElem = 164,
     GetFuncIp = 173,
     GetAttachCookie = 174,
+    Loop = 181,
 }
 
 impl Helper {
@@ -218,6 +219,7 @@ impl Helper {
             ForEachMapElem,
             GetFuncIp,
             GetAttachCookie,
+            Loop,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -258,6 +260,7 @@ impl Helper {
             ForEachMapElem => "for_each_map_elem",
             GetFuncIp => "get_func_ip",
             GetAttachCookie => "get_attach_cookie",
+            Loop => "loop",
         }
     }
 }

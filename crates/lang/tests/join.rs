@@ -66,6 +66,7 @@ fn a_block_that_reads_probe_or_loops_over_a_map_is_one_probe_per_function() {
         r#"kprobe:f* { printf("%s\n", probe); }"#,
         "kprobe:f* /probe == \"kprobe:f1\"/ { }",
         "kprobe:f* { @m[1] = 1; for ($kv : @m) { } }",
+        "kprobe:f* { $n = 3; for ($i : 0..$n) { } }",
     ] {
         assert_eq!(
             names(&checked(source)),

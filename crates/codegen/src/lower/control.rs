@@ -1,8 +1,9 @@
 //! Control flow: `while`, `for ($i : a..b)`, `for ($kv : @map)`, `break`/`continue`, and `?:`.
 //! Loops are plain backward jumps: the kernel's verifier proves them bounded by walking them.
 //! A loop over a map is `bpf_for_each_map_elem` with the body as a callback subprogram, emitted
-//! after the program; it reaches the probe's variables through the scratch area and its context
-//! through a stack slot of the caller.
+//! after the program, and so is a range whose bounds are not constants (`bpf_loop`: the
+//! verifier cannot walk a loop whose count it does not know); a callback reaches the probe's
+//! variables through the scratch area and its context through a stack slot of the caller.
 
 use super::{CompileError, Lowerer, CTX};
 use crate::asm::Label;
@@ -12,21 +13,46 @@ use scry_lang::typed::visit::{walk_probe, walk_stmt, Visitor};
 use scry_lang::typed::{Expr, MapId, Probe, Stmt, StmtKind, VarId};
 use scry_lang::types::Type;
 
-/// A `for ($kv : @map)` body waiting to be emitted as a subprogram.
+/// A loop body waiting to be emitted as a subprogram.
 pub(super) struct Callback {
     entry: Label,
     var: VarId,
-    map: MapId,
+    over: Over,
     body: Vec<Stmt>,
 }
 
-/// Whether any statement, however nested (inside a `{ …; v }` value too), is a loop over a map.
-pub(super) fn has_for_map(probe: &Probe) -> bool {
+/// The most iterations `bpf_loop` runs (the kernel's BPF_MAX_LOOPS).
+const MAX_LOOPS: i32 = 1 << 23;
+
+/// What a callback loops over.
+enum Over {
+    /// `for ($kv : @map)`: each entry.
+    Map(MapId),
+    /// `for ($i : a..b)` with bounds known only at run time: `bpf_loop`'s index, from `a`.
+    Range,
+}
+
+/// A range loop runs as a callback unless both its bounds are constants.
+fn range_in_callback(start: &Expr, end: &Expr) -> bool {
+    use scry_lang::typed::ExprKind;
+    !matches!(
+        (&start.kind, &end.kind),
+        (ExprKind::Int(_), ExprKind::Int(_))
+    )
+}
+
+/// Whether any statement, however nested (inside a `{ …; v }` value too), is a loop that runs
+/// as a callback.
+pub(super) fn has_callbacks(probe: &Probe) -> bool {
     #[derive(Default)]
     struct Find(bool);
     impl Visitor for Find {
         fn stmt(&mut self, s: &Stmt) {
-            self.0 |= matches!(s.kind, StmtKind::ForMap { .. });
+            self.0 |= match &s.kind {
+                StmtKind::ForMap { .. } => true,
+                StmtKind::ForRange { start, end, .. } => range_in_callback(start, end),
+                _ => false,
+            };
             walk_stmt(self, s);
         }
     }
@@ -75,6 +101,9 @@ impl Lowerer<'_> {
         end: &Expr,
         body: &[Stmt],
     ) -> Result<(), CompileError> {
+        if range_in_callback(start, end) {
+            return self.range_loop(var, start, end, body);
+        }
         let slot = self.var_dst(var);
         let limit = self.alloc(8);
         self.eval_int(end, self.base)?;
@@ -109,6 +138,52 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// A range whose bounds are known at run time only: `bpf_loop(end - start, callback,
+    /// slots, 0)` (no iterations when end ≤ start), the callback given the address of two
+    /// stack slots: the context, then `start`.
+    fn range_loop(
+        &mut self,
+        var: VarId,
+        start: &Expr,
+        end: &Expr,
+        body: &[Stmt],
+    ) -> Result<(), CompileError> {
+        let entry = self.asm.new_label();
+        let slots = self.alloc(16);
+        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slots, CTX));
+        self.eval_int(end, self.base)?;
+        let r = self.fetch(self.base, Reg::R0);
+        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slots + 8, r));
+        self.eval_int(start, self.base)?;
+        let r = self.fetch(self.base, Reg::R2);
+        // r1 = end - start, through the start slot.
+        self.asm
+            .emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, slots + 8));
+        self.asm.emit(Insn::stx(Size::DW, Reg::FP, slots + 8, r));
+        self.asm.emit(Insn::alu64_reg(Alu::Sub, Reg::R1, r));
+        let skip = self.asm.new_label();
+        self.asm.jmp_imm(Cond::SLe, Reg::R1, 0, skip);
+        // bpf_loop refuses more than 2^23 iterations (running none): that many run.
+        let counted = self.asm.new_label();
+        self.asm.jmp_imm(Cond::Le, Reg::R1, MAX_LOOPS, counted);
+        self.asm.emit(Insn::mov64_imm(Reg::R1, MAX_LOOPS));
+        self.asm.bind(counted);
+        self.asm.ld_func(Reg::R2, entry);
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+        self.asm
+            .emit(Insn::alu64_imm(Alu::Add, Reg::R3, i32::from(slots)));
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.asm.emit(Insn::call(Helper::Loop));
+        self.asm.bind(skip);
+        self.callbacks.push(Callback {
+            entry,
+            var,
+            over: Over::Range,
+            body: body.to_vec(),
+        });
+        Ok(())
+    }
+
     /// `for ($kv : @map)`: calls `bpf_for_each_map_elem` with the body as its callback, which
     /// gets the address of a stack slot holding the context.
     pub(super) fn for_map(
@@ -131,17 +206,32 @@ impl Lowerer<'_> {
         self.callbacks.push(Callback {
             entry,
             var,
-            map,
+            over: Over::Map(map),
             body: body.to_vec(),
         });
         Ok(())
     }
 
-    /// A loop body as a callback: `(map, key, value, ctx slot)` in r1–r4; returns 0 to go on,
-    /// 1 to stop. It has a frame of its own, laid out like the program's (the zero key and the
-    /// scratch address at the same offsets), and copies the entry into `$kv` first.
+    /// A loop body as a callback; returns 0 to go on, 1 to stop. It has a frame of its own,
+    /// laid out like the program's (the zero key and the scratch address at the same offsets).
+    /// Over a map it gets `(map, key, value, ctx slot)` in r1–r4 and copies the entry into
+    /// `$kv` first; over a range, `(index, slots)`, and sets `$i` to start + index.
     pub(super) fn callback(&mut self, cb: Callback) -> Result<(), CompileError> {
-        let map = self.user_map(cb.map);
+        let map = match cb.over {
+            Over::Map(map) => map,
+            Over::Range => {
+                self.asm.bind(cb.entry);
+                self.asm.emit(Insn::ldx(Size::DW, CTX, Reg::R2, 0));
+                self.asm.emit(Insn::ldx(Size::DW, Reg::R6, Reg::R2, 8));
+                self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R6, Reg::R1));
+                let stop = self.asm.new_label();
+                self.scratch_entry(stop);
+                let var = self.var_dst(cb.var);
+                self.store_word(var, Reg::R6);
+                return self.callback_body(&cb.body, stop);
+            }
+        };
+        let map = self.user_map(map);
         let Type::Tuple(kv) = self.probe.vars[cb.var.0].ty.clone() else {
             return Err(self.unsupported(
                 "a loop variable that is not a (key, value) tuple",
@@ -160,14 +250,8 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::ldx(Size::DW, CTX, Reg::R4, 0));
         self.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R2));
         self.asm.emit(Insn::mov64_reg(Reg::R7, Reg::R3));
-        let next = self.asm.new_label();
         let stop = self.asm.new_label();
-        self.asm
-            .emit(Insn::st_imm(Size::DW, Reg::FP, self.zero_key, 0));
-        self.array_lookup(Module::SCRATCH);
-        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, stop);
-        self.asm
-            .emit(Insn::stx(Size::DW, Reg::FP, self.scratch_slot, Reg::R0));
+        self.scratch_entry(stop);
         let kv_at = self.var_dst(cb.var);
         let value_at = kv_at.at(key_ty.slot_size());
         self.copy_from(Reg::R6, kv_at, key_ty.slot_size().min(key_size));
@@ -180,6 +264,22 @@ impl Lowerer<'_> {
             let value_size = self.module.maps[map.map.0].value_size;
             self.copy_from(Reg::R7, value_at, value_ty.slot_size().min(value_size));
         }
+        self.callback_body(&cb.body, stop)
+    }
+
+    /// A callback's start: the scratch area's address into its slot (to `stop` if missing).
+    fn scratch_entry(&mut self, stop: Label) {
+        self.asm
+            .emit(Insn::st_imm(Size::DW, Reg::FP, self.zero_key, 0));
+        self.array_lookup(Module::SCRATCH);
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, stop);
+        self.asm
+            .emit(Insn::stx(Size::DW, Reg::FP, self.scratch_slot, Reg::R0));
+    }
+
+    /// A callback's body, then its returns: 0 to go on, 1 (at `stop`) to stop.
+    fn callback_body(&mut self, body: &[Stmt], stop: Label) -> Result<(), CompileError> {
+        let next = self.asm.new_label();
         // `break`, `return` and `exit()` stop the iteration; `continue` goes on to the next.
         let saved_ret = std::mem::replace(&mut self.ret, stop);
         let saved_loops = std::mem::replace(
@@ -190,7 +290,7 @@ impl Lowerer<'_> {
                 continued: false,
             }],
         );
-        let ends = self.stmts(&cb.body);
+        let ends = self.stmts(body);
         self.ret = saved_ret;
         let labels = std::mem::replace(&mut self.loops, saved_loops);
         // The verifier refuses unreachable code: after a body that always leaves, the next

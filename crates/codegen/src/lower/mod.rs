@@ -268,7 +268,7 @@ pub(crate) struct Lowerer<'a> {
     base: usize,
     /// Every variable lives in the scratch area, where `for` callbacks reach it.
     vars_in_scratch: bool,
-    /// `for ($kv : @map)` bodies, emitted as subprograms after the program.
+    /// `for` bodies that run as callbacks, emitted as subprograms after the program.
     callbacks: Vec<control::Callback>,
 }
 
@@ -290,7 +290,7 @@ impl<'a> Lowerer<'a> {
             ret,
             loops: Vec::new(),
             base: 0,
-            vars_in_scratch: control::has_for_map(probe),
+            vars_in_scratch: control::has_callbacks(probe),
             callbacks: Vec::new(),
         }
     }

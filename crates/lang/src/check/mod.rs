@@ -255,8 +255,9 @@ impl typed::visit::VisitorMut for FinalVarTypes<'_> {
 }
 
 /// Whether a block may run as one program for every probe its attach point expanded to: not
-/// when it reads `probe` (which names each), nor when it loops over a map (whose callback
-/// needs BTF function info, which programs attached to many functions are not loaded with).
+/// when it reads `probe` (which names each), nor when it has a loop that runs as a callback
+/// (over a map, or a range to a run-time bound): callbacks need BTF function info, which
+/// programs attached to many functions are not loaded with.
 fn joinable(probe: &ast::Probe) -> bool {
     struct Reads(bool);
     impl ast::visit::Visitor for Reads {
@@ -267,8 +268,14 @@ fn joinable(probe: &ast::Probe) -> bool {
             ast::visit::walk_expr(self, e);
         }
         fn stmt(&mut self, s: &ast::Stmt) {
-            if matches!(s.kind, ast::StmtKind::ForMap { .. }) {
-                self.0 = true;
+            let literal = |e: &ast::Expr| matches!(e.kind, A::Int(_));
+            match &s.kind {
+                ast::StmtKind::ForMap { .. } => self.0 = true,
+                // Bounds known only at run time make a callback too (`bpf_loop`).
+                ast::StmtKind::ForRange { start, end, .. } if !literal(start) || !literal(end) => {
+                    self.0 = true
+                }
+                _ => {}
             }
             ast::visit::walk_stmt(self, s);
         }
