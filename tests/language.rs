@@ -416,3 +416,37 @@ fn a_range_whose_bounds_are_known_at_run_time_loops() {
         "{out}"
     );
 }
+
+#[test]
+fn strncmp_sizeof_buf_and_logic_take_what_bpftrace_scripts_give_them() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN {
+             // strncmp is an integer, usable as a key or in arithmetic.
+             printf("cmp %d %d\n", strncmp("abc", "abd", 2), strncmp("abc", "abd", 3));
+             @k[strncmp("a", "b", 1)] = 1;
+             // A C type's name in sizeof.
+             printf("size %d %d %d\n", sizeof(uint64_t), sizeof(size_t), sizeof(u16));
+             // buf() of strings: their first bytes as they are.
+             $a = "hello";
+             printf("buf %r|%r|%r\n", buf("abc", 3), buf($a, 2), buf($a, 100));
+             // && and || between integers of different sizes.
+             $x = (uint8)1; $y = (uint64)0x100000000; $z = (int16)0;
+             printf("logic %d %d %d\n", $x && $y, $z || $y, $z && $y);
+             exit(); }"#,
+    );
+    for want in [
+        "cmp 0 1",
+        "size 8 8 2",
+        r"buf abc|he|hello\x00",
+        "logic 1 1 0",
+        "@k[1]: 1",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+}

@@ -258,6 +258,21 @@ impl Lowerer<'_> {
                     self.dst_into(dst.at(8), Reg::R1);
                     self.call_checked(read_helper(space), None);
                     Ok(())
+                } else if data.ty.is_str() && self.place(data).is_none() {
+                    // A string made here (a literal, `comm`, `str()`): written whole to the
+                    // scratch area first, so its first bytes are copied as they are (a string
+                    // written to the buffer directly would end in a NUL within it).
+                    let whole = super::Dst {
+                        base: super::Base::Scratch,
+                        off: self.scratch_alloc(data.ty.size()),
+                    };
+                    self.write_str(data, whole, data.ty.size(), depth + 1)?;
+                    self.dst_into(whole, Reg::R3);
+                    self.dst_into(dst.at(8), Reg::R1);
+                    self.asm
+                        .emit(Insn::mov64_imm(Reg::R2, data.ty.size().min(*cap) as i32));
+                    self.asm.emit(Insn::call(Helper::ProbeReadKernel));
+                    Ok(())
                 } else {
                     self.copy_bytes(data, dst.at(8), data.ty.size().min(*cap), depth + 1)
                 }

@@ -24,7 +24,7 @@ pub struct ScriptTypes<'a> {
 }
 
 /// The integer a C type name (or a scry one, or a kernel typedef) stands for.
-fn c_int(words: &[&str]) -> Option<Type> {
+pub(super) fn c_int(words: &[&str]) -> Option<Type> {
     let int = |bits, signed| Some(Type::Int(IntType { bits, signed }));
     match words.join(" ").as_str() {
         "char" | "signed char" | "int8" | "s8" | "__s8" | "int8_t" => int(8, true),

@@ -430,12 +430,16 @@ impl Checker<'_> {
                 let n = data.ty.size();
                 (expr(T::Int(u64::from(n)), Type::Int(IntType::U64), span), n)
             }
-            (Type::Ptr { .. } | Type::Int(_) | Type::Array { .. }, Some(n)) => {
+            (Type::Ptr { .. } | Type::Int(_) | Type::Array { .. } | Type::Str(_), Some(n)) => {
                 let n = self.scalar(n, "buf's length")?;
-                let cap = match fold(&n) {
+                let mut cap = match fold(&n) {
                     Some(c) if c >= 0 => (c as u32).min(self.options.max_strlen),
                     _ => self.options.max_strlen,
                 };
+                // A string's or array's bytes are all there are.
+                if !data.ty.is_scalar() {
+                    cap = cap.min(data.ty.size());
+                }
                 (n, cap)
             }
             (other, None) if other.is_scalar() => {

@@ -467,7 +467,13 @@ impl Checker<'_> {
     pub(super) fn size_of(&mut self, of: &TypeOrExpr, span: Span) -> Option<typed::Expr> {
         let ty = match of {
             TypeOrExpr::Type(t) => self.type_name(t)?,
-            TypeOrExpr::Expr(e) => self.expr(e)?.ty,
+            // A C type's name parses as an identifier: `sizeof(uint64_t)`, `sizeof(size_t)`.
+            TypeOrExpr::Expr(e) => match &e.kind {
+                ast::ExprKind::Ident(name) if super::ctypes::c_int(&[name]).is_some() => {
+                    super::ctypes::c_int(&[name])?
+                }
+                _ => self.expr(e)?.ty,
+            },
         };
         Some(expr(
             T::Int(u64::from(ty.size())),

@@ -52,8 +52,13 @@ impl Checker<'_> {
             return None;
         }
         let n = n.min(i64::from(u32::MAX)) as u32;
-        // strncmp is 0 on equality: the negation of "equal".
-        Some(negate_if(true, str_eq(a, b, Some(n), span)))
+        // strncmp is 0 on equality (the negation of "equal"), an integer as in C.
+        let differ = negate_if(true, str_eq(a, b, Some(n), span));
+        Some(expr(
+            T::Cast(Box::new(differ)),
+            Type::Int(IntType::I64),
+            span,
+        ))
     }
 
     /// `strcontains(h, n)` (a bool) or `strstr(h, n)` (where `n` starts in `h`, or -1).
