@@ -269,6 +269,8 @@ fn compile_options(cli: &Cli, config: &config::Config) -> CompileOptions {
     CompileOptions {
         name_prefix: format!("scry{:x}", std::process::id()),
         start_boot_ns: scry_runtime::clock::boot_ns(),
+        boot_to_tai_ns: scry_runtime::clock::boot_to_tai_ns(),
+        pid_ns: scry_runtime::namespaces::pid_namespace(),
         ncpus: scry_runtime::bpf_map::possible_cpus() as u32,
         max_map_keys: config.max_map_keys,
         pid_filter: cli.pid,

@@ -450,3 +450,53 @@ fn strncmp_sizeof_buf_and_logic_take_what_bpftrace_scripts_give_them() {
         );
     }
 }
+
+#[test]
+fn numaid_clocks_namespaced_ids_and_macaddr() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN {
+             printf("numa %d\n", numaid);
+             $m = nsecs(monotonic); $b = nsecs(boot); $t = nsecs(tai); $s = nsecs(sw_tai);
+             // TAI is wall-clock time (decades of seconds); the measured offset agrees.
+             printf("clocks %d %d %d %d\n", $m > 0, $b > 0, $t / 1000000000 > 1000000000,
+                    ($s > $t ? $s - $t : $t - $s) < 1000000000);
+             printf("ids %d %d\n", pid(init) == pid, tid(curr_ns) == tid);
+             printf("mac %s\n", macaddr(pton("102:304:5ab::")));
+             @mac[macaddr(pton("a0b:c0d:e0f::"))] = 1;
+             exit(); }"#,
+    );
+    for want in [
+        "numa 0",
+        "clocks 1 1 1 1",
+        "ids 1 1",
+        "mac 01:02:03:04:05:AB",
+        "@mac[0A:0B:0C:0D:0E:0F]: 1",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+    // In a pid namespace of its own, scry is pid 1 there.
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            common::scry_bin(),
+            "-q",
+            "-e",
+        ])
+        .arg(r#"BEGIN { printf("ns %d %d\n", pid(curr_ns), pid(init) == pid); exit(); }"#)
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l == "ns 1 1"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

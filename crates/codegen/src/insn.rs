@@ -188,6 +188,9 @@ pub enum Helper {
     GetFuncIp = 173,
     GetAttachCookie = 174,
     Loop = 181,
+    GetNumaNodeId = 42,
+    GetNsCurrentPidTgid = 120,
+    KtimeGetTaiNs = 208,
 }
 
 impl Helper {
@@ -220,6 +223,9 @@ impl Helper {
             GetFuncIp,
             GetAttachCookie,
             Loop,
+            GetNumaNodeId,
+            GetNsCurrentPidTgid,
+            KtimeGetTaiNs,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -261,6 +267,9 @@ impl Helper {
             GetFuncIp => "get_func_ip",
             GetAttachCookie => "get_attach_cookie",
             Loop => "loop",
+            GetNumaNodeId => "get_numa_node_id",
+            GetNsCurrentPidTgid => "get_ns_current_pid_tgid",
+            KtimeGetTaiNs => "ktime_get_tai_ns",
         }
     }
 }

@@ -90,6 +90,8 @@ table! {
         Ncpus = "ncpus",
         /// The cgroup v2 id of the current task.
         Cgroup = "cgroup",
+        /// The NUMA node the CPU running the probe belongs to.
+        Numaid = "numaid",
     }
 }
 
@@ -152,6 +154,12 @@ functions! {
         Uptr = "uptr" (1, 1),
         Cgroupid = "cgroupid" (1, 1),
         Buf = "buf" (1, 2),
+        /// `nsecs(monotonic|boot|tai|sw_tai)`; bare `nsecs` is `Builtin::Nsecs` (boot).
+        Nsecs = "nsecs" (1, 1),
+        /// `pid(curr_ns|init)`, `tid(…)`: in scry's pid namespace, or the initial one.
+        Pid = "pid" (1, 1),
+        Tid = "tid" (1, 1),
+        Macaddr = "macaddr" (1, 1),
         /// `kstack(mode, depth)`; bare `kstack` is `Special::Kstack`.
         Kstack = "kstack" (0, 2),
         Ustack = "ustack" (0, 2),
@@ -249,7 +257,9 @@ pub fn probe_specific(name: &str) -> bool {
 impl Builtin {
     pub fn ty(self) -> Type {
         match self {
-            Builtin::Pid | Builtin::Tid | Builtin::Cpu | Builtin::Rand => Type::Int(IntType::U32),
+            Builtin::Pid | Builtin::Tid | Builtin::Cpu | Builtin::Rand | Builtin::Numaid => {
+                Type::Int(IntType::U32)
+            }
             Builtin::Uid
             | Builtin::Gid
             | Builtin::Nsecs

@@ -168,6 +168,8 @@ pub enum Formatted {
     Errno,
     /// `syscall_name(nr)`: a syscall number, shown as its name.
     Syscall,
+    /// `macaddr(x)`: six bytes, shown as `AA:BB:CC:DD:EE:FF`.
+    Macaddr,
     /// `func` of a uprobe attached to many functions at once: an index in the runtime's table
     /// of the functions it attached to, shown as the function's name.
     Function,
@@ -347,6 +349,7 @@ impl fmt::Display for Type {
                     Formatted::Errno => "strerror_t",
                     Formatted::Syscall => "syscall_name_t",
                     Formatted::Function => "func_t",
+                    Formatted::Macaddr => "macaddr_t",
                     Formatted::Buffer(_) => "buffer",
                     Formatted::Record(_) => "record",
                 }

@@ -10,3 +10,18 @@ pub fn boot_ns() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_TAI minus CLOCK_BOOTTIME now: what `nsecs(sw_tai)` adds to the boot clock.
+pub fn boot_to_tai_ns() -> u64 {
+    clock_ns(libc::CLOCK_TAI).wrapping_sub(boot_ns())
+}

@@ -59,6 +59,11 @@ pub struct CompileOptions {
     /// its key count at the slot of its own index, so `len()` in any module sees every
     /// module's updates.
     pub shared: bool,
+    /// CLOCK_TAI minus CLOCK_BOOTTIME when compiling, for `nsecs(sw_tai)`.
+    pub boot_to_tai_ns: u64,
+    /// The device and inode of scry's pid namespace, for `pid(curr_ns)`; `None` when it is
+    /// the initial one (whose ids `pid` gives already).
+    pub pid_ns: Option<(u64, u64)>,
 }
 
 impl Default for CompileOptions {
@@ -75,6 +80,8 @@ impl Default for CompileOptions {
             str_trailer: "..".to_string(),
             first_record: 0,
             shared: false,
+            boot_to_tai_ns: 0,
+            pid_ns: None,
         }
     }
 }
@@ -622,6 +629,14 @@ impl<'a> Lowerer<'a> {
                 self.builtin_int(*b, e.span)?;
                 self.set_temp(depth, Reg::R0);
             }
+            ExprKind::Now(clock) => {
+                self.now(*clock);
+                self.set_temp(depth, Reg::R0);
+            }
+            ExprKind::NsPid { thread } => {
+                self.ns_pid(*thread);
+                self.set_temp(depth, Reg::R0);
+            }
             ExprKind::AttachCookie => {
                 self.asm.emit(Insn::mov64_reg(Reg::R1, CTX));
                 self.asm.emit(Insn::call(Helper::GetAttachCookie));
@@ -876,6 +891,7 @@ impl<'a> Lowerer<'a> {
             Builtin::Rand => self.asm.emit(Insn::call(Helper::GetPrandomU32)),
             Builtin::Jiffies => self.asm.emit(Insn::call(Helper::GetJiffies64)),
             Builtin::Cgroup => self.asm.emit(Insn::call(Helper::GetCurrentCgroupId)),
+            Builtin::Numaid => self.asm.emit(Insn::call(Helper::GetNumaNodeId)),
             Builtin::Ncpus => self
                 .asm
                 .emit(Insn::mov64_imm(Reg::R0, self.options.ncpus as i32)),

@@ -1,8 +1,8 @@
-//! Process identity builtins: `pid`, `tid`, `uid`, `gid`, `cpu` (and `comm`, a string, in
-//! `strings`).
+//! Process identity builtins: `pid`, `tid`, `uid`, `gid`, `cpu`, `pid(curr_ns)` and
+//! `tid(curr_ns)` (and `comm`, a string, in `strings`).
 
 use super::Lowerer;
-use crate::insn::{Alu, Helper, Insn, Reg};
+use crate::insn::{Alu, Helper, Insn, Reg, Size};
 use scry_lang::typed::Builtin;
 
 impl Lowerer<'_> {
@@ -26,5 +26,26 @@ impl Lowerer<'_> {
         } else {
             self.asm.emit(Insn::mov32_reg(Reg::R0, Reg::R0));
         }
+    }
+
+    /// `pid(curr_ns)` or `tid(curr_ns)` into r0: the ids in scry's pid namespace, read by
+    /// `bpf_get_ns_current_pid_tgid` into a stack slot (`{ u32 pid; u32 tgid; }`). In the
+    /// initial namespace they are the plain ids.
+    pub(super) fn ns_pid(&mut self, thread: bool) {
+        let Some((dev, ino)) = self.options.pid_ns else {
+            self.process_int(if thread { Builtin::Tid } else { Builtin::Pid });
+            return;
+        };
+        let slot = self.alloc(8);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::FP, slot, 0));
+        self.asm.emit_all(Insn::ld_imm64(Reg::R1, dev));
+        self.asm.emit_all(Insn::ld_imm64(Reg::R2, ino));
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::FP));
+        self.asm
+            .emit(Insn::alu64_imm(Alu::Add, Reg::R3, i32::from(slot)));
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 8));
+        self.asm.emit(Insn::call(Helper::GetNsCurrentPidTgid));
+        let off = if thread { slot } else { slot + 4 };
+        self.asm.emit(Insn::ldx(Size::W, Reg::R0, Reg::FP, off));
     }
 }

@@ -216,6 +216,26 @@ impl Lowerer<'_> {
             Ok(())
         };
         match kind {
+            Formatted::Macaddr => {
+                // Six bytes, read through a pointer or copied from an array.
+                let data = &args[0];
+                self.dst_into(dst, Reg::R1);
+                self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, 0));
+                if data.ty.is_scalar() {
+                    let space = match &data.ty {
+                        Type::Ptr { space, .. } => *space,
+                        _ => AddrSpace::Unknown,
+                    };
+                    self.eval_int(data, depth)?;
+                    self.fetch_into(depth, Reg::R3);
+                    self.dst_into(dst, Reg::R1);
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, 6));
+                    self.call_checked(read_helper(space), None);
+                    Ok(())
+                } else {
+                    self.copy_bytes(data, dst, 6, depth)
+                }
+            }
             Formatted::Inet => {
                 // The family, then 16 address bytes (an IPv4 address in the first 4).
                 let (family, addr) = (&args[0], &args[1]);

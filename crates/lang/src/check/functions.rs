@@ -99,6 +99,47 @@ impl Checker<'_> {
             }
             ValueFn::Ntop => self.ntop(args, span),
             ValueFn::Buf => self.buf(args, span),
+            ValueFn::Nsecs => {
+                let clock =
+                    match self.mode_word(&args[0], &["monotonic", "boot", "tai", "sw_tai"])? {
+                        "monotonic" => typed::Clock::Monotonic,
+                        "boot" => typed::Clock::Boot,
+                        "tai" => typed::Clock::Tai,
+                        _ => typed::Clock::SwTai,
+                    };
+                Some(expr(T::Now(clock), Type::Int(IntType::U64), span))
+            }
+            ValueFn::Pid | ValueFn::Tid => {
+                let thread = f == ValueFn::Tid;
+                let kind = match self.mode_word(&args[0], &["curr_ns", "init"])? {
+                    "init" if thread => T::Builtin(Builtin::Tid),
+                    "init" => T::Builtin(Builtin::Pid),
+                    _ => T::NsPid { thread },
+                };
+                Some(expr(kind, Type::Int(IntType::U32), span))
+            }
+            ValueFn::Macaddr => {
+                let data = self.expr(&args[0])?;
+                let fits = match &data.ty {
+                    Type::Ptr { .. } => true,
+                    Type::Array { .. } => data.ty.size() >= 6,
+                    _ => false,
+                };
+                if !fits {
+                    let d = self
+                        .error(
+                            args[0].span,
+                            format!(
+                                "macaddr() takes a pointer or an array of at least 6 bytes, not {}",
+                                data.ty
+                            ),
+                        )
+                        .with_hint("macaddr(skb->dev->dev_addr), or an `unsigned char[6]` member");
+                    self.diags.push(d);
+                    return None;
+                }
+                Some(formatted(Formatted::Macaddr, vec![data]))
+            }
             ValueFn::Bswap => {
                 let v = self.scalar(&args[0], "bswap's argument")?;
                 let ty = match v.ty.as_int() {
@@ -420,6 +461,20 @@ impl Checker<'_> {
             ],
             otherwise: Vec::new(),
         })
+    }
+
+    /// One of `words`, written bare as a function's argument (`nsecs(boot)`, `pid(init)`).
+    fn mode_word(&mut self, arg: &ast::Expr, words: &[&'static str]) -> Option<&'static str> {
+        if let A::Ident(n) = &arg.kind {
+            if let Some(w) = words.iter().find(|w| **w == n.as_str()) {
+                return Some(w);
+            }
+        }
+        let d = self
+            .error(arg.span, format!("expected one of: {}", words.join(", ")))
+            .with_hint(format!("written bare, as in `({})`", words[0]));
+        self.diags.push(d);
+        None
     }
 
     /// `buf(p, n)` / `buf(array)`: bytes printed with `%r`.

@@ -338,6 +338,12 @@ pub enum ExprKind {
     Builtin(Builtin),
     /// The cookie the program's probe was attached with (`bpf_get_attach_cookie`).
     AttachCookie,
+    /// `nsecs(clock)`: a kernel clock now, in ns.
+    Now(Clock),
+    /// `pid(curr_ns)` / `tid(curr_ns)`: the process or thread id in scry's pid namespace.
+    NsPid {
+        thread: bool,
+    },
     Var(VarId),
     /// `@m[keys]`: the value, or zero when the key is missing.
     MapRead {
@@ -443,4 +449,17 @@ pub enum ExprKind {
         stmts: Vec<Stmt>,
         value: Box<Expr>,
     },
+}
+
+/// The clocks `nsecs()` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// CLOCK_MONOTONIC (`bpf_ktime_get_ns`).
+    Monotonic,
+    /// CLOCK_BOOTTIME, what bare `nsecs` reads.
+    Boot,
+    /// CLOCK_TAI (`bpf_ktime_get_tai_ns`, Linux 6.1).
+    Tai,
+    /// CLOCK_BOOTTIME plus the TAI offset scry measured when it compiled the program.
+    SwTai,
 }

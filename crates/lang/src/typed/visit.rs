@@ -43,6 +43,8 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
+        | ExprKind::Now(_)
+        | ExprKind::NsPid { .. }
         | ExprKind::Var(_)
         | ExprKind::Len(_)
         | ExprKind::Stack
@@ -156,6 +158,8 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
+        | ExprKind::Now(_)
+        | ExprKind::NsPid { .. }
         | ExprKind::Var(_)
         | ExprKind::Len(_)
         | ExprKind::Stack

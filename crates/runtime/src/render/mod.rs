@@ -118,6 +118,12 @@ impl Renderer {
                 crate::symbols::function_name(word).unwrap_or_else(|| format!("0x{word:x}"))
             }
             Formatted::Inet => inet(word, bytes.get(8..24).unwrap_or(&[])),
+            Formatted::Macaddr => bytes
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":"),
             Formatted::Buffer(cap) => {
                 let len = (word as usize).min(*cap as usize);
                 return Scalar::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec());
