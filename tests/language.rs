@@ -500,3 +500,25 @@ fn numaid_clocks_namespaced_ids_and_macaddr() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn dividing_by_zero_gives_one_and_warns_where() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-e",
+        r#"BEGIN { $z = 0; $a = 10 / $z; $b = 7 % $z; printf("%d %d %d\n", $a, $b, 9 / 3); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "1 1 3"), "{stdout}");
+    let warning = "WARNING: Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.";
+    assert!(
+        stderr.contains(&format!("stdin:1:22-29: {warning}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("stdin:1:36-42: {warning}")),
+        "{stderr}"
+    );
+}

@@ -803,11 +803,12 @@ impl<'a> Lowerer<'a> {
                 (None, None) => unreachable!("a right-hand side is a register or an immediate"),
             });
         } else if let (Some(b), BinaryOp::Div | BinaryOp::Rem) = (b, op) {
-            // As bpftrace defines it: dividing by zero gives 1.
+            // As bpftrace defines it: dividing by zero gives 1, with a warning.
             let alu = arithmetic(op, signed);
             let nonzero = self.asm.new_label();
             let done = self.asm.new_label();
             self.asm.jmp_imm(Cond::Ne, b, 0, nonzero);
+            self.divided_by_zero(depth + 2)?;
             self.asm.emit(Insn::mov64_imm(a, 1));
             self.asm.ja(done);
             self.asm.bind(nonzero);
@@ -817,6 +818,7 @@ impl<'a> Lowerer<'a> {
             let alu = arithmetic(op, signed);
             match (imm, b) {
                 (Some(0), _) if matches!(op, BinaryOp::Div | BinaryOp::Rem) => {
+                    self.divided_by_zero(depth + 1)?;
                     self.asm.emit(Insn::mov64_imm(a, 1))
                 }
                 (_, Some(b)) => self.asm.emit(Insn::alu64_reg(alu, a, b)),
@@ -826,6 +828,21 @@ impl<'a> Lowerer<'a> {
         }
         self.set_temp(depth, a);
         Ok(())
+    }
+
+    /// The run-time warning of a division or remainder by zero, at the operation's span, as
+    /// bpftrace words it; temporaries from `depth` up are free (the caller's are not kept).
+    fn divided_by_zero(&mut self, depth: usize) -> Result<(), CompileError> {
+        let text = b"Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.";
+        let format = scry_lang::printf::Format {
+            segments: vec![scry_lang::printf::Segment::Text(text.to_vec())],
+        };
+        let sink = crate::module::Sink::Message {
+            error: false,
+            span: self.asm.span,
+            location: None,
+        };
+        self.printf(&format, &[], sink, depth)
     }
 
     /// Where a variable's value is: a stack slot, or its place in the scratch area.
