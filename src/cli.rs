@@ -54,9 +54,9 @@ pub struct Cli {
     #[arg(long = "no-warnings")]
     pub no_warnings: bool,
 
-    /// Warn when a map update fails at run time (a full map); -kk also warns when a read of
-    /// kernel or user memory fails.
-    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    /// Also warn when a read of kernel or user memory fails at run time (a map update that
+    /// fails, a full map, is warned about unless --no-warnings); -kk is the same.
+    #[arg(short = 'k', long = "warnings", action = clap::ArgAction::Count, conflicts_with = "no_warnings")]
     pub helper_warnings: u8,
 
     /// Allow functions that act on the system: system(), signal().

@@ -275,7 +275,13 @@ fn compile_options(cli: &Cli, config: &config::Config) -> CompileOptions {
         max_map_keys: config.max_map_keys,
         pid_filter: cli.pid,
         stack_mode: config.stack_mode,
-        helper_checks: cli.helper_warnings,
+        // As bpftrace: failed map updates are reported unless --no-warnings, failed reads
+        // with -k.
+        helper_checks: match (cli.no_warnings, cli.helper_warnings) {
+            (true, _) => 0,
+            (false, 0) => 1,
+            (false, _) => 2,
+        },
         str_trailer: config.str_trunc_trailer.clone(),
         ..Default::default()
     }

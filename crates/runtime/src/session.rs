@@ -784,7 +784,7 @@ impl Handler<'_> {
                 let retcode = word(8) as i64;
                 let message = match (helper, retcode) {
                     (Helper::MapUpdateElem, -7) => {
-                        "Map full; can't update element. Try increasing max_map_keys".to_string()
+                        "Map full; can't update element. Try increasing max_map_keys config or manually setting the max entries in a map declaration e.g. `let @a = hash(5000)`".to_string()
                     }
                     _ => crate::render::strerror(-retcode as i32),
                 };
