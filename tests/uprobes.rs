@@ -232,3 +232,59 @@ fn a_uprobe_multi_link_honours_pid() {
         scry.out_lines
     );
 }
+
+#[test]
+fn attach_points_take_quoted_paths_and_positional_parameters() {
+    if !kernel() {
+        return;
+    }
+    // A program in a directory whose name has a space, named in quotes.
+    let dir = std::env::temp_dir().join(format!("scry quoted {}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("hello.c");
+    std::fs::write(
+        &source,
+        "__attribute__((noinline)) int hello(int x) { return x + 1; }\nint main(void) { return hello(41) - 42; }\n",
+    )
+    .unwrap();
+    let bin = dir.join("hello");
+    let cc = std::process::Command::new("cc")
+        .arg("-O1")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&source)
+        .output()
+        .expect("cc");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let bin = bin.to_str().unwrap();
+    let script = format!(r#"uprobe:"{bin}":hello {{ printf("%s %d\n", probe, arg0); }}"#);
+    let command = format!("'{bin}'");
+    let (status, stdout, stderr) = run(&["-q", "-c", &command, "-e", &script]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("uprobe:{bin}:hello 41")),
+        "{stdout}"
+    );
+    // `$1` and `$2` in an attach point are the script's arguments.
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        &command,
+        "-e",
+        r#"uretprobe:$1:$2 { printf("%s returns %d\n", func, retval); }"#,
+        bin,
+        "hello",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "hello returns 42"), "{stdout}");
+    let (status, _, stderr) = run(&["-e", "interval:ms:$1 { exit(); }"]);
+    assert!(!status.success());
+    assert!(stderr.contains("uses $1, which is not given"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

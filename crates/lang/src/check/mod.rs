@@ -119,8 +119,25 @@ pub fn check_with_maps(
     let mut getopts = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
-            let parts = ap.parts();
-            let resolved = match resolver.resolve(ap.provider(), &parts) {
+            let text = match with_positionals(&ap.text, &options.args) {
+                Ok(t) => t,
+                Err(n) => {
+                    diags.push(
+                        Diagnostic::error(
+                            ap.span,
+                            format!("the attach point uses ${n}, which is not given"),
+                        )
+                        .with_hint(format!(
+                            "give the script {n} argument(s) after it: `scry script.bt ARG…`"
+                        )),
+                    );
+                    continue;
+                }
+            };
+            let split = attach_parts(&text);
+            let provider = split.first().map_or("", String::as_str);
+            let parts: Vec<&str> = split.iter().skip(1).map(String::as_str).collect();
+            let resolved = match resolver.resolve(provider, &parts) {
                 Ok(r) if r.len() > 1 && joinable(probe) => {
                     match resolver.join(format!("{}:{}", r[0].provider, parts.join(":")), &r) {
                         Some(one) => vec![one],
@@ -238,6 +255,43 @@ struct Checker<'a> {
     maps: &'a mut maps::Maps,
     /// The names `getopt()` reads, across every probe.
     getopts: &'a mut Vec<String>,
+}
+
+/// An attach point with its positional parameters (`interval:ms:$1`, `uprobe:$1:main`)
+/// replaced by the script's arguments; the number of one that is not given.
+fn with_positionals(text: &str, args: &[String]) -> Result<String, usize> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits: String = rest[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<usize>() {
+            Ok(n) if n >= 1 => {
+                out.push_str(args.get(n - 1).ok_or(n)?);
+            }
+            _ => out.push_str(&rest[at..at + 1 + digits.len()]),
+        }
+        rest = &rest[at + 1 + digits.len()..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// An attach point's parts, split at the colons outside quotes, each without its quotes.
+fn attach_parts(text: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
 }
 
 /// Sets every read of a variable to the variable's final type.
