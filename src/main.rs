@@ -54,6 +54,13 @@ fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
 }
 
 fn run(cli: &Cli) -> Result<u8, Failure> {
+    if let Some(pid) = cli.pid {
+        if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(Failure::plain(format!(
+                "-p {pid}: there is no process {pid}\n  hint: the running processes are listed by `ps -e`"
+            )));
+        }
+    }
     if cli.list {
         return list(cli);
     }
@@ -295,7 +302,18 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
         print!("{}", definition.map_err(Failure::plain)?);
         return Ok(0);
     }
-    let listings = probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?;
+    // `-l -e PROGRAM` and `-l script.bt`: the probes that program would attach to.
+    let script = match (&cli.program, cli.file.as_deref()) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) if !path.contains(':') && std::path::Path::new(path).is_file() => Some(
+            std::fs::read_to_string(path).map_err(|e| Failure::plain(format!("{path}: {e}")))?,
+        ),
+        _ => None,
+    };
+    let listings = match script {
+        Some(text) => program_probes(&text)?,
+        None => probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?,
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     for l in listings {
@@ -308,6 +326,34 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
     }
     let _ = out.flush();
     Ok(0)
+}
+
+/// The probes a program's attach points expand to, each once, in the program's order.
+fn program_probes(text: &str) -> Result<Vec<probes::Listing>, Failure> {
+    use scry_lang::types::ProbeResolver;
+    let program = scry_lang::parse(text).map_err(|d| {
+        Failure::plain(
+            d.iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let resolver = probes::KernelResolver::default();
+    let mut out: Vec<probes::Listing> = Vec::new();
+    for ap in program.probes.iter().flat_map(|p| &p.attach_points) {
+        let parts = ap.parts();
+        let resolved = resolver
+            .resolve(ap.provider(), &parts)
+            .map_err(|e| Failure::plain(format!("{}: {}", ap.text, e.message)))?;
+        for r in resolved {
+            if !out.iter().any(|l| l.name == r.name) {
+                let args = r.args.iter().flatten().map(|a| a.c_decl.clone()).collect();
+                out.push(probes::Listing { name: r.name, args });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `--info`: scry's build and the kernel's facilities, one `name: yes|no` per line.

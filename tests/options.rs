@@ -202,3 +202,38 @@ tracepoint:sched:sched_process_exit /pid == cpid/ { printf("exited\n"); }"#;
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("no probe could be attached"), "{stderr}");
 }
+
+#[test]
+fn list_with_a_program_shows_the_probes_it_would_attach() {
+    if !kernel() {
+        return;
+    }
+    let program = "tracepoint:syscalls:sys_enter_exec* { } BEGIN { }";
+    let (status, stdout, stderr) = run(&["-l", "-e", program]);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        stdout,
+        "tracepoint:syscalls:sys_enter_execve\ntracepoint:syscalls:sys_enter_execveat\nBEGIN\n"
+    );
+    // A script file, with -v its arguments.
+    let script = std::env::temp_dir().join(format!("scry-list-{}.bt", std::process::id()));
+    std::fs::write(&script, "tracepoint:sched:sched_process_exec { }\n").unwrap();
+    let (status, stdout, stderr) = run(&["-lv", script.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&script);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("tracepoint:sched:sched_process_exec\n    __data_loc char[] filename\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_pid_that_is_not_a_process_is_an_error() {
+    let (status, _, stderr) = run(&["-p", "4194304", "-e", "BEGIN { exit(); }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("there is no process 4194304"), "{stderr}");
+    let (status, _, stderr) = run(&["-p", "a1111", "-e", "BEGIN { exit(); }"]);
+    assert!(!status.success());
+    assert!(stderr.contains("invalid value 'a1111'"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -133,8 +133,10 @@ impl ProbeType for Counter {
                 hint: Some("software events and profile:hz:N sample without one".into()),
             });
         }
+        // Named as written, an alias too (`probe` of `software:cpu:1000` is that, as in
+        // bpftrace).
         Ok(vec![ResolvedProbe::new(
-            format!("{provider}:{full}:{count}"),
+            format!("{provider}:{name}:{count}"),
             self.provider(),
             timer::perf_event_program(),
             Attach::new(CounterTarget {
