@@ -68,3 +68,26 @@ fn hardware_events_say_when_there_is_no_pmu() {
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("unknown software event `nope`"), "{stderr}");
 }
+
+#[test]
+fn listing_hardware_events_says_why_there_are_none() {
+    if !kernel() {
+        return;
+    }
+    let has_pmu = std::path::Path::new("/sys/bus/event_source/devices/cpu").exists();
+    let (status, stdout, stderr) = run(&["-l", "hardware:*"]);
+    if has_pmu {
+        assert!(status.success(), "{stderr}");
+        assert!(stdout.lines().any(|l| l == "hardware:cycles"), "{stdout}");
+    } else {
+        assert_eq!(status.code(), Some(1));
+        assert!(
+            stderr.contains("no hardware performance counters"),
+            "{stderr}"
+        );
+        // Listing everything leaves them out without a word.
+        let (status, stdout, _) = run(&["-l", "*"]);
+        assert!(status.success());
+        assert!(!stdout.contains("hardware:"), "hardware events listed");
+    }
+}

@@ -11,6 +11,9 @@ pub enum RuntimeError {
     NoPrivileges,
     #[error(transparent)]
     Tracefs(#[from] TracefsError),
+    /// `-l` asked for probes this machine cannot have, and why.
+    #[error("{0}")]
+    Listing(String),
     #[error("loading the BPF object: {0}")]
     Object(#[from] aya::EbpfError),
     #[error("the kernel's verifier rejected the program for {probe}: {errno}")]

@@ -147,9 +147,16 @@ impl ProbeType for Counter {
         )])
     }
 
-    fn list(&self, _pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
-        // Only what can be attached is listed.
+    fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+        // Only what can be attached is listed; asked for hardware events by name on a machine
+        // without a CPU PMU, the answer says why there are none.
         if self.hardware && !pmus().iter().any(|p| p == "cpu") {
+            if pattern.is_some_and(|p| p.starts_with("hardware:")) {
+                return Err(RuntimeError::Listing(format!(
+                    "no hardware events: this machine has no hardware performance counters (no CPU PMU; the kernel offers: {}); software events and profile:hz:N sample without one",
+                    pmus().join(", ")
+                )));
+            }
             return Ok(vec![]);
         }
         Ok(self
