@@ -522,3 +522,28 @@ fn dividing_by_zero_gives_one_and_warns_where() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_integer_array_prints_element_by_element() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(r#"BEGIN { $a = pton("1.2.3.4"); print($a); print(pton("::1")); exit(); }"#);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["[1,2,3,4]", "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]"],
+        "{out}"
+    );
+    let (status, json, stderr) = common::run(&[
+        "-f",
+        "json",
+        "-e",
+        r#"BEGIN { print(pton("1.2.3.4")); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        json.contains(r#"{"type": "value", "data": [1,2,3,4]}"#),
+        "{json}"
+    );
+}

@@ -335,6 +335,8 @@ pub enum FieldKind {
     Bool,
     /// An address in 8 bytes, shown in hex.
     Pointer,
+    /// An array of integers, element after element: shown `[1,2,3]`.
+    Array { elem: IntType, len: u32 },
     /// An enum's value in 8 bytes, shown by name.
     Enum(Box<EnumType>),
     /// A NUL-terminated string in a buffer of this many bytes.
@@ -362,6 +364,7 @@ impl FieldKind {
             | FieldKind::Enum(_)
             | FieldKind::Stack { .. } => 8,
             FieldKind::Str(cap) => str_slot(*cap),
+            FieldKind::Array { elem, len } => (u32::from(elem.bits / 8) * len).next_multiple_of(8),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
             FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
         }
@@ -411,6 +414,10 @@ impl Module {
             Type::Str(cap) => FieldKind::Str(*cap),
             Type::Bool => FieldKind::Bool,
             Type::Ptr { .. } => FieldKind::Pointer,
+            Type::Array { elem, len } if matches!(**elem, Type::Int(_)) => FieldKind::Array {
+                elem: elem.as_int().unwrap_or(IntType::U64),
+                len: *len,
+            },
             Type::Enum(e) => FieldKind::Enum(e.clone()),
             Type::Stack { user, limit, mode } => FieldKind::Stack {
                 map: self.stack_map(*user, *limit),

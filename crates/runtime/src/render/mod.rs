@@ -77,6 +77,25 @@ impl Renderer {
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
             FieldKind::Pointer => Scalar::Pointer(u64_at(bytes, 0)),
+            FieldKind::Array { elem, len } => {
+                let size = usize::from(elem.bits / 8);
+                Scalar::Array(
+                    (0..*len as usize)
+                        .map(|i| {
+                            let at = bytes.get(i * size..(i + 1) * size).unwrap_or(&[]);
+                            let mut word = [0u8; 8];
+                            word[..at.len()].copy_from_slice(at);
+                            let v = u64::from_le_bytes(word);
+                            if elem.signed {
+                                let shift = 64 - u32::from(elem.bits);
+                                Scalar::Int(((v << shift) as i64) >> shift)
+                            } else {
+                                Scalar::UInt(v)
+                            }
+                        })
+                        .collect(),
+                )
+            }
             FieldKind::Enum(e) => {
                 let v = u64_at(bytes, 0) as i64;
                 match e.name_of(v) {
