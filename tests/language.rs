@@ -547,3 +547,17 @@ fn an_integer_array_prints_element_by_element() {
         "{json}"
     );
 }
+
+#[test]
+fn a_variable_declared_without_a_value_reads_as_zero() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { let $x; print($x); $x += 2; print($x);
+           let $u; if (0) { $u = "never" } printf("[%s]\n", $u);
+           exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["0", "2", "[]"], "{out}");
+}

@@ -522,6 +522,20 @@ impl<'a> Lowerer<'a> {
                     self.eval_int(e, self.base)?;
                 }
             }
+            StmtKind::ZeroVar(var) => {
+                // Every byte of the slot: an integer, an empty string, a zeroed tuple.
+                let ty = self.probe.vars[var.0].ty.clone();
+                let dst = self.var_dst(*var);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+                let words = if in_register(&ty) {
+                    1
+                } else {
+                    ty.slot_size().div_ceil(8)
+                };
+                for i in 0..words {
+                    self.store_word(dst.at(i * 8), Reg::R2);
+                }
+            }
             StmtKind::Assign { var, value } => {
                 let ty = self.probe.vars[var.0].ty.clone();
                 let dst = self.var_dst(*var);

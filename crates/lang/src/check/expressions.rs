@@ -65,12 +65,10 @@ impl Checker<'_> {
                 e.span,
             )),
             A::Var(name) => match self.lookup_var(name) {
+                // `let $x;` read before any assignment: zero, an integer (as bpftrace has it).
                 Some(id) if self.vars[id.0].ty == Type::Void => {
-                    let d = self
-                        .error(e.span, format!("${name} is read before any value is assigned to it"))
-                        .with_hint(format!("give it a value or a type: `let ${name} = 0;` or `let ${name}: uint64;`"));
-                    self.diags.push(d);
-                    None
+                    self.vars[id.0].ty = Type::Int(IntType::I64);
+                    Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span))
                 }
                 Some(id) => Some(expr(T::Var(id), self.vars[id.0].ty.clone(), e.span)),
                 None if self.failed_vars.contains(name) => None,

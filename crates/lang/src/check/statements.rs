@@ -290,7 +290,7 @@ impl Checker<'_> {
             Some(v) => v,
             None if ty == Type::Void => {
                 return Some(typed::Stmt {
-                    kind: typed::StmtKind::Block(Vec::new()),
+                    kind: typed::StmtKind::ZeroVar(id),
                     span,
                 })
             }

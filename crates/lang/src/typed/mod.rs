@@ -228,6 +228,9 @@ pub struct Stmt {
 pub enum StmtKind {
     /// An expression evaluated for its effects (and then dropped).
     Expr(Expr),
+    /// `let $x;`: the variable starts at zero (or the empty string), whatever its type turns
+    /// out to be.
+    ZeroVar(VarId),
     Assign {
         var: VarId,
         value: Expr,

@@ -136,7 +136,7 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             v.expr(end);
             walk_stmts(v, body);
         }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::ZeroVar(_) => {}
         StmtKind::Async(op) => match op {
             AsyncOp::Print(e) | AsyncOp::Join { argv: e, .. } => v.expr(e),
             AsyncOp::Time(_) => {}
@@ -251,7 +251,7 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
             v.expr(end);
             walk_stmts_mut(v, body);
         }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::ZeroVar(_) => {}
         StmtKind::Async(op) => match op {
             AsyncOp::Print(e) | AsyncOp::Join { argv: e, .. } => v.expr(e),
             AsyncOp::Time(_) => {}
