@@ -44,11 +44,10 @@ fn wildcards_and_offsets_name_functions_in_the_binary() {
     assert!(stdout.contains("@plus: 1"), "{stdout}");
 }
 
-#[test]
-fn pid_scopes_a_uprobe_to_one_process() {
-    if !kernel() {
-        return;
-    }
+/// Runs `script` with `-p` on a shell that execs `sleep` once released, while another
+/// `sleep` runs beside it: the lines `wanted` picks must come from the shell's pid alone, and
+/// one must come. Returns that pid and the line.
+fn scoped_to_one_process(script: &str, wanted: impl Fn(&str) -> bool) -> (String, String) {
     let mut other = std::process::Command::new("sleep")
         .arg("0.3")
         .spawn()
@@ -59,25 +58,33 @@ fn pid_scopes_a_uprobe_to_one_process() {
         .spawn()
         .expect("sh");
     let pid = target.id().to_string();
-    let mut scry = Running::start(&[
-        "-p",
-        &pid,
-        "-e",
-        r#"uprobe:libc:clock_nanosleep { printf("%d\n", pid); }"#,
-    ]);
+    let mut scry = Running::start(&["-p", &pid, "-e", script]);
     scry.wait_attached();
+    let links = uprobe_multi_links(scry.pid()).len();
     // Released, the shell execs sleep in its own pid: that sleep is seen, the other is not.
     drop(target.stdin.take());
-    let line = scry.wait_line(|l| !l.is_empty());
-    assert_eq!(line, pid);
+    let line = scry.wait_line(&wanted);
     let _ = other.wait();
     let _ = target.wait();
     assert!(scry.interrupt().success());
     assert!(
-        scry.out_lines.iter().all(|l| l.is_empty() || *l == pid),
+        scry.out_lines
+            .iter()
+            .all(|l| l.is_empty() || l.split(' ').next() == Some(pid.as_str())),
         "{:?}",
         scry.out_lines
     );
+    (pid, format!("{links} {line}"))
+}
+
+#[test]
+fn pid_scopes_a_uprobe_to_one_process() {
+    if !kernel() {
+        return;
+    }
+    let script = r#"uprobe:libc:clock_nanosleep { printf("%d\n", pid); }"#;
+    let (pid, line) = scoped_to_one_process(script, |l| !l.is_empty());
+    assert_eq!(line, format!("0 {pid}"));
 }
 
 #[test]
@@ -200,37 +207,10 @@ fn a_uprobe_multi_link_honours_pid() {
     if !kernel() {
         return;
     }
-    let mut other = std::process::Command::new("sleep")
-        .arg("0.3")
-        .spawn()
-        .expect("sleep");
-    let mut target = std::process::Command::new("sh")
-        .args(["-c", "read x; exec sleep 0.1"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("sh");
-    let pid = target.id().to_string();
-    let mut scry = Running::start(&[
-        "-p",
-        &pid,
-        "-e",
-        r#"uprobe:libc:clock_* { printf("%d %s\n", pid, func); }"#,
-    ]);
-    scry.wait_attached();
-    assert_eq!(uprobe_multi_links(scry.pid()).len(), 1);
-    drop(target.stdin.take());
-    let line = scry.wait_line(|l| l.ends_with(" clock_nanosleep"));
-    assert_eq!(line, format!("{pid} clock_nanosleep"));
-    let _ = other.wait();
-    let _ = target.wait();
-    assert!(scry.interrupt().success());
-    assert!(
-        scry.out_lines
-            .iter()
-            .all(|l| l.is_empty() || l.starts_with(&pid)),
-        "{:?}",
-        scry.out_lines
-    );
+    // One uprobe_multi link, scoped by the kernel to the process.
+    let script = r#"uprobe:libc:clock_* { printf("%d %s\n", pid, func); }"#;
+    let (pid, line) = scoped_to_one_process(script, |l| l.ends_with(" clock_nanosleep"));
+    assert_eq!(line, format!("1 {pid} clock_nanosleep"));
 }
 
 #[test]
