@@ -12,6 +12,14 @@ use crate::types::{IntType, Type};
 
 impl Checker<'_> {
     pub(super) fn stmts(&mut self, stmts: &[ast::Stmt]) -> Vec<typed::Stmt> {
+        // What follows `exit()`, `return`, `break` or `continue` never runs (nor is it
+        // compiled): said once per block, as bpftrace says it.
+        if let Some(at) = stmts.iter().position(terminates) {
+            if let Some(next) = stmts.get(at + 1) {
+                self.diags
+                    .push(Diagnostic::warning(next.span, "Unreachable statement."));
+            }
+        }
         stmts.iter().filter_map(|s| self.stmt(s)).collect()
     }
 
@@ -466,5 +474,23 @@ fn widest(a: &Type, b: &Type) -> Type {
             Type::Tuple(x.iter().zip(y).map(|(x, y)| widest(x, y)).collect())
         }
         _ => a.clone(),
+    }
+}
+
+/// Whether a statement always leaves its block: `exit()`, `return`, `break`, `continue`, or an
+/// `if` whose branches both do, or a block that does.
+fn terminates(s: &ast::Stmt) -> bool {
+    let leaves = |b: &[ast::Stmt]| b.iter().any(terminates);
+    match &s.kind {
+        S::Expr(ast::Expr {
+            kind: A::Call { func, .. },
+            ..
+        }) => func.name == "exit",
+        S::Return | S::Break | S::Continue => true,
+        S::If {
+            then, otherwise, ..
+        } => leaves(then) && leaves(otherwise),
+        S::Block(b) => leaves(b),
+        _ => false,
     }
 }
