@@ -237,3 +237,24 @@ fn a_pid_that_is_not_a_process_is_an_error() {
     assert!(stderr.contains("invalid value 'a1111'"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn k_reports_a_read_of_a_missing_key() {
+    if !kernel() {
+        return;
+    }
+    let script = r#"BEGIN { @m[1] = 5; printf("%d %d\n", @m[1], @m[2]); exit(); }"#;
+    let (status, stdout, stderr) = run(&["-q", "-k", "-e", script]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("5 0\n"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "stdin:1:45-50: WARNING: Can't lookup map element because it does not exist."
+        ),
+        "{stderr}"
+    );
+    // Only the missing key: the one that is there is read without a word.
+    assert_eq!(stderr.matches("WARNING").count(), 1, "{stderr}");
+    let (_, _, stderr) = run(&["-q", "-e", script]);
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}

@@ -783,6 +783,9 @@ impl Handler<'_> {
             } => {
                 let retcode = word(8) as i64;
                 let message = match (helper, retcode) {
+                    (Helper::MapLookupElem, _) => {
+                        "Can't lookup map element because it does not exist.".to_string()
+                    }
                     (Helper::MapUpdateElem, -7) => {
                         "Map full; can't update element. Try increasing max_map_keys config or manually setting the max entries in a map declaration e.g. `let @a = hash(5000)`".to_string()
                     }

@@ -255,11 +255,21 @@ impl Lowerer<'_> {
         }
         let w = self.work_reg(depth);
         let missing = self.asm.new_label();
+        let done = self.asm.new_label();
         self.lookup(&map, key);
         self.asm.emit(Insn::mov64_reg(w, Reg::R0));
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, missing);
         self.asm.emit(Insn::ldx(Size::DW, w, Reg::R0, 0));
-        self.asm.bind(missing);
+        if self.options.helper_checks >= 2 {
+            // A missing key warns (-k); the warning's calls leave `w` to be zeroed again.
+            self.asm.ja(done);
+            self.asm.bind(missing);
+            self.report_missing_element();
+            self.asm.emit(Insn::mov64_imm(w, 0));
+        } else {
+            self.asm.bind(missing);
+        }
+        self.asm.bind(done);
         self.set_temp(depth, w);
         Ok(())
     }
@@ -280,6 +290,7 @@ impl Lowerer<'_> {
         let done = self.asm.new_label();
         self.lookup(&map, key);
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
+        self.report_missing_element();
         self.zero(dst, size.next_multiple_of(8));
         self.asm.ja(done);
         self.asm.bind(found);

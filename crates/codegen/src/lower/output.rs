@@ -175,6 +175,31 @@ impl Lowerer<'_> {
 
     /// Calls `helper`; with `-k` (map updates) or `-kk` (memory reads), a negative result other
     /// than `expected` sends a warning record with the call's span. r0 keeps the result.
+    /// With `-k`, the warning that a map lookup found no element (bpftrace's, for reads of a
+    /// missing key); r0–r5 are clobbered.
+    pub(super) fn report_missing_element(&mut self) {
+        if self.options.helper_checks < 2 {
+            return;
+        }
+        let id = self.add_record(RecordLayout::HelperError {
+            helper: Helper::MapLookupElem,
+            span: self.asm.span,
+            location: None,
+        });
+        let done = self.asm.new_label();
+        self.asm.ld_map(Reg::R1, Module::EVENTS);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 16));
+        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.asm.emit(Insn::call(Helper::RingbufReserve));
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, done);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 8, 0));
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::call(Helper::RingbufSubmit));
+        self.asm.bind(done);
+    }
+
     pub(super) fn call_checked(&mut self, helper: Helper, expected: Option<i32>) {
         self.asm.emit(Insn::call(helper));
         let level = match helper {
