@@ -561,3 +561,27 @@ fn a_variable_declared_without_a_value_reads_as_zero() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..3], ["0", "2", "[]"], "{out}");
 }
+
+#[test]
+fn a_kernel_enumerator_shows_by_name_and_mixes_with_integers() {
+    if !kernel() {
+        return;
+    }
+    // `enum pid_type` is named in BTF; TCP_ESTABLISHED is in an anonymous enum: a number.
+    let out = begin(
+        r#"BEGIN { $t = PIDTYPE_TGID; printf("%s %d %d\n", $t, $t, TCP_ESTABLISHED);
+           @byname[PIDTYPE_PGID] = 1;
+           @mixed[1] = 1; @mixed[PIDTYPE_PGID] = 2;
+           exit(); }"#,
+    );
+    for want in [
+        "PIDTYPE_TGID 1 1",
+        "@byname[PIDTYPE_PGID]: 1",
+        "@mixed[2]: 2",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+}

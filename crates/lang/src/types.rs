@@ -248,6 +248,9 @@ impl Type {
     pub fn unify(&self, other: &Type) -> Option<Type> {
         match (self, other) {
             (Type::Int(_), Type::Int(_)) => Some(self.clone()),
+            // An enum's value beside plain integers is an integer (shown as a number).
+            (Type::Int(i), Type::Enum(_)) => Some(Type::Int(*i)),
+            (Type::Enum(e), Type::Int(_)) => Some(Type::Int(e.int)),
             (Type::Str(a), Type::Str(b)) => Some(Type::Str((*a).max(*b))),
             // Pointers that differ in their pointee (`const` or not) keep the first one's type.
             (Type::Ptr { .. }, Type::Ptr { .. }) => Some(self.clone()),
@@ -628,8 +631,8 @@ pub trait ProbeResolver {
         None
     }
     /// A kernel enum by name, for `(enum NAME)x`.
-    /// The enum an enumerator of the script's own belongs to: its value is typed as that
-    /// enum (and shown by name), as bpftrace types it.
+    /// The enum an enumerator belongs to (the script's, or a named kernel enum): its value is
+    /// typed as that enum (and shown by name), as bpftrace types it.
     fn enum_of(&self, _enumerator: &str) -> Option<EnumType> {
         None
     }

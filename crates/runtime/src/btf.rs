@@ -468,6 +468,22 @@ impl Btf {
             .map(|t| self.enum_type(*t))
     }
 
+    /// The named enum an enumerator belongs to (an anonymous enum's stay integers).
+    pub fn enum_of(&self, enumerator: &str) -> Option<EnumType> {
+        self.types
+            .iter()
+            .find(|t| {
+                let size = match t.kind() {
+                    KIND_ENUM => 8,
+                    KIND_ENUM64 => 12,
+                    _ => return false,
+                };
+                (0..t.vlen()).any(|i| self.name(self.u32_at(t.data + size * i)) == enumerator)
+            })
+            .filter(|t| !self.name(t.name_off).is_empty())
+            .map(|t| self.enum_type(*t))
+    }
+
     /// The value of an enum constant.
     pub fn enum_value(&self, name: &str) -> Option<i64> {
         for t in &self.types {

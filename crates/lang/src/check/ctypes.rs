@@ -279,6 +279,7 @@ impl ProbeResolver for ScriptTypes<'_> {
             .iter()
             .find(|e| e.variants.iter().any(|(n, _)| n == enumerator))
             .cloned()
+            .or_else(|| self.kernel.enum_of(enumerator))
     }
     fn enumeration(&self, name: &str) -> Option<EnumType> {
         self.enums

@@ -674,6 +674,9 @@ impl Checker<'_> {
         if let Use::Write(value) = how {
             let merged = match (&decl.value, &value) {
                 (MapValue::Int(a), MapValue::Int(_)) => Some(MapValue::Int(*a)),
+                // An enum's value beside plain integers is an integer.
+                (MapValue::Int(a), MapValue::Stored(Type::Enum(_)))
+                | (MapValue::Stored(Type::Enum(_)), MapValue::Int(a)) => Some(MapValue::Int(*a)),
                 (MapValue::Str(a), MapValue::Str(b)) => Some(MapValue::Str((*a).max(*b))),
                 (MapValue::Stored(a), MapValue::Stored(b)) => a.unify(b).map(MapValue::Stored),
                 // A histogram read before its assignment was declared without parameters.

@@ -239,6 +239,9 @@ impl ProbeResolver for KernelResolver {
     fn enumeration(&self, name: &str) -> Option<scry_lang::types::EnumType> {
         self.btf()?.enumeration(name)
     }
+    fn enum_of(&self, enumerator: &str) -> Option<scry_lang::types::EnumType> {
+        self.btf()?.enum_of(enumerator)
+    }
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         crate::symbols::kernel_address(name)
     }
