@@ -310,9 +310,14 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
         ),
         _ => None,
     };
-    let listings = match script {
-        Some(text) => program_probes(&text)?,
-        None => probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?,
+    let listings = match (script, cli.pid) {
+        (Some(text), _) => program_probes(&text)?,
+        // `-l -p PID`: what can be probed in that process.
+        (None, Some(pid)) => probes::list_process(pid, cli.file.as_deref())
+            .map_err(|e| Failure::plain(e.to_string()))?,
+        (None, None) => {
+            probes::list(cli.file.as_deref()).map_err(|e| Failure::plain(e.to_string()))?
+        }
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -313,3 +313,31 @@ fn missing_probes_binaries_and_arguments_are_named() {
     );
     assert!(stderr.contains("hint: it has one: arg0"), "{stderr}");
 }
+
+#[test]
+fn list_with_pid_shows_a_processs_uprobes_and_usdt_probes() {
+    if !kernel() {
+        return;
+    }
+    let _serial = serial();
+    let bin = target(true);
+    let waiting = start_waiting(bin, 1);
+    let pid = waiting.id().to_string();
+    let (status, stdout, stderr) = run(&["-l", "-p", &pid]);
+    let listed = |name: &str| stdout.lines().any(|l| l == name);
+    assert!(status.success(), "{stderr}");
+    assert!(listed(&format!("usdt:{bin}:scry_test:tick")), "{stdout}");
+    assert!(listed(&format!("uprobe:{bin}:main")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("uprobe:") && l.ends_with("libc.so.6:malloc")),
+        "{stdout}"
+    );
+    // A pattern keeps what matches.
+    let (status, stdout, _) = run(&["-l", "-p", &pid, "usdt:*"]);
+    assert!(status.success());
+    assert!(stdout.lines().all(|l| l.starts_with("usdt:")), "{stdout}");
+    assert!(stdout.lines().count() >= 4, "{stdout}");
+    release(waiting);
+}

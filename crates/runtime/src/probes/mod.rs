@@ -341,6 +341,19 @@ pub fn list(pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
     Ok(out)
 }
 
+/// `-l -p PID`: the uprobes and USDT probes of every file process `pid` has mapped, those
+/// matching `pattern` (a glob over the full name) when one is given.
+pub fn list_process(pid: u32, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
+    let pattern = pattern.map(expand_alias);
+    let mut out = Vec::new();
+    for path in usdt::mapped_files(pid) {
+        out.extend(uprobe::Uprobe { ret: false }.list(Some(&format!("uprobe:{path}:*")))?);
+        out.extend(usdt::Usdt.list(Some(&format!("usdt:{path}:*")))?);
+    }
+    out.retain(|l| pattern.as_deref().is_none_or(|p| glob_match(p, &l.name)));
+    Ok(out)
+}
+
 /// The pattern with its provider's full name (`t:` is `tracepoint:`), and `*:` for the module
 /// where the type lists one and the pattern has none.
 fn expand_alias(pattern: &str) -> String {

@@ -83,7 +83,7 @@ fn files(bin: &str, pid: Option<u32>) -> Result<Vec<(String, Vec<Location>)>, Re
 
 /// The files process `pid` has mapped, by paths this process can open (through the process's
 /// root when it sees another filesystem).
-fn mapped_files(pid: u32) -> Vec<String> {
+pub(super) fn mapped_files(pid: u32) -> Vec<String> {
     let mut paths: Vec<String> = symbols::mapped_paths(pid)
         .into_iter()
         .map(|p| {
