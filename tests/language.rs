@@ -585,3 +585,21 @@ fn a_kernel_enumerator_shows_by_name_and_mixes_with_integers() {
         );
     }
 }
+
+#[test]
+fn len_of_a_stack_counts_its_frames() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-c",
+        "sleep 0.1",
+        "-e",
+        r#"tracepoint:raw_syscalls:sys_enter /pid == cpid/ {
+             printf("%d %d %d\n", len(kstack) > 2, len(ustack) > 1, len(kstack(3)));
+             exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "1 1 3"), "{stdout}");
+}

@@ -191,6 +191,7 @@ pub enum Helper {
     GetNumaNodeId = 42,
     GetNsCurrentPidTgid = 120,
     KtimeGetTaiNs = 208,
+    GetStack = 67,
 }
 
 impl Helper {
@@ -226,6 +227,7 @@ impl Helper {
             GetNumaNodeId,
             GetNsCurrentPidTgid,
             KtimeGetTaiNs,
+            GetStack,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -270,6 +272,7 @@ impl Helper {
             GetNumaNodeId => "get_numa_node_id",
             GetNsCurrentPidTgid => "get_ns_current_pid_tgid",
             KtimeGetTaiNs => "ktime_get_tai_ns",
+            GetStack => "get_stack",
         }
     }
 }

@@ -643,6 +643,10 @@ impl<'a> Lowerer<'a> {
                 self.builtin_int(*b, e.span)?;
                 self.set_temp(depth, Reg::R0);
             }
+            ExprKind::StackLen { user, limit } => {
+                self.stack_len(*user, *limit);
+                self.set_temp(depth, Reg::R0);
+            }
             ExprKind::Now(clock) => {
                 self.now(*clock);
                 self.set_temp(depth, Reg::R0);

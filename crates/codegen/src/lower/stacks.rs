@@ -3,7 +3,7 @@
 //! whose symbols to use). Userspace reads the frames and symbolizes them.
 
 use super::{Lowerer, CTX};
-use crate::insn::{Alu, Helper, Insn, Reg};
+use crate::insn::{Alu, Cond, Helper, Insn, Reg};
 use scry_lang::types::Type;
 
 /// `BPF_F_USER_STACK`
@@ -31,5 +31,26 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::alu64_reg(Alu::Or, Reg::R0, Reg::R1));
         }
         self.set_temp(depth, Reg::R0);
+    }
+
+    /// `len(kstack)`, `len(ustack)` into r0: `bpf_get_stack` writes the frames into the scratch
+    /// area and says how many bytes they took (0 frames when it fails).
+    pub(super) fn stack_len(&mut self, user: bool, limit: u8) {
+        let size = u32::from(limit) * 8;
+        let frames = super::Dst {
+            base: super::Base::Scratch,
+            off: self.scratch_alloc(size),
+        };
+        self.dst_into(frames, Reg::R2);
+        self.asm.emit(Insn::mov64_reg(Reg::R1, CTX));
+        self.asm.emit(Insn::mov64_imm(Reg::R3, size as i32));
+        self.asm
+            .emit(Insn::mov64_imm(Reg::R4, if user { USER_STACK } else { 0 }));
+        self.asm.emit(Insn::call(Helper::GetStack));
+        let ok = self.asm.new_label();
+        self.asm.jmp_imm(Cond::SGe, Reg::R0, 0, ok);
+        self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.asm.bind(ok);
+        self.asm.emit(Insn::alu64_imm(Alu::Rsh, Reg::R0, 3));
     }
 }

@@ -292,6 +292,16 @@ impl Checker<'_> {
         span: Span,
     ) -> Option<typed::Expr> {
         self.arity(func, f.arity(), args, span)?;
+        // `len(kstack)`, `len(ustack)`: how many frames the stack has now.
+        if f == MapFn::Len && !matches!(args[0].kind, A::Map { .. }) {
+            if let Some(Type::Stack { user, limit, .. }) = self.expr(&args[0]).map(|e| e.ty) {
+                return Some(expr(
+                    T::StackLen { user, limit },
+                    Type::Int(IntType::U64),
+                    span,
+                ));
+            }
+        }
         let (map, keys) = self.map_arg(func, &args[0])?;
         match f {
             MapFn::Delete => {

@@ -341,6 +341,11 @@ pub enum ExprKind {
     Builtin(Builtin),
     /// The cookie the program's probe was attached with (`bpf_get_attach_cookie`).
     AttachCookie,
+    /// `len(kstack)` / `len(ustack)`: the frames of the current stack, at most `limit`.
+    StackLen {
+        user: bool,
+        limit: u8,
+    },
     /// `nsecs(clock)`: a kernel clock now, in ns.
     Now(Clock),
     /// `pid(curr_ns)` / `tid(curr_ns)`: the process or thread id in scry's pid namespace.

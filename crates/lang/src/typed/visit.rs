@@ -44,6 +44,7 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
         | ExprKind::Now(_)
+        | ExprKind::StackLen { .. }
         | ExprKind::NsPid { .. }
         | ExprKind::Var(_)
         | ExprKind::Len(_)
@@ -159,6 +160,7 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
         | ExprKind::Now(_)
+        | ExprKind::StackLen { .. }
         | ExprKind::NsPid { .. }
         | ExprKind::Var(_)
         | ExprKind::Len(_)
