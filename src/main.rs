@@ -180,11 +180,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     })?;
 
     // BEGIN, END and iterators (which run to their end as they are attached) leave nothing to
-    // wait for.
-    let only_special = module
-        .programs
-        .iter()
-        .all(|p| p.kind.runs != scry_lang::types::Runs::OnEvents);
+    // wait for; events and SIGUSR1 (`self:signal:SIGUSR1`) do.
+    let only_special = module.programs.iter().all(|p| {
+        !matches!(
+            p.kind.runs,
+            scry_lang::types::Runs::OnEvents | scry_lang::types::Runs::OnSignal
+        )
+    });
     let mut session = Session::new(config.missing_probes);
     let set = session.add(module, &object).map_err(failure)?;
     let warn_skipped = |session: &mut Session| {

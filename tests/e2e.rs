@@ -382,3 +382,33 @@ fn list_shows_a_kernel_struct() {
         "{stderr}"
     );
 }
+
+#[test]
+fn self_signal_probes_run_on_each_sigusr1() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = Running::start(&[
+        "-e",
+        r#"self:signal:SIGUSR1 { printf("usr1 %d\n", @n); @n++; }"#,
+    ]);
+    scry.wait_attached();
+    for want in ["usr1 0", "usr1 1"] {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(scry.pid() as i32, libc::SIGUSR1) };
+        assert_eq!(scry.wait_line(|l| l.starts_with("usr1")), want);
+    }
+    assert!(scry.interrupt().success());
+    assert!(
+        scry.out_lines.iter().any(|l| l == "@n: 2"),
+        "{:?}",
+        scry.out_lines
+    );
+    // Only SIGUSR1 is a self probe.
+    let (status, _, stderr) = run(&["-e", "self:signal:SIGUSR2 { }"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("the self probe is `self:signal:SIGUSR1`"),
+        "{stderr}"
+    );
+}

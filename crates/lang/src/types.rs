@@ -447,6 +447,8 @@ pub struct Section {
 pub enum Runs {
     /// Once, before the other probes are attached (BEGIN).
     AtStart,
+    /// Each time scry receives SIGUSR1 (`self:signal:SIGUSR1`).
+    OnSignal,
     /// Once, after the other probes are detached (END).
     AtExit,
     /// Through to its end as it is attached (iterators): nothing is left to wait for.
@@ -456,9 +458,10 @@ pub enum Runs {
 }
 
 impl Runs {
-    /// BEGIN and END run in scry's own process, not on an event: no `-p` filter applies.
+    /// BEGIN, END and `self:signal` are run by scry itself, in its own process, not attached
+    /// to an event: no `-p` filter applies.
     pub fn once(self) -> bool {
-        matches!(self, Runs::AtStart | Runs::AtExit)
+        matches!(self, Runs::AtStart | Runs::AtExit | Runs::OnSignal)
     }
 }
 

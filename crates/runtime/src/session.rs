@@ -510,11 +510,26 @@ impl Session {
                     source: e,
                 });
             }
-            if fds[1].revents != 0 && signals.take() {
-                if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {
-                    return io_stop(e);
+            match (fds[1].revents != 0)
+                .then(|| signals.take_signal())
+                .flatten()
+            {
+                // SIGUSR1 runs the `self:signal:SIGUSR1` probes; what they print follows.
+                Some(libc::SIGUSR1) => {
+                    for i in 0..self.sets.len() {
+                        if self.sets[i].attached {
+                            self.run_once(SetId(i), Runs::OnSignal)?;
+                        }
+                    }
+                    continue;
                 }
-                return Ok(Stop::Signal);
+                Some(_) => {
+                    if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {
+                        return io_stop(e);
+                    }
+                    return Ok(Stop::Signal);
+                }
+                None => {}
             }
             if fds[2].revents != 0 {
                 if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {

@@ -1,5 +1,6 @@
-//! Ctrl-C and SIGTERM as a file descriptor: blocked for the process and read through a signalfd
-//! in the same poll as the ring buffer, so stopping is immediate and never interrupts a write.
+//! Ctrl-C and SIGTERM (and SIGUSR1, which runs `self:signal:SIGUSR1` probes) as a file
+//! descriptor: blocked for the process and read through a signalfd in the same poll as the ring
+//! buffer, so stopping is immediate and never interrupts a write.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -9,10 +10,10 @@ pub struct StopSignals {
 }
 
 impl StopSignals {
-    /// Blocks SIGINT and SIGTERM and opens a signalfd for them. Call before starting threads, so
-    /// every thread inherits the mask.
+    /// Blocks SIGINT, SIGTERM and SIGUSR1 and opens a signalfd for them. Call before starting
+    /// threads, so every thread inherits the mask.
     pub fn install() -> io::Result<StopSignals> {
-        StopSignals::of(&[libc::SIGINT, libc::SIGTERM])
+        StopSignals::of(&[libc::SIGINT, libc::SIGTERM, libc::SIGUSR1])
     }
 
     /// Blocks these signals and opens a signalfd for them (the REPL reads Ctrl-C in one place
@@ -40,11 +41,17 @@ impl StopSignals {
 
     /// Consumes a pending signal; true if there was one.
     pub fn take(&self) -> bool {
+        self.take_signal().is_some()
+    }
+
+    /// Consumes a pending signal: which one.
+    pub fn take_signal(&self) -> Option<libc::c_int> {
         let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         // SAFETY: reads at most `size` bytes into `info`.
         let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
-        n == size as isize
+        // SAFETY: the kernel filled the whole struct when it returned its size.
+        (n == size as isize).then(|| unsafe { info.assume_init() }.ssi_signo as libc::c_int)
     }
 }
 

@@ -9,6 +9,7 @@ mod fentry;
 mod iter;
 mod kprobe;
 mod rawtracepoint;
+mod self_signal;
 mod special;
 mod timer;
 mod tracepoint;
@@ -147,6 +148,7 @@ pub struct Listing {
 /// Every probe type scry knows, in `-l` order.
 pub static ALL: &[&dyn ProbeType] = &[
     &special::Special,
+    &self_signal::SelfSignal,
     &tracepoint::Tracepoint,
     &rawtracepoint::RawTracepoint,
     &timer::Timer { every_cpu: false },
