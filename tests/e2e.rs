@@ -319,6 +319,7 @@ fn list_tracepoints_with_globs_and_arguments() {
         "and software events"
     );
     let providers = [
+        "self:",
         "tracepoint:",
         "rawtracepoint:",
         "software:",
