@@ -178,26 +178,9 @@ impl Lowerer<'_> {
     /// With `-k`, the warning that a map lookup found no element (bpftrace's, for reads of a
     /// missing key); r0–r5 are clobbered.
     pub(super) fn report_missing_element(&mut self) {
-        if self.options.helper_checks < 2 {
-            return;
+        if self.options.helper_checks >= 2 {
+            self.helper_error_record(Helper::MapLookupElem, None);
         }
-        let id = self.add_record(RecordLayout::HelperError {
-            helper: Helper::MapLookupElem,
-            span: self.asm.span,
-            location: None,
-        });
-        let done = self.asm.new_label();
-        self.asm.ld_map(Reg::R1, Module::EVENTS);
-        self.asm.emit(Insn::mov64_imm(Reg::R2, 16));
-        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
-        self.asm.emit(Insn::call(Helper::RingbufReserve));
-        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, done);
-        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
-        self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 8, 0));
-        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
-        self.asm.emit(Insn::call(Helper::RingbufSubmit));
-        self.asm.bind(done);
     }
 
     pub(super) fn call_checked(&mut self, helper: Helper, expected: Option<i32>) {
@@ -215,33 +198,44 @@ impl Lowerer<'_> {
         if self.options.helper_checks < level {
             return;
         }
-        let id = self.add_record(RecordLayout::HelperError {
-            helper,
-            span: self.asm.span,
-            location: None,
-        });
         let ok = self.asm.new_label();
-        let done = self.asm.new_label();
         self.asm.jmp_imm(Cond::SGe, Reg::R0, 0, ok);
         if let Some(e) = expected {
             self.asm.jmp_imm(Cond::Eq, Reg::R0, e, ok);
         }
         let slot = self.alloc(8);
         self.asm.emit(Insn::stx(Size::DW, Reg::FP, slot, Reg::R0));
+        self.helper_error_record(helper, Some(slot));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R0, Reg::FP, slot));
+        self.asm.bind(ok);
+    }
+
+    /// Sends the record of a helper's failure at this span: its return code from the stack slot
+    /// given, or 0 (a lookup that found nothing). r0–r5 are clobbered.
+    fn helper_error_record(&mut self, helper: Helper, retcode: Option<i16>) {
+        let id = self.add_record(RecordLayout::HelperError {
+            helper,
+            span: self.asm.span,
+            location: None,
+        });
+        let done = self.asm.new_label();
         self.asm.ld_map(Reg::R1, Module::EVENTS);
         self.asm.emit(Insn::mov64_imm(Reg::R2, 16));
         self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
         self.asm.emit(Insn::call(Helper::RingbufReserve));
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, done);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, slot));
-        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+        match retcode {
+            Some(slot) => {
+                self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, slot));
+                self.asm.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+            }
+            None => self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 8, 0)),
+        }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R0));
         self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
         self.asm.emit(Insn::call(Helper::RingbufSubmit));
         self.asm.bind(done);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R0, Reg::FP, slot));
-        self.asm.bind(ok);
     }
 
     /// Reserves a record of `size` bytes into the temporary at `depth` and writes its id; when

@@ -4,7 +4,7 @@
 use super::{Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
 use crate::RuntimeError;
-use aya::programs::{Program, ProgramError, RawTracePoint};
+use aya::programs::{Program, ProgramError};
 use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 pub struct SelfSignal;
@@ -52,8 +52,7 @@ impl ProbeType for SelfSignal {
     }
 
     fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.load()
+        super::special::load(program)
     }
 
     fn attach(
@@ -66,8 +65,7 @@ impl ProbeType for SelfSignal {
     }
 
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.unload()
+        super::special::unload(program)
     }
 
     fn info(&self) -> Vec<Feature> {

@@ -53,8 +53,7 @@ impl ProbeType for Special {
     }
 
     fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.load()
+        load(program)
     }
 
     fn attach(
@@ -67,11 +66,22 @@ impl ProbeType for Special {
     }
 
     fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.unload()
+        unload(program)
     }
 
     fn info(&self) -> Vec<Feature> {
         Vec::new()
     }
+}
+
+/// Loads a program scry runs itself (`BPF_PROG_TEST_RUN` on a raw tracepoint program): BEGIN,
+/// END and `self:signal`.
+pub(super) fn load(program: &mut Program) -> Result<(), ProgramError> {
+    let p: &mut RawTracePoint = program.try_into()?;
+    p.load()
+}
+
+pub(super) fn unload(program: &mut Program) -> Result<(), ProgramError> {
+    let p: &mut RawTracePoint = program.try_into()?;
+    p.unload()
 }
