@@ -603,3 +603,26 @@ fn len_of_a_stack_counts_its_frames() {
     assert!(status.success(), "{stderr}");
     assert!(stdout.lines().any(|l| l == "1 1 3"), "{stdout}");
 }
+
+#[test]
+fn integer_arrays_are_map_values_keys_and_tuple_members() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { $a = pton("1.2.3.4"); @m = $a; @k[$a] = 1; @k[pton("5.6.7.8")] = 2;
+           @t[$a, 7] = 3; print((7, $a)); exit(); }"#,
+    );
+    for want in [
+        "(7, [1,2,3,4])",
+        "@k[[1,2,3,4]]: 1",
+        "@k[[5,6,7,8]]: 2",
+        "@m: [1,2,3,4]",
+        "@t[[1,2,3,4], 7]: 3",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+}

@@ -368,10 +368,7 @@ fn storable(ty: &Type) -> bool {
         | Type::Stack { .. }
         | Type::Enum(_) => true,
         Type::Formatted(_) => true,
-        // A tuple's elements are shown one by one: byte arrays are not among them.
-        Type::Tuple(items) => items
-            .iter()
-            .all(|t| storable(t) && !matches!(t, Type::Array { .. })),
+        Type::Tuple(items) => items.iter().all(storable),
         // Arrays of integers are kept as their bytes (`$a = pton("::1")`, `$b = args.saddr`).
         Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
         _ => false,
