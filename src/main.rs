@@ -350,6 +350,7 @@ fn program_probes(text: &str) -> Result<Vec<probes::Listing>, Failure> {
     let mut out: Vec<probes::Listing> = Vec::new();
     for ap in program.probes.iter().flat_map(|p| &p.attach_points) {
         let parts = ap.parts();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         let resolved = resolver
             .resolve(ap.provider(), &parts)
             .map_err(|e| Failure::plain(format!("{}: {}", ap.text, e.message)))?;

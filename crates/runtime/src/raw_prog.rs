@@ -20,14 +20,20 @@ const MULTI_RETURN: u32 = 1;
 /// The `src` of an `ld_imm64` whose immediate is a map's descriptor.
 const PSEUDO_MAP_FD: u8 = 1;
 
-/// `bpf(2)` with an attribute buffer; the descriptor it returns.
-pub(crate) fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<OwnedFd> {
+/// `bpf(2)` with an attribute buffer; what it returns.
+fn sys_bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a bpf_attr prefix of the length passed; the pointers it holds point to
     // buffers the caller keeps alive for the call.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
-    if fd < 0 {
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
+    if r < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(r)
+}
+
+/// `bpf(2)` with an attribute buffer, for a command that returns a descriptor.
+pub(crate) fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<OwnedFd> {
+    let fd = sys_bpf(cmd, attr)?;
     // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
@@ -186,14 +192,6 @@ pub fn run_count(prog: BorrowedFd<'_>) -> Option<u64> {
     put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
     put_u32(&mut attr, 4, info.len() as u32);
     put_u64(&mut attr, 8, info.as_mut_ptr() as u64);
-    // SAFETY: as in `bpf`; this command returns no descriptor, only 0 or -1.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
-            attr.as_mut_ptr(),
-            attr.len() as u32,
-        )
-    };
-    (r == 0).then(|| u64::from_ne_bytes(info[200..208].try_into().unwrap()))
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).ok()?;
+    Some(u64::from_ne_bytes(info[200..208].try_into().unwrap()))
 }

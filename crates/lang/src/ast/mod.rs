@@ -132,10 +132,25 @@ impl AttachPointSpec {
     pub fn provider(&self) -> &str {
         self.text.split(':').next().unwrap_or("")
     }
-    /// The parts after the provider.
-    pub fn parts(&self) -> Vec<&str> {
-        self.text.split(':').skip(1).collect()
+    /// The parts after the provider, without their quotes.
+    pub fn parts(&self) -> Vec<String> {
+        split_attach_point(&self.text).split_off(1)
     }
+}
+
+/// An attach point's text split at the colons outside quotes, each part without its quotes
+/// (`uprobe:"/a b/bin":main` is `uprobe`, `/a b/bin`, `main`).
+pub fn split_attach_point(text: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' if !quoted => parts.push(String::new()),
+            c => parts.last_mut().expect("never empty").push(c),
+        }
+    }
+    parts
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -134,7 +134,7 @@ pub fn check_with_maps(
                     continue;
                 }
             };
-            let split = attach_parts(&text);
+            let split = ast::split_attach_point(&text);
             let provider = split.first().map_or("", String::as_str);
             let parts: Vec<&str> = split.iter().skip(1).map(String::as_str).collect();
             let resolved = match resolver.resolve(provider, &parts) {
@@ -278,20 +278,6 @@ fn with_positionals(text: &str, args: &[String]) -> Result<String, usize> {
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// An attach point's parts, split at the colons outside quotes, each without its quotes.
-fn attach_parts(text: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ':' if !quoted => parts.push(String::new()),
-            c => parts.last_mut().expect("never empty").push(c),
-        }
-    }
-    parts
 }
 
 /// Sets every read of a variable to the variable's final type.

@@ -77,25 +77,18 @@ impl Renderer {
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
             FieldKind::Pointer => Scalar::Pointer(u64_at(bytes, 0)),
-            FieldKind::Array { elem, len } => {
-                let size = usize::from(elem.bits / 8);
-                Scalar::Array(
-                    (0..*len as usize)
-                        .map(|i| {
-                            let at = bytes.get(i * size..(i + 1) * size).unwrap_or(&[]);
-                            let mut word = [0u8; 8];
-                            word[..at.len()].copy_from_slice(at);
-                            let v = u64::from_le_bytes(word);
-                            if elem.signed {
-                                let shift = 64 - u32::from(elem.bits);
-                                Scalar::Int(((v << shift) as i64) >> shift)
-                            } else {
-                                Scalar::UInt(v)
-                            }
-                        })
-                        .collect(),
-                )
-            }
+            FieldKind::Array { elem, len } => member(
+                &View::Array {
+                    elem: Box::new(View::Int {
+                        bytes: elem.bits / 8,
+                        signed: elem.signed,
+                        bitfield: None,
+                    }),
+                    elem_size: u32::from(elem.bits / 8),
+                    len: *len,
+                },
+                bytes,
+            ),
             FieldKind::Enum(e) => {
                 let v = u64_at(bytes, 0) as i64;
                 match e.name_of(v) {
@@ -272,13 +265,7 @@ fn member(view: &View, bytes: &[u8]) -> Scalar {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    i128::from(crate::clock::clock_ns(clock))
 }
 
 /// The wall-clock time now, in ns since the epoch.
