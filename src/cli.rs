@@ -30,12 +30,17 @@ pub struct Cli {
     pub args: Vec<String>,
 
     /// Trace only this process: every probe but BEGIN and END skips other processes.
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID", value_parser = parse_pid)]
     pub pid: Option<u32>,
 
     /// Run CMD once the probes are attached, and stop when it exits; `cpid` is its pid.
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', long = "cmd", value_name = "CMD", conflicts_with = "pid")]
     pub command: Option<String>,
+
+    /// Accepted as bpftrace takes it: a USDT probe's semaphore is always raised in every process
+    /// that runs its file, by the kernel's uprobe reference counter.
+    #[arg(long = "usdt-file-activation")]
+    pub usdt_file_activation: bool,
 
     /// Output buffering: flush after each batch of events (line), only when the buffer is full
     /// (full), or after every write (none).
@@ -103,6 +108,22 @@ pub struct Cli {
     /// Start the interactive session (what `scry` with no program on a terminal does).
     #[arg(long = "repl")]
     pub repl: bool,
+}
+
+/// The largest pid the kernel hands out (`PID_MAX_LIMIT` on 64-bit kernels).
+const PID_MAX_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// `-p`'s value, checked as bpftrace checks it: a decimal number no larger than the kernel's limit.
+fn parse_pid(text: &str) -> Result<u32, String> {
+    let pid: u64 = text
+        .parse()
+        .map_err(|_| format!("failed to parse pid: `{text}` is not a decimal number"))?;
+    if pid > PID_MAX_LIMIT {
+        return Err(format!(
+            "pid out of range: {pid} (the kernel's pids go up to {PID_MAX_LIMIT})"
+        ));
+    }
+    Ok(pid as u32)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -234,8 +234,46 @@ fn a_pid_that_is_not_a_process_is_an_error() {
     assert!(stderr.contains("there is no process 4194304"), "{stderr}");
     let (status, _, stderr) = run(&["-p", "a1111", "-e", "BEGIN { exit(); }"]);
     assert!(!status.success());
-    assert!(stderr.contains("invalid value 'a1111'"), "{stderr}");
+    assert!(
+        stderr.contains("failed to parse pid: `a1111` is not a decimal number"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    for pid in ["4194305", "99999999999"] {
+        let (status, _, stderr) = run(&["-p", pid, "-e", "BEGIN { exit(); }"]);
+        assert!(!status.success());
+        assert!(
+            stderr.contains(&format!(
+                "pid out of range: {pid} (the kernel's pids go up to 4194304)"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn cmd_is_the_long_form_of_c_and_excludes_p() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = run(&[
+        "--cmd",
+        "/bin/sh -c 'echo from the command'",
+        "--usdt-file-activation",
+        "-e",
+        r#"END { printf("cpid set: %d\n", cpid > 0); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("from the command\ncpid set: 1\n"),
+        "{stdout}"
+    );
+    let (status, _, stderr) = run(&["--cmd", "true", "-p", "1", "-e", "BEGIN { }"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("'--cmd <CMD>' cannot be used with '--pid <PID>'"),
+        "{stderr}"
+    );
 }
 
 #[test]
