@@ -396,3 +396,26 @@ fn no_program_and_no_terminal_points_at_the_repl() {
         "{err}"
     );
 }
+
+#[test]
+fn ctx_and_usermode_name_the_probes_that_have_them() {
+    if !kernel() {
+        return;
+    }
+    let err = fails("tracepoint:syscalls:sys_enter_read { print(ctx); }");
+    assert!(
+        err.starts_with("stdin:1:44: error: `ctx` is not available in tracepoint probes\n"),
+        "{err}"
+    );
+    assert!(err.contains("hint: use `args` instead of `ctx`"), "{err}");
+    let err = fails("profile:hz:99 { print(ctx); }");
+    assert!(
+        err.contains("hint: the registers are read with reg()"),
+        "{err}"
+    );
+    let err = fails("tracepoint:syscalls:sys_enter_read { print(usermode); }");
+    assert!(
+        err.contains("`usermode` reads the CS register, which tracepoint probes do not have"),
+        "{err}"
+    );
+}

@@ -626,3 +626,38 @@ fn integer_arrays_are_map_values_keys_and_tuple_members() {
         );
     }
 }
+
+#[test]
+fn ctx_and_usermode_read_the_probed_registers() {
+    if !kernel() {
+        return;
+    }
+    // In a uprobe, `ctx` is the user registers (`struct pt_regs *`) and the code was in user
+    // mode.
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-c",
+        "sleep 0.1",
+        "-e",
+        r#"uprobe:libc:clock_nanosleep /pid == cpid/ {
+             printf("%d %d %d\n", usermode, ctx->di == arg0, ctx->ip == reg("ip")); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "1 1 1"), "{stdout}");
+    // A sampled busy loop runs in user mode; and bare `ctx` in an iterator is its context
+    // struct, whose `task` is the one `ctx.task` names.
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-c",
+        "sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'",
+        "-e",
+        r#"profile:hz:997 /pid == cpid/ { @user[usermode] = count(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("@user[1]: "), "{stdout}");
+    let out = begin(
+        r#"iter:task { $c = ctx; if ($c->task->pid == ctx.task->pid) { @same = count(); } else { @differ = count(); } }"#,
+    );
+    assert!(out.contains("@same: "), "{out}");
+    assert!(!out.contains("@differ"), "{out}");
+}

@@ -109,8 +109,11 @@ table! {
         Cpid = "cpid",
         Func = "func",
         Retval = "retval",
-        /// An iterator's context.
+        /// The program's context: `struct pt_regs *` in kprobes and uprobes; in an iterator
+        /// its `ctx.task`… are `args` by another name.
         Ctx = "ctx",
+        /// Whether the probe interrupted user code (the CS register's privilege level is 3).
+        Usermode = "usermode",
     }
 }
 

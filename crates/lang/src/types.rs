@@ -547,8 +547,10 @@ pub struct ResolvedProbe {
     pub func: Option<Func>,
     /// The executable or library a user-space probe is in, whose symbols `uaddr()` resolves.
     pub binary: Option<String>,
-    /// The machine registers the context holds, for `reg("name")`.
+    /// The machine registers the context holds, for `reg("name")` and `usermode`.
     pub registers: Vec<ContextField>,
+    /// The kernel struct the program's context points to, for a bare `ctx` (`pt_regs`).
+    pub context: Option<String>,
     /// The offset of a context word that is NULL on a run that only marks the end (an
     /// iterator's last call, past its last object): the block does not run then.
     pub ends_on_null: Option<u32>,
@@ -574,6 +576,7 @@ impl ResolvedProbe {
             func: None,
             binary: None,
             registers: Vec::new(),
+            context: None,
             ends_on_null: None,
             attach,
         }

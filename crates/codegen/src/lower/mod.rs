@@ -655,6 +655,11 @@ impl<'a> Lowerer<'a> {
                 self.ns_pid(*thread);
                 self.set_temp(depth, Reg::R0);
             }
+            ExprKind::Context => {
+                let r = self.work_reg(depth);
+                self.asm.emit(Insn::mov64_reg(r, CTX));
+                self.set_temp(depth, r);
+            }
             ExprKind::AttachCookie => {
                 self.asm.emit(Insn::mov64_reg(Reg::R1, CTX));
                 self.asm.emit(Insn::call(Helper::GetAttachCookie));

@@ -569,11 +569,11 @@ impl Checker<'_> {
     }
 }
 
-fn int(v: u64, span: Span) -> typed::Expr {
+pub(super) fn int(v: u64, span: Span) -> typed::Expr {
     expr(T::Int(v), Type::Int(IntType::U64), span)
 }
 
-fn binary(op: BinaryOp, lhs: typed::Expr, rhs: typed::Expr, span: Span) -> typed::Expr {
+pub(super) fn binary(op: BinaryOp, lhs: typed::Expr, rhs: typed::Expr, span: Span) -> typed::Expr {
     let ty = if op.is_comparison() {
         Type::Bool
     } else {

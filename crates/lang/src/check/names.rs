@@ -2,7 +2,7 @@
 //! probe gives meaning to (`args`, `retval`, `func`, `argN`, `probe`), and `args.field`.
 
 use super::*;
-use crate::ast::{self, ExprKind as A, Span};
+use crate::ast::{self, BinaryOp, ExprKind as A, Span};
 use crate::builtins::{self, Builtin, Callee, Special};
 use crate::diagnostic::nearest;
 use crate::typed::{self, ExprKind as T, VarId};
@@ -96,8 +96,10 @@ impl Checker<'_> {
                 let len = text.len() as u32 + 1;
                 return Some(expr(T::Str(text), Type::Str(len), span));
             }
+            Some(Special::Ctx) => return self.context(span),
+            Some(Special::Usermode) => return self.usermode(span),
             // Given by the probe, found below.
-            Some(Special::Args | Special::Func | Special::Retval | Special::Ctx) | None => {}
+            Some(Special::Args | Special::Func | Special::Retval) | None => {}
         }
         if !self.options.constants.contains_key(name) {
             if let Some(e) = self.resolver.enum_of(name) {
@@ -225,7 +227,8 @@ impl Checker<'_> {
             || matches!(
                 special,
                 Some(Special::Ppid | Special::Pcomm | Special::Username | Special::Cpid)
-            );
+            )
+            || (special == Some(Special::Ctx) && !self.probe.args_as_ctx);
         if base_name.is_empty() || known {
             let b = self.expr(base)?;
             return self.member(b, field);
@@ -276,6 +279,64 @@ impl Checker<'_> {
             .with_hint(hint);
         self.diags.push(d);
         None
+    }
+
+    /// A bare `ctx`: a pointer to the kernel struct the program's context is.
+    fn context(&mut self, span: Span) -> Option<typed::Expr> {
+        let d = match self.probe.context.clone() {
+            Some(record) => match self.kernel_pointer(&record) {
+                Some(ty) => return Some(expr(T::Context, ty, span)),
+                None => self.error(
+                    span,
+                    format!(
+                        "`ctx` is a `struct {record} *`, which the kernel's BTF does not describe"
+                    ),
+                ),
+            },
+            None if self.probe.provider == "tracepoint" => self
+                .error(span, "`ctx` is not available in tracepoint probes")
+                .with_hint("use `args` instead of `ctx`, as in `args.filename`"),
+            None => {
+                let d = self.error(
+                    span,
+                    format!("`ctx` is not available in {} probes", self.probe.provider),
+                );
+                if self.probe.registers.is_empty() {
+                    d.with_hint("kprobe, uprobe, usdt and iter probes have it")
+                } else {
+                    d.with_hint("the registers are read with reg(), as in `reg(\"ip\")`")
+                }
+            }
+        };
+        self.diags.push(d);
+        None
+    }
+
+    /// `usermode`: 1 when the probe interrupted user code, from the privilege level in CS.
+    fn usermode(&mut self, span: Span) -> Option<typed::Expr> {
+        let Some(cs) = self
+            .probe
+            .registers
+            .iter()
+            .find(|r| r.name == "cs")
+            .cloned()
+        else {
+            let d = self
+                .error(
+                    span,
+                    format!(
+                        "`usermode` reads the CS register, which {} probes do not have",
+                        self.probe.provider
+                    ),
+                )
+                .with_hint("kprobe, uprobe, usdt, profile, interval and software probes have it");
+            self.diags.push(d);
+            return None;
+        };
+        let cs = expr(T::Arg(cs.clone()), cs.ty, span);
+        let level = kernel::binary(BinaryOp::BitAnd, cs, kernel::int(3, span), span);
+        let user = kernel::binary(BinaryOp::Eq, level, kernel::int(3, span), span);
+        Some(expr(T::Cast(Box::new(user)), Type::int(8, false), span))
     }
 
     pub(super) fn context_field(&self, field: ContextField, span: Span) -> typed::Expr {

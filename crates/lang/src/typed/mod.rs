@@ -339,6 +339,8 @@ pub enum ExprKind {
     /// A string constant (without its NUL).
     Str(Vec<u8>),
     Builtin(Builtin),
+    /// The program's context pointer (`ctx`).
+    Context,
     /// The cookie the program's probe was attached with (`bpf_get_attach_cookie`).
     AttachCookie,
     /// `len(kstack)` / `len(ustack)`: the frames of the current stack, at most `limit`.

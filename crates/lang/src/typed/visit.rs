@@ -43,6 +43,7 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
+        | ExprKind::Context
         | ExprKind::Now(_)
         | ExprKind::StackLen { .. }
         | ExprKind::NsPid { .. }
@@ -159,6 +160,7 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         | ExprKind::Str(_)
         | ExprKind::Builtin(_)
         | ExprKind::AttachCookie
+        | ExprKind::Context
         | ExprKind::Now(_)
         | ExprKind::StackLen { .. }
         | ExprKind::NsPid { .. }

@@ -135,7 +135,7 @@ impl ProbeType for Counter {
         }
         // Named as written, an alias too (`probe` of `software:cpu:1000` is that, as in
         // bpftrace).
-        Ok(vec![ResolvedProbe::new(
+        let mut probe = ResolvedProbe::new(
             format!("{provider}:{name}:{count}"),
             self.provider(),
             timer::perf_event_program(),
@@ -144,7 +144,9 @@ impl ProbeType for Counter {
                 event,
                 count,
             }),
-        )])
+        );
+        probe.registers = timer::sampled_registers();
+        Ok(vec![probe])
     }
 
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {

@@ -80,6 +80,7 @@ impl ProbeType for IterProbe {
         );
         probe.args = Some(args);
         probe.args_as_ctx = true;
+        probe.context = Some(format!("bpf_iter__{target}"));
         // After its last object the iterator runs the program once more with every object
         // NULL (the second word; the first is its `meta`), to mark the end.
         probe.ends_on_null = Some(8);

@@ -235,6 +235,7 @@ impl ProbeType for Kprobe {
             probe.values = uprobe::values(self.ret);
             probe.func = Some(Func::Kernel(f.clone()));
             probe.registers = uprobe::registers();
+            probe.context = Some("pt_regs".to_string());
             out.push(probe);
         }
         let functions: Vec<String> = functions.into_iter().map(|(f, _)| f).collect();
@@ -327,6 +328,7 @@ impl ProbeType for Kprobe {
         probe.values = uprobe::values(self.ret);
         probe.func = Some(Func::Attached { kernel: true });
         probe.registers = uprobe::registers();
+        probe.context = Some("pt_regs".to_string());
         Some(probe)
     }
 

@@ -32,12 +32,14 @@ impl ProbeType for Timer {
     ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.names()[0];
         let rate = rate(provider, parts)?;
-        Ok(vec![ResolvedProbe::new(
+        let mut probe = ResolvedProbe::new(
             format!("{provider}:{}", parts.join(":")),
             provider,
             perf_event_program(),
             Attach::new(rate),
-        )])
+        );
+        probe.registers = sampled_registers();
+        Ok(vec![probe])
     }
 
     /// One entry per unit, as bpftrace lists them: `interval:hz:`, `interval:ms:`, …
@@ -89,6 +91,13 @@ pub enum Rate {
     PeriodNs(u64),
     /// This many times a second.
     Hz(u64),
+}
+
+/// The registers of the interrupted code, which a perf event program's context
+/// (`struct bpf_perf_event_data`) begins with, at `struct pt_regs`'s offsets: for `reg()` and
+/// `usermode`.
+pub(super) fn sampled_registers() -> Vec<scry_lang::types::ContextField> {
+    super::uprobe::registers()
 }
 
 /// A perf event program: the perf-based types' kind.

@@ -111,6 +111,7 @@ impl Uprobe {
         probe.func = Some(Func::User(func.to_string()));
         probe.binary = Some(path.to_string());
         probe.registers = registers();
+        probe.context = Some("pt_regs".to_string());
         probe
     }
 }
@@ -269,6 +270,7 @@ impl ProbeType for Uprobe {
         probe.func = Some(Func::Attached { kernel: false });
         probe.binary = Some(path);
         probe.registers = registers();
+        probe.context = Some("pt_regs".to_string());
         Some(probe)
     }
 
