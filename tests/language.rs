@@ -661,3 +661,15 @@ fn ctx_and_usermode_read_the_probed_registers() {
     assert!(out.contains("@same: "), "{out}");
     assert!(!out.contains("@differ"), "{out}");
 }
+
+#[test]
+fn builtins_may_be_written_as_calls() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { printf("%s %d %d %d %d %s %d\n", comm(), pid() == pid, tid() == tid,
+           nsecs() > 0, cpu() < ncpus(), probe(), uid() == uid); exit(); }"#,
+    );
+    assert_eq!(out.lines().next(), Some("scry 1 1 1 1 BEGIN 1"), "{out}");
+}

@@ -276,6 +276,26 @@ impl Builtin {
     }
 }
 
+/// Whether `name()` with no arguments is the builtin value `name` (`comm()`, `pid()`).
+pub fn callable_value(name: &str) -> bool {
+    Builtin::from_name(name).is_some()
+        || matches!(
+            Special::from_name(name),
+            Some(
+                Special::Probe
+                    | Special::Ppid
+                    | Special::Pcomm
+                    | Special::Username
+                    | Special::Cpid
+                    | Special::Func
+                    | Special::Retval
+                    | Special::Usermode
+                    | Special::Kstack
+                    | Special::Ustack
+            )
+        )
+}
+
 /// Every identifier a user may write bare, for "did you mean" hints.
 pub fn all_value_names() -> impl Iterator<Item = &'static str> {
     let special = Special::ALL

@@ -321,6 +321,11 @@ impl Checker<'_> {
         args: &[ast::Expr],
         span: Span,
     ) -> Option<typed::Expr> {
+        // `comm()`, `pid()`, `retval()`: a builtin value written as a call, as bpftrace
+        // allows.
+        if args.is_empty() && builtins::callable_value(&func.name) {
+            return self.ident(&func.name, span);
+        }
         let Some(callee) = Callee::of(&func.name) else {
             let names = builtins::all_function_names();
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
