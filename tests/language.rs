@@ -673,3 +673,52 @@ fn builtins_may_be_written_as_calls() {
     );
     assert_eq!(out.lines().next(), Some("scry 1 1 1 1 BEGIN 1"), "{out}");
 }
+
+/// The mount point of the cgroup2 hierarchy.
+fn cgroup2_root() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
+        })
+        .expect("a cgroup2 hierarchy is mounted")
+}
+
+#[test]
+fn cgroup_path_names_the_cgroup_a_process_runs_in() {
+    if !kernel() {
+        return;
+    }
+    // The command moves itself into a new cgroup, then execs: the exec is seen there.
+    let name = format!("scry-test-{}", std::process::id());
+    let dir = cgroup2_root().join(&name);
+    std::fs::create_dir(&dir).expect("mkdir cgroup");
+    let command = format!(
+        "sh -c 'echo $$ > {}/cgroup.procs; exec sleep 0.1'",
+        dir.display()
+    );
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-c",
+        &command,
+        "-e",
+        r#"tracepoint:sched:sched_process_exec /pid == cpid && comm == "sleep"/ {
+             print(cgroup_path(cgroup)); printf("[%s]\n", cgroup_path(cgroup, "unif*"));
+             @[cgroup_path(cgroup, "unified")] = count(); }"#,
+    ]);
+    let _ = std::fs::remove_dir(&dir);
+    assert!(status.success(), "{stderr}");
+    let want = format!("unified:/{name}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with(&want)),
+        "{stdout}"
+    );
+    assert!(lines.contains(&format!("[{want}]").as_str()), "{stdout}");
+    assert!(
+        lines.contains(&format!("@[{want}]: 1").as_str()),
+        "{stdout}"
+    );
+}

@@ -163,6 +163,7 @@ functions! {
         Pid = "pid" (1, 1),
         Tid = "tid" (1, 1),
         Macaddr = "macaddr" (1, 1),
+        CgroupPath = "cgroup_path" (1, 2),
         /// `kstack(mode, depth)`; bare `kstack` is `Special::Kstack`.
         Kstack = "kstack" (0, 2),
         Ustack = "ustack" (0, 2),

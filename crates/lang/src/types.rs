@@ -170,6 +170,9 @@ pub enum Formatted {
     Syscall,
     /// `macaddr(x)`: six bytes, shown as `AA:BB:CC:DD:EE:FF`.
     Macaddr,
+    /// `cgroup_path(id[, filter])`: a cgroup id, shown as its path in each mounted hierarchy
+    /// whose name matches the glob `filter` (`unified:/user.slice,cpu:/`).
+    CgroupPath { filter: String },
     /// `func` of a uprobe attached to many functions at once: an index in the runtime's table
     /// of the functions it attached to, shown as the function's name.
     Function,
@@ -353,6 +356,7 @@ impl fmt::Display for Type {
                     Formatted::Syscall => "syscall_name_t",
                     Formatted::Function => "func_t",
                     Formatted::Macaddr => "macaddr_t",
+                    Formatted::CgroupPath { .. } => "cgroup_path_t",
                     Formatted::Buffer(_) => "buffer",
                     Formatted::Record(_) => "record",
                 }

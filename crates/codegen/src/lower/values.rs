@@ -308,6 +308,7 @@ impl Lowerer<'_> {
             | Formatted::Timestamp { .. }
             | Formatted::Errno
             | Formatted::Syscall
+            | Formatted::CgroupPath { .. }
             | Formatted::Function => word(self, &args[0], 0),
         }
     }

@@ -83,6 +83,24 @@ impl Checker<'_> {
                 let e = self.scalar(&args[0], "strerror's error number")?;
                 Some(formatted(Formatted::Errno, vec![e]))
             }
+            ValueFn::CgroupPath => {
+                let id = self.scalar(&args[0], "cgroup_path's cgroup id")?;
+                let filter = match args.get(1).map(|a| &a.kind) {
+                    None => "*".to_string(),
+                    Some(A::Str { value, .. }) => String::from_utf8_lossy(value).into_owned(),
+                    Some(_) => {
+                        let d = self
+                            .error(
+                                args[1].span,
+                                "cgroup_path's filter must be a string literal",
+                            )
+                            .with_hint("a glob of hierarchy names, as in \"unified\" or \"cpu*\"");
+                        self.diags.push(d);
+                        return None;
+                    }
+                };
+                Some(formatted(Formatted::CgroupPath { filter }, vec![id]))
+            }
             ValueFn::SyscallName => {
                 let n = self.scalar(&args[0], "syscall_name's number")?;
                 Some(formatted(Formatted::Syscall, vec![n]))

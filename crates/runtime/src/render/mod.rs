@@ -1,7 +1,8 @@
 //! The one place where the raw bytes a probe recorded become values users read: integers and
 //! strings, stacks and symbols (`ksym`, `usym`), user names, error messages, syscall names,
-//! network addresses, wall-clock times, buffers and tuples of any of these.
+//! network addresses, wall-clock times, cgroup paths, buffers and tuples of any of these.
 
+mod cgroups;
 mod syscalls;
 
 use crate::output::value::Scalar;
@@ -21,6 +22,7 @@ const AF_INET6: u64 = 10;
 pub struct Renderer {
     pub symbols: Symbolizer,
     users: Option<HashMap<u32, String>>,
+    cgroups: cgroups::Cgroups,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in ns: turns an `nsecs` time into a wall-clock one.
     boot_to_wall: i128,
 }
@@ -30,6 +32,7 @@ impl Default for Renderer {
         Renderer {
             symbols: Symbolizer::default(),
             users: None,
+            cgroups: cgroups::Cgroups::default(),
             boot_to_wall: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
         }
     }
@@ -126,6 +129,7 @@ impl Renderer {
             }
             Formatted::Errno => strerror(word as i32),
             Formatted::Syscall => syscall_name(word),
+            Formatted::CgroupPath { filter } => self.cgroups.path(word, filter),
             Formatted::Function => {
                 crate::symbols::function_name(word).unwrap_or_else(|| format!("0x{word:x}"))
             }
