@@ -419,3 +419,23 @@ fn ctx_and_usermode_name_the_probes_that_have_them() {
         "{err}"
     );
 }
+
+#[test]
+fn debugf_takes_the_kernels_printf() {
+    if !kernel() {
+        return;
+    }
+    let err = fails(r#"BEGIN { debugf("%f", 1); }"#);
+    assert!(
+        err.starts_with("stdin:1:16: error: the kernel's printf has no conversion `f` here\n"),
+        "{err}"
+    );
+    assert!(err.contains("hint: debugf takes %d %i %u %x %X"), "{err}");
+    let err = fails(r#"BEGIN { debugf("%s", 1); }"#);
+    assert!(err.contains("%s takes a string, not int64"), "{err}");
+    let err = fails(r#"BEGIN { debugf("%d %d", 1); }"#);
+    assert!(
+        err.contains("debugf's format has 2 conversions but 1 arguments follow it"),
+        "{err}"
+    );
+}

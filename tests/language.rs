@@ -722,3 +722,25 @@ fn cgroup_path_names_the_cgroup_a_process_runs_in() {
         "{stdout}"
     );
 }
+
+#[test]
+fn debugf_writes_to_the_kernels_trace_pipe() {
+    if !kernel() {
+        return;
+    }
+    // Up to three arguments go through bpf_trace_printk, more through bpf_trace_vprintk.
+    let mark = format!("scry-debugf-{}", std::process::id());
+    let script = format!(
+        r#"BEGIN {{ $s = "str"; debugf("{mark} %d %s %s %lx", 42, $s, comm, 255);
+           debugf("{mark} %d %d %d %d %s", 1, 2, 3, 4, "five"); exit(); }}"#
+    );
+    let out = begin(&script);
+    assert_eq!(out.trim(), "", "debugf prints nothing to scry's output");
+    let trace = std::fs::read_to_string("/sys/kernel/tracing/trace").expect("trace");
+    for want in [
+        format!("{mark} 42 str scry ff"),
+        format!("{mark} 1 2 3 4 five"),
+    ] {
+        assert!(trace.contains(&want), "no {want:?} in the trace buffer");
+    }
+}

@@ -192,6 +192,8 @@ pub enum Helper {
     GetNsCurrentPidTgid = 120,
     KtimeGetTaiNs = 208,
     GetStack = 67,
+    TracePrintk = 6,
+    TraceVprintk = 177,
 }
 
 impl Helper {
@@ -228,6 +230,8 @@ impl Helper {
             GetNsCurrentPidTgid,
             KtimeGetTaiNs,
             GetStack,
+            TracePrintk,
+            TraceVprintk,
             RingbufOutput,
             RingbufReserve,
             RingbufSubmit,
@@ -273,6 +277,8 @@ impl Helper {
             GetNsCurrentPidTgid => "get_ns_current_pid_tgid",
             KtimeGetTaiNs => "ktime_get_tai_ns",
             GetStack => "get_stack",
+            TracePrintk => "trace_printk",
+            TraceVprintk => "trace_vprintk",
         }
     }
 }

@@ -130,6 +130,8 @@ functions! {
         Errorf = "errorf" (1, usize::MAX),
         Warnf = "warnf" (1, usize::MAX),
         Assert = "assert" (2, 2),
+        /// A line for the kernel's trace pipe (`bpf_trace_printk`).
+        Debugf = "debugf" (1, usize::MAX),
     }
 }
 

@@ -12,6 +12,7 @@
 mod aggregations;
 mod context;
 mod control;
+mod debugf;
 mod kernel;
 mod maps;
 mod output;
@@ -564,6 +565,7 @@ impl<'a> Lowerer<'a> {
             StmtKind::Printf { format, args } => {
                 self.printf(format, args, crate::module::Sink::Output, self.base)?
             }
+            StmtKind::Debugf { format, args } => self.debugf(format, args)?,
             StmtKind::Exit { code } => {
                 self.exit(code.as_ref(), self.base)?;
                 let ret = self.ret;

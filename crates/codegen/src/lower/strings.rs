@@ -132,7 +132,7 @@ impl Lowerer<'_> {
     }
 
     /// Stores a constant string with 4-byte immediate stores, NUL-padded to a multiple of 4.
-    fn write_literal(&mut self, bytes: &[u8], dst: Dst, cap: u32) {
+    pub(super) fn write_literal(&mut self, bytes: &[u8], dst: Dst, cap: u32) {
         let keep = bytes.len().min(cap as usize - 1);
         let mut data = bytes[..keep].to_vec();
         data.push(0);

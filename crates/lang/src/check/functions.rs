@@ -632,6 +632,7 @@ impl Checker<'_> {
                 }
             }
             StatementFn::Assert => return self.assert(args, span),
+            StatementFn::Debugf => return self.debugf(args, span),
             StatementFn::Signal => {
                 self.require_unsafe("signal", span)?;
                 let sig = match &args[0].kind {

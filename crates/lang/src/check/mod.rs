@@ -13,6 +13,7 @@ use crate::typed::{self, ExprKind as T, Var, VarId};
 use crate::types::{IntType, ProbeResolver, ResolvedProbe, Type};
 
 mod ctypes;
+mod debugf;
 mod expressions;
 mod functions;
 mod kernel;

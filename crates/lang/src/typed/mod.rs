@@ -248,6 +248,11 @@ pub enum StmtKind {
     Exit {
         code: Option<Expr>,
     },
+    /// `debugf(format, args…)`: the kernel formats the line, into its trace pipe.
+    Debugf {
+        format: Vec<u8>,
+        args: Vec<Expr>,
+    },
     /// `@m[keys] = value`, a plain value.
     MapAssign {
         map: MapId,

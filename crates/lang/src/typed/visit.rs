@@ -113,7 +113,9 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
         StmtKind::Block(body) | StmtKind::ForMap { body, .. } | StmtKind::Unroll { body, .. } => {
             walk_stmts(v, body)
         }
-        StmtKind::Printf { args, .. } => args.iter().for_each(|a| v.expr(a)),
+        StmtKind::Printf { args, .. } | StmtKind::Debugf { args, .. } => {
+            args.iter().for_each(|a| v.expr(a))
+        }
         StmtKind::Exit { code } => code.iter().for_each(|c| v.expr(c)),
         StmtKind::MapAssign { keys, value, .. } => {
             keys.iter().for_each(|k| v.expr(k));
@@ -230,7 +232,9 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
         StmtKind::Block(body) | StmtKind::ForMap { body, .. } | StmtKind::Unroll { body, .. } => {
             walk_stmts_mut(v, body)
         }
-        StmtKind::Printf { args, .. } => args.iter_mut().for_each(|a| v.expr(a)),
+        StmtKind::Printf { args, .. } | StmtKind::Debugf { args, .. } => {
+            args.iter_mut().for_each(|a| v.expr(a))
+        }
         StmtKind::Exit { code } => code.iter_mut().for_each(|c| v.expr(c)),
         StmtKind::MapAssign { keys, value, .. } => {
             keys.iter_mut().for_each(|k| v.expr(k));
