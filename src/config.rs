@@ -19,7 +19,30 @@ pub struct Config {
     pub missing_probes: MissingProbes,
     /// Appended to strings that were cut at their capacity.
     pub str_trunc_trailer: String,
+    /// The license the programs are loaded under.
+    pub license: String,
+    /// The most of a file `cat()` prints.
+    pub max_cat_bytes: u64,
+    /// Pages of the ring buffer that carries records to scry.
+    pub perf_rb_pages: u32,
+    /// The most probes a program may attach, and the most BPF programs it may compile to.
+    pub max_probes: u64,
+    pub max_bpf_progs: u64,
 }
+
+/// The licenses the kernel takes as GPL-compatible, which the helpers scry calls need; the
+/// list bpftrace accepts.
+const LICENSES: &[&str] = &[
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+];
+
+/// The choices of bpftrace's unstable-feature flags.
+const FEATURE_FLAG: Kind = Kind::Choice(&["error", "warn", "enable"]);
 
 /// The values a setting takes.
 enum Kind {
@@ -43,6 +66,29 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("stack_mode", Kind::Choice(&StackMode::NAMES)),
     ("missing_probes", Kind::Choice(&["error", "warn", "ignore"])),
     ("str_trunc_trailer", Kind::Text),
+    ("license", Kind::Choice(LICENSES)),
+    ("max_cat_bytes", Kind::Int { lo: 1, hi: 1 << 30 }),
+    ("perf_rb_pages", Kind::Int { lo: 1, hi: 4096 }),
+    ("max_probes", Kind::Int { lo: 1, hi: 1 << 20 }),
+    ("max_bpf_progs", Kind::Int { lo: 1, hi: 1 << 20 }),
+    // Taken as bpftrace takes them, with nothing to change in scry: it symbolizes each
+    // process's addresses when they are printed, from the symbol tables as they are; values
+    // too big for a register live in its scratch map whatever their size; it sizes the
+    // verifier's log itself; and every feature these flags guard is stable in scry.
+    (
+        "cache_user_symbols",
+        Kind::Choice(&["PER_PROGRAM", "PER_PID", "NONE"]),
+    ),
+    ("cpp_demangle", Kind::Bool),
+    ("lazy_symbolication", Kind::Bool),
+    ("show_debug_info", Kind::Bool),
+    ("on_stack_limit", Kind::Int { lo: 0, hi: 1 << 20 }),
+    ("log_size", Kind::Int { lo: 1, hi: 1 << 30 }),
+    ("unstable_map_decl", FEATURE_FLAG),
+    ("unstable_macro", FEATURE_FLAG),
+    ("unstable_import", FEATURE_FLAG),
+    ("unstable_tseries", FEATURE_FLAG),
+    ("unstable_dw_ustack", FEATURE_FLAG),
 ];
 
 /// The names of the settings, for completion.
@@ -96,6 +142,11 @@ impl Config {
             stack_mode: StackMode::Bpftrace,
             missing_probes: MissingProbes::Error,
             str_trunc_trailer: "..".to_string(),
+            license: "GPL".to_string(),
+            max_cat_bytes: 10240,
+            perf_rb_pages: 256,
+            max_probes: 1024,
+            max_bpf_progs: 1024,
         };
         let mut diags = Vec::new();
         for entry in &program.config {
@@ -168,6 +219,11 @@ impl Config {
                 }
             }
             ("str_trunc_trailer", Value::Text(t)) => self.str_trunc_trailer = t.to_string(),
+            ("license", Value::Choice(c)) => self.license = c.to_string(),
+            ("max_cat_bytes", Value::Int(v)) => self.max_cat_bytes = v,
+            ("perf_rb_pages", Value::Int(v)) => self.perf_rb_pages = v as u32,
+            ("max_probes", Value::Int(v)) => self.max_probes = v,
+            ("max_bpf_progs", Value::Int(v)) => self.max_bpf_progs = v,
             _ => {}
         }
     }

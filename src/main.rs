@@ -143,6 +143,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
     module.locate(|span| scry_lang::diagnostic::Location::of(&file, &source, span));
     let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
+    check_limits(&module, &config)?;
 
     if cli.debug {
         let mut text = format!("AST:\n{ast}\n");
@@ -272,6 +273,30 @@ fn header_constants(
     headers.all()
 }
 
+/// `max_bpf_progs` and `max_probes`, checked before anything is loaded, as bpftrace checks
+/// them: a glob that matches more than the user expected stops here.
+fn check_limits(module: &scry_codegen::Module, config: &config::Config) -> Result<(), Failure> {
+    let programs = module.programs.len() as u64;
+    if programs > config.max_bpf_progs {
+        return Err(Failure::plain(format!(
+            "the program compiles to {programs} BPF programs, more than max_bpf_progs ({})\n  hint: raise it with `config = {{ max_bpf_progs = {programs} }}` or BPFTRACE_MAX_BPF_PROGS",
+            config.max_bpf_progs
+        )));
+    }
+    let probes: u64 = module
+        .programs
+        .iter()
+        .map(|p| probes::of(p.provider).map_or(1, |k| k.probe_count(&p.attach)) as u64)
+        .sum();
+    if probes > config.max_probes {
+        return Err(Failure::plain(format!(
+            "the program attaches {probes} probes, more than max_probes ({})\n  hint: raise it with `config = {{ max_probes = {probes} }}` or BPFTRACE_MAX_PROBES, with care: that many probes can slow the whole system",
+            config.max_probes
+        )));
+    }
+    Ok(())
+}
+
 /// How this run compiles: programs named after this process, times from now, this machine's
 /// CPUs, and what the command line and settings say.
 fn compile_options(cli: &Cli, config: &config::Config) -> CompileOptions {
@@ -292,6 +317,10 @@ fn compile_options(cli: &Cli, config: &config::Config) -> CompileOptions {
             (false, _) => 2,
         },
         str_trailer: config.str_trunc_trailer.clone(),
+        license: config.license.clone(),
+        max_cat_bytes: config.max_cat_bytes,
+        // A ring buffer's size is a power of two pages.
+        ringbuf_bytes: (config.perf_rb_pages.next_power_of_two()).saturating_mul(4096),
         ..Default::default()
     }
 }

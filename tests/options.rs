@@ -296,3 +296,86 @@ fn k_reports_a_read_of_a_missing_key() {
     let (_, _, stderr) = run(&["-q", "-e", script]);
     assert!(!stderr.contains("WARNING"), "{stderr}");
 }
+
+#[test]
+fn every_bpftrace_setting_is_taken_and_an_unknown_one_lists_them() {
+    if !kernel() {
+        return;
+    }
+    let settings = r#"config = { license = "Dual BSD/GPL"; max_cat_bytes = 5; perf_rb_pages = 64;
+        max_probes = 10; max_bpf_progs = 10; cache_user_symbols = PER_PID; cpp_demangle = false;
+        lazy_symbolication = true; show_debug_info = false; on_stack_limit = 32;
+        log_size = 100000; unstable_map_decl = enable; unstable_macro = enable;
+        unstable_import = warn; unstable_tseries = error; unstable_dw_ustack = warn;
+        BPFTRACE_MAX_STRLEN = 64; STACK_MODE = perf }"#;
+    // cat() stops at max_cat_bytes; the programs load under the license given.
+    let script =
+        format!(r#"{settings} BEGIN {{ cat("/proc/sys/kernel/ostype"); printf("|\n"); exit(); }}"#);
+    let (status, stdout, stderr) = run(&["-q", "-e", &script]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("Linux|\n"), "{stdout}");
+    let (status, _, stderr) = run(&["-e", "config = { no_such_thing = 1 } BEGIN { }"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("unknown setting `no_such_thing`"),
+        "{stderr}"
+    );
+    for name in [
+        "max_probes",
+        "perf_rb_pages",
+        "license",
+        "on_stack_limit",
+        "unstable_macro",
+    ] {
+        assert!(stderr.contains(name), "{name} is not named in: {stderr}");
+    }
+}
+
+#[test]
+fn max_probes_and_max_bpf_progs_stop_a_program_before_it_loads() {
+    if !kernel() {
+        return;
+    }
+    let (status, _, stderr) = run(&[
+        "-e",
+        "config = { max_probes = 3 } tracepoint:syscalls:sys_enter_read* { }",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("probes, more than max_probes (3)")
+            && stderr.contains("hint: raise it with `config = { max_probes ="),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(&["-e", "config = { max_bpf_progs = 1 } BEGIN { } END { }"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        stderr.contains("the program compiles to 2 BPF programs, more than max_bpf_progs (1)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn perf_rb_pages_sizes_the_ring_buffer() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = common::Running::start(&[
+        "-e",
+        "config = { perf_rb_pages = 3 } interval:s:10 { exit(); }",
+    ]);
+    scry.wait_attached();
+    // Rounded up to a power of two: 4 pages.
+    let mut sizes = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{}/fdinfo", scry.pid())).expect("fdinfo") {
+        let text = std::fs::read_to_string(fd.expect("fd").path()).unwrap_or_default();
+        if text.contains("map_type:\t27\n") {
+            sizes.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("max_entries:\t"))
+                    .map(String::from),
+            );
+        }
+    }
+    scry.interrupt();
+    assert_eq!(sizes, vec!["16384".to_string()]);
+}

@@ -58,7 +58,9 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
-    obj.append_section_data(license, b"GPL\0", 1);
+    let mut text = module.license.clone().into_bytes();
+    text.push(0);
+    obj.append_section_data(license, &text, 1);
 
     let maps = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
     let mut map_symbols = Vec::new();

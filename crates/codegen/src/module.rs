@@ -29,6 +29,11 @@ pub struct Module {
     pub stack_mode: StackMode,
     /// Appended to strings that filled their capacity (`str_trunc_trailer`).
     pub str_trailer: String,
+    /// The license the programs are loaded under (`license`): GPL-compatible, since the
+    /// helpers they call are GPL-only.
+    pub license: String,
+    /// The most of a file `cat()` prints (`max_cat_bytes`).
+    pub max_cat_bytes: u64,
 }
 
 impl Module {

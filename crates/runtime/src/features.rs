@@ -80,8 +80,14 @@ pub(crate) fn perf_event_opens(kind: u32, config: u64) -> bool {
 fn multi_link(attach_type: u32, target: &[u8]) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     let code = encode(&returns_zero());
-    let prog = raw_prog::load_code(raw_prog::BPF_PROG_TYPE_KPROBE, attach_type, "probe", &code)
-        .map_err(|r| r.errno)?;
+    let prog = raw_prog::load_code(
+        raw_prog::BPF_PROG_TYPE_KPROBE,
+        attach_type,
+        "probe",
+        &code,
+        "GPL",
+    )
+    .map_err(|r| r.errno)?;
     raw_prog::link_create(prog.as_fd(), attach_type, target).map(drop)
 }
 

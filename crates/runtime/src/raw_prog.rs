@@ -60,8 +60,9 @@ pub(crate) fn load_code(
     attach_type: u32,
     name: &str,
     code: &[u8],
+    license: &str,
 ) -> Result<OwnedFd, Refused> {
-    let license = b"GPL\0";
+    let license = std::ffi::CString::new(license).unwrap_or_else(|_| c"GPL".into());
     let attempt = |log: Option<&mut Vec<u8>>| {
         // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
         // log_size, log_buf, kern_version, prog_flags, prog_name[16], prog_ifindex,
@@ -103,6 +104,7 @@ pub fn load(
     prog: &Program,
     prog_type: u32,
     attach_type: u32,
+    license: &str,
     map_fd: impl Fn(MapId) -> Option<RawFd>,
 ) -> Result<OwnedFd, Refused> {
     let refused = |what: String| Refused {
@@ -122,7 +124,7 @@ pub fn load(
         code[at + 1] = (code[at + 1] & 0x0f) | (PSEUDO_MAP_FD << 4);
         code[at + 4..at + 8].copy_from_slice(&fd.to_ne_bytes());
     }
-    load_code(prog_type, attach_type, &prog.name, &code)
+    load_code(prog_type, attach_type, &prog.name, &code, license)
 }
 
 /// `BPF_LINK_CREATE` for `prog` with `attach_type`, the type's own fields (`target`) after

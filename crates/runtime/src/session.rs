@@ -233,7 +233,7 @@ impl Session {
                     let map = ebpf.map(&module.maps.get(id.0)?.name)?;
                     Some(map_data(map)?.fd().as_fd().as_raw_fd())
                 };
-                raw_prog::load(prog, prog_type, attach_type, map_fd)
+                raw_prog::load(prog, prog_type, attach_type, &module.license, map_fd)
                     .map(|fd| loaded_itself.push((prog.name.clone(), fd)))
                     .map_err(|refused| refused_error(prog, refused))
             } else {
@@ -783,7 +783,7 @@ impl Handler<'_> {
                 let text = format_printf(format, args, rec, &mut decode);
                 match sink {
                     Sink::Output => printer.text(TextKind::Printf, &text),
-                    Sink::Cat => cat(&text, printer),
+                    Sink::Cat => cat(&text, self.module.max_cat_bytes, printer),
                     Sink::System => system(&text, printer),
                     Sink::Message {
                         error, location, ..
@@ -865,14 +865,12 @@ fn unknown_location() -> Location {
     }
 }
 
-/// The most of a file `cat()` prints, as bpftrace's `max_cat_bytes`.
-const MAX_CAT_BYTES: u64 = 10240;
-
-/// `cat(path)`: the file's first bytes; a file that cannot be read is reported on stderr.
-fn cat(path: &[u8], printer: &mut dyn Printer) -> io::Result<()> {
+/// `cat(path)`: the file's first `limit` bytes; a file that cannot be read is reported on
+/// stderr.
+fn cat(path: &[u8], limit: u64, printer: &mut dyn Printer) -> io::Result<()> {
     let path = String::from_utf8_lossy(path).into_owned();
     let mut text = Vec::new();
-    match std::fs::File::open(&path).and_then(|f| f.take(MAX_CAT_BYTES).read_to_end(&mut text)) {
+    match std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut text)) {
         Ok(_) => printer.text(TextKind::Cat, &text),
         Err(e) => {
             crate::output::to_stderr(&format!("cat: cannot read {path}: {e}\n"));

@@ -53,6 +53,10 @@ pub struct CompileOptions {
     pub helper_checks: u8,
     /// Appended to strings that filled their capacity (`str_trunc_trailer`).
     pub str_trailer: String,
+    /// The license the programs are loaded under (`license`).
+    pub license: String,
+    /// The most of a file `cat()` prints (`max_cat_bytes`).
+    pub max_cat_bytes: u64,
     /// The id of the module's first record: modules loaded into one session (the REPL's
     /// blocks) share one ring buffer, so their record ids must not overlap.
     pub first_record: u32,
@@ -79,6 +83,8 @@ impl Default for CompileOptions {
             stack_mode: scry_lang::types::StackMode::Bpftrace,
             helper_checks: 0,
             str_trailer: "..".to_string(),
+            license: "GPL".to_string(),
+            max_cat_bytes: 10240,
             first_record: 0,
             shared: false,
             boot_to_tai_ns: 0,
@@ -159,6 +165,8 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         user_maps: Vec::new(),
         stack_mode: options.stack_mode,
         str_trailer: options.str_trailer.clone(),
+        license: options.license.clone(),
+        max_cat_bytes: options.max_cat_bytes,
         first_record: options.first_record,
     };
     let mut next_counter = 0;
