@@ -51,6 +51,8 @@ fn verifier_rejection_is_located() {
         user_maps: vec![],
         stack_mode: Default::default(),
         str_trailer: String::new(),
+        license: "GPL".into(),
+        max_cat_bytes: 10240,
     };
     let object = elf::write(&module).unwrap();
     match Session::load(module, &object) {
