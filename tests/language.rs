@@ -744,3 +744,49 @@ fn debugf_writes_to_the_kernels_trace_pipe() {
         assert!(trace.contains(&want), "no {want:?} in the trace buffer");
     }
 }
+
+#[test]
+fn records_hold_named_fields_everywhere_a_value_goes() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { $v = 99; $t = (a=0, b=1, c="str", d=(5, 6), e=$v);
+           printf("%d %d %s %d %d %d\n", $t.a, $t.b, $t.c, $t.d.0, $t.d.1, $t.e);
+           $n = (x=1, y=2); print((a=0, c="str", e=$n));
+           @k[(a=1, b="x")] = ("bye", (m=2, n=10));
+           $o = (foo={ printf("hello"); 1 }, bar={ printf("world"); 2 });
+           $o = (bar={ printf("hello"); 1 }, foo={ printf("world\n"); 2 }); print($o);
+           exit(); }"#,
+    );
+    for want in [
+        "0 1 str 5 6 99",
+        "{ .a = 0, .c = str, .e = { .x = 1, .y = 2 } }",
+        // Fields are evaluated in the order written, and kept in the variable's order.
+        "helloworldhelloworld",
+        "{ .foo = 2, .bar = 1 }",
+        "@k[{ .a = 1, .b = x }]: (bye, { .m = 2, .n = 10 })",
+    ] {
+        assert!(
+            out.lines().any(|l| l == want),
+            "no line {want:?} in:\n{out}"
+        );
+    }
+    // JSON objects, nested records and tuples; a map read before the assignment that types
+    // it prints its zero value.
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-f",
+        "json",
+        "-e",
+        r#"BEGIN { $v = (x=1, y=2); @a = (a=0, b=1, c="str", d=(5, 6), e=$v); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains(r#"{"type": "map", "data": {"@a": {"a": 0, "b": 1, "c": "str", "d": [5,6], "e": {"x": 1, "y": 2}}}}"#),
+        "{stdout}"
+    );
+    let out = begin(r#"BEGIN { print(@); exit(); } END { @ = (a=1, b=(2, "hi")); }"#);
+    assert!(out.starts_with("@: { .a = 0, .b = (0, ) }\n"), "{out}");
+    assert!(out.contains("@: { .a = 1, .b = (2, hi) }\n"), "{out}");
+}

@@ -355,8 +355,12 @@ pub enum FieldKind {
     },
     /// A value userspace renders; its raw layout is described by `Formatted`.
     Formatted(Formatted),
-    /// A tuple: its elements, at offsets from the tuple's start.
-    Tuple(Vec<Field>),
+    /// A tuple: its elements, at offsets from the tuple's start; with `names`, a record,
+    /// shown `{ .a = 1, .b = x }`.
+    Tuple {
+        fields: Vec<Field>,
+        names: Vec<String>,
+    },
 }
 
 impl FieldKind {
@@ -371,7 +375,7 @@ impl FieldKind {
             FieldKind::Str(cap) => str_slot(*cap),
             FieldKind::Array { elem, len } => (u32::from(elem.bits / 8) * len).next_multiple_of(8),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
-            FieldKind::Tuple(fields) => fields.iter().map(|f| f.kind.size()).sum(),
+            FieldKind::Tuple { fields, .. } => fields.iter().map(|f| f.kind.size()).sum(),
         }
     }
 
@@ -430,7 +434,10 @@ impl Module {
                 mode: mode.unwrap_or(self.stack_mode),
             },
             Type::Formatted(f) => FieldKind::Formatted(f.clone()),
-            Type::Tuple(elems) => FieldKind::Tuple(fields(self, elems)),
+            Type::Tuple { elems, names } => FieldKind::Tuple {
+                fields: fields(self, elems),
+                names: names.clone(),
+            },
             other => FieldKind::Int(other.as_int().unwrap_or(IntType::U64)),
         }
     }

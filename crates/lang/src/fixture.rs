@@ -172,6 +172,7 @@ fn kprobe(ret: bool) -> ResolvedProbe {
     );
     p.values = register_values(ret);
     p.func = Some(Func::Kernel("vfs_read".into()));
+    p.context = Some("pt_regs".into());
     p
 }
 
@@ -185,6 +186,7 @@ fn uprobe(ret: bool) -> ResolvedProbe {
     p.values = register_values(ret);
     p.func = Some(Func::User("clock_nanosleep".into()));
     p.binary = Some(LIBC.into());
+    p.context = Some("pt_regs".into());
     p
 }
 

@@ -68,8 +68,12 @@ pub enum Type {
         name: String,
         size: u32,
     },
-    /// `(a, b, …)`: each element in its own 8-byte-aligned slot (see `tuple_offsets`).
-    Tuple(Vec<Type>),
+    /// `(a, b, …)`: each element in its own 8-byte-aligned slot (see `tuple_offsets`). With
+    /// `names` (one per element), a record `(x = a, y = b)`, whose elements are `.x`, `.y`.
+    Tuple {
+        elems: Vec<Type>,
+        names: Vec<String>,
+    },
     /// A value carried raw to userspace and shown there in a readable form.
     Formatted(Formatted),
     /// A C type this language cannot handle yet (struct by value, function pointer…); named so
@@ -257,13 +261,38 @@ impl Type {
             (Type::Str(a), Type::Str(b)) => Some(Type::Str((*a).max(*b))),
             // Pointers that differ in their pointee (`const` or not) keep the first one's type.
             (Type::Ptr { .. }, Type::Ptr { .. }) => Some(self.clone()),
-            (Type::Tuple(a), Type::Tuple(b)) if a.len() == b.len() => a
+            (
+                Type::Tuple { elems: a, names },
+                Type::Tuple {
+                    elems: b,
+                    names: other_names,
+                },
+            ) if a.len() == b.len() && names == other_names => a
                 .iter()
                 .zip(b)
                 .map(|(x, y)| x.unify(y))
                 .collect::<Option<Vec<_>>>()
-                .map(Type::Tuple),
+                .map(|elems| Type::Tuple {
+                    elems,
+                    names: names.clone(),
+                }),
             (a, b) if a == b => Some(a.clone()),
+            _ => None,
+        }
+    }
+
+    /// A tuple of these elements.
+    pub fn tuple(elems: Vec<Type>) -> Type {
+        Type::Tuple {
+            elems,
+            names: Vec::new(),
+        }
+    }
+
+    /// The elements of a tuple or record.
+    pub fn elements(&self) -> Option<&[Type]> {
+        match self {
+            Type::Tuple { elems, .. } => Some(elems),
             _ => None,
         }
     }
@@ -314,7 +343,7 @@ impl Type {
             Type::Bool => 1,
             Type::Str(n) => *n,
             Type::Record { size, .. } => *size,
-            Type::Tuple(elems) => tuple_offsets(elems).1,
+            Type::Tuple { elems, .. } => tuple_offsets(elems).1,
             Type::Formatted(f) => f.size(),
             Type::Ptr { .. } => 8,
             Type::Array { elem, len } => elem.size().saturating_mul(*len),
@@ -333,11 +362,14 @@ impl fmt::Display for Type {
             Type::Bool => write!(f, "bool"),
             Type::Str(n) => write!(f, "string[{n}]"),
             Type::Record { kind, name, .. } => write!(f, "{} {name}", kind.keyword()),
-            Type::Tuple(elems) => {
+            Type::Tuple { elems, names } => {
                 write!(f, "(")?;
                 for (i, t) in elems.iter().enumerate() {
                     if i > 0 {
                         write!(f, ", ")?;
+                    }
+                    if let Some(name) = names.get(i) {
+                        write!(f, "{name}=")?;
                     }
                     write!(f, "{t}")?;
                 }

@@ -49,7 +49,8 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 }
 
 /// Reads, combines and orders a map for printing. `top` keeps the largest entries only
-/// (0: all); `div` divides values (not lhist counts).
+/// (0: all); `div` divides values (not lhist counts). With `zero_if_empty`, a map without
+/// keys that holds nothing yet shows its zero value, as `print(@m)` does in bpftrace.
 pub fn dump(
     ebpf: &Ebpf,
     module: &Module,
@@ -57,6 +58,7 @@ pub fn dump(
     map: &UserMap,
     top: usize,
     div: u64,
+    zero_if_empty: bool,
 ) -> Option<MapDump> {
     let m = raw(ebpf, module, map)?;
     let div = div.max(1);
@@ -67,25 +69,32 @@ pub fn dump(
         1
     };
     let mut entries: Vec<(Vec<u8>, Vec<Scalar>, Combined)> = Vec::new();
-    for key in m.keys() {
-        let Some(bytes) = m.lookup(&key) else {
-            continue;
-        };
+    let value_of = |render: &mut Renderer, bytes: &[u8]| {
         let per_cpu: Vec<&[u8]> = (0..cpus)
             .map(|c| &bytes[c * per_value..(c + 1) * per_value])
             .collect();
-        let combined = match &map.value {
+        match &map.value {
             ValueLayout::Stored(kind) => {
                 Combined::Stored(render.value(ebpf, module, kind, per_cpu[0]))
             }
             other => combine(other, &per_cpu, &module.str_trailer),
+        }
+    };
+    for key in m.keys() {
+        let Some(bytes) = m.lookup(&key) else {
+            continue;
         };
+        let combined = value_of(render, &bytes);
         let fields = map
             .keys
             .iter()
             .map(|f| render.value(ebpf, module, &f.kind, &key[f.offset as usize..]))
             .collect();
         entries.push((key, fields, combined));
+    }
+    if zero_if_empty && map.keys.is_empty() && entries.is_empty() {
+        let zeros = vec![0u8; per_value * cpus];
+        entries.push((Vec::new(), Vec::new(), value_of(render, &zeros)));
     }
     // By key first, so entries that tie on value keep a stable order.
     entries.sort_by(|a, b| compare_keys(map, &a.0, &b.0));

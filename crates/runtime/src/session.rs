@@ -692,7 +692,7 @@ impl Session {
         }) else {
             return Ok(false);
         };
-        if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1) {
+        if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, false) {
             printer.map(&d)?;
         }
         Ok(true)
@@ -842,9 +842,15 @@ impl Handler<'_> {
                     MapOpKind::Zero => maps::zero(self.ebpf, self.module, map),
                     MapOpKind::Print => {
                         let top = word(8) as usize;
-                        if let Some(d) =
-                            maps::dump(self.ebpf, self.module, self.render, map, top, word(16))
-                        {
+                        if let Some(d) = maps::dump(
+                            self.ebpf,
+                            self.module,
+                            self.render,
+                            map,
+                            top,
+                            word(16),
+                            true,
+                        ) {
                             printer.map(&d)?;
                         }
                     }

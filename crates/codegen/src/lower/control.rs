@@ -232,7 +232,7 @@ impl Lowerer<'_> {
             }
         };
         let map = self.user_map(map);
-        let Type::Tuple(kv) = self.probe.vars[cb.var.0].ty.clone() else {
+        let Type::Tuple { elems: kv, .. } = self.probe.vars[cb.var.0].ty.clone() else {
             return Err(self.unsupported(
                 "a loop variable that is not a (key, value) tuple",
                 self.asm.span,

@@ -24,7 +24,7 @@ impl Lowerer<'_> {
         }
         match (ty, &e.kind) {
             (Type::Str(cap), _) => self.write_str(e, dst, *cap, depth),
-            (Type::Tuple(elems), ExprKind::Tuple(items)) => {
+            (Type::Tuple { elems, .. }, ExprKind::Tuple(items)) => {
                 let (offsets, _) = tuple_offsets(elems);
                 for ((item, ty), off) in items.iter().zip(elems).zip(offsets) {
                     self.write_value(item, ty, dst.at(off), depth)?;
@@ -57,10 +57,14 @@ impl Lowerer<'_> {
                 self.asm.bind(end);
                 Ok(())
             }
+            (_, ExprKind::Block { stmts, value }) => {
+                self.block_stmts(stmts, depth, e.span)?;
+                self.write_value(value, ty, dst, depth)
+            }
             // A tuple laid out differently (narrower strings): element by element.
-            (Type::Tuple(elems), _) if e.ty != *ty => {
+            (Type::Tuple { elems, .. }, _) if e.ty != *ty => {
                 let (offsets, _) = tuple_offsets(elems);
-                let Type::Tuple(have) = &e.ty else {
+                let Some(have) = e.ty.elements() else {
                     return Err(self.unsupported(format!("a {} as a {ty}", e.ty), e.span));
                 };
                 for (index, ((want, elem_ty), off)) in
@@ -318,9 +322,7 @@ impl Lowerer<'_> {
         match &e.kind {
             ExprKind::Var(id) if !in_register(&self.probe.vars[id.0].ty) => Some(self.var_dst(*id)),
             ExprKind::TupleGet { tuple, index } => {
-                let Type::Tuple(elems) = &tuple.ty else {
-                    return None;
-                };
+                let elems = tuple.ty.elements()?;
                 let base = self.place(tuple)?;
                 let (offsets, _) = tuple_offsets(elems);
                 Some(Dst {

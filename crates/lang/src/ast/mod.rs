@@ -314,6 +314,8 @@ pub enum ExprKind {
     },
     /// `(a, b, …)`
     Tuple(Vec<Expr>),
+    /// `(a = 1, b = "x")`
+    Record(Vec<(Ident, Expr)>),
     /// `sizeof(type)` or `sizeof(expr)`
     SizeOf(TypeOrExpr),
     /// `offsetof(type, a.b.c)`
@@ -565,6 +567,16 @@ impl fmt::Display for Expr {
                 }
                 if items.len() == 1 {
                     write!(f, ",")?;
+                }
+                write!(f, ")")
+            }
+            ExprKind::Record(fields) => {
+                write!(f, "(")?;
+                for (i, (name, e)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{}={e}", name.name)?;
                 }
                 write!(f, ")")
             }

@@ -73,6 +73,7 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         | ExprKind::ArgCount => {}
         ExprKind::Map { keys, .. } => keys.iter().for_each(|k| v.expr(k)),
         ExprKind::Call { args, .. } | ExprKind::Tuple(args) => args.iter().for_each(|a| v.expr(a)),
+        ExprKind::Record(fields) => fields.iter().for_each(|(_, a)| v.expr(a)),
         ExprKind::Field { base, .. } => v.expr(base),
         ExprKind::Index { base, index } => {
             v.expr(base);
@@ -184,6 +185,7 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
             args.iter_mut().for_each(|a| v.expr(a));
         }
         ExprKind::Tuple(items) => items.iter_mut().for_each(|a| v.expr(a)),
+        ExprKind::Record(fields) => fields.iter_mut().for_each(|(_, a)| v.expr(a)),
         ExprKind::Field { base, field, .. } => {
             v.expr(base);
             v.ident(field);

@@ -112,6 +112,36 @@ impl Checker<'_> {
                     e.span,
                 ))
             }
+            A::Record(fields) => {
+                for (i, (name, _)) in fields.iter().enumerate() {
+                    if fields[..i].iter().any(|(n, _)| n.name == name.name) {
+                        let d = self.error(
+                            name.span,
+                            format!("the record names field `{}` twice", name.name),
+                        );
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
+                let items: Vec<Option<typed::Expr>> =
+                    fields.iter().map(|(_, i)| self.expr(i)).collect();
+                let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
+                for i in &items {
+                    if !storable(&i.ty) {
+                        let d = self.error(
+                            i.span,
+                            format!("a record cannot hold a value of type {}", i.ty),
+                        );
+                        self.diags.push(d);
+                        return None;
+                    }
+                }
+                let ty = Type::Tuple {
+                    elems: items.iter().map(|i| var_type(&i.ty)).collect(),
+                    names: fields.iter().map(|(n, _)| n.name.clone()).collect(),
+                };
+                Some(expr(T::Tuple(items), ty, e.span))
+            }
             A::Tuple(items) => {
                 let items: Vec<Option<typed::Expr>> = items.iter().map(|i| self.expr(i)).collect();
                 let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
@@ -125,7 +155,7 @@ impl Checker<'_> {
                         return None;
                     }
                 }
-                let ty = Type::Tuple(items.iter().map(|i| var_type(&i.ty)).collect());
+                let ty = Type::tuple(items.iter().map(|i| var_type(&i.ty)).collect());
                 Some(expr(T::Tuple(items), ty, e.span))
             }
             A::Ternary {

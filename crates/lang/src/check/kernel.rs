@@ -16,22 +16,33 @@ impl Checker<'_> {
     /// `base.name` / `base->name` on anything but `args`.
     pub(super) fn member(&mut self, base: typed::Expr, field: &ast::Ident) -> Option<typed::Expr> {
         let span = base.span.to(field.span);
-        if let Type::Tuple(items) = &base.ty {
-            let Some(index) = field
-                .name
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i < items.len())
-            else {
-                let d = self
-                    .error(
-                        field.span,
-                        format!("a {} has no element `{}`", base.ty, field.name),
-                    )
-                    .with_hint(format!(
-                        "elements are .0 to .{}",
-                        items.len().saturating_sub(1)
-                    ));
+        if let Type::Tuple {
+            elems: items,
+            names,
+        } = &base.ty
+        {
+            let index = if names.is_empty() {
+                field
+                    .name
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < items.len())
+            } else {
+                names.iter().position(|n| *n == field.name)
+            };
+            let Some(index) = index else {
+                let hint = if names.is_empty() {
+                    format!("elements are .0 to .{}", items.len().saturating_sub(1))
+                } else {
+                    let fields: Vec<String> = names.iter().map(|n| format!(".{n}")).collect();
+                    format!("its fields are {}", fields.join(", "))
+                };
+                let message = if names.is_empty() {
+                    format!("a {} has no element `{}`", base.ty, field.name)
+                } else {
+                    format!("the record {} has no field `{}`", base.ty, field.name)
+                };
+                let d = self.error(field.span, message).with_hint(hint);
                 self.diags.push(d);
                 return None;
             };
@@ -196,7 +207,7 @@ impl Checker<'_> {
                     "a string's index must be a constant within its capacity",
                 ),
             },
-            (Type::Tuple(items), _) => match constant {
+            (Type::Tuple { elems: items, .. }, _) => match constant {
                 Some(c) if (0..items.len() as i64).contains(&c) => {
                     let ty = items[c as usize].clone();
                     Some(expr(

@@ -32,6 +32,12 @@ pub(super) struct Maps {
     keyless: Vec<MapId>,
     /// Histograms declared by a read, whose parameters their assignment decides.
     unparameterized: HashSet<MapId>,
+    /// The values of maps read before their assignment, learned by an earlier pass.
+    pub planned: HashMap<String, MapValue>,
+    /// Maps declared by a read as integers, a guess no write has confirmed yet.
+    guessed: HashSet<MapId>,
+    /// What writes said of guessed maps when it was not an integer: the next pass's `planned`.
+    pub learned: HashMap<String, MapValue>,
 }
 
 impl Maps {
@@ -96,7 +102,17 @@ impl Checker<'_> {
                 });
             }
         }
-        let value = self.expr(value)?;
+        let mut value = self.expr(value)?;
+        let kept = match self.maps.by_name.get(&map.name) {
+            Some(id) => match &self.maps.decls[id.0].value {
+                MapValue::Stored(ty) => Some(ty.clone()),
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(kept) = kept {
+            value = self.in_field_order(value, &kept);
+        }
         let kind = match &value.ty {
             Type::Int(i) => MapValue::Int(IntType {
                 bits: 64,
@@ -106,7 +122,7 @@ impl Checker<'_> {
             // A pointer keeps its type: what is read back can be followed (`@p[tid]->field`).
             Type::Ptr { .. } => MapValue::Stored(value.ty.clone()),
             Type::Bool
-            | Type::Tuple(_)
+            | Type::Tuple { .. }
             | Type::Formatted(_)
             | Type::Stack { .. }
             | Type::Enum(_) => MapValue::Stored(value.ty.clone()),
@@ -521,7 +537,11 @@ impl Checker<'_> {
         }
         // `@m[(a, b)]` and `@m[$tuple]` are the same map as `@m[a, b]`.
         if let [single] = out.as_slice() {
-            if let Type::Tuple(elems) = &single.ty {
+            if let Type::Tuple { elems, names } = &single.ty {
+                if !names.is_empty() {
+                    // A record is a key of its own: `@m[(a=1, b=2)]`.
+                    return ok.then_some(out);
+                }
                 let elems = elems.clone();
                 let single = out.pop()?;
                 out = match single.kind {
@@ -561,10 +581,10 @@ impl Checker<'_> {
                 return None;
             }
             [one] => one.clone(),
-            many => Type::Tuple(many.to_vec()),
+            many => Type::tuple(many.to_vec()),
         };
         let value = self.single_value(id, map, map.span, "iterate over")?;
-        Some((id, Type::Tuple(vec![key, value])))
+        Some((id, Type::tuple(vec![key, value])))
     }
 
     /// A map that must already exist (`clear`, `print`, `len`).
@@ -599,11 +619,15 @@ impl Checker<'_> {
         let planned = *self.maps.assigned.get(&map.name)?;
         // Histogram parameters come from the assignment itself, checked when reached;
         // nothing reads a histogram's value before that.
-        let value = match planned {
-            Some(f) => MapValue::Aggregate(Aggregate::unparameterized(f)),
-            None => MapValue::Int(IntType::I64),
-        };
         let id = MapId(self.maps.decls.len());
+        let value = match (planned, self.maps.planned.get(&map.name)) {
+            (Some(f), _) => MapValue::Aggregate(Aggregate::unparameterized(f)),
+            (None, Some(known)) => known.clone(),
+            (None, None) => {
+                self.maps.guessed.insert(id);
+                MapValue::Int(IntType::I64)
+            }
+        };
         self.maps.decls.push(MapDecl {
             name: map.name.clone(),
             keys: Vec::new(),
@@ -685,6 +709,12 @@ impl Checker<'_> {
         };
         decl.keys = unified;
         if let Use::Write(value) = how {
+            if self.maps.guessed.remove(&id) && !matches!(value, MapValue::Int(_)) {
+                // The read before this assignment guessed wrong: checked again knowing it.
+                self.maps.learned.insert(decl.name.clone(), value.clone());
+                decl.value = value;
+                return Some(id);
+            }
             let merged = match (&decl.value, &value) {
                 (MapValue::Int(a), MapValue::Int(_)) => Some(MapValue::Int(*a)),
                 // An enum's value beside plain integers is an integer.
@@ -806,7 +836,7 @@ fn can_be_key(ty: &Type) -> bool {
         | Type::Stack { .. }
         | Type::Enum(_)
         | Type::Formatted(_) => true,
-        Type::Tuple(elems) => elems.iter().all(can_be_key),
+        Type::Tuple { elems, .. } => elems.iter().all(can_be_key),
         // Arrays of integers, kept as their bytes (`@[pton("::1")]`, `@[args.saddr]`).
         Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
         _ => false,
@@ -821,7 +851,10 @@ fn key_type(ty: &Type) -> Type {
             bits: 64,
             signed: i.signed,
         }),
-        Type::Tuple(elems) => Type::Tuple(elems.iter().map(key_type).collect()),
+        Type::Tuple { elems, names } => Type::Tuple {
+            elems: elems.iter().map(key_type).collect(),
+            names: names.clone(),
+        },
         other => other.clone(),
     }
 }

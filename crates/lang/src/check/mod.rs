@@ -11,6 +11,7 @@ use crate::ast::{self, ExprKind as A, Span, UnaryOp};
 use crate::diagnostic::Diagnostic;
 use crate::typed::{self, ExprKind as T, Var, VarId};
 use crate::types::{IntType, ProbeResolver, ResolvedProbe, Type};
+use std::collections::HashMap;
 
 mod ctypes;
 mod debugf;
@@ -101,22 +102,42 @@ pub fn check_with_maps(
         crate::macros::expand(&mut expanded)?;
         &expanded
     };
+    // A map read before the assignment that types it (`BEGIN { print(@) } END { @ = (1, "a") }`)
+    // is first taken as an integer; when the assignment says otherwise, the program is checked
+    // again knowing it.
+    let (first, learned) = check_pass(program, resolver, options, existing, HashMap::new());
+    if learned.is_empty() {
+        first
+    } else {
+        check_pass(program, resolver, options, existing, learned).0
+    }
+}
+
+/// One pass of the checker, with the value types of maps read before their assignment known
+/// from an earlier pass (`planned`); returns what this pass learned of such maps.
+fn check_pass(
+    program: &ast::Program,
+    resolver: &dyn ProbeResolver,
+    options: &CheckOptions,
+    existing: &[typed::MapDecl],
+    planned: HashMap<String, typed::MapValue>,
+) -> (
+    Result<typed::Program, Vec<Diagnostic>>,
+    HashMap<String, typed::MapValue>,
+) {
     let mut diags: Vec<Diagnostic> = Vec::new();
     if program.probes.is_empty() {
         // An empty script, or one of only comments or definitions, would attach nothing.
-        return Err(vec![Diagnostic::error(
-            Span::new(0, 0),
-            "the program has no probes",
-        )
-        .with_hint(
-            "a program is one or more probes, as in `BEGIN { printf(\"hello\\n\"); }`",
-        )]);
+        let d = Diagnostic::error(Span::new(0, 0), "the program has no probes")
+            .with_hint("a program is one or more probes, as in `BEGIN { printf(\"hello\\n\"); }`");
+        return (Err(vec![d]), HashMap::new());
     }
     // The script's own C types come first, then the kernel's.
     let script_types = ctypes::ScriptTypes::new(&program.c_types, resolver, &mut diags);
     let resolver: &dyn ProbeResolver = &script_types;
     let mut probes = Vec::new();
     let mut maps = maps::Maps::new(program, existing);
+    maps.planned = planned;
     let mut getopts = Vec::new();
     for probe in &program.probes {
         for ap in &probe.attach_points {
@@ -221,7 +242,8 @@ pub fn check_with_maps(
             );
         }
     }
-    if diags.iter().any(Diagnostic::is_error) {
+    let learned = std::mem::take(&mut maps.learned);
+    let result = if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
         Ok(typed::Program {
@@ -230,7 +252,8 @@ pub fn check_with_maps(
             warnings: diags,
             options: getopts,
         })
-    }
+    };
+    (result, learned)
 }
 
 struct Checker<'a> {
@@ -355,7 +378,7 @@ fn storable(ty: &Type) -> bool {
         | Type::Stack { .. }
         | Type::Enum(_) => true,
         Type::Formatted(_) => true,
-        Type::Tuple(items) => items.iter().all(storable),
+        Type::Tuple { elems, .. } => elems.iter().all(storable),
         // Arrays of integers are kept as their bytes (`$a = pton("::1")`, `$b = args.saddr`).
         Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
         _ => false,

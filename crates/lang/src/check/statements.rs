@@ -56,6 +56,13 @@ impl Checker<'_> {
                     self.failed_vars.push(name.name.clone());
                     return None;
                 };
+                let value = match self.lookup_var(&name.name) {
+                    Some(id) => {
+                        let kept = self.vars[id.0].ty.clone();
+                        self.in_field_order(value, &kept)
+                    }
+                    None => value,
+                };
                 let var = self.assign_var(name, &value, stmt.span)?;
                 typed::StmtKind::Assign { var, value }
             }
@@ -186,6 +193,63 @@ impl Checker<'_> {
         out
     }
 
+    /// A record assigned where one of the same fields in another order is kept
+    /// (`$a = (x=1, y=2); $a = (y=3, x=4)`): evaluated in its own order, into a variable of
+    /// its own, then laid out in the kept order. Any other value is returned as it is.
+    pub(super) fn in_field_order(&mut self, value: typed::Expr, kept: &Type) -> typed::Expr {
+        let (Type::Tuple { names: wanted, .. }, Type::Tuple { elems, names }) = (kept, &value.ty)
+        else {
+            return value;
+        };
+        let order: Option<Vec<usize>> = wanted
+            .iter()
+            .map(|n| names.iter().position(|m| m == n))
+            .collect();
+        let Some(order) = order.filter(|o| {
+            !names.is_empty()
+                && names != wanted
+                && names.len() == wanted.len()
+                && o.len() == elems.len()
+        }) else {
+            return value;
+        };
+        let span = value.span;
+        let ty = value.ty.clone();
+        let elems = elems.clone();
+        let scope = self.scopes.len() - 1;
+        let held = self.declare_in(scope, "(record)", ty.clone());
+        let items = order
+            .iter()
+            .map(|&i| {
+                let whole = expr(T::Var(held), ty.clone(), span);
+                expr(
+                    T::TupleGet {
+                        tuple: Box::new(whole),
+                        index: i,
+                    },
+                    elems[i].clone(),
+                    span,
+                )
+            })
+            .collect();
+        let reordered = Type::Tuple {
+            elems: order.iter().map(|&i| elems[i].clone()).collect(),
+            names: wanted.clone(),
+        };
+        let stmt = typed::Stmt {
+            kind: typed::StmtKind::Assign { var: held, value },
+            span,
+        };
+        expr(
+            T::Block {
+                stmts: vec![stmt],
+                value: Box::new(expr(T::Tuple(items), reordered.clone(), span)),
+            },
+            reordered,
+            span,
+        )
+    }
+
     /// The variable an assignment of `value` to `$name` writes: an existing one whose type
     /// accepts it, or a new one typed by it.
     pub(super) fn assign_var(
@@ -227,7 +291,13 @@ impl Checker<'_> {
         }
         let compatible = match (&have, &value.ty) {
             (Type::Str(_), Type::Str(_)) => true,
-            (Type::Tuple(a), Type::Tuple(b)) => a.len() == b.len(),
+            (
+                Type::Tuple { elems: a, names },
+                Type::Tuple {
+                    elems: b,
+                    names: other,
+                },
+            ) => a.len() == b.len() && names == other,
             (a, b) if a.is_scalar() && b.is_scalar() => true,
             (a, b) => a == b,
         };
@@ -427,7 +497,7 @@ impl Checker<'_> {
                     Type::Str(_)
                         | Type::Stack { .. }
                         | Type::Formatted(_)
-                        | Type::Tuple(_)
+                        | Type::Tuple { .. }
                         | Type::Bool
                         | Type::Enum(_)
                 ),
@@ -470,9 +540,16 @@ fn widest(a: &Type, b: &Type) -> Type {
     match (a, b) {
         (Type::Int(x), Type::Int(y)) if y.bits > x.bits => Type::Int(*y),
         (Type::Str(x), Type::Str(y)) => Type::Str(*x.max(y)),
-        (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => {
-            Type::Tuple(x.iter().zip(y).map(|(x, y)| widest(x, y)).collect())
-        }
+        (
+            Type::Tuple { elems: x, names },
+            Type::Tuple {
+                elems: y,
+                names: other,
+            },
+        ) if x.len() == y.len() && names == other => Type::Tuple {
+            elems: x.iter().zip(y).map(|(x, y)| widest(x, y)).collect(),
+            names: names.clone(),
+        },
         _ => a.clone(),
     }
 }

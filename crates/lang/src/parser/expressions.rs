@@ -221,6 +221,22 @@ impl Builder {
                 items.extend(rest.into_inner().map(|e| self.expr(e)));
                 ExprKind::Tuple(items)
             }
+            Rule::record => ExprKind::Record(
+                pair.into_inner()
+                    .map(|field| {
+                        let mut parts = field.into_inner();
+                        let name = parts.next().expect("grammar: a field name");
+                        let name = Ident {
+                            name: name.as_str().to_string(),
+                            span: span_of(&name),
+                        };
+                        (
+                            name,
+                            self.expr(parts.next().expect("grammar: a field value")),
+                        )
+                    })
+                    .collect(),
+            ),
             Rule::block_expr => {
                 let text = pair.as_str();
                 let start = pair.as_span().start();

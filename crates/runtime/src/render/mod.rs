@@ -105,15 +105,17 @@ impl Renderer {
                 self.stack(ebpf, module, *map, *user, *mode, u64_at(bytes, 0)),
                 *mode,
             ),
-            FieldKind::Tuple(fields) => Scalar::Tuple(
-                fields
-                    .iter()
-                    .map(|f| {
-                        let at = bytes.get(f.offset as usize..).unwrap_or(&[]);
-                        self.value(ebpf, module, &f.kind, at)
-                    })
-                    .collect(),
-            ),
+            FieldKind::Tuple { fields, names } => {
+                let values = fields.iter().map(|f| {
+                    let at = bytes.get(f.offset as usize..).unwrap_or(&[]);
+                    self.value(ebpf, module, &f.kind, at)
+                });
+                if names.is_empty() {
+                    Scalar::Tuple(values.collect())
+                } else {
+                    Scalar::Record(names.iter().cloned().zip(values).collect())
+                }
+            }
             FieldKind::Formatted(f) => self.formatted(f, bytes),
         }
     }
