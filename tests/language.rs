@@ -790,3 +790,37 @@ fn records_hold_named_fields_everywhere_a_value_goes() {
     assert!(out.starts_with("@: { .a = 0, .b = (0, ) }\n"), "{out}");
     assert!(out.contains("@: { .a = 1, .b = (2, hi) }\n"), "{out}");
 }
+
+#[test]
+fn arrays_index_at_run_time_cast_and_compare() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"struct A { int m[2][3]; }
+           BEGIN { $a = pton("1.2.3.4"); $i = 2;
+             printf("%d %d %d %d\n", $a[$i], $a[0], $a[$i + 5], $a[$i - 3]);
+             $s = "hello"; printf("%c %c\n", $s[$i + 2], $s[1]);
+             print((uint8[4])0x01020304); print((int8[4])"ab"); print((uint32)$a);
+             print((bool[2])(uint16)1);
+             printf("%d %d\n", $a == pton("1.2.3.4"), $a != (uint8[4])0x04030201);
+             $p = (struct A *)curtask; $m = $p->m; print($m);
+             printf("%d %d\n", $m[1][$i] == *(int32 *)((uint64)curtask + 20),
+                    $p->m[1][$i] == *(int32 *)((uint64)curtask + 20));
+             exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // Past the end (and below 0) an index reads 0.
+    assert_eq!(lines[0], "3 1 0 0", "{out}");
+    assert_eq!(lines[1], "o e", "{out}");
+    assert_eq!(lines[2], "[4,3,2,1]", "{out}");
+    assert_eq!(lines[3], "[97,98,0,0]", "{out}");
+    assert_eq!(lines[4], "67305985", "{out}");
+    assert_eq!(lines[5], "[true,false]", "{out}");
+    assert_eq!(lines[6], "1 0", "{out}");
+    assert!(
+        lines[7].starts_with("[[") && lines[7].ends_with("]]"),
+        "{out}"
+    );
+    assert_eq!(lines[8], "1 1", "{out}");
+}

@@ -8,7 +8,7 @@ use scry_lang::diagnostic::Location;
 use scry_lang::printf::Format;
 use scry_lang::typed::{log2_buckets, Aggregate, LinearBuckets, MapDecl, MapValue};
 use scry_lang::types::{
-    str_slot, Attach, EnumType, Formatted, IntType, ProgramKind, StackMode, Type,
+    str_slot, Attach, EnumType, Formatted, IntType, ProgramKind, StackMode, Type, View,
 };
 
 /// Index into `Module::maps`.
@@ -340,8 +340,9 @@ pub enum FieldKind {
     Bool,
     /// An address in 8 bytes, shown in hex.
     Pointer,
-    /// An array of integers, element after element: shown `[1,2,3]`.
-    Array { elem: IntType, len: u32 },
+    /// An array of integers or booleans (or of such arrays), element after element: shown
+    /// `[1,2,3]`. The view is a `View::Array`.
+    Array(View),
     /// An enum's value in 8 bytes, shown by name.
     Enum(Box<EnumType>),
     /// A NUL-terminated string in a buffer of this many bytes.
@@ -373,7 +374,7 @@ impl FieldKind {
             | FieldKind::Enum(_)
             | FieldKind::Stack { .. } => 8,
             FieldKind::Str(cap) => str_slot(*cap),
-            FieldKind::Array { elem, len } => (u32::from(elem.bits / 8) * len).next_multiple_of(8),
+            FieldKind::Array(view) => view.size().next_multiple_of(8),
             FieldKind::Formatted(f) => f.size().next_multiple_of(8),
             FieldKind::Tuple { fields, .. } => fields.iter().map(|f| f.kind.size()).sum(),
         }
@@ -423,10 +424,9 @@ impl Module {
             Type::Str(cap) => FieldKind::Str(*cap),
             Type::Bool => FieldKind::Bool,
             Type::Ptr { .. } => FieldKind::Pointer,
-            Type::Array { elem, len } if matches!(**elem, Type::Int(_)) => FieldKind::Array {
-                elem: elem.as_int().unwrap_or(IntType::U64),
-                len: *len,
-            },
+            Type::Array { .. } if array_view(ty).is_some() => {
+                FieldKind::Array(array_view(ty).unwrap_or(View::Opaque))
+            }
             Type::Enum(e) => FieldKind::Enum(e.clone()),
             Type::Stack { user, limit, mode } => FieldKind::Stack {
                 map: self.stack_map(*user, *limit),
@@ -440,5 +440,23 @@ impl Module {
             },
             other => FieldKind::Int(other.as_int().unwrap_or(IntType::U64)),
         }
+    }
+}
+
+/// How an array of integers or booleans (or of such arrays) is read back.
+fn array_view(ty: &Type) -> Option<View> {
+    match ty {
+        Type::Int(i) => Some(View::Int {
+            bytes: i.bits / 8,
+            signed: i.signed,
+            bitfield: None,
+        }),
+        Type::Bool => Some(View::Bool),
+        Type::Array { elem, len } => Some(View::Array {
+            elem: Box::new(array_view(elem)?),
+            elem_size: elem.size(),
+            len: *len,
+        }),
+        _ => None,
     }
 }

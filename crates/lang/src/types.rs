@@ -217,6 +217,18 @@ pub enum View {
     Opaque,
 }
 
+impl View {
+    /// Bytes an array view covers (other views: what their first member needs, at most 8).
+    pub fn size(&self) -> u32 {
+        match self {
+            View::Array { elem_size, len, .. } => elem_size * len,
+            View::Int { bytes, .. } => u32::from(*bytes),
+            View::Bool => 1,
+            _ => 8,
+        }
+    }
+}
+
 impl Formatted {
     /// Bytes the raw value takes.
     pub fn size(&self) -> u32 {

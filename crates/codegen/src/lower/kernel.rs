@@ -56,7 +56,20 @@ impl Lowerer<'_> {
         to: &Type,
         depth: usize,
     ) -> Result<(), CompileError> {
-        self.eval_int(inner, depth)?;
+        if matches!(inner.ty, Type::Array { .. }) {
+            // An array's bytes read as the integer of its size.
+            let at = self.in_memory(inner, depth)?;
+            let size = inner.ty.size();
+            let width = Size::from_bytes(size).ok_or_else(|| {
+                self.unsupported(format!("a {size}-byte array as an integer"), inner.span)
+            })?;
+            self.dst_into(at, Reg::R1);
+            let w = self.work_reg(depth);
+            self.asm.emit(Insn::ldx(width, w, Reg::R1, 0));
+            self.set_temp(depth, w);
+        } else {
+            self.eval_int(inner, depth)?;
+        }
         let i = match to {
             Type::Int(i) => i,
             Type::Enum(e) => &e.int,

@@ -739,6 +739,9 @@ impl<'a> Lowerer<'a> {
                 position,
             } => self.str_contains(haystack, needle, *position, depth)?,
             ExprKind::StrIndex { string, index } => self.str_index(string, *index, depth)?,
+            ExprKind::ElementAt { value, index, len } => {
+                self.element_at(value, index, *len, &e.ty, depth)?
+            }
             ExprKind::TupleGet { .. } => self.tuple_get_int(e, depth)?,
             ExprKind::BytesEq { lhs, rhs } => self.bytes_eq(lhs, rhs, depth)?,
             ExprKind::Delete { map, keys } => self.map_delete(*map, keys, depth, true)?,

@@ -3,9 +3,9 @@
 
 use super::kernel::read_helper;
 use super::{in_register, Base, CompileError, Dst, Lowerer};
-use crate::insn::{Cond, Helper, Insn, Reg, Size};
+use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Expr, ExprKind};
-use scry_lang::types::{tuple_offsets, AddrSpace, Formatted, Type};
+use scry_lang::types::{tuple_offsets, AddrSpace, Formatted, IntType, Type};
 
 impl Lowerer<'_> {
     /// Writes the value of `e`, as type `ty` lays it out, to `dst`.
@@ -57,6 +57,7 @@ impl Lowerer<'_> {
                 self.asm.bind(end);
                 Ok(())
             }
+            (Type::Array { .. }, ExprKind::Cast(inner)) => self.array_cast(inner, ty, dst, depth),
             (_, ExprKind::Block { stmts, value }) => {
                 self.block_stmts(stmts, depth, e.span)?;
                 self.write_value(value, ty, dst, depth)
@@ -171,17 +172,7 @@ impl Lowerer<'_> {
             off: 0,
         }; 2];
         for (slot, e) in at.iter_mut().zip([a, b]) {
-            *slot = match self.place(e) {
-                Some(p) => p,
-                None => {
-                    let dst = Dst {
-                        base: Base::Scratch,
-                        off: self.scratch_alloc(size),
-                    };
-                    self.copy_bytes(e, dst, size, depth)?;
-                    dst
-                }
-            };
+            *slot = self.in_memory(e, depth)?;
         }
         let differ = self.asm.new_label();
         self.dst_into(at[0], Reg::R1);
@@ -321,6 +312,18 @@ impl Lowerer<'_> {
     pub(super) fn place(&self, e: &Expr) -> Option<Dst> {
         match &e.kind {
             ExprKind::Var(id) if !in_register(&self.probe.vars[id.0].ty) => Some(self.var_dst(*id)),
+            // An element at a constant index of an array that is in memory.
+            ExprKind::ElementAt { value, index, .. } => {
+                let ExprKind::Int(i) = index.kind else {
+                    return None;
+                };
+                let base = self.place(value)?;
+                let off = i32::try_from(i * u64::from(e.ty.size())).ok()?;
+                Some(Dst {
+                    base: base.base,
+                    off: base.off + off,
+                })
+            }
             ExprKind::TupleGet { tuple, index } => {
                 let elems = tuple.ty.elements()?;
                 let base = self.place(tuple)?;
@@ -332,6 +335,101 @@ impl Lowerer<'_> {
             }
             _ => None,
         }
+    }
+
+    /// `(uint8[4])x`: an integer's bytes, a string's (NUL-padded), or another array's.
+    fn array_cast(
+        &mut self,
+        inner: &Expr,
+        ty: &Type,
+        dst: Dst,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let size = ty.size();
+        if inner.ty.is_int() || matches!(inner.ty, Type::Bool) {
+            let width = Size::from_bytes(size)
+                .ok_or_else(|| self.unsupported(format!("an integer as a {ty}"), inner.span))?;
+            self.eval_int(inner, depth)?;
+            let v = self.fetch(depth, Reg::R2);
+            if v != Reg::R2 {
+                self.asm.emit(Insn::mov64_reg(Reg::R2, v));
+            }
+            self.dst_into(dst, Reg::R1);
+            self.asm.emit(Insn::stx(width, Reg::R1, 0, Reg::R2));
+            return Ok(());
+        }
+        if inner.ty.is_str() {
+            self.dst_into(dst, Reg::R1);
+            for off in 0..size {
+                let at = self.asm.off16(off);
+                self.asm.emit(Insn::st_imm(Size::B, Reg::R1, at, 0));
+            }
+            return self.write_str(inner, dst, size, depth);
+        }
+        self.copy_bytes(inner, dst, size, depth)
+    }
+
+    /// Where a memory value is: its place, or a scratch copy made now.
+    pub(super) fn in_memory(&mut self, e: &Expr, depth: usize) -> Result<Dst, CompileError> {
+        if let Some(at) = self.place(e) {
+            return Ok(at);
+        }
+        let dst = Dst {
+            base: Base::Scratch,
+            off: self.scratch_alloc(e.ty.size()),
+        };
+        self.write_value(e, &e.ty, dst, depth)?;
+        Ok(dst)
+    }
+
+    /// `a[i]`: the integer element at a run-time index of an array or string value, 0 when the
+    /// index is past the end, into the temporary at `depth`.
+    pub(super) fn element_at(
+        &mut self,
+        value: &Expr,
+        index: &Expr,
+        len: u32,
+        elem: &Type,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let Some(int) = elem
+            .as_int()
+            .or(matches!(elem, Type::Bool).then_some(IntType::U64))
+        else {
+            return Err(self.unsupported(format!("an element of type {elem}"), index.span));
+        };
+        let size = elem.size();
+        let width = Size::from_bytes(size)
+            .ok_or_else(|| self.unsupported(format!("a {size}-byte element"), index.span))?;
+        let at = self.in_memory(value, depth)?;
+        self.eval_int(index, depth)?;
+        let i = self.fetch(depth, Reg::R2);
+        if i != Reg::R2 {
+            self.asm.emit(Insn::mov64_reg(Reg::R2, i));
+        }
+        let past = self.asm.new_label();
+        let end = self.asm.new_label();
+        // Unsigned: a negative index is past the end too.
+        self.asm.jmp_imm(Cond::Ge, Reg::R2, len as i32, past);
+        if size > 1 {
+            self.asm
+                .emit(Insn::alu64_imm(Alu::Mul, Reg::R2, size as i32));
+        }
+        self.dst_into(at, Reg::R1);
+        self.asm.emit(Insn::alu64_reg(Alu::Add, Reg::R1, Reg::R2));
+        let w = self.work_reg(depth);
+        self.asm.emit(Insn::ldx(width, w, Reg::R1, 0));
+        if int.signed && size < 8 {
+            let shift = 64 - 8 * size as i32;
+            self.asm.emit(Insn::alu64_imm(Alu::Lsh, w, shift));
+            self.asm.emit(Insn::alu64_imm(Alu::Arsh, w, shift));
+        }
+        self.asm.ja(end);
+        self.asm.bind(past);
+        self.asm.emit(Insn::mov64_imm(w, 0));
+        self.asm.bind(end);
+        self.set_temp(depth, w);
+        Ok(())
     }
 
     /// An integer element of a tuple, into the temporary at `depth`.

@@ -68,7 +68,8 @@ pub struct CField {
     pub ty: Vec<String>,
     pub pointers: u8,
     pub name: Ident,
-    pub array: Option<u32>,
+    /// `[N]`s after the name, outermost first.
+    pub array: Vec<u32>,
     pub span: Span,
 }
 
@@ -217,8 +218,8 @@ pub struct TypeName {
     pub base: BaseType,
     /// The number of `*`s.
     pub pointers: u8,
-    /// `[N]` after it.
-    pub array: Option<u32>,
+    /// `[N]`s after it, outermost first: `int[2][3]` is two arrays of three.
+    pub array: Vec<u32>,
     pub span: Span,
 }
 
@@ -245,7 +246,7 @@ impl fmt::Display for TypeName {
         if self.pointers > 0 {
             write!(f, " {}", "*".repeat(self.pointers.into()))?;
         }
-        if let Some(n) = self.array {
+        for n in &self.array {
             write!(f, "[{n}]")?;
         }
         Ok(())
@@ -438,7 +439,7 @@ impl fmt::Display for Program {
                         .iter()
                         .map(|f| {
                             let stars = "*".repeat(f.pointers.into());
-                            let array = f.array.map_or(String::new(), |n| format!("[{n}]"));
+                            let array: String = f.array.iter().map(|n| format!("[{n}]")).collect();
                             format!("{} {stars}{}{array}", f.ty.join(" "), f.name.name)
                         })
                         .collect();

@@ -176,18 +176,15 @@ impl<'a> ScriptTypes<'a> {
             diags.push(Diagnostic::error(f.span, "a field cannot be void"));
             return None;
         }
-        if let Some(len) = f.array {
-            if u64::from(ty.size()) * u64::from(len) > MAX_SIZE {
+        if !f.array.is_empty() {
+            let Some(array) = array_of(ty.clone(), &f.array) else {
                 diags.push(Diagnostic::error(
                     f.span,
                     format!("{} is larger than 2 GiB", f.name.name),
                 ));
                 return None;
-            }
-            ty = Type::Array {
-                elem: Box::new(ty),
-                len,
             };
+            ty = array;
         }
         Some(ty)
     }
@@ -300,4 +297,20 @@ impl ProbeResolver for ScriptTypes<'_> {
     fn providers_of(&self, name: &str) -> Vec<&'static str> {
         self.kernel.providers_of(name)
     }
+}
+
+/// `elem` in arrays of these lengths, outermost first (`int[2][3]`: two arrays of three);
+/// `None` past 2 GiB.
+pub(super) fn array_of(elem: Type, dims: &[u32]) -> Option<Type> {
+    let mut ty = elem;
+    for &len in dims.iter().rev() {
+        if u64::from(ty.size()) * u64::from(len) > MAX_SIZE {
+            return None;
+        }
+        ty = Type::Array {
+            elem: Box::new(ty),
+            len,
+        };
+    }
+    Some(ty)
 }

@@ -7,7 +7,7 @@ use super::{expr, fold, Checker};
 use crate::ast::{self, BaseType, BinaryOp, Span, TypeOrExpr};
 use crate::diagnostic::nearest;
 use crate::typed::{self, ExprKind as T};
-use crate::types::{AddrSpace, IntType, Member, RecordKind, Type};
+use crate::types::{AddrSpace, ContextField, FieldLocation, IntType, Member, RecordKind, Type};
 
 /// A C `char`: arrays of it are strings.
 const CHAR: Type = Type::Int(IntType::I8);
@@ -202,10 +202,14 @@ impl Checker<'_> {
                     CHAR,
                     span,
                 )),
-                _ => self.bad_index(
+                Some(c) => self.bad_index(
                     index.span,
-                    "a string's index must be a constant within its capacity",
+                    &format!("the index {c} is out of bounds for a string[{cap}]"),
                 ),
+                None => {
+                    let len = *cap;
+                    Some(element_at(b, i, CHAR, len, span))
+                }
             },
             (Type::Tuple { elems: items, .. }, _) => match constant {
                 Some(c) if (0..items.len() as i64).contains(&c) => {
@@ -224,23 +228,54 @@ impl Checker<'_> {
                     "a tuple's index must be a constant within its length",
                 ),
             },
-            (Type::Array { elem, len }, T::Load { addr, space }) => {
-                let (elem, space) = ((**elem).clone(), *space);
-                match constant {
-                    Some(c) if (0..i64::from(*len)).contains(&c) => {
-                        let at = offset_addr(
-                            (**addr).clone(),
-                            c as u64 * u64::from(elem.size()),
-                            elem.clone(),
-                            space,
-                        );
-                        Some(load(at, elem, space, span))
-                    }
-                    _ => self.bad_index(
-                        index.span,
-                        "an array's index must be a constant within its length",
+            (Type::Array { len, .. }, _)
+                if constant.is_some_and(|c| !(0..i64::from(*len)).contains(&c)) =>
+            {
+                let c = constant.unwrap_or_default();
+                self.bad_index(
+                    index.span,
+                    &format!(
+                        "the index {c} is out of bounds for an array of {len} elements ({})",
+                        b.ty
                     ),
+                )
+            }
+            (Type::Array { elem, .. }, T::Load { addr, space }) if constant.is_some() => {
+                let (elem, space) = ((**elem).clone(), *space);
+                let at = offset_addr(
+                    (**addr).clone(),
+                    constant.unwrap_or_default() as u64 * u64::from(elem.size()),
+                    elem.clone(),
+                    space,
+                );
+                Some(load(at, elem, space, span))
+            }
+            // An element of an array in the probe's record is a field of its own.
+            (Type::Array { elem, .. }, T::Arg(field))
+                if constant.is_some() && matches!(field.location, FieldLocation::Inline { .. }) =>
+            {
+                let FieldLocation::Inline { offset } = field.location else {
+                    return None;
+                };
+                let elem = (**elem).clone();
+                let at = offset + constant.unwrap_or_default() as u32 * elem.size();
+                let field = ContextField {
+                    name: format!("{}[{}]", field.name, constant.unwrap_or_default()),
+                    ty: elem.clone(),
+                    location: FieldLocation::Inline { offset: at },
+                    c_decl: field.c_decl.clone(),
+                };
+                Some(self.context_field(field, span))
+            }
+            (Type::Array { elem, len }, _) => {
+                let (elem, len) = ((**elem).clone(), *len);
+                if !elem.is_scalar() && constant.is_none() {
+                    return self.bad_index(
+                        index.span,
+                        &format!("an array of {elem} is indexed by constants only"),
+                    );
                 }
+                Some(element_at(b, i, elem, len, span))
             }
             (Type::Ptr { pointee, space }, _) if **pointee != Type::Void => {
                 let (elem, space) = ((**pointee).clone(), *space);
@@ -415,18 +450,14 @@ impl Checker<'_> {
                 space: AddrSpace::Kernel,
             };
         }
-        if let Some(len) = t.array {
-            if u64::from(ty.size()) * u64::from(len) > super::MAX_SIZE {
+        match super::ctypes::array_of(ty, &t.array) {
+            Some(ty) => Some(ty),
+            None => {
                 let d = self.error(t.span, format!("{t} is larger than 2 GiB"));
                 self.diags.push(d);
-                return None;
+                None
             }
-            ty = Type::Array {
-                elem: Box::new(ty),
-                len,
-            };
         }
-        Some(ty)
     }
 
     /// `(type) operand`
@@ -439,6 +470,9 @@ impl Checker<'_> {
         let ty = self.type_name(t);
         let v = self.expr(operand);
         let (ty, v) = (ty?, v?);
+        if let Some(cast) = self.array_cast(ty.clone(), &v, t.span, span) {
+            return cast;
+        }
         if !v.ty.is_scalar() {
             let d = self.error(operand.span, format!("cannot cast {} to {ty}", v.ty));
             self.diags.push(d);
@@ -473,6 +507,46 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// Casts to and from integer arrays: `(uint8[4])x` of an integer of that size (or any
+    /// literal that fits), `(int8[8])"abc"` of a string, `(int32)$arr` of an array of that size.
+    /// `None` when neither side is an array.
+    fn array_cast(
+        &mut self,
+        ty: Type,
+        v: &typed::Expr,
+        type_span: Span,
+        span: Span,
+    ) -> Option<Option<typed::Expr>> {
+        let int_array = |t: &Type| matches!(t, Type::Array { elem, .. } if matches!(**elem, Type::Int(_) | Type::Bool));
+        let ok = match (&ty, &v.ty) {
+            (to, from) if int_array(to) => {
+                let size = to.size();
+                match from {
+                    Type::Int(_) | Type::Bool => {
+                        from.size() == size || (matches!(v.kind, T::Int(_)) && size <= 8)
+                    }
+                    Type::Str(_) => true,
+                    Type::Array { .. } => int_array(from) && from.size() == size,
+                    _ => false,
+                }
+            }
+            (Type::Array { .. }, _) => false,
+            (Type::Int(_), from) if int_array(from) => from.size() == ty.size(),
+            (_, Type::Array { .. }) => false,
+            _ => return None,
+        };
+        if !ok {
+            let d = self
+                .error(type_span, format!("cannot cast {} to {ty}", v.ty))
+                .with_hint(
+                    "an integer array casts to and from an integer of its size, and from a string",
+                );
+            self.diags.push(d);
+            return Some(None);
+        }
+        Some(Some(expr(T::Cast(Box::new(v.clone())), ty, span)))
     }
 
     pub(super) fn size_of(&mut self, of: &TypeOrExpr, span: Span) -> Option<typed::Expr> {
@@ -616,6 +690,25 @@ fn offset_addr(addr: typed::Expr, offset: u64, pointee: Type, space: AddrSpace) 
         ty,
         ..binary(BinaryOp::Add, addr, int(offset, span), span)
     }
+}
+
+/// Element `index` of the array or string value `value`.
+fn element_at(
+    value: typed::Expr,
+    index: typed::Expr,
+    elem: Type,
+    len: u32,
+    span: Span,
+) -> typed::Expr {
+    expr(
+        T::ElementAt {
+            value: Box::new(value),
+            index: Box::new(index),
+            len,
+        },
+        elem,
+        span,
+    )
 }
 
 /// The value of type `ty` at `addr`: char arrays read as strings.

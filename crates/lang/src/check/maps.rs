@@ -126,9 +126,7 @@ impl Checker<'_> {
             | Type::Formatted(_)
             | Type::Stack { .. }
             | Type::Enum(_) => MapValue::Stored(value.ty.clone()),
-            Type::Array { elem, .. } if matches!(**elem, Type::Int(_)) => {
-                MapValue::Stored(value.ty.clone())
-            }
+            Type::Array { .. } if super::storable(&value.ty) => MapValue::Stored(value.ty.clone()),
             other => {
                 let d = self.error(
                     value.span,
@@ -838,7 +836,7 @@ fn can_be_key(ty: &Type) -> bool {
         | Type::Formatted(_) => true,
         Type::Tuple { elems, .. } => elems.iter().all(can_be_key),
         // Arrays of integers, kept as their bytes (`@[pton("::1")]`, `@[args.saddr]`).
-        Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
+        Type::Array { .. } => super::storable(ty),
         _ => false,
     }
 }

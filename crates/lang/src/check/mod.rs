@@ -379,8 +379,11 @@ fn storable(ty: &Type) -> bool {
         | Type::Enum(_) => true,
         Type::Formatted(_) => true,
         Type::Tuple { elems, .. } => elems.iter().all(storable),
-        // Arrays of integers are kept as their bytes (`$a = pton("::1")`, `$b = args.saddr`).
-        Type::Array { elem, .. } => matches!(**elem, Type::Int(_)),
+        // Arrays of integers or booleans (or of such arrays) are kept as their bytes
+        // (`$a = pton("::1")`, `$b = args.saddr`).
+        Type::Array { elem, .. } => {
+            matches!(**elem, Type::Int(_) | Type::Bool | Type::Array { .. }) && storable(elem)
+        }
         _ => false,
     }
 }

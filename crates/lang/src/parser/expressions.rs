@@ -15,7 +15,7 @@ impl Builder {
         let span = span_of(&pair);
         let mut base = BaseType::Scalar(String::new());
         let mut pointers = 0u8;
-        let mut array = None;
+        let mut array = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::base_type => {
@@ -37,7 +37,7 @@ impl Builder {
                 }
                 Rule::ptr_star => pointers = pointers.saturating_add(1),
                 Rule::array_len => match p.as_str().parse() {
-                    Ok(n) => array = Some(n),
+                    Ok(n) => array.push(n),
                     Err(_) => self.errors.push(Diagnostic::error(
                         span_of(&p),
                         "array length does not fit in 32 bits",

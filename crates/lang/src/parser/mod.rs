@@ -209,12 +209,12 @@ impl Builder {
                 let span = span_of(&f);
                 let mut words = Vec::new();
                 let mut pointers = 0u8;
-                let mut array = None;
+                let mut array = Vec::new();
                 for p in f.into_inner() {
                     match p.as_rule() {
                         Rule::ident => words.push(ident_of(&p)),
                         Rule::ptr_star => pointers = pointers.saturating_add(1),
-                        Rule::array_len => array = p.as_str().parse().ok(),
+                        Rule::array_len => array.extend(p.as_str().parse::<u32>().ok()),
                         _ => {}
                     }
                 }

@@ -436,6 +436,13 @@ pub enum ExprKind {
         string: Box<Expr>,
         index: u32,
     },
+    /// `a[i]` of an array or string value (not reached through a pointer): the element at an
+    /// index computed at run time, checked against `len` there (0 past the end).
+    ElementAt {
+        value: Box<Expr>,
+        index: Box<Expr>,
+        len: u32,
+    },
     /// A value that userspace renders (`ksym(addr)`, `username`, `ntop(…)`…): its raw parts.
     Format {
         kind: Formatted,

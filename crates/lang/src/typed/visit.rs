@@ -74,6 +74,11 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         ExprKind::Binary { lhs, rhs, .. }
         | ExprKind::StrEq { lhs, rhs, .. }
         | ExprKind::BytesEq { lhs, rhs }
+        | ExprKind::ElementAt {
+            value: lhs,
+            index: rhs,
+            ..
+        }
         | ExprKind::StrContains {
             haystack: lhs,
             needle: rhs,
@@ -193,6 +198,11 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         ExprKind::Binary { lhs, rhs, .. }
         | ExprKind::StrEq { lhs, rhs, .. }
         | ExprKind::BytesEq { lhs, rhs }
+        | ExprKind::ElementAt {
+            value: lhs,
+            index: rhs,
+            ..
+        }
         | ExprKind::StrContains {
             haystack: lhs,
             needle: rhs,

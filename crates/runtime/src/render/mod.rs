@@ -80,18 +80,7 @@ impl Renderer {
             }
             FieldKind::Bool => Scalar::Bool(u64_at(bytes, 0) != 0),
             FieldKind::Pointer => Scalar::Pointer(u64_at(bytes, 0)),
-            FieldKind::Array { elem, len } => member(
-                &View::Array {
-                    elem: Box::new(View::Int {
-                        bytes: elem.bits / 8,
-                        signed: elem.signed,
-                        bitfield: None,
-                    }),
-                    elem_size: u32::from(elem.bits / 8),
-                    len: *len,
-                },
-                bytes,
-            ),
+            FieldKind::Array(view) => member(view, bytes),
             FieldKind::Enum(e) => {
                 let v = u64_at(bytes, 0) as i64;
                 match e.name_of(v) {
