@@ -824,3 +824,36 @@ fn arrays_index_at_run_time_cast_and_compare() {
     );
     assert_eq!(lines[8], "1 1", "{out}");
 }
+
+#[test]
+fn structs_are_values_and_own_values_have_addresses() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { $f = *curtask->fs; $t = *curtask;
+             printf("%d %d\n", $f.umask == curtask->fs->umask, $t.pid == pid);
+             @root = $f.root; @by[$f.pwd] = 1; print((1, $f.root)); @whole[1] = *curtask->fs;
+             $x = 5; $p = &$x; $c = &comm; printf("%d %s\n", *$p, str($c));
+             exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1 1", "{out}");
+    assert!(lines[1].starts_with("(1, { .mnt = 0x"), "{out}");
+    assert_eq!(lines[2], "5 scry", "{out}");
+    assert!(out.contains("\n@by[{ .mnt = 0x"), "{out}");
+    assert!(out.contains("\n@root: { .mnt = 0x"), "{out}");
+    assert!(out.contains("\n@whole[1]: { .users = "), "{out}");
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-f",
+        "json",
+        "-e",
+        r#"BEGIN { $f = *curtask->fs; print($f.root); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with(r#"{"type": "value", "data": {"mnt": "#),
+        "{stdout}"
+    );
+}

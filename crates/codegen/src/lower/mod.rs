@@ -665,6 +665,15 @@ impl<'a> Lowerer<'a> {
                 self.ns_pid(*thread);
                 self.set_temp(depth, Reg::R0);
             }
+            ExprKind::AddrOf(inner) => {
+                let at = match inner.kind {
+                    ExprKind::Var(id) => self.var_dst(id),
+                    _ => self.in_memory(inner, depth)?,
+                };
+                let r = self.work_reg(depth);
+                self.dst_into(at, r);
+                self.set_temp(depth, r);
+            }
             ExprKind::Context => {
                 let r = self.work_reg(depth);
                 self.asm.emit(Insn::mov64_reg(r, CTX));

@@ -123,8 +123,10 @@ impl Checker<'_> {
                         return None;
                     }
                 }
-                let items: Vec<Option<typed::Expr>> =
-                    fields.iter().map(|(_, i)| self.expr(i)).collect();
+                let items: Vec<Option<typed::Expr>> = fields
+                    .iter()
+                    .map(|(_, i)| self.expr(i).map(|e| self.record_value(e)))
+                    .collect();
                 let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
                 for i in &items {
                     if !storable(&i.ty) {
@@ -143,7 +145,10 @@ impl Checker<'_> {
                 Some(expr(T::Tuple(items), ty, e.span))
             }
             A::Tuple(items) => {
-                let items: Vec<Option<typed::Expr>> = items.iter().map(|i| self.expr(i)).collect();
+                let items: Vec<Option<typed::Expr>> = items
+                    .iter()
+                    .map(|i| self.expr(i).map(|e| self.record_value(e)))
+                    .collect();
                 let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
                 for i in &items {
                     if !storable(&i.ty) {

@@ -65,6 +65,16 @@ impl Checker<'_> {
             (Type::Record { kind, name, .. }, T::Load { addr, space }) => {
                 ((**addr).clone(), *space, *kind, name.clone())
             }
+            // A struct value of the program's own (`$t = *curtask; $t.pid`): read where it is.
+            (Type::Record { kind, name, .. }, _) => {
+                let (kind, name) = (*kind, name.clone());
+                (
+                    own_address(base.clone(), span),
+                    AddrSpace::Kernel,
+                    kind,
+                    name,
+                )
+            }
             _ => return self.no_fields(&base, field),
         };
         let members = self.resolver.members(kind, &name).unwrap_or_default();
@@ -148,7 +158,8 @@ impl Checker<'_> {
         }
     }
 
-    /// `&x`: the address of something in kernel or user memory.
+    /// `&x`: the address of something in kernel or user memory, or of a value of the
+    /// program's own (`&$x`, `&comm`, `&(1, 2)`).
     pub(super) fn address_of(&mut self, operand: &ast::Expr, span: Span) -> Option<typed::Expr> {
         let v = self.expr(operand)?;
         match v.kind {
@@ -160,13 +171,16 @@ impl Checker<'_> {
                 span,
                 ..*addr
             }),
+            _ if super::storable(&v.ty) || matches!(v.ty, Type::Record { .. }) => {
+                Some(own_address(v, span))
+            }
             _ => {
                 let d = self
                     .error(
                         operand.span,
-                        "`&` takes the address of a value in kernel or user memory",
+                        format!("`&` cannot take the address of a {}", v.ty),
                     )
-                    .with_hint("as in `&curtask->fs` or `&args.bprm->file`");
+                    .with_hint("as in `&curtask->fs`, `&args.bprm->file` or `&$x`");
                 self.diags.push(d);
                 None
             }
@@ -690,6 +704,15 @@ fn offset_addr(addr: typed::Expr, offset: u64, pointee: Type, space: AddrSpace) 
         ty,
         ..binary(BinaryOp::Add, addr, int(offset, span), span)
     }
+}
+
+/// The address of a value of the program's own, as a kernel pointer.
+fn own_address(v: typed::Expr, span: Span) -> typed::Expr {
+    let ty = Type::Ptr {
+        pointee: Box::new(v.ty.clone()),
+        space: AddrSpace::Kernel,
+    };
+    expr(T::AddrOf(Box::new(v)), ty, span)
 }
 
 /// Element `index` of the array or string value `value`.

@@ -102,7 +102,9 @@ impl Checker<'_> {
                 });
             }
         }
-        let mut value = self.expr(value)?;
+        // A struct is kept by its bytes, shown member by member.
+        let value = self.expr(value)?;
+        let mut value = self.record_value(value);
         let kept = match self.maps.by_name.get(&map.name) {
             Some(id) => match &self.maps.decls[id.0].value {
                 MapValue::Stored(ty) => Some(ty.clone()),
@@ -523,6 +525,7 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             };
+            let t = self.record_value(t);
             if !can_be_key(&t.ty) {
                 let d = self.error(
                     k.span,

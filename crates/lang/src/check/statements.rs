@@ -263,7 +263,8 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         }
-        if !storable(&value.ty) {
+        // A struct is copied whole into a variable (`$t = *curtask`), its members read there.
+        if !storable(&value.ty) && !matches!(value.ty, Type::Record { .. }) {
             let d = self
                 .error(
                     value.span,

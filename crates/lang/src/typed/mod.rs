@@ -409,6 +409,9 @@ pub enum ExprKind {
         tuple: Box<Expr>,
         index: usize,
     },
+    /// `&$x`, `&(1, 2)`, `&comm`: the address of a value of the program's own (a variable, or
+    /// a copy made in its scratch memory), valid while the program runs.
+    AddrOf(Box<Expr>),
     /// The value of type `ty` at an address in kernel or user memory.
     Load {
         addr: Box<Expr>,

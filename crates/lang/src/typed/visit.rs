@@ -66,6 +66,7 @@ pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &Expr) {
         }
         ExprKind::Unary { operand: x, .. }
         | ExprKind::Cast(x)
+        | ExprKind::AddrOf(x)
         | ExprKind::TupleGet { tuple: x, .. }
         | ExprKind::Load { addr: x, .. }
         | ExprKind::StrLen(x)
@@ -190,6 +191,7 @@ pub fn walk_expr_mut<V: VisitorMut + ?Sized>(v: &mut V, e: &mut Expr) {
         }
         ExprKind::Unary { operand: x, .. }
         | ExprKind::Cast(x)
+        | ExprKind::AddrOf(x)
         | ExprKind::TupleGet { tuple: x, .. }
         | ExprKind::Load { addr: x, .. }
         | ExprKind::StrLen(x)

@@ -240,7 +240,7 @@ fn member(view: &View, bytes: &[u8]) -> Scalar {
             }
         }
         View::Bool => Scalar::Bool(raw(1) != 0),
-        View::Pointer => Scalar::Str(format!("0x{:x}", raw(8))),
+        View::Pointer => Scalar::Pointer(raw(8)),
         View::Str(len) => {
             let s = bytes.get(..*len as usize).unwrap_or(bytes);
             Scalar::Str(String::from_utf8_lossy(c_str(s)).into_owned())
