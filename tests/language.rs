@@ -857,3 +857,16 @@ fn structs_are_values_and_own_values_have_addresses() {
         "{stdout}"
     );
 }
+
+#[test]
+fn block_expressions_are_arguments_conditions_and_keys() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { print({ $a = 2; $a + 1 }); if ({ $b = 1; $b == 1 }) { printf("yes\n"); }
+           printf("%d %s\n", 1 + ({ 2 }), { "s" }); @m[{ 3 }] = ({ 4 }, { "x" }); exit(); }"#,
+    );
+    assert!(out.starts_with("3\nyes\n3 s\n"), "{out}");
+    assert!(out.contains("@m[3]: (4, x)"), "{out}");
+}
