@@ -870,3 +870,19 @@ fn block_expressions_are_arguments_conditions_and_keys() {
     assert!(out.starts_with("3\nyes\n3 s\n"), "{out}");
     assert!(out.contains("@m[3]: (4, x)"), "{out}");
 }
+
+#[test]
+fn offsetof_takes_expressions_and_nested_members() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"struct Foo { int x; struct { struct { int d; } c; } b; }
+           BEGIN { $t = *curtask; $f = (struct Foo *)0;
+             printf("%d %d %d %d\n", offsetof(*curtask, pid) == offsetof(struct task_struct, pid),
+               offsetof($t, pid) == offsetof(struct task_struct, pid),
+               offsetof(curtask, fs) == offsetof(struct task_struct, fs), offsetof($f, b.c.d));
+             exit(); }"#,
+    );
+    assert!(out.starts_with("1 1 1 4\n"), "{out}");
+}

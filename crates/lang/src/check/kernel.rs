@@ -600,7 +600,13 @@ impl Checker<'_> {
                 }
                 _ => None,
             },
-            TypeOrExpr::Expr(e) => Some(self.expr(e)?.ty),
+            // Of an expression: its struct's type, or (for a pointer) the struct it points to.
+            TypeOrExpr::Expr(e) => match self.expr(e)?.ty {
+                Type::Ptr { pointee, .. } if matches!(*pointee, Type::Record { .. }) => {
+                    Some(*pointee)
+                }
+                other => Some(other),
+            },
         };
         let mut offset = 0u64;
         for name in path {

@@ -47,7 +47,12 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
                 }
             }
             Rule::macro_def => program.macros.push(b.macro_def(pair)),
-            Rule::c_record => program.c_types.push(b.c_record(pair)),
+            Rule::c_record => {
+                let mut inner = pair.into_inner();
+                let union = inner.next().is_some_and(|k| k.as_str() == "union");
+                let name = ident_of(&inner.next().expect("grammar: record name"));
+                b.c_record(union, name, inner, &mut program.c_types);
+            }
             Rule::c_enum => program.c_types.push(b.c_enum(pair)),
             Rule::map_decl => {
                 let span = span_of(&pair);
@@ -200,13 +205,50 @@ impl Builder {
         }
     }
 
-    fn c_record(&mut self, pair: Pair<'_, Rule>) -> CDefinition {
-        let mut inner = pair.into_inner();
-        let union = inner.next().is_some_and(|k| k.as_str() == "union");
-        let name = ident_of(&inner.next().expect("grammar: record name"));
-        let fields = inner
+    /// A struct or union's definition, pushed to `out` after those of the types its members
+    /// define in place (named `OUTER.member`).
+    fn c_record<'a>(
+        &mut self,
+        union: bool,
+        name: Ident,
+        members: impl Iterator<Item = Pair<'a, Rule>>,
+        out: &mut Vec<CDefinition>,
+    ) {
+        let fields = members
             .map(|f| {
                 let span = span_of(&f);
+                if f.as_rule() == Rule::c_nested {
+                    let mut parts: Vec<Pair<'_, Rule>> = f.into_inner().collect();
+                    let nested_union = parts.first().is_some_and(|k| k.as_str() == "union");
+                    let array: Vec<u32> = parts
+                        .iter()
+                        .filter(|p| p.as_rule() == Rule::array_len)
+                        .filter_map(|p| p.as_str().parse().ok())
+                        .collect();
+                    parts.retain(|p| p.as_rule() != Rule::array_len);
+                    let member = parts.pop().map(|p| ident_of(&p)).unwrap_or(Ident {
+                        name: String::new(),
+                        span,
+                    });
+                    let inner_name = Ident {
+                        name: format!("{}.{}", name.name, member.name),
+                        span: member.span,
+                    };
+                    let keyword = if nested_union { "union" } else { "struct" };
+                    self.c_record(
+                        nested_union,
+                        inner_name.clone(),
+                        parts.into_iter().skip(1),
+                        out,
+                    );
+                    return CField {
+                        ty: vec![keyword.to_string(), inner_name.name],
+                        pointers: 0,
+                        name: member,
+                        array,
+                        span,
+                    };
+                }
                 let mut words = Vec::new();
                 let mut pointers = 0u8;
                 let mut array = Vec::new();
@@ -231,11 +273,11 @@ impl Builder {
                 }
             })
             .collect();
-        CDefinition::Record {
+        out.push(CDefinition::Record {
             union,
             name,
             fields,
-        }
+        });
     }
 
     fn c_enum(&mut self, pair: Pair<'_, Rule>) -> CDefinition {
