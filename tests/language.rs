@@ -886,3 +886,24 @@ fn offsetof_takes_expressions_and_nested_members() {
     );
     assert!(out.starts_with("1 1 1 4\n"), "{out}");
 }
+
+#[test]
+fn return_may_carry_a_value() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { $a = 1; print($a); return $a; print(2); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("1\n") && !stdout.contains('2'),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning: Unreachable statement."),
+        "{stderr}"
+    );
+}

@@ -605,7 +605,10 @@ impl<'a> Lowerer<'a> {
                 self.loop_jump(matches!(stmt.kind, StmtKind::Break));
                 return Ok(true);
             }
-            StmtKind::Return => {
+            StmtKind::Return(value) => {
+                if let Some(v) = value {
+                    self.eval_int(v, self.base)?;
+                }
                 let ret = self.ret;
                 self.asm.ja(ret);
                 return Ok(true);

@@ -208,7 +208,8 @@ pub enum StmtKind {
     },
     Break,
     Continue,
-    Return,
+    /// `return [value];`: ends this run of the probe (the value is evaluated, then dropped).
+    Return(Option<Expr>),
     Block(Vec<Stmt>),
 }
 
@@ -535,7 +536,8 @@ fn write_stmts(f: &mut fmt::Formatter<'_>, stmts: &[Stmt], depth: usize) -> fmt:
             }
             StmtKind::Break => writeln!(f, "{pad}break")?,
             StmtKind::Continue => writeln!(f, "{pad}continue")?,
-            StmtKind::Return => writeln!(f, "{pad}return")?,
+            StmtKind::Return(None) => writeln!(f, "{pad}return")?,
+            StmtKind::Return(Some(v)) => writeln!(f, "{pad}return {v}")?,
         }
     }
     Ok(())

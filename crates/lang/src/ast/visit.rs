@@ -143,7 +143,8 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             walk_stmts(v, body);
         }
         StmtKind::ForMap { body, .. } | StmtKind::Block(body) => walk_stmts(v, body),
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        StmtKind::Return(value) => value.iter().for_each(|e| v.expr(e)),
+        StmtKind::Break | StmtKind::Continue => {}
     }
 }
 
@@ -278,6 +279,7 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
             walk_stmts_mut(v, body);
         }
         StmtKind::Block(body) => walk_stmts_mut(v, body),
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        StmtKind::Return(value) => value.iter_mut().for_each(|e| v.expr(e)),
+        StmtKind::Break | StmtKind::Continue => {}
     }
 }

@@ -152,7 +152,10 @@ impl Checker<'_> {
                     typed::StmtKind::Continue
                 }
             }
-            S::Return => typed::StmtKind::Return,
+            S::Return(value) => typed::StmtKind::Return(match value {
+                Some(v) => Some(self.scalar(v, "a return value")?),
+                None => None,
+            }),
             S::Block(body) => typed::StmtKind::Block(self.scoped(body)),
         };
         Some(typed::Stmt {
@@ -564,7 +567,7 @@ fn terminates(s: &ast::Stmt) -> bool {
             kind: A::Call { func, .. },
             ..
         }) => func.name == "exit",
-        S::Return | S::Break | S::Continue => true,
+        S::Return(_) | S::Break | S::Continue => true,
         S::If {
             then, otherwise, ..
         } => leaves(then) && leaves(otherwise),

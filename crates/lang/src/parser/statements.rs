@@ -53,15 +53,7 @@ impl Builder {
             }
             Rule::break_stmt => StmtKind::Break,
             Rule::continue_stmt => StmtKind::Continue,
-            Rule::return_stmt => {
-                if let Some(e) = pair.into_inner().next() {
-                    self.errors.push(
-                        Diagnostic::error(span_of(&e), "`return` takes no value in a probe")
-                            .with_hint("use `exit(code)` to stop scry with an exit code"),
-                    );
-                }
-                StmtKind::Return
-            }
+            Rule::return_stmt => StmtKind::Return(pair.into_inner().next().map(|e| self.expr(e))),
             Rule::let_stmt => {
                 let mut name = None;
                 let mut ty = None;

@@ -301,7 +301,8 @@ pub enum StmtKind {
     Break,
     Continue,
     /// Ends this run of the probe.
-    Return,
+    /// `return [value]`: the value is evaluated for its effects.
+    Return(Option<Expr>),
     /// Output that userspace produces when the record arrives.
     Async(AsyncOp),
     /// `signal(sig)`: send a signal to the current process (`--unsafe`).

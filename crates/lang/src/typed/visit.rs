@@ -146,7 +146,8 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             v.expr(end);
             walk_stmts(v, body);
         }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::ZeroVar(_) => {}
+        StmtKind::Return(value) => value.iter().for_each(|e| v.expr(e)),
+        StmtKind::Break | StmtKind::Continue | StmtKind::ZeroVar(_) => {}
         StmtKind::Async(op) => match op {
             AsyncOp::Print(e) | AsyncOp::Join { argv: e, .. } => v.expr(e),
             AsyncOp::Time(_) => {}
@@ -271,7 +272,8 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
             v.expr(end);
             walk_stmts_mut(v, body);
         }
-        StmtKind::Break | StmtKind::Continue | StmtKind::Return | StmtKind::ZeroVar(_) => {}
+        StmtKind::Return(value) => value.iter_mut().for_each(|e| v.expr(e)),
+        StmtKind::Break | StmtKind::Continue | StmtKind::ZeroVar(_) => {}
         StmtKind::Async(op) => match op {
             AsyncOp::Print(e) | AsyncOp::Join { argv: e, .. } => v.expr(e),
             AsyncOp::Time(_) => {}
