@@ -907,3 +907,26 @@ fn return_may_carry_a_value() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tracepoint_fields_typed_as_enums_print_by_name() {
+    if !kernel() {
+        return;
+    }
+    // A datagram to a port nobody listens on is dropped for want of a socket.
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:skb:kfree_skb /args.reason == SKB_DROP_REASON_NO_SOCKET/ {
+             printf("%s %d\n", args.reason, args.reason == SKB_DROP_REASON_NO_SOCKET);
+             @[args.reason] = count(); exit(); }"#,
+    ]);
+    scry.wait_attached();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    socket.send_to(b"x", ("127.0.0.1", port)).expect("send");
+    scry.wait_line(|l| l == "SKB_DROP_REASON_NO_SOCKET 1");
+    let line = scry.wait_line(|l| l.starts_with("@["));
+    assert_eq!(line, "@[SKB_DROP_REASON_NO_SOCKET]: 1");
+}

@@ -6,7 +6,9 @@ use crate::features::Feature;
 use crate::{format, tracefs, RuntimeError};
 use aya::programs::{Program, ProgramError, TracePoint};
 use scry_lang::diagnostic::edit_distance;
-use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
+use scry_lang::types::{
+    Attach, ContextField, ProgramKind, ResolveError, ResolvedProbe, Runs, Type,
+};
 
 pub struct Tracepoint;
 
@@ -64,7 +66,8 @@ impl ProbeType for Tracepoint {
             else {
                 return Err(not_found(root, &category, &event));
             };
-            let args = format::parse(&text, format::pointer_space(&category));
+            let mut args = format::parse(&text, format::pointer_space(&category));
+            enum_fields(&mut args);
             // The loader reads the event from the section name.
             let section = Some(format!("{category}/{event}"));
             let mut probe = ResolvedProbe::new(
@@ -158,5 +161,29 @@ fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveErro
     ResolveError {
         message: format!("tracepoint not found: tracepoint:{category}:{event}"),
         hint: Some(hint),
+    }
+}
+
+/// Fields declared `enum NAME field` take the kernel's enum from BTF, so they print by
+/// enumerator name (at the field's own size: the record may keep the value narrower).
+fn enum_fields(args: &mut [ContextField]) {
+    let Some(btf) = crate::btf::vmlinux() else {
+        return;
+    };
+    for f in args {
+        let Type::Int(int) = f.ty else {
+            continue;
+        };
+        let words: Vec<&str> = f.c_decl.split_whitespace().collect();
+        let [kind, name, _field] = words.as_slice() else {
+            continue;
+        };
+        if *kind != "enum" {
+            continue;
+        }
+        if let Some(mut e) = btf.enumeration(name) {
+            e.int = int;
+            f.ty = Type::Enum(Box::new(e));
+        }
     }
 }
