@@ -341,3 +341,54 @@ fn list_with_pid_shows_a_processs_uprobes_and_usdt_probes() {
     assert!(stdout.lines().count() >= 4, "{stdout}");
     release(waiting);
 }
+
+#[test]
+fn binaries_may_be_globs_and_star_with_p_is_the_processs_files() {
+    if !kernel() {
+        return;
+    }
+    let _serial = serial();
+    let (unoptimised, optimised) = (target(false), target(true));
+    let glob = optimised.replace("-O2", "-O*");
+    // A glob of paths: both builds, for uprobes and USDT probes alike.
+    let (status, stdout, stderr) = run(&[
+        "-q",
+        "-c",
+        &format!("sh -c '{unoptimised} 1; {optimised} 1'"),
+        "-e",
+        &format!(
+            r#"uprobe:{glob}:work {{ @u[probe] = count(); }}
+               usdt:{glob}:scry_test:guarded {{ @g[probe] = count(); }}"#
+        ),
+    ]);
+    assert!(status.success(), "{stderr}");
+    for bin in [unoptimised, optimised] {
+        assert!(
+            stdout.contains(&format!("@u[uprobe:{bin}:work]: ")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("@g[usdt:{bin}:scry_test:guarded]: 1")),
+            "{stdout}"
+        );
+    }
+    // `uprobe:*:FUNC` with -p: the files that process has mapped (the program and libc).
+    let waiting = start_waiting(optimised, 1);
+    let pid = waiting.id().to_string();
+    let mut scry = Running::start(&[
+        "-p",
+        &pid,
+        "-e",
+        r#"uprobe:*:work { printf("%s\n", probe); exit(); }"#,
+    ]);
+    scry.wait_attached();
+    release(waiting);
+    scry.wait_line(|l| l == format!("uprobe:{optimised}:work"));
+    // A glob that matches nothing says so.
+    let (status, _, stderr) = run(&["-e", "uprobe:/no/such/dir/bin*:main { }"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("uprobe: no executable or library matches `/no/such/dir/bin*`"),
+        "{stderr}"
+    );
+}

@@ -4,6 +4,7 @@
 //! `--info` reports of it, and loads, attaches and unloads its programs. Adding a type is one
 //! file plus one line in `ALL`.
 
+mod binaries;
 mod counter;
 mod fentry;
 mod iter;

@@ -4,7 +4,7 @@
 //! The context is the user registers (`struct pt_regs`): `arg0`…`arg5` and, on return,
 //! `retval`; `func` is the function's name.
 
-use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{binaries, glob_match, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::ldcache;
 use crate::symbols::{elf_functions, ElfFunction};
@@ -97,6 +97,56 @@ impl Uprobe {
         }
     }
 
+    /// The probes `spec` names in one file: a function, a glob of them, `FUNC+OFFSET`, or an
+    /// address.
+    fn resolve_in(&self, path: &str, spec: &str) -> Result<Vec<ResolvedProbe>, ResolveError> {
+        let provider = self.provider();
+        let funcs = functions(provider, path)?;
+        // `0xADDRESS`: a virtual address in the file.
+        if let Some(hex) = spec.strip_prefix("0x") {
+            let address = u64::from_str_radix(hex, 16).map_err(|_| ResolveError {
+                message: format!("{provider}: `{spec}` is not an address"),
+                hint: None,
+            })?;
+            let offset = file_offset(path, address).ok_or_else(|| ResolveError {
+                message: format!("{provider}: {spec} is not in a loaded segment of {path}"),
+                hint: None,
+            })?;
+            return Ok(vec![self.probe(path, spec, offset)]);
+        }
+        // `FUNC+OFFSET`.
+        if let Some((name, off)) = spec.split_once('+') {
+            let off: u64 = parse_int(off).ok_or_else(|| ResolveError {
+                message: format!("{provider}: `{off}` is not an offset"),
+                hint: None,
+            })?;
+            if self.ret {
+                return Err(ResolveError {
+                    message: "a uretprobe fires when a function returns: it takes no offset".into(),
+                    hint: Some(format!("uretprobe:{path}:{name}")),
+                });
+            }
+            let f = funcs
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| not_found(provider, path, name, &funcs))?;
+            return Ok(vec![self.probe(path, spec, f.file_offset + off)]);
+        }
+        let mut out: Vec<ResolvedProbe> = Vec::new();
+        for f in funcs.iter().filter(|f| glob_match(spec, &f.name)) {
+            // Aliases share an offset: one probe each place.
+            let at = |p: &ResolvedProbe| p.attach.get::<UprobeTarget>().map(|t| t.offset);
+            if out.iter().any(|p| at(p) == Some(f.file_offset)) {
+                continue;
+            }
+            out.push(self.probe(path, &f.name, f.file_offset));
+        }
+        if out.is_empty() {
+            return Err(not_found(provider, path, spec, &funcs));
+        }
+        Ok(out)
+    }
+
     fn probe(&self, path: &str, func: &str, offset: u64) -> ResolvedProbe {
         let mut probe = ResolvedProbe::new(
             format!("{}:{path}:{func}", self.provider()),
@@ -154,7 +204,7 @@ impl ProbeType for Uprobe {
         &self,
         _provider: &str,
         parts: &[&str],
-        _pid: Option<u32>,
+        pid: Option<u32>,
     ) -> Result<Vec<ResolvedProbe>, ResolveError> {
         let provider = self.provider();
         let [bin, spec] = parts else {
@@ -163,49 +213,35 @@ impl ProbeType for Uprobe {
                 hint: Some(format!("{provider}:/bin/bash:readline")),
             });
         };
-        let path = binary(provider, bin)?;
-        let funcs = functions(provider, &path)?;
-        // `0xADDRESS`: a virtual address in the file.
-        if let Some(hex) = spec.strip_prefix("0x") {
-            let address = u64::from_str_radix(hex, 16).map_err(|_| ResolveError {
-                message: format!("{provider}: `{spec}` is not an address"),
-                hint: None,
-            })?;
-            let offset = file_offset(&path, address).ok_or_else(|| ResolveError {
-                message: format!("{provider}: {spec} is not in a loaded segment of {path}"),
-                hint: None,
-            })?;
-            return Ok(vec![self.probe(&path, spec, offset)]);
+        if !binaries::is_glob(bin) {
+            return self.resolve_in(&binary(provider, bin)?, spec);
         }
-        // `FUNC+OFFSET`.
-        if let Some((name, off)) = spec.split_once('+') {
-            let off: u64 = parse_int(off).ok_or_else(|| ResolveError {
-                message: format!("{provider}: `{off}` is not an offset"),
-                hint: None,
-            })?;
-            if self.ret {
-                return Err(ResolveError {
-                    message: "a uretprobe fires when a function returns: it takes no offset".into(),
-                    hint: Some(format!("uretprobe:{bin}:{name}")),
-                });
-            }
-            let f = funcs
-                .iter()
-                .find(|f| f.name == name)
-                .ok_or_else(|| not_found(provider, &path, name, &funcs))?;
-            return Ok(vec![self.probe(&path, spec, f.file_offset + off)]);
+        let paths = binaries::matching(bin, pid);
+        if paths.is_empty() {
+            return Err(ResolveError {
+                message: format!("{provider}: no executable or library matches `{bin}`"),
+                hint: Some(if pid.is_some() {
+                    "with -p, the glob is matched against the files the process has mapped".into()
+                } else {
+                    "the glob matches ELF files in its directory; `*` alone needs -p PID".into()
+                }),
+            });
         }
-        let mut out: Vec<ResolvedProbe> = Vec::new();
-        for f in funcs.iter().filter(|f| glob_match(spec, &f.name)) {
-            // Aliases share an offset: one probe each place.
-            let at = |p: &ResolvedProbe| p.attach.get::<UprobeTarget>().map(|t| t.offset);
-            if out.iter().any(|p| at(p) == Some(f.file_offset)) {
-                continue;
+        let mut out = Vec::new();
+        for path in &paths {
+            // A file without the function is skipped: the glob names several.
+            if let Ok(found) = self.resolve_in(path, spec) {
+                out.extend(found);
             }
-            out.push(self.probe(&path, &f.name, f.file_offset));
         }
         if out.is_empty() {
-            return Err(not_found(provider, &path, spec, &funcs));
+            return Err(ResolveError {
+                message: format!(
+                    "{provider}: none of the {} files `{bin}` matches has `{spec}`",
+                    paths.len()
+                ),
+                hint: None,
+            });
         }
         Ok(out)
     }

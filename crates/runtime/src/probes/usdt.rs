@@ -6,7 +6,7 @@
 //! A probe with a semaphore is attached with the kernel's uprobe reference counter, which
 //! raises the semaphore in every process running the file, so guarded probes fire.
 
-use super::{glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{binaries, glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
 use crate::stapsdt::{self, Location};
 use crate::{ldcache, perf, symbols, RuntimeError};
@@ -47,18 +47,11 @@ fn locations(bin: &str) -> Result<(String, Vec<Location>), ResolveError> {
 /// The files a probe's binary part names, each with its probe locations: one binary, or for
 /// `*` every file the `-p` process (without `-p`, any process) has mapped that has probes.
 fn files(bin: &str, pid: Option<u32>) -> Result<Vec<(String, Vec<Location>)>, ResolveError> {
-    if bin != "*" {
-        if bin.contains('*') {
-            return Err(ResolveError {
-                message: format!("usdt: `{bin}`: the binary is a path, a library name or `*`"),
-                hint: Some(format!(
-                    "{USAGE}; `usdt:*:PROBE` looks in every running process"
-                )),
-            });
-        }
+    if !binaries::is_glob(bin) {
         return Ok(vec![locations(bin)?]);
     }
     let paths = match pid {
+        _ if bin != "*" => binaries::matching(bin, pid),
         Some(pid) => mapped_files(pid),
         None => {
             let pids = std::fs::read_dir("/proc")
