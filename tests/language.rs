@@ -930,3 +930,23 @@ fn tracepoint_fields_typed_as_enums_print_by_name() {
     let line = scry.wait_line(|l| l.starts_with("@["));
     assert_eq!(line, "@[SKB_DROP_REASON_NO_SOCKET]: 1");
 }
+
+#[test]
+fn blocks_on_one_event_run_in_the_order_written() {
+    if !kernel() {
+        return;
+    }
+    // The shell asks for its parent's pid once as it starts ($PPID).
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-c",
+        "/bin/sh -c 'exit 0'",
+        "-e",
+        r#"BEGIN { printf("begin 1\n"); } BEGIN { printf("begin 2\n"); }
+           tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("a\n"); }
+           tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("b\n"); }
+           tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("c\n"); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("begin 1\nbegin 2\na\nb\nc\n"), "{stdout}");
+}
