@@ -948,5 +948,8 @@ fn blocks_on_one_event_run_in_the_order_written() {
            tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("c\n"); }"#,
     ]);
     assert!(status.success(), "{stderr}");
-    assert!(stdout.starts_with("begin 1\nbegin 2\na\nb\nc\n"), "{stdout}");
+    assert!(
+        stdout.starts_with("begin 1\nbegin 2\na\nb\nc\n"),
+        "{stdout}"
+    );
 }

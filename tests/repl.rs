@@ -667,3 +667,24 @@ fn definitions_typed_alone_are_kept_and_saved() {
     assert!(status.success(), "{err}");
     assert_eq!(out, "\n\n@q[2]: 2\n@q[3]: 3\n");
 }
+
+#[test]
+fn sigusr1_runs_self_signal_blocks() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir("usr1");
+    let pane = Pane::start("usr1", &state, false);
+    let scry_pid = pane.pid();
+    pane.line(r#"self:signal:SIGUSR1 { @usr1 = count(); printf("usr1 %d\n", @usr1); }"#);
+    pane.wait("the block", |s| s.contains("(block 1)"));
+    for n in 1..=2 {
+        // SAFETY: signalling the scry this test started.
+        unsafe { libc::kill(scry_pid as i32, libc::SIGUSR1) };
+        pane.wait("the block's output", |s| s.contains(&format!("usr1 {n}")));
+    }
+    pane.line(":quit");
+    assert_eq!(pane.exit_status(), 0);
+    assert_no_programs_left(scry_pid);
+}

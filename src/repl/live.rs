@@ -147,7 +147,7 @@ pub fn lock(live: &Mutex<Live>) -> MutexGuard<'_, Live> {
 }
 
 /// The thread that delivers records while the prompt waits for typing, and ends the session
-/// cleanly on SIGTERM.
+/// cleanly on SIGTERM; SIGUSR1 runs the `self:signal:SIGUSR1` blocks.
 pub struct Delivery {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -180,11 +180,21 @@ impl Delivery {
                 // SAFETY: two valid pollfds; a negative fd is skipped. The timeout picks up a
                 // ring buffer that the first block created meanwhile, and the stop flag.
                 unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
-                if fds[1].revents != 0 && term.take() {
-                    if let Some(f) = on_term.take() {
-                        f();
+                match (fds[1].revents != 0).then(|| term.take_signal()).flatten() {
+                    // `self:signal:SIGUSR1` blocks run; what they print is drained below.
+                    Some(libc::SIGUSR1) => {
+                        let mut live = lock(&live);
+                        if let Err(e) = live.session.run_signal_probes() {
+                            scry_runtime::output::to_stderr(&format!("scry: {e}\n"));
+                        }
                     }
-                    return;
+                    Some(_) => {
+                        if let Some(f) = on_term.take() {
+                            f();
+                        }
+                        return;
+                    }
+                    None => {}
                 }
                 lock(&live).drain();
             }

@@ -95,7 +95,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     };
     // Before any thread: the signal mask and the mount namespace are inherited.
     let interrupts = StopSignals::of(&[libc::SIGINT]).map_err(io("blocking SIGINT"))?;
-    let terms = StopSignals::of(&[libc::SIGTERM]).map_err(io("blocking SIGTERM"))?;
+    let terms = StopSignals::of(&[libc::SIGTERM, libc::SIGUSR1])
+        .map_err(io("blocking SIGTERM and SIGUSR1"))?;
     // The settings from the environment (SCRY_MAX_STRLEN…), as for a script.
     let empty = scry_lang::parse("").map_err(|d| Failure::diagnostics(d, FILE, ""))?;
     let settings = crate::config::Config::from_script(&empty, FILE, "")?;
@@ -319,10 +320,16 @@ impl Repl {
         // Ids are never used twice, even by a block that fails: its records may still come.
         self.records += module.records.len() as u32;
         module.locate(|span| scry_lang::diagnostic::Location::of(FILE, text, span));
+        // BEGIN and END run as the block is typed; the rest stay, `self:signal` blocks too.
         let probes = module
             .programs
             .iter()
-            .filter(|p| !p.kind.runs.once())
+            .filter(|p| {
+                !matches!(
+                    p.kind.runs,
+                    scry_lang::types::Runs::AtStart | scry_lang::types::Runs::AtExit
+                )
+            })
             .count();
         let object = match elf::write(&module) {
             Ok(o) => o,

@@ -516,11 +516,7 @@ impl Session {
             {
                 // SIGUSR1 runs the `self:signal:SIGUSR1` probes; what they print follows.
                 Some(libc::SIGUSR1) => {
-                    for i in 0..self.sets.len() {
-                        if self.sets[i].attached {
-                            self.run_once(SetId(i), Runs::OnSignal)?;
-                        }
-                    }
+                    self.run_signal_probes()?;
                     continue;
                 }
                 Some(_) => {
@@ -538,6 +534,17 @@ impl Session {
                 return Ok(Stop::CommandExited);
             }
         }
+    }
+
+    /// Runs the `self:signal:SIGUSR1` probes of every attached set, once: scry received the
+    /// signal. What they print is delivered with the other records.
+    pub fn run_signal_probes(&mut self) -> Result<(), RuntimeError> {
+        for i in 0..self.sets.len() {
+            if self.sets[i].attached {
+                self.run_once(SetId(i), Runs::OnSignal)?;
+            }
+        }
+        Ok(())
     }
 
     /// Which set called `exit()`, and with what code; taking it lets the session go on (the
