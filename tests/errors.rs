@@ -251,7 +251,7 @@ fn language_errors_name_the_construct_and_suggest_a_fix() {
         ),
         (
             "BEGIN { $s = \"ab\"; printf(\"%d\\n\", $s[5]); }",
-            "stdin:1:38: error: a string's index must be a constant within its capacity",
+            "stdin:1:38: error: the index 5 is out of bounds for a string[3]",
             "",
         ),
         (

@@ -80,6 +80,7 @@ fn scalar(s: &Scalar) -> String {
         Scalar::UInt(v) | Scalar::Pointer(v) => int(i128::from(*v)),
         Scalar::Str(s) => string(s),
         Scalar::Bool(b) => b.to_string(),
+        Scalar::Enum { value, .. } => int(i128::from(*value)),
         Scalar::Stack(..) | Scalar::Bytes(_) => string(&super::text::scalar(s, 4)),
         Scalar::Tuple(items) | Scalar::Array(items) => {
             let items: Vec<String> = items.iter().map(scalar).collect();

@@ -67,6 +67,7 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
         Scalar::Pointer(v) => format!("0x{v:x}"),
         Scalar::Str(s) => s.clone(),
         Scalar::Bool(b) => b.to_string(),
+        Scalar::Enum { name, .. } => name.clone(),
         Scalar::Stack(frames, StackMode::Bpftrace) => stack(frames, indent),
         // perf and raw frames carry their own layout.
         Scalar::Stack(frames, _) => stack(frames, 0),

@@ -12,6 +12,12 @@ pub enum Scalar {
     Pointer(u64),
     Str(String),
     Bool(bool),
+    /// An enum's value that has a name: shown by it in text, as the number in JSON (as
+    /// bpftrace keeps JSON output stable).
+    Enum {
+        name: String,
+        value: i64,
+    },
     /// A symbolized stack, innermost frame first, each frame as its mode writes it.
     Stack(Vec<String>, StackMode),
     Tuple(Vec<Scalar>),

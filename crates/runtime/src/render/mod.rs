@@ -84,7 +84,10 @@ impl Renderer {
             FieldKind::Enum(e) => {
                 let v = u64_at(bytes, 0) as i64;
                 match e.name_of(v) {
-                    Some(name) => Scalar::Str(name.to_string()),
+                    Some(name) => Scalar::Enum {
+                        name: name.to_string(),
+                        value: v,
+                    },
                     None if e.int.signed => Scalar::Int(v),
                     None => Scalar::UInt(v as u64),
                 }
