@@ -4,7 +4,7 @@
 use crate::report::Failure;
 use scry_lang::ast::{ConfigValue, Program};
 use scry_lang::types::StackMode;
-use scry_lang::{Diagnostic, MissingProbes};
+use scry_lang::{Diagnostic, MissingProbes, Setting};
 
 pub struct Config {
     /// Capacity of strings read with `str()`, NUL included.
@@ -28,6 +28,8 @@ pub struct Config {
     /// The most probes a program may attach, and the most BPF programs it may compile to.
     pub max_probes: u64,
     pub max_bpf_progs: u64,
+    /// Every setting with its value, in the table's order: the `config` builtin.
+    pub settings: Vec<(String, Setting)>,
 }
 
 /// The licenses the kernel takes as GPL-compatible, which the helpers scry calls need; the
@@ -53,24 +55,29 @@ enum Kind {
 }
 
 /// The settings scry knows.
-const SETTINGS: &[(&str, Kind)] = &[
+const SETTINGS: &[(&str, Kind, &str)] = &[
     (
         "max_strlen",
         Kind::Int {
             lo: 2,
             hi: 32 * 1024,
         },
+        "1024",
     ),
-    ("max_map_keys", Kind::Int { lo: 1, hi: 1 << 24 }),
-    ("print_maps_on_exit", Kind::Bool),
-    ("stack_mode", Kind::Choice(&StackMode::NAMES)),
-    ("missing_probes", Kind::Choice(&["error", "warn", "ignore"])),
-    ("str_trunc_trailer", Kind::Text),
-    ("license", Kind::Choice(LICENSES)),
-    ("max_cat_bytes", Kind::Int { lo: 1, hi: 1 << 30 }),
-    ("perf_rb_pages", Kind::Int { lo: 1, hi: 4096 }),
-    ("max_probes", Kind::Int { lo: 1, hi: 1 << 20 }),
-    ("max_bpf_progs", Kind::Int { lo: 1, hi: 1 << 20 }),
+    ("max_map_keys", Kind::Int { lo: 1, hi: 1 << 24 }, "4096"),
+    ("print_maps_on_exit", Kind::Bool, "true"),
+    ("stack_mode", Kind::Choice(&StackMode::NAMES), "bpftrace"),
+    (
+        "missing_probes",
+        Kind::Choice(&["error", "warn", "ignore"]),
+        "error",
+    ),
+    ("str_trunc_trailer", Kind::Text, ".."),
+    ("license", Kind::Choice(LICENSES), "GPL"),
+    ("max_cat_bytes", Kind::Int { lo: 1, hi: 1 << 30 }, "10240"),
+    ("perf_rb_pages", Kind::Int { lo: 1, hi: 4096 }, "256"),
+    ("max_probes", Kind::Int { lo: 1, hi: 1 << 20 }, "1024"),
+    ("max_bpf_progs", Kind::Int { lo: 1, hi: 1 << 20 }, "1024"),
     // Taken as bpftrace takes them, with nothing to change in scry: it symbolizes each
     // process's addresses when they are printed, from the symbol tables as they are; values
     // too big for a register live in its scratch map whatever their size; it sizes the
@@ -78,25 +85,27 @@ const SETTINGS: &[(&str, Kind)] = &[
     (
         "cache_user_symbols",
         Kind::Choice(&["PER_PROGRAM", "PER_PID", "NONE"]),
+        "PER_PID",
     ),
-    ("cpp_demangle", Kind::Bool),
-    ("lazy_symbolication", Kind::Bool),
-    ("show_debug_info", Kind::Bool),
-    ("on_stack_limit", Kind::Int { lo: 0, hi: 1 << 20 }),
-    ("log_size", Kind::Int { lo: 1, hi: 1 << 30 }),
-    ("unstable_map_decl", FEATURE_FLAG),
-    ("unstable_macro", FEATURE_FLAG),
-    ("unstable_import", FEATURE_FLAG),
-    ("unstable_tseries", FEATURE_FLAG),
-    ("unstable_dw_ustack", FEATURE_FLAG),
+    ("cpp_demangle", Kind::Bool, "true"),
+    ("lazy_symbolication", Kind::Bool, "false"),
+    ("show_debug_info", Kind::Bool, "false"),
+    ("on_stack_limit", Kind::Int { lo: 0, hi: 1 << 20 }, "32"),
+    ("log_size", Kind::Int { lo: 1, hi: 1 << 30 }, "1000000"),
+    ("unstable_map_decl", FEATURE_FLAG, "warn"),
+    ("unstable_macro", FEATURE_FLAG, "warn"),
+    ("unstable_import", FEATURE_FLAG, "warn"),
+    ("unstable_tseries", FEATURE_FLAG, "warn"),
+    ("unstable_dw_ustack", FEATURE_FLAG, "warn"),
 ];
 
 /// The names of the settings, for completion.
 pub fn setting_names() -> impl Iterator<Item = &'static str> {
-    SETTINGS.iter().map(|(n, _)| *n)
+    SETTINGS.iter().map(|(n, _, _)| *n)
 }
 
 /// A setting's value, checked against its kind.
+#[derive(Clone, Copy)]
 enum Value<'a> {
     Int(u64),
     Bool(bool),
@@ -147,11 +156,17 @@ impl Config {
             perf_rb_pages: 256,
             max_probes: 1024,
             max_bpf_progs: 1024,
+            settings: Vec::new(),
         };
+        for (name, kind, default) in SETTINGS {
+            if let Some(v) = kind.parse(default) {
+                config.set(name, v);
+            }
+        }
         let mut diags = Vec::new();
         for entry in &program.config {
             let key = normalize(&entry.key.name);
-            let Some((name, kind)) = SETTINGS.iter().find(|(n, _)| *n == key) else {
+            let Some((name, kind, _)) = SETTINGS.iter().find(|(n, _, _)| *n == key) else {
                 diags.push(
                     Diagnostic::error(
                         entry.key.span,
@@ -161,7 +176,7 @@ impl Config {
                         "settings: {}",
                         SETTINGS
                             .iter()
-                            .map(|(n, _)| *n)
+                            .map(|(n, _, _)| *n)
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
@@ -180,7 +195,7 @@ impl Config {
         if !diags.is_empty() {
             return Err(Failure::diagnostics(diags, file, source));
         }
-        for (name, kind) in SETTINGS {
+        for (name, kind, _) in SETTINGS {
             let upper = name.to_uppercase();
             for var in [format!("BPFTRACE_{upper}"), format!("SCRY_{upper}")] {
                 if let Ok(text) = std::env::var(&var) {
@@ -204,6 +219,15 @@ impl Config {
     }
 
     fn set(&mut self, name: &str, v: Value<'_>) {
+        let shown = match v {
+            Value::Int(n) => Setting::Int(n),
+            Value::Bool(b) => Setting::Bool(b),
+            Value::Choice(t) | Value::Text(t) => Setting::Text(t.to_string()),
+        };
+        match self.settings.iter_mut().find(|(n, _)| n == name) {
+            Some((_, value)) => *value = shown,
+            None => self.settings.push((name.to_string(), shown)),
+        }
         match (name, v) {
             ("max_strlen", Value::Int(v)) => self.max_strlen = v as u32,
             ("max_map_keys", Value::Int(v)) => self.max_map_keys = v as u32,

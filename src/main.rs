@@ -113,6 +113,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             &file,
             &source,
         ),
+        settings: config.settings.clone(),
     };
     let resolver = KernelResolver { pid: cli.pid };
     let typed = check(&ast, &resolver, &check_options)

@@ -980,3 +980,34 @@ fn enums_are_numbers_in_json_unless_printf_names_them() {
         "{stdout}"
     );
 }
+
+#[test]
+fn config_is_a_record_of_the_settings_in_force() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run_with_input(
+        &[
+            "-q",
+            "-e",
+            r#"config = { stack_mode = perf } BEGIN {
+                 printf("max_strlen: %d, stack_mode: %s, %s\n", config.max_strlen, config.stack_mode, config.license);
+                 print(config); exit(); }"#,
+        ],
+        &[("BPFTRACE_MAX_STRLEN", "64")],
+        b"",
+    );
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("max_strlen: 64, stack_mode: perf, GPL\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("{ .max_strlen = 64, .max_map_keys = 4096, .print_maps_on_exit = true, .stack_mode = perf,"),
+        "{stdout}"
+    );
+    let (status, _, stderr) = common::run(&["-e", "BEGIN { print(config.nope); }"]);
+    assert!(!status.success());
+    assert!(stderr.contains("this record has no field `nope`"), "{stderr}");
+    assert!(stderr.contains("hint: its fields are .max_strlen, "), "{stderr}");
+}

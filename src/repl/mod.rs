@@ -160,6 +160,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             missing_probes: scry_lang::MissingProbes::Error,
             named_args: Vec::new(),
             constants: Default::default(),
+            settings: settings.settings.clone(),
         },
         include_dirs: cli.include_dirs.clone(),
         compile_options: CompileOptions {

@@ -114,6 +114,8 @@ table! {
         Ctx = "ctx",
         /// Whether the probe interrupted user code (the CS register's privilege level is 3).
         Usermode = "usermode",
+        /// The settings in force, as a record: `config.max_strlen`.
+        Config = "config",
     }
 }
 
@@ -293,6 +295,7 @@ pub fn callable_value(name: &str) -> bool {
                     | Special::Func
                     | Special::Retval
                     | Special::Usermode
+                    | Special::Config
                     | Special::Kstack
                     | Special::Ustack
             )

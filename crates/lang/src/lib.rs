@@ -22,6 +22,6 @@ pub mod printf;
 pub mod typed;
 pub mod types;
 
-pub use check::{check, check_with_maps, CheckOptions, MissingProbes};
+pub use check::{check, check_with_maps, CheckOptions, MissingProbes, Setting};
 pub use diagnostic::{Diagnostic, Severity};
 pub use parser::{parse, parse_statements};

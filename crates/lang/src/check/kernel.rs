@@ -40,12 +40,31 @@ impl Checker<'_> {
                 let message = if names.is_empty() {
                     format!("a {} has no element `{}`", base.ty, field.name)
                 } else {
-                    format!("the record {} has no field `{}`", base.ty, field.name)
+                    // A long record's type says less than its field names, in the hint.
+                    let ty = base.ty.to_string();
+                    let record = if ty.len() > 60 {
+                        "this record".to_string()
+                    } else {
+                        format!("the record {ty}")
+                    };
+                    format!("{record} has no field `{}`", field.name)
                 };
                 let d = self.error(field.span, message).with_hint(hint);
                 self.diags.push(d);
                 return None;
             };
+            // An element of a tuple of constants (`config.max_strlen`) is that constant.
+            if let T::Tuple(values) = &base.kind {
+                if values
+                    .iter()
+                    .all(|v| matches!(v.kind, T::Int(_) | T::Str(_)))
+                {
+                    return Some(typed::Expr {
+                        span,
+                        ..values[index].clone()
+                    });
+                }
+            }
             let ty = items[index].clone();
             return Some(expr(
                 T::TupleGet {

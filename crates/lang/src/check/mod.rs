@@ -42,6 +42,17 @@ pub struct CheckOptions {
     /// The integer constants of the script's `#include`d headers (`AF_INET`), read by the
     /// caller; names no header gives come from BTF's enums, then from `constants`' table.
     pub constants: std::collections::HashMap<String, i64>,
+    /// Every setting in force (`config = { … }`, the environment, the defaults), for the
+    /// `config` builtin.
+    pub settings: Vec<(String, Setting)>,
+}
+
+/// A setting's value, as the `config` builtin shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setting {
+    Int(u64),
+    Bool(bool),
+    Text(String),
 }
 
 /// What to do about a probe that cannot be found.
@@ -66,6 +77,7 @@ impl Default for CheckOptions {
             missing_probes: MissingProbes::Error,
             named_args: Vec::new(),
             constants: Default::default(),
+            settings: Vec::new(),
         }
     }
 }

@@ -98,6 +98,7 @@ impl Checker<'_> {
             }
             Some(Special::Ctx) => return self.context(span),
             Some(Special::Usermode) => return self.usermode(span),
+            Some(Special::Config) => return Some(self.settings(span)),
             // Given by the probe, found below.
             Some(Special::Args | Special::Func | Special::Retval) | None => {}
         }
@@ -226,7 +227,13 @@ impl Checker<'_> {
             || self.defines.iter().any(|d| d.name.name == base_name)
             || matches!(
                 special,
-                Some(Special::Ppid | Special::Pcomm | Special::Username | Special::Cpid)
+                Some(
+                    Special::Ppid
+                        | Special::Pcomm
+                        | Special::Username
+                        | Special::Cpid
+                        | Special::Config
+                )
             )
             || (special == Some(Special::Ctx) && !self.probe.args_as_ctx);
         if base_name.is_empty() || known {
@@ -310,6 +317,30 @@ impl Checker<'_> {
         };
         self.diags.push(d);
         None
+    }
+
+    /// `config`: a record of the settings in force, each a constant.
+    fn settings(&self, span: Span) -> typed::Expr {
+        let items: Vec<typed::Expr> = self
+            .options
+            .settings
+            .iter()
+            .map(|(_, v)| match v {
+                super::Setting::Int(n) => expr(T::Int(*n), Type::Int(IntType::U64), span),
+                super::Setting::Bool(b) => expr(T::Int(u64::from(*b)), Type::Bool, span),
+                super::Setting::Text(t) => super::str_literal(t.clone().into_bytes(), span),
+            })
+            .collect();
+        let ty = Type::Tuple {
+            elems: items.iter().map(|i| i.ty.clone()).collect(),
+            names: self
+                .options
+                .settings
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect(),
+        };
+        expr(T::Tuple(items), ty, span)
     }
 
     /// `usermode`: 1 when the probe interrupted user code, from the privilege level in CS.
