@@ -1008,6 +1008,33 @@ fn config_is_a_record_of_the_settings_in_force() {
     );
     let (status, _, stderr) = common::run(&["-e", "BEGIN { print(config.nope); }"]);
     assert!(!status.success());
-    assert!(stderr.contains("this record has no field `nope`"), "{stderr}");
-    assert!(stderr.contains("hint: its fields are .max_strlen, "), "{stderr}");
+    assert!(
+        stderr.contains("this record has no field `nope`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: its fields are .max_strlen, "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn positional_numbers_are_read_in_any_base() {
+    if !kernel() {
+        return;
+    }
+    let (status, stdout, stderr) = common::run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { printf("got: %d %o 0x%x %lu\n", $1, $2, $3, $4); exit(); }"#,
+        "123",
+        "0775",
+        "0x123",
+        "0xffffffffffffffff",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("got: 123 775 0x123 18446744073709551615\n"),
+        "{stdout}"
+    );
 }

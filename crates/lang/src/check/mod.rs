@@ -438,10 +438,13 @@ fn parse_number(text: &str) -> Option<i64> {
         Some(rest) => (true, rest),
         None => (false, t),
     };
+    // Hex (`0x123`), octal (`0775`) or decimal, as C writes them; up to 64 bits unsigned
+    // (`0xffffffffffffffff` is -1 as an int64, and prints as such with `%lu`).
     let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
-        None if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok()?,
-        None => return None,
+        Some(hex) => u64::from_str_radix(hex, 16).ok()? as i64,
+        None if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) => return None,
+        None if t.len() > 1 && t.starts_with('0') => u64::from_str_radix(&t[1..], 8).ok()? as i64,
+        None => t.parse::<u64>().ok()? as i64,
     };
     Some(if neg { -v } else { v })
 }
