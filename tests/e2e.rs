@@ -178,7 +178,7 @@ fn integers_variables_and_control_flow() {
         return;
     }
     let script = r#"BEGIN {
-        printf("%d %d %d %d %d %u\n", 7 / 2, -7 / 2, -7 % 3, 1 << 4 | 1, 10 > 3 && 2 > 1, -1);
+        printf("%d %d %d %d %d %u %lu\n", 7 / 2, -7 / 2, -7 % 3, 1 << 4 | 1, 10 > 3 && 2 > 1, -1, -1);
         printf("%d %d %d %x %d\n", 2 + 3 * 4, (2 + 3) * 4, 100 - 1 - 1, 0xff & ~0xf, !0);
         $a = 5;
         if ($a > 3) { printf("big\n"); } else if ($a > 1) { printf("medium\n"); } else { printf("small\n"); }
@@ -191,7 +191,8 @@ fn integers_variables_and_control_flow() {
     let (status, out, err) = run(&["-e", script]);
     assert!(status.success(), "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "3 -3 -1 17 1 18446744073709551615");
+    // `%u` reads an unsigned int, `%lu` an unsigned long, as in C (and bpftrace).
+    assert_eq!(lines[0], "3 -3 -1 17 1 4294967295 18446744073709551615");
     assert_eq!(lines[1], "14 20 98 f0 1");
     assert_eq!(lines[2], "big");
     assert_eq!(lines[3], "scry 10 [   ab] [7   ] A");

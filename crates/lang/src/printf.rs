@@ -39,7 +39,7 @@ impl Conv {
     }
 }
 
-/// Length modifiers narrow an integer before it is formatted, as in C.
+/// Length modifiers say how wide an integer is read, as in C: without one, as an int.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Length {
     Default,

@@ -138,10 +138,13 @@ fn pad(out: &mut Vec<u8>, spec: &Spec, body: &[u8]) {
 /// The value's bits as the conversion sees them: the field's own width, narrowed further by
 /// `h`/`hh`, then read as signed or unsigned.
 fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
+    // As C (and bpftrace) read them: `%d`, `%x` take an int; `l`, `ll`, `j`, `z`, `t` a
+    // 64-bit value; `h` a short and `hh` a char.
     let bits = match spec.length {
         Length::Char => 8u32.min(u32::from(ty.bits)),
         Length::Short => 16u32.min(u32::from(ty.bits)),
-        Length::Default | Length::Long => u32::from(ty.bits),
+        Length::Default => 32u32.min(u32::from(ty.bits)),
+        Length::Long => u32::from(ty.bits),
     };
     let mask = if bits == 64 {
         u64::MAX
@@ -274,16 +277,23 @@ mod tests {
         let m1 = (-1i64 as u64, IntType::I64);
         assert_eq!(
             fmt(
-                "%d|%u|%x|%X|%o",
+                "%d|%u|%x|%X|%o|%lu",
                 &[
                     m1,
                     m1,
                     (255, IntType::I64),
                     (255, IntType::I64),
-                    (8, IntType::I64)
+                    (8, IntType::I64),
+                    m1
                 ]
             ),
-            "-1|18446744073709551615|ff|FF|10"
+            "-1|4294967295|ff|FF|10|18446744073709551615"
+        );
+        // Without a length modifier an integer is read as an int: 64-bit values are cut.
+        let big = (0x12345678abcdef, IntType::I64);
+        assert_eq!(
+            fmt("%d|%x|%hhx|%hx|%lx|%jx|%llx", &[big; 7]),
+            "2024525295|78abcdef|ef|cdef|12345678abcdef|12345678abcdef|12345678abcdef"
         );
         assert_eq!(
             fmt("%5d|%-5d|%05d|%+d|% d", &[(42, IntType::I64); 5]),
