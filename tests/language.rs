@@ -1038,3 +1038,43 @@ fn positional_numbers_are_read_in_any_base() {
         "{stdout}"
     );
 }
+
+#[test]
+fn stdlib_values_as_bpftrace_gives_them() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"enum { ONE = 1, TWO = 2 };
+           BEGIN { @m[1] = 1; print(has_key(@m, 1)); print(probetype);
+             printf("%s|%s|%s|%d\n", signal_name(2), signal_name(0), signal_name(1024), ppid(curtask) == ppid);
+             $t = nsecs ? ("hellolongstr", "a") : ("b", "hellolongstr"); print($t);
+             print((int8[])"hi"); @e[ONE] = TWO;
+             exit(); }"#,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..5],
+        &[
+            "true",
+            "special",
+            "Interrupt|Unknown signal 0|N/A|1",
+            "(hellolongstr, a)",
+            "[104,105,0]"
+        ],
+        "{out}"
+    );
+    assert!(lines.contains(&"@e[ONE]: TWO"), "{out}");
+    let (status, _, stderr) = common::run(&[
+        "-q",
+        "-e",
+        r#"BEGIN { cat("/does/not/exist/file"); exit(); }"#,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "ERROR: failed to open file '/does/not/exist/file' (No such file or directory)"
+        ),
+        "{stderr}"
+    );
+}

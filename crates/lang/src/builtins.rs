@@ -100,6 +100,8 @@ table! {
     /// probe (`args`, `retval`, `func`). `arg0`…`argN` are a family of their own (`arg_index`).
     pub enum Special {
         Probe = "probe",
+        /// The probe's type: `tracepoint`, `kprobe`…; `special` for BEGIN and END.
+        Probetype = "probetype",
         Args = "args",
         Kstack = "kstack",
         Ustack = "ustack",
@@ -154,6 +156,9 @@ functions! {
         Strftime = "strftime" (2, 2),
         Strerror = "strerror" (1, 1),
         SyscallName = "syscall_name" (1, 1),
+        SignalName = "signal_name" (1, 1),
+        /// `ppid(task)`: the parent's process id of a task; bare `ppid` is the current one's.
+        Ppid = "ppid" (1, 1),
         Bswap = "bswap" (1, 1),
         Getopt = "getopt" (1, 3),
         Reg = "reg" (1, 1),
@@ -288,6 +293,7 @@ pub fn callable_value(name: &str) -> bool {
             Special::from_name(name),
             Some(
                 Special::Probe
+                    | Special::Probetype
                     | Special::Ppid
                     | Special::Pcomm
                     | Special::Username

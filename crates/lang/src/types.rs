@@ -172,6 +172,8 @@ pub enum Formatted {
     Errno,
     /// `syscall_name(nr)`: a syscall number, shown as its name.
     Syscall,
+    /// `signal_name(sig)`: a signal number, shown as its description (`Interrupt`).
+    Signal,
     /// `macaddr(x)`: six bytes, shown as `AA:BB:CC:DD:EE:FF`.
     Macaddr,
     /// `cgroup_path(id[, filter])`: a cgroup id, shown as its path in each mounted hierarchy
@@ -398,6 +400,7 @@ impl fmt::Display for Type {
                     Formatted::Inet => "inet",
                     Formatted::Errno => "strerror_t",
                     Formatted::Syscall => "syscall_name_t",
+                    Formatted::Signal => "signal_name_t",
                     Formatted::Function => "func_t",
                     Formatted::Macaddr => "macaddr_t",
                     Formatted::CgroupPath { .. } => "cgroup_path_t",
@@ -411,6 +414,7 @@ impl fmt::Display for Type {
             Type::Opaque { name, .. } => write!(f, "{name}"),
             Type::Stack { user: false, .. } => write!(f, "kstack"),
             Type::Stack { user: true, .. } => write!(f, "ustack"),
+            Type::Enum(e) if e.name.is_empty() => write!(f, "enum (anonymous)"),
             Type::Enum(e) => write!(f, "enum {}", e.name),
             Type::Void => write!(f, "void"),
         }

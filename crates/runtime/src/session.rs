@@ -885,8 +885,12 @@ fn cat(path: &[u8], limit: u64, printer: &mut dyn Printer) -> io::Result<()> {
     let mut text = Vec::new();
     match std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut text)) {
         Ok(_) => printer.text(TextKind::Cat, &text),
+        // Worded as bpftrace words it.
         Err(e) => {
-            crate::output::to_stderr(&format!("cat: cannot read {path}: {e}\n"));
+            let reason = e
+                .raw_os_error()
+                .map_or_else(|| e.to_string(), crate::render::strerror);
+            crate::output::to_stderr(&format!("ERROR: failed to open file '{path}' ({reason})\n"));
             Ok(())
         }
     }

@@ -303,6 +303,7 @@ impl Lowerer<'_> {
             | Formatted::Timestamp { .. }
             | Formatted::Errno
             | Formatted::Syscall
+            | Formatted::Signal
             | Formatted::CgroupPath { .. }
             | Formatted::Function => word(self, &args[0], 0),
         }

@@ -54,7 +54,10 @@ pub enum CDefinition {
         union: bool,
         name: Ident,
         fields: Vec<CField>,
+        /// `__attribute__((packed))`: no padding between members or after them.
+        packed: bool,
     },
+    /// An anonymous enum's name is empty.
     Enum {
         name: Ident,
         variants: Vec<(Ident, Option<i64>)>,
@@ -219,7 +222,8 @@ pub struct TypeName {
     pub base: BaseType,
     /// The number of `*`s.
     pub pointers: u8,
-    /// `[N]`s after it, outermost first: `int[2][3]` is two arrays of three.
+    /// `[N]`s after it, outermost first: `int[2][3]` is two arrays of three. `[]` (in a
+    /// cast, whose operand gives the length) is 0.
     pub array: Vec<u32>,
     pub span: Span,
 }
@@ -248,7 +252,10 @@ impl fmt::Display for TypeName {
             write!(f, " {}", "*".repeat(self.pointers.into()))?;
         }
         for n in &self.array {
-            write!(f, "[{n}]")?;
+            match n {
+                0 => write!(f, "[]")?,
+                n => write!(f, "[{n}]")?,
+            }
         }
         Ok(())
     }
@@ -435,6 +442,7 @@ impl fmt::Display for Program {
                     union,
                     name,
                     fields,
+                    packed,
                 } => {
                     let fields: Vec<String> = fields
                         .iter()
@@ -445,7 +453,17 @@ impl fmt::Display for Program {
                         })
                         .collect();
                     let kw = if *union { "union" } else { "struct" };
-                    writeln!(f, "{kw} {} {{ {} }}", name.name, fields.join("; "))?;
+                    let attribute = if *packed {
+                        " __attribute__((packed))"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        f,
+                        "{kw} {} {{ {} }}{attribute}",
+                        name.name,
+                        fields.join("; ")
+                    )?;
                 }
                 CDefinition::Enum { name, variants } => {
                     let vs: Vec<String> = variants
@@ -455,7 +473,12 @@ impl fmt::Display for Program {
                             None => n.name.clone(),
                         })
                         .collect();
-                    writeln!(f, "enum {} {{ {} }}", name.name, vs.join(", "))?;
+                    let name = if name.name.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} ", name.name)
+                    };
+                    writeln!(f, "enum {name}{{ {} }}", vs.join(", "))?;
                 }
             }
         }

@@ -97,13 +97,14 @@ impl<'a> ScriptTypes<'a> {
                     union,
                     name,
                     fields,
+                    packed,
                 } => {
                     let kind = if *union {
                         RecordKind::Union
                     } else {
                         RecordKind::Struct
                     };
-                    if let Some(r) = me.layout(kind, &name.name, fields, diags) {
+                    if let Some(r) = me.layout(kind, &name.name, fields, *packed, diags) {
                         me.records.push(r);
                     }
                 }
@@ -194,13 +195,14 @@ impl<'a> ScriptTypes<'a> {
         kind: RecordKind,
         name: &str,
         fields: &[CField],
+        packed: bool,
         diags: &mut Vec<Diagnostic>,
     ) -> Option<Record> {
         let mut members = Vec::new();
         let (mut size, mut max_align) = (0u32, 1u32);
         for f in fields {
             let ty = self.field_type(f, diags)?;
-            let a = align(&ty);
+            let a = if packed { 1 } else { align(&ty) };
             max_align = max_align.max(a);
             let offset = if kind == RecordKind::Union {
                 0

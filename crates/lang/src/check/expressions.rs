@@ -283,6 +283,10 @@ impl Checker<'_> {
                 Type::Int(IntType { bits: 64, signed })
             }
             (a, b) if a == b && storable(a) => a.clone(),
+            // Tuples (and records) of the same shape: strings as long as the longer one.
+            (a @ Type::Tuple { .. }, b) if a.unify(b).is_some_and(|u| storable(&u)) => {
+                a.unify(b).unwrap_or_else(|| a.clone())
+            }
             (a, b) => {
                 let d = self
                     .error(

@@ -101,6 +101,27 @@ impl Checker<'_> {
                 };
                 Some(formatted(Formatted::CgroupPath { filter }, vec![id]))
             }
+            ValueFn::SignalName => {
+                let n = self.scalar(&args[0], "signal_name's number")?;
+                Some(formatted(Formatted::Signal, vec![n]))
+            }
+            ValueFn::Ppid => {
+                let task = self.expr(&args[0])?;
+                let parent = self.member(
+                    task,
+                    &ast::Ident {
+                        name: "real_parent".into(),
+                        span,
+                    },
+                )?;
+                self.member(
+                    parent,
+                    &ast::Ident {
+                        name: "tgid".into(),
+                        span,
+                    },
+                )
+            }
             ValueFn::SyscallName => {
                 let n = self.scalar(&args[0], "syscall_name's number")?;
                 Some(formatted(Formatted::Syscall, vec![n]))

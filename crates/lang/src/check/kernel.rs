@@ -502,7 +502,15 @@ impl Checker<'_> {
     ) -> Option<typed::Expr> {
         let ty = self.type_name(t);
         let v = self.expr(operand);
-        let (ty, v) = (ty?, v?);
+        let (mut ty, v) = (ty?, v?);
+        // `(int8[])"hello"`: as many elements as the operand's bytes make.
+        if let Type::Array { elem, len: 0 } = &ty {
+            let n = v.ty.size() / elem.size().max(1);
+            ty = Type::Array {
+                elem: elem.clone(),
+                len: n,
+            };
+        }
         if let Some(cast) = self.array_cast(ty.clone(), &v, t.span, span) {
             return cast;
         }

@@ -345,11 +345,7 @@ impl Checker<'_> {
         }
         let keys = self.map_keys(&args[1..])?;
         let id = self.use_map(map, &keys, Use::Read, span)?;
-        Some(expr(
-            T::HasKey { map: id, keys },
-            Type::Int(IntType::U64),
-            span,
-        ))
+        Some(expr(T::HasKey { map: id, keys }, Type::Bool, span))
     }
 
     /// `kstack`, `kstack(N)`, `kstack(perf)`, `kstack(raw, N)`.

@@ -91,6 +91,13 @@ impl Checker<'_> {
             Some(s @ (Special::Kstack | Special::Ustack)) => {
                 return Some(self.stack(s == Special::Ustack, &[], span));
             }
+            Some(Special::Probetype) => {
+                let kind = match self.probe.provider {
+                    "BEGIN" | "END" => "special",
+                    other => other,
+                };
+                return Some(str_literal(kind.as_bytes().to_vec(), span));
+            }
             Some(Special::Probe) => {
                 let text = self.probe.name.clone().into_bytes();
                 let len = text.len() as u32 + 1;

@@ -36,12 +36,16 @@ impl Builder {
                     };
                 }
                 Rule::ptr_star => pointers = pointers.saturating_add(1),
-                Rule::array_len => match p.as_str().parse() {
-                    Ok(n) => array.push(n),
-                    Err(_) => self.errors.push(Diagnostic::error(
-                        span_of(&p),
-                        "array length does not fit in 32 bits",
-                    )),
+                // `[]` is length 0: a cast's operand gives it.
+                Rule::array_dim => match p.clone().into_inner().next() {
+                    None => array.push(0),
+                    Some(len) => match len.as_str().parse() {
+                        Ok(n) => array.push(n),
+                        Err(_) => self.errors.push(Diagnostic::error(
+                            span_of(&len),
+                            "array length does not fit in 32 bits",
+                        )),
+                    },
                 },
                 _ => {}
             }

@@ -214,7 +214,19 @@ impl Builder {
         members: impl Iterator<Item = Pair<'a, Rule>>,
         out: &mut Vec<CDefinition>,
     ) {
+        let mut packed = false;
         let fields = members
+            .filter(|f| {
+                if f.as_rule() != Rule::c_attribute {
+                    return true;
+                }
+                // `aligned(N)` and the like change nothing scry lays out.
+                packed |= f
+                    .clone()
+                    .into_inner()
+                    .any(|item| item.as_str().trim() == "packed");
+                false
+            })
             .map(|f| {
                 let span = span_of(&f);
                 if f.as_rule() == Rule::c_nested {
@@ -230,17 +242,17 @@ impl Builder {
                         name: String::new(),
                         span,
                     });
-                    let inner_name = Ident {
-                        name: format!("{}.{}", name.name, member.name),
-                        span: member.span,
+                    // Named (`struct bar { … } b;`, a type of its own) or not (`OUTER.b`).
+                    let mut rest = parts.into_iter().skip(1).peekable();
+                    let inner_name = match rest.next_if(|p| p.as_rule() == Rule::ident) {
+                        Some(own) => ident_of(&own),
+                        None => Ident {
+                            name: format!("{}.{}", name.name, member.name),
+                            span: member.span,
+                        },
                     };
                     let keyword = if nested_union { "union" } else { "struct" };
-                    self.c_record(
-                        nested_union,
-                        inner_name.clone(),
-                        parts.into_iter().skip(1),
-                        out,
-                    );
+                    self.c_record(nested_union, inner_name.clone(), rest, out);
                     return CField {
                         ty: vec![keyword.to_string(), inner_name.name],
                         pointers: 0,
@@ -277,13 +289,21 @@ impl Builder {
             union,
             name,
             fields,
+            packed,
         });
     }
 
     fn c_enum(&mut self, pair: Pair<'_, Rule>) -> CDefinition {
         // After the `enum` keyword.
-        let mut inner = pair.into_inner().skip(1);
-        let name = ident_of(&inner.next().expect("grammar: enum name"));
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner().skip(1).peekable();
+        let name = match inner.next_if(|p| p.as_rule() == Rule::ident) {
+            Some(n) => ident_of(&n),
+            None => Ident {
+                name: String::new(),
+                span,
+            },
+        };
         let variants = inner
             .map(|v| {
                 let mut parts = v.into_inner();

@@ -123,6 +123,7 @@ impl Renderer {
             }
             Formatted::Errno => strerror(word as i32),
             Formatted::Syscall => syscall_name(word),
+            Formatted::Signal => signal_name(word as i64),
             Formatted::CgroupPath { filter } => self.cgroups.path(word, filter),
             Formatted::Function => {
                 crate::symbols::function_name(word).unwrap_or_else(|| format!("0x{word:x}"))
@@ -291,6 +292,23 @@ pub fn timestamp(format: &str, wall_ns: i128) -> String {
 }
 
 /// The C library's message for an errno value.
+/// A signal's description as the C library gives it (`Interrupt`); `N/A` past the signals
+/// there are, as bpftrace shows it.
+fn signal_name(sig: i64) -> String {
+    if !(0..=64).contains(&sig) {
+        return "N/A".to_string();
+    }
+    // SAFETY: strsignal returns a NUL-terminated string (or NULL), read at once.
+    let text = unsafe { libc::strsignal(sig as i32) };
+    if text.is_null() {
+        return "N/A".to_string();
+    }
+    // SAFETY: checked non-NULL above; strsignal's strings are NUL-terminated.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub fn strerror(e: i32) -> String {
     let mut buf = [0 as libc::c_char; 128];
     // SAFETY: the buffer and its length match; the XSI strerror_r writes a NUL-terminated message.
