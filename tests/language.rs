@@ -1078,3 +1078,15 @@ fn stdlib_values_as_bpftrace_gives_them() {
         "{stderr}"
     );
 }
+
+#[test]
+fn elements_of_tuples_held_in_maps() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { @t = (0, 1, "str"); printf("%d %d %s\n", @t.0, @t.1, @t.2);
+           @r = (a = 5, b = "x"); printf("%d %s\n", @r.a, @r.b); exit(); }"#,
+    );
+    assert!(out.starts_with("0 1 str\n5 x\n"), "{out}");
+}

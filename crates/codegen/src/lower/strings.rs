@@ -112,9 +112,7 @@ impl Lowerer<'_> {
                 self.write_str(value, dst, cap, depth)?;
             }
             ExprKind::TupleGet { .. } => {
-                let src = self.place(e).ok_or_else(|| {
-                    self.unsupported("this tuple element used as a string", e.span)
-                })?;
+                let src = self.element_place(e, depth)?;
                 let elem_cap = match e.ty {
                     Type::Str(n) => n,
                     _ => cap,

@@ -433,11 +433,27 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// Where a tuple's element is: in place, or in a copy of a tuple that is nowhere yet (a
+    /// map's value, a call's) made now.
+    pub(super) fn element_place(&mut self, e: &Expr, depth: usize) -> Result<Dst, CompileError> {
+        if let Some(at) = self.place(e) {
+            return Ok(at);
+        }
+        let ExprKind::TupleGet { tuple, index } = &e.kind else {
+            return Err(self.unsupported("this tuple element", e.span));
+        };
+        let elems = tuple
+            .ty
+            .elements()
+            .ok_or_else(|| self.unsupported("this tuple element", e.span))?;
+        let (offsets, _) = tuple_offsets(elems);
+        let offset = offsets[*index];
+        Ok(self.in_memory(tuple, depth)?.at(offset))
+    }
+
     /// An integer element of a tuple, into the temporary at `depth`.
     pub(super) fn tuple_get_int(&mut self, e: &Expr, depth: usize) -> Result<(), CompileError> {
-        let src = self
-            .place(e)
-            .ok_or_else(|| self.unsupported("this tuple element", e.span))?;
+        let src = self.element_place(e, depth)?;
         let w = self.work_reg(depth);
         self.load_word(src, w);
         self.set_temp(depth, w);
