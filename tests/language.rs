@@ -1090,3 +1090,18 @@ fn elements_of_tuples_held_in_maps() {
     );
     assert!(out.starts_with("0 1 str\n5 x\n"), "{out}");
 }
+
+#[test]
+fn increments_are_values_too() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { $a = "hello"; $b = (int8 *)&$a; printf("%c %c\n", *$b, *++$b);
+           $i = 2; printf("%d %d %d\n", $i, $i--, --$i);
+           $j = 0; @m[$j++] = 1; @m[$j++] = 2; @c = 5; printf("%d %d %d\n", @c++, ++@c, - -3);
+           exit(); }"#,
+    );
+    assert!(out.starts_with("h e\n2 2 0\n5 7 3\n"), "{out}");
+    assert!(out.contains("@m[0]: 1\n@m[1]: 2\n"), "{out}");
+}
