@@ -82,6 +82,9 @@ check kretprobe-retval '^ret 3$' -c "$CAT" \
     -e 'kretprobe:do_sys_openat2 /comm == "cat"/ { printf("ret %d\n", retval); }'
 check kprobe-func-probe '^vfs_read kprobe:vfs_read$' -c "$READ" \
     -e 'kprobe:vfs_read /comm == "dd"/ { printf("%s %s\n", func, probe); exit(); }'
+# `ctx` is the registers (`struct pt_regs *`), and the probe interrupted kernel code.
+check kprobe-ctx-usermode '^ctx 1 0$' -c "$READ" \
+    -e 'kprobe:vfs_read /comm == "dd"/ { printf("ctx %d %d\n", ctx->di == arg0, usermode); exit(); }'
 check kprobe-offset '^at offset 0$' -c "$READ" \
     -e 'kprobe:vfs_read+0 /comm == "dd"/ { printf("at offset 0\n"); exit(); }'
 check kprobe-wildcard '^@\[vfs_read\]: [0-9]+$' -c "$READ" \
