@@ -408,9 +408,10 @@ fn ctx_and_usermode_name_the_probes_that_have_them() {
         "{err}"
     );
     assert!(err.contains("hint: use `args` instead of `ctx`"), "{err}");
-    let err = fails("profile:hz:99 { print(ctx); }");
+    let err = fails("BEGIN { print(ctx); }");
     assert!(
-        err.contains("hint: the registers are read with reg()"),
+        err.contains("`ctx` is not available in BEGIN probes")
+            && err.contains("hint: kprobe, uprobe, usdt, profile, interval, software and iter"),
         "{err}"
     );
     let err = fails("tracepoint:syscalls:sys_enter_read { print(usermode); }");

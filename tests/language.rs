@@ -662,6 +662,14 @@ fn ctx_and_usermode_read_the_probed_registers() {
     );
     assert!(out.contains("@same: "), "{out}");
     assert!(!out.contains("@differ"), "{out}");
+    // A perf event's context is a `struct bpf_perf_event_data *`, its members read from it
+    // directly (a struct of the script's own laid over it too).
+    let out = begin(
+        r#"struct x { unsigned long x; }
+           interval:ms:1 { printf("%d %d %d\n", ctx->sample_period > 0, ctx->regs.ip == reg("ip"),
+             ((struct x *)ctx).x == reg("r15")); exit(); }"#,
+    );
+    assert!(out.starts_with("1 1 1\n"), "{out}");
 }
 
 #[test]

@@ -110,6 +110,24 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         };
+        // A member of the program's context is loaded from it directly, as the verifier
+        // wants (a perf event's context is not the struct it reads as).
+        if let Some(at) = context_offset(&addr) {
+            if m.ty.is_scalar() && m.ty.size() <= 8 && m.bitfield.is_none() {
+                let offset = at + m.offset;
+                let field = ContextField {
+                    name: field.name.clone(),
+                    ty: m.ty.clone(),
+                    location: if offset.is_multiple_of(8) {
+                        FieldLocation::Word { offset }
+                    } else {
+                        FieldLocation::Inline { offset }
+                    },
+                    c_decl: format!("{} {}", m.ty, field.name),
+                };
+                return Some(self.context_field(field, span));
+            }
+        }
         Some(self.read_member(addr, space, m, span))
     }
 
@@ -736,6 +754,25 @@ fn offset_addr(addr: typed::Expr, offset: u64, pointee: Type, space: AddrSpace) 
     typed::Expr {
         ty,
         ..binary(BinaryOp::Add, addr, int(offset, span), span)
+    }
+}
+
+/// How far into the program's context an address is, when it is in it (`ctx`, a cast of it,
+/// plus constants).
+fn context_offset(addr: &typed::Expr) -> Option<u32> {
+    match &addr.kind {
+        T::Context => Some(0),
+        T::Cast(inner) => context_offset(inner),
+        T::Binary {
+            op: BinaryOp::Add,
+            lhs,
+            rhs,
+            ..
+        } => match rhs.kind {
+            T::Int(n) => context_offset(lhs)?.checked_add(u32::try_from(n).ok()?),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -315,11 +315,9 @@ impl Checker<'_> {
                     span,
                     format!("`ctx` is not available in {} probes", self.probe.provider),
                 );
-                if self.probe.registers.is_empty() {
-                    d.with_hint("kprobe, uprobe, usdt and iter probes have it")
-                } else {
-                    d.with_hint("the registers are read with reg(), as in `reg(\"ip\")`")
-                }
+                d.with_hint(
+                    "kprobe, uprobe, usdt, profile, interval, software and iter probes have it",
+                )
             }
         };
         self.diags.push(d);

@@ -146,6 +146,7 @@ impl ProbeType for Counter {
             }),
         );
         probe.registers = timer::sampled_registers();
+        probe.context = Some("bpf_perf_event_data".to_string());
         Ok(vec![probe])
     }
 

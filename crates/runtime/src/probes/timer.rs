@@ -39,6 +39,7 @@ impl ProbeType for Timer {
             Attach::new(rate),
         );
         probe.registers = sampled_registers();
+        probe.context = Some("bpf_perf_event_data".to_string());
         Ok(vec![probe])
     }
 
