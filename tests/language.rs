@@ -845,12 +845,14 @@ fn structs_are_values_and_own_values_have_addresses() {
              printf("%d %d\n", $f.umask == curtask->fs->umask, $t.pid == pid);
              @root = $f.root; @by[$f.pwd] = 1; print((1, $f.root)); @whole[1] = *curtask->fs;
              $x = 5; $p = &$x; $c = &comm; printf("%d %s\n", *$p, str($c));
+             $q = (int64 *)&(5, 6); print($q[1]);
              exit(); }"#,
     );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1 1", "{out}");
     assert!(lines[1].starts_with("(1, { .mnt = 0x"), "{out}");
     assert_eq!(lines[2], "5 scry", "{out}");
+    assert_eq!(lines[3], "6", "{out}");
     assert!(out.contains("\n@by[{ .mnt = 0x"), "{out}");
     assert!(out.contains("\n@root: { .mnt = 0x"), "{out}");
     assert!(out.contains("\n@whole[1]: { .users = "), "{out}");
@@ -1112,4 +1114,23 @@ fn increments_are_values_too() {
     );
     assert!(out.starts_with("h e\n2 2 0\n5 7 3\n"), "{out}");
     assert!(out.contains("@m[0]: 1\n@m[1]: 2\n"), "{out}");
+}
+
+#[test]
+fn arrays_in_a_tracepoints_record_take_indices() {
+    if !kernel() {
+        return;
+    }
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:sock:inet_sock_set_state /args.newstate == TCP_SYN_SENT/ {
+             $i = 3; printf("%d %d %d %d\n", args.saddr[0], args.saddr[$i], args.daddr[$i - 3],
+               args.saddr_v6[15]); exit(); }"#,
+    ]);
+    scry.wait_attached();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let _client =
+        std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    // 127.0.0.1, whose IPv4-mapped IPv6 form ends in 1 too.
+    scry.wait_line(|l| l == "127 1 127 1");
 }
