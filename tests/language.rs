@@ -1134,3 +1134,16 @@ fn arrays_in_a_tracepoints_record_take_indices() {
     // 127.0.0.1, whose IPv4-mapped IPv6 form ends in 1 too.
     scry.wait_line(|l| l == "127 1 127 1");
 }
+
+#[test]
+fn sibling_blocks_may_give_a_name_other_types() {
+    if !kernel() {
+        return;
+    }
+    let out = begin(
+        r#"BEGIN { if (nsecs > 0) { $x = "str"; print($x); } else { $x = 1; print($x); }
+           if (nsecs == 0) { $y = "a"; } else { $y = 7; print($y); }
+           if (1) { $z = 5; } else { $z = 6; } print($z); exit(); }"#,
+    );
+    assert!(out.starts_with("str\n7\n5\n"), "{out}");
+}

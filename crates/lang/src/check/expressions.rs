@@ -99,9 +99,9 @@ impl Checker<'_> {
             A::SizeOf(of) => self.size_of(of, e.span),
             A::OffsetOf { of, path } => self.offset_of(of, path, e.span),
             A::Block { stmts, value } => {
-                self.scopes.push(Vec::new());
+                self.push_scope();
                 let (stmts, value) = self.own_scope(|ck| (ck.stmts(stmts), ck.expr(value)));
-                self.scopes.pop();
+                self.pop_scope();
                 let value = value?;
                 Some(expr(
                     T::Block {

@@ -203,6 +203,9 @@ fn check_pass(
                     diags: Vec::new(),
                     vars: Vec::new(),
                     scopes: vec![Vec::new()],
+                    scope_ids: vec![0],
+                    next_scope_id: 1,
+                    born_in: Vec::new(),
                     implicit_scope: 0,
                     loops: 0,
                     failed_vars: Vec::new(),
@@ -280,6 +283,13 @@ struct Checker<'a> {
     vars: Vec<Var>,
     /// Innermost last: the variables declared in each open block.
     scopes: Vec<Vec<(String, VarId)>>,
+    /// A number for each open scope, as `scopes` holds them; no two scopes share one.
+    scope_ids: Vec<u32>,
+    next_scope_id: u32,
+    /// For each variable, the scope that was innermost when it was declared: a variable
+    /// first assigned in a block that has closed (a sibling `if` branch) may be declared
+    /// again with another type, as bpftrace's block scoping allows.
+    born_in: Vec<u32>,
     /// Where a variable first assigned without `let` is declared: the probe's scope (as
     /// bpftrace's tools expect: `$saddr` set in both branches of an `if` is read after it), or
     /// the scope of the `for` over a map or the `{ …; v }` block it is in.

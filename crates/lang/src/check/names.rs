@@ -9,11 +9,13 @@ use crate::typed::{self, ExprKind as T, VarId};
 use crate::types::{ContextField, Func, IntType, Type};
 
 impl Checker<'_> {
+    /// The variable a name means here: the innermost scope's, and in a scope the latest one
+    /// (a name declared again after a block gave it another type).
     pub(super) fn lookup_var(&self, name: &str) -> Option<VarId> {
         self.scopes
             .iter()
             .rev()
-            .flat_map(|s| s.iter())
+            .flat_map(|s| s.iter().rev())
             .find(|(n, _)| n == name)
             .map(|(_, id)| *id)
     }

@@ -24,9 +24,9 @@ impl Checker<'_> {
     }
 
     pub(super) fn scoped(&mut self, stmts: &[ast::Stmt]) -> Vec<typed::Stmt> {
-        self.scopes.push(Vec::new());
+        self.push_scope();
         let out = self.stmts(stmts);
-        self.scopes.pop();
+        self.pop_scope();
         out
     }
 
@@ -97,10 +97,10 @@ impl Checker<'_> {
                 let start = self.scalar(start, "a range bound");
                 let end = self.scalar(end, "a range bound");
                 let (start, end) = (start?, end?);
-                self.scopes.push(Vec::new());
+                self.push_scope();
                 let id = self.declare(&var.name, Type::Int(IntType::I64));
                 let body = self.loop_body(body);
-                self.scopes.pop();
+                self.pop_scope();
                 typed::StmtKind::ForRange {
                     var: id,
                     start,
@@ -110,11 +110,11 @@ impl Checker<'_> {
             }
             S::ForMap { var, map, body } => {
                 let (map, ty) = self.for_map(map)?;
-                self.scopes.push(Vec::new());
+                self.push_scope();
                 let id = self.declare(&var.name, ty);
                 // The body is a callback of its own: what it declares stays in it.
                 let body = self.own_scope(|ck| ck.loop_body(body));
-                self.scopes.pop();
+                self.pop_scope();
                 typed::StmtKind::ForMap { var: id, map, body }
             }
             S::Unroll { count, body } => {
@@ -171,6 +171,17 @@ impl Checker<'_> {
         out
     }
 
+    pub(super) fn push_scope(&mut self) {
+        self.scopes.push(Vec::new());
+        self.scope_ids.push(self.next_scope_id);
+        self.next_scope_id += 1;
+    }
+
+    pub(super) fn pop_scope(&mut self) {
+        self.scopes.pop();
+        self.scope_ids.pop();
+    }
+
     /// Declares a variable in the innermost scope.
     pub(super) fn declare(&mut self, name: &str, ty: Type) -> VarId {
         self.declare_in(self.scopes.len() - 1, name, ty)
@@ -183,6 +194,8 @@ impl Checker<'_> {
             name: name.to_string(),
             ty,
         });
+        self.born_in
+            .push(self.scope_ids.last().copied().unwrap_or(0));
         let scope = scope.min(self.scopes.len() - 1);
         self.scopes[scope].push((name.to_string(), id));
         id
@@ -309,6 +322,12 @@ impl Checker<'_> {
         // upcasts integers and sizes strings by the longest value).
         if compatible {
             self.vars[id.0].ty = widest(&have, &value.ty);
+        }
+        // First assigned in a block that has closed (`if (…) { $x = "a" } else { $x = 1 }`):
+        // here it is another variable, as in bpftrace; reads after both see the later one.
+        let born = self.born_in.get(id.0).copied().unwrap_or(0);
+        if !compatible && !self.scope_ids.contains(&born) {
+            return Some(self.declare_in(self.implicit_scope, &name.name, var_type(&value.ty)));
         }
         if !compatible {
             let d = self
