@@ -123,21 +123,8 @@ impl Checker<'_> {
                         return None;
                     }
                 }
-                let items: Vec<Option<typed::Expr>> = fields
-                    .iter()
-                    .map(|(_, i)| self.expr(i).map(|e| self.record_value(e)))
-                    .collect();
-                let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
-                for i in &items {
-                    if !storable(&i.ty) {
-                        let d = self.error(
-                            i.span,
-                            format!("a record cannot hold a value of type {}", i.ty),
-                        );
-                        self.diags.push(d);
-                        return None;
-                    }
-                }
+                let values: Vec<&ast::Expr> = fields.iter().map(|(_, v)| v).collect();
+                let items = self.members(&values, "a record")?;
                 let ty = Type::Tuple {
                     elems: items.iter().map(|i| var_type(&i.ty)).collect(),
                     names: fields.iter().map(|(n, _)| n.name.clone()).collect(),
@@ -145,21 +132,7 @@ impl Checker<'_> {
                 Some(expr(T::Tuple(items), ty, e.span))
             }
             A::Tuple(items) => {
-                let items: Vec<Option<typed::Expr>> = items
-                    .iter()
-                    .map(|i| self.expr(i).map(|e| self.record_value(e)))
-                    .collect();
-                let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
-                for i in &items {
-                    if !storable(&i.ty) {
-                        let d = self.error(
-                            i.span,
-                            format!("a tuple cannot hold a value of type {}", i.ty),
-                        );
-                        self.diags.push(d);
-                        return None;
-                    }
-                }
+                let items = self.members(&items.iter().collect::<Vec<_>>(), "a tuple")?;
                 let ty = Type::tuple(items.iter().map(|i| var_type(&i.ty)).collect());
                 Some(expr(T::Tuple(items), ty, e.span))
             }
@@ -403,6 +376,25 @@ impl Checker<'_> {
                 self.value_function(f, args, span)
             }
         }
+    }
+
+    /// A tuple's or record's members, each checked and kept as a value (a struct by its
+    /// bytes); `what` names the whole in errors.
+    fn members(&mut self, items: &[&ast::Expr], what: &str) -> Option<Vec<typed::Expr>> {
+        let items: Vec<Option<typed::Expr>> = items
+            .iter()
+            .map(|i| self.expr(i).map(|e| self.record_value(e)))
+            .collect();
+        let items: Vec<typed::Expr> = items.into_iter().collect::<Option<_>>()?;
+        if let Some(bad) = items.iter().find(|i| !storable(&i.ty)) {
+            let d = self.error(
+                bad.span,
+                format!("{what} cannot hold a value of type {}", bad.ty),
+            );
+            self.diags.push(d);
+            return None;
+        }
+        Some(items)
     }
 
     /// The error for a statement-only function used as a value.

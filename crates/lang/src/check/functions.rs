@@ -107,20 +107,7 @@ impl Checker<'_> {
             }
             ValueFn::Ppid => {
                 let task = self.expr(&args[0])?;
-                let parent = self.member(
-                    task,
-                    &ast::Ident {
-                        name: "real_parent".into(),
-                        span,
-                    },
-                )?;
-                self.member(
-                    parent,
-                    &ast::Ident {
-                        name: "tgid".into(),
-                        span,
-                    },
-                )
+                self.parent_member(task, "tgid", span)
             }
             ValueFn::SyscallName => {
                 let n = self.scalar(&args[0], "syscall_name's number")?;

@@ -51,21 +51,8 @@ impl Checker<'_> {
             // The parent's pid and name: `curtask->real_parent->tgid` and `->comm`.
             Some(s @ (Special::Ppid | Special::Pcomm)) => {
                 let task = self.ident("curtask", span)?;
-                let parent = self.member(
-                    task,
-                    &ast::Ident {
-                        name: "real_parent".into(),
-                        span,
-                    },
-                )?;
                 let field = if s == Special::Ppid { "tgid" } else { "comm" };
-                return self.member(
-                    parent,
-                    &ast::Ident {
-                        name: field.into(),
-                        span,
-                    },
-                );
+                return self.parent_member(task, field, span);
             }
             Some(Special::Username) => {
                 let uid = expr(T::Builtin(Builtin::Uid), Type::Int(IntType::U64), span);
@@ -295,6 +282,21 @@ impl Checker<'_> {
             .with_hint(hint);
         self.diags.push(d);
         None
+    }
+
+    /// `task->real_parent->FIELD`: of the parent of a task (`ppid`, `pcomm`, `ppid(task)`).
+    pub(super) fn parent_member(
+        &mut self,
+        task: typed::Expr,
+        field: &str,
+        span: Span,
+    ) -> Option<typed::Expr> {
+        let named = |name: &str| ast::Ident {
+            name: name.into(),
+            span,
+        };
+        let parent = self.member(task, &named("real_parent"))?;
+        self.member(parent, &named(field))
     }
 
     /// A bare `ctx`: a pointer to the kernel struct the program's context is.

@@ -242,36 +242,8 @@ impl Builder {
                     .collect(),
             ),
             Rule::incr_expr => {
-                let prefix = pair
-                    .clone()
-                    .into_inner()
-                    .next()
-                    .is_some_and(|p| p.as_rule() == Rule::incr_op);
-                let mut op = BinaryOp::Add;
-                let mut target = None;
-                for p in pair.into_inner() {
-                    match p.as_rule() {
-                        Rule::incr_op if p.as_str() == "--" => op = BinaryOp::Sub,
-                        Rule::incr_op => {}
-                        _ => target = Some(p),
-                    }
-                }
-                let target = target.expect("grammar: increment target");
-                let step = Expr {
-                    span,
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(self.target_expr(target.clone())),
-                        rhs: Box::new(Expr {
-                            kind: ExprKind::Int(1),
-                            span,
-                        }),
-                    },
-                };
-                let update = Stmt {
-                    kind: self.assign(target.clone(), step),
-                    span,
-                };
+                let (target, step, prefix) = self.increment(pair);
+                let update = Stmt { kind: step, span };
                 // `$x++` keeps the old value in a variable of the block's own (a name no
                 // script can write).
                 let (stmts, value) = if prefix {

@@ -89,31 +89,7 @@ impl Builder {
                 }
                 self.assign(target, value)
             }
-            Rule::incr_stmt => {
-                let mut target = None;
-                let mut op = BinaryOp::Add;
-                for p in pair.into_inner() {
-                    match p.as_rule() {
-                        Rule::incr_op if p.as_str() == "--" => op = BinaryOp::Sub,
-                        Rule::incr_op => {}
-                        _ => target = Some(p),
-                    }
-                }
-                let target = target.expect("grammar: increment target");
-                let current = self.target_expr(target.clone());
-                let value = Expr {
-                    span,
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(current),
-                        rhs: Box::new(Expr {
-                            kind: ExprKind::Int(1),
-                            span,
-                        }),
-                    },
-                };
-                self.assign(target, value)
-            }
+            Rule::incr_stmt => self.increment(pair).1,
             Rule::expr_stmt | Rule::discard_stmt => {
                 StmtKind::Expr(self.expr(pair.into_inner().next().expect("grammar: expression")))
             }
@@ -123,6 +99,39 @@ impl Builder {
     }
 
     /// The statement `target = value`.
+    /// `$x++`, `--@m[k]`: the target, the assignment that steps it by one, and whether the
+    /// operator comes first.
+    pub(super) fn increment<'i>(
+        &mut self,
+        pair: Pair<'i, Rule>,
+    ) -> (Pair<'i, Rule>, StmtKind, bool) {
+        let span = span_of(&pair);
+        let mut target = None;
+        let mut op = BinaryOp::Add;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::incr_op if p.as_str() == "--" => op = BinaryOp::Sub,
+                Rule::incr_op => {}
+                _ => target = Some(p),
+            }
+        }
+        let target = target.expect("grammar: increment target");
+        let prefix = target.as_span().start() > span.start;
+        let value = Expr {
+            span,
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(self.target_expr(target.clone())),
+                rhs: Box::new(Expr {
+                    kind: ExprKind::Int(1),
+                    span,
+                }),
+            },
+        };
+        let step = self.assign(target.clone(), value);
+        (target, step, prefix)
+    }
+
     pub(super) fn assign(&mut self, target: Pair<'_, Rule>, value: Expr) -> StmtKind {
         if target.as_rule() == Rule::map {
             let (map, keys) = self.map(target);
