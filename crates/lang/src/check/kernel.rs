@@ -584,7 +584,8 @@ impl Checker<'_> {
                 let size = to.size();
                 match from {
                     Type::Int(_) | Type::Bool => {
-                        from.size() == size || (matches!(v.kind, T::Int(_)) && size <= 8)
+                        from.size() == size
+                            || (matches!(v.kind, T::Int(_)) && matches!(size, 1 | 2 | 4 | 8))
                     }
                     Type::Str(_) => true,
                     Type::Array { .. } => int_array(from) && from.size() == size,
