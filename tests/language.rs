@@ -679,9 +679,12 @@ fn builtins_may_be_written_as_calls() {
     }
     let out = begin(
         r#"BEGIN { printf("%s %d %d %d %d %s %d\n", comm(), pid() == pid, tid() == tid,
-           nsecs() > 0, cpu() < ncpus(), probe(), uid() == uid); exit(); }"#,
+           nsecs() > 0, cpu() < ncpus(), probe(), uid() == uid);
+           printf("%s %d\n", __builtin_comm, __builtin_cpu == cpu); exit(); }"#,
     );
     assert_eq!(out.lines().next(), Some("scry 1 1 1 1 BEGIN 1"), "{out}");
+    // bpftrace's own names for them.
+    assert_eq!(out.lines().nth(1), Some("scry 1"), "{out}");
 }
 
 /// The mount point of the cgroup2 hierarchy.

@@ -21,6 +21,12 @@ impl Checker<'_> {
     }
 
     pub(super) fn ident(&mut self, name: &str, span: Span) -> Option<typed::Expr> {
+        // `__builtin_comm`: bpftrace's own name for a builtin its standard library wraps.
+        if let Some(plain) = name.strip_prefix("__builtin_") {
+            if builtins::callable_value(plain) {
+                return self.ident(plain, span);
+            }
+        }
         if let Some(b) = Builtin::from_name(name) {
             let mut ty = b.ty();
             if b == typed::Builtin::Curtask {
