@@ -84,6 +84,21 @@ impl Checker<'_> {
         keys: &[ast::Expr],
         value: &ast::Expr,
     ) -> Option<StmtKind> {
+        // `@m = { let $a = 100; avg($a) }`: the block's statements, then the aggregation.
+        if let A::Block { stmts, value: last } = &value.kind {
+            if matches!(&last.kind, A::Call { func, .. } if Aggregator::from_name(&func.name).is_some())
+            {
+                self.push_scope();
+                let (mut body, aggregate) =
+                    self.own_scope(|ck| (ck.stmts(stmts), ck.assign_map(map, keys, last)));
+                self.pop_scope();
+                body.push(typed::Stmt {
+                    kind: aggregate?,
+                    span: value.span,
+                });
+                return Some(StmtKind::Block(body));
+            }
+        }
         let keys = self.map_keys(keys);
         if let A::Call { func, args } = &value.kind {
             if let Some(f) = Aggregator::from_name(&func.name) {
