@@ -884,6 +884,11 @@ fn block_expressions_are_arguments_conditions_and_keys() {
     );
     assert!(out.starts_with("3\nyes\n3 s\n"), "{out}");
     assert!(out.contains("@m[3]: (4, x)"), "{out}");
+    // A choice of statements.
+    let out = begin(
+        r#"BEGIN { nsecs ? printf("yes\n") : printf("no\n"); 0 ? printf("a\n") : printf("b\n"); exit(); }"#,
+    );
+    assert!(out.starts_with("yes\nb\n"), "{out}");
     // A block whose value is an aggregation.
     let out =
         begin(r#"BEGIN { @a = { let $v = 100; avg($v) }; @c[1] = { $x = 5; count() }; exit(); }"#);

@@ -48,6 +48,28 @@ impl Checker<'_> {
                     | Some(Callee::Value(_) | Callee::Aggregation(_))
                     | None => typed::StmtKind::Expr(self.expr(e)?),
                 },
+                // `c ? printf("a") : printf("b");`: a choice of statements, as an `if`.
+                A::Ternary {
+                    cond,
+                    then: Some(then),
+                    otherwise,
+                } if is_statement_call(then) || is_statement_call(otherwise) => {
+                    let cond = self.scalar(cond, "a `?:` condition");
+                    let branch = |ck: &mut Self, e: &ast::Expr| {
+                        let s = ast::Stmt {
+                            kind: S::Expr(e.clone()),
+                            span: e.span,
+                        };
+                        ck.scoped(std::slice::from_ref(&s))
+                    };
+                    let then = branch(self, then);
+                    let otherwise = branch(self, otherwise);
+                    typed::StmtKind::If {
+                        cond: cond?,
+                        then,
+                        otherwise,
+                    }
+                }
                 _ => typed::StmtKind::Expr(self.expr(e)?),
             },
             S::AssignMap { map, keys, value } => self.assign_map(map, keys, value)?,
@@ -593,4 +615,9 @@ fn terminates(s: &ast::Stmt) -> bool {
         S::Block(b) => leaves(b),
         _ => false,
     }
+}
+
+/// Whether an expression is a call of a function that is only a statement (`printf`).
+fn is_statement_call(e: &ast::Expr) -> bool {
+    matches!(&e.kind, A::Call { func, .. } if matches!(Callee::of(&func.name), Some(Callee::Statement(_))))
 }
