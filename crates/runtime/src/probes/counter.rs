@@ -145,8 +145,7 @@ impl ProbeType for Counter {
                 count,
             }),
         );
-        probe.registers = timer::sampled_registers();
-        probe.context = Some("bpf_perf_event_data".to_string());
+        timer::perf_event_context(&mut probe);
         Ok(vec![probe])
     }
 

@@ -234,8 +234,7 @@ impl ProbeType for Kprobe {
             );
             probe.values = uprobe::values(self.ret);
             probe.func = Some(Func::Kernel(f.clone()));
-            probe.registers = uprobe::registers();
-            probe.context = Some("pt_regs".to_string());
+            uprobe::regs_context(&mut probe);
             out.push(probe);
         }
         let functions: Vec<String> = functions.into_iter().map(|(f, _)| f).collect();
@@ -327,8 +326,7 @@ impl ProbeType for Kprobe {
         );
         probe.values = uprobe::values(self.ret);
         probe.func = Some(Func::Attached { kernel: true });
-        probe.registers = uprobe::registers();
-        probe.context = Some("pt_regs".to_string());
+        uprobe::regs_context(&mut probe);
         Some(probe)
     }
 

@@ -38,8 +38,7 @@ impl ProbeType for Timer {
             perf_event_program(),
             Attach::new(rate),
         );
-        probe.registers = sampled_registers();
-        probe.context = Some("bpf_perf_event_data".to_string());
+        perf_event_context(&mut probe);
         Ok(vec![probe])
     }
 
@@ -94,11 +93,11 @@ pub enum Rate {
     Hz(u64),
 }
 
-/// The registers of the interrupted code, which a perf event program's context
-/// (`struct bpf_perf_event_data`) begins with, at `struct pt_regs`'s offsets: for `reg()` and
-/// `usermode`.
-pub(super) fn sampled_registers() -> Vec<scry_lang::types::ContextField> {
-    super::uprobe::registers()
+/// A perf event program's context: `struct bpf_perf_event_data`, which begins with the
+/// interrupted code's registers at `struct pt_regs`'s offsets (for `reg()` and `usermode`).
+pub(super) fn perf_event_context(probe: &mut ResolvedProbe) {
+    super::uprobe::regs_context(probe);
+    probe.context = Some("bpf_perf_event_data".to_string());
 }
 
 /// A perf event program: the perf-based types' kind.

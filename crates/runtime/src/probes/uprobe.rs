@@ -68,11 +68,14 @@ pub(crate) fn register_offset(name: &str) -> Option<u32> {
         .map(|(_, off)| *off)
 }
 
-pub(super) fn registers() -> Vec<ContextField> {
-    REGISTERS
+/// A probe whose context is the registers (`struct pt_regs`): kprobes, uprobes, USDT probes;
+/// `reg()`, `usermode` and `ctx` read them.
+pub(super) fn regs_context(probe: &mut ResolvedProbe) {
+    probe.registers = REGISTERS
         .iter()
         .map(|(name, off)| register(name, *off))
-        .collect()
+        .collect();
+    probe.context = Some("pt_regs".to_string());
 }
 
 /// The values a uprobe or kprobe offers: its arguments, and for a return probe the return value.
@@ -160,8 +163,7 @@ impl Uprobe {
         probe.values = values(self.ret);
         probe.func = Some(Func::User(func.to_string()));
         probe.binary = Some(path.to_string());
-        probe.registers = registers();
-        probe.context = Some("pt_regs".to_string());
+        regs_context(&mut probe);
         probe
     }
 }
@@ -305,8 +307,7 @@ impl ProbeType for Uprobe {
         probe.values = values(self.ret);
         probe.func = Some(Func::Attached { kernel: false });
         probe.binary = Some(path);
-        probe.registers = registers();
-        probe.context = Some("pt_regs".to_string());
+        regs_context(&mut probe);
         Some(probe)
     }
 

@@ -159,8 +159,7 @@ impl ProbeType for Usdt {
                 );
                 probe.values = values(args);
                 probe.binary = Some(path.clone());
-                probe.registers = uprobe::registers();
-                probe.context = Some("pt_regs".to_string());
+                uprobe::regs_context(&mut probe);
                 out.push(probe);
             }
         }
