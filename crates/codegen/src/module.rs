@@ -280,6 +280,13 @@ pub enum RecordLayout {
         args: Vec<Field>,
         sink: Sink,
     },
+    /// `emit(format, (name = value, …))`: the time it happened (boot ns, a u64 at offset 8),
+    /// then the named fields, laid out as printf's arguments are.
+    Event {
+        format: Format,
+        names: Vec<String>,
+        args: Vec<Field>,
+    },
     /// `exit(code)`: an i64 code at offset 8.
     Exit,
     /// `clear`, `zero` or `print` of the user map at this index; print's top and div are

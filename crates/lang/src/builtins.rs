@@ -136,6 +136,9 @@ functions! {
         Assert = "assert" (2, 2),
         /// A line for the kernel's trace pipe (`bpf_trace_printk`).
         Debugf = "debugf" (1, usize::MAX),
+        /// `emit(format, (name = value, …))`: one event, printed through the format as text
+        /// and as an object of named fields with `-f json`.
+        Emit = "emit" (2, 2),
     }
 }
 
@@ -155,6 +158,8 @@ functions! {
         Pton = "pton" (1, 1),
         Strftime = "strftime" (2, 2),
         Strerror = "strerror" (1, 1),
+        /// `errno_name(e)`: an errno value's symbolic name (`ENOENT`); negative values too.
+        ErrnoName = "errno_name" (1, 1),
         SyscallName = "syscall_name" (1, 1),
         SignalName = "signal_name" (1, 1),
         /// `ppid(task)`: the parent's process id of a task; bare `ppid` is the current one's.
@@ -176,6 +181,8 @@ functions! {
         /// `kstack(mode, depth)`; bare `kstack` is `Special::Kstack`.
         Kstack = "kstack" (0, 2),
         Ustack = "ustack" (0, 2),
+        /// `strs(argv[, max])`: the strings of a NULL-terminated array of string pointers.
+        Strs = "strs" (1, 2),
     }
 }
 

@@ -170,6 +170,8 @@ pub enum Formatted {
     Inet,
     /// `strerror(e)`: an errno value, shown as its message.
     Errno,
+    /// `errno_name(e)`: an errno value, shown as its name (`ENOENT`), the sign ignored.
+    ErrnoName,
     /// `syscall_name(nr)`: a syscall number, shown as its name.
     Syscall,
     /// `signal_name(sig)`: a signal number, shown as its description (`Interrupt`).
@@ -186,6 +188,9 @@ pub enum Formatted {
     Buffer(u32),
     /// A struct or union's bytes, shown member by member: `{ .pid = 1, .comm = bash }`.
     Record(Box<RecordView>),
+    /// `strs(argv[, max])`: how many strings were read (a u64), then `max` strings of `cap`
+    /// bytes each; shown separated by spaces, and as an array in JSON.
+    Strings { max: u32, cap: u32 },
 }
 
 /// How a record's bytes are read back, member by member.
@@ -239,6 +244,7 @@ impl Formatted {
             Formatted::Inet => 24,
             Formatted::Buffer(n) => 8 + n.next_multiple_of(8),
             Formatted::Record(view) => view.size,
+            Formatted::Strings { max, cap } => 8 + max * cap,
             _ => 8,
         }
     }
@@ -399,6 +405,7 @@ impl fmt::Display for Type {
                     Formatted::Timestamp { .. } => "timestamp",
                     Formatted::Inet => "inet",
                     Formatted::Errno => "strerror_t",
+                    Formatted::ErrnoName => "errno_name_t",
                     Formatted::Syscall => "syscall_name_t",
                     Formatted::Signal => "signal_name_t",
                     Formatted::Function => "func_t",
@@ -406,6 +413,7 @@ impl fmt::Display for Type {
                     Formatted::CgroupPath { .. } => "cgroup_path_t",
                     Formatted::Buffer(_) => "buffer",
                     Formatted::Record(_) => "record",
+                    Formatted::Strings { .. } => "strings",
                 }
             ),
             Type::Ptr { pointee, .. } if **pointee == Type::Int(IntType::I8) => write!(f, "char *"),

@@ -24,24 +24,66 @@ impl Lowerer<'_> {
         sink: Sink,
         depth: usize,
     ) -> Result<(), CompileError> {
-        let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
-        let mut fields = crate::module::fields(self.module, &types);
-        for f in &mut fields {
-            f.offset += 8;
-        }
-        let size = 8 + fields.iter().map(|f| f.kind.size()).sum::<u32>();
+        let fields = self.arg_fields(args, 8);
         let id = self.add_record(RecordLayout::Printf {
             format: format.clone(),
             args: fields.clone(),
             sink,
         });
+        self.formatted_record(id, args, &fields, false, depth)
+    }
+
+    /// `emit(format, (name = value, …))`: a printf record with the time (`nsecs`) at offset 8.
+    fn event(
+        &mut self,
+        format: &Format,
+        names: &[String],
+        args: &[Expr],
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let fields = self.arg_fields(args, 16);
+        let id = self.add_record(RecordLayout::Event {
+            format: format.clone(),
+            names: names.to_vec(),
+            args: fields.clone(),
+        });
+        self.formatted_record(id, args, &fields, true, depth)
+    }
+
+    /// Where each argument goes in a record, from `start` on.
+    fn arg_fields(&mut self, args: &[Expr], start: u32) -> Vec<Field> {
+        let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
+        let mut fields = crate::module::fields(self.module, &types);
+        for f in &mut fields {
+            f.offset += start;
+        }
+        fields
+    }
+
+    /// Reserves record `id`, writes `args` at `fields` (and the time at offset 8 when
+    /// `stamped`), and submits it.
+    fn formatted_record(
+        &mut self,
+        id: u32,
+        args: &[Expr],
+        fields: &[Field],
+        stamped: bool,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let start = if stamped { 16 } else { 8 };
+        let size = start + fields.iter().map(|f| f.kind.size()).sum::<u32>();
         let skip = self.asm.new_label();
         self.reserve(size, id, depth, skip);
+        if stamped {
+            self.asm.emit(Insn::call(Helper::KtimeGetBootNs));
+            let rec = self.fetch(depth, Reg::R1);
+            self.asm.emit(Insn::stx(Size::DW, rec, 8, Reg::R0));
+        }
         let record = Dst {
             base: Base::Temp(depth),
             off: 0,
         };
-        for (arg, field) in args.iter().zip(&fields) {
+        for (arg, field) in args.iter().zip(fields) {
             self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
         }
         self.submit(depth);
@@ -54,6 +96,11 @@ impl Lowerer<'_> {
         match op {
             AsyncOp::Cat { format, args } => self.printf(format, args, Sink::Cat, depth),
             AsyncOp::System { format, args } => self.printf(format, args, Sink::System, depth),
+            AsyncOp::Event {
+                format,
+                names,
+                args,
+            } => self.event(format, names, args, depth),
             AsyncOp::Message {
                 error,
                 span,
@@ -94,9 +141,37 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `join(argv, sep)`: reads the NULL-terminated array of string pointers, up to
-    /// `JOIN_MAX_ARGS` of them, into one record (unrolled: no loop for the verifier to bound).
+    /// `join(argv, sep)`: the strings of a NULL-terminated array of string pointers, up to
+    /// `JOIN_MAX_ARGS` of them, read into one record.
     fn join(&mut self, argv: &Expr, sep: &str, depth: usize) -> Result<(), CompileError> {
+        let id = self.add_record(RecordLayout::Join {
+            sep: sep.to_string(),
+            max: JOIN_MAX_ARGS,
+            cap: JOIN_ARG_BYTES,
+        });
+        let skip = self.asm.new_label();
+        self.reserve(16 + JOIN_MAX_ARGS * JOIN_ARG_BYTES, id, depth, skip);
+        let record = Dst {
+            base: Base::Temp(depth),
+            off: 8,
+        };
+        self.string_array(argv, record, JOIN_MAX_ARGS, JOIN_ARG_BYTES, depth + 1)?;
+        self.submit(depth);
+        self.asm.bind(skip);
+        Ok(())
+    }
+
+    /// Reads the NULL-terminated array of string pointers `argv` (evaluated at `depth`) into
+    /// `dst`: the number of strings read as a u64, then up to `max` strings of `cap` bytes
+    /// each. Unrolled: no loop for the verifier to bound.
+    pub(super) fn string_array(
+        &mut self,
+        argv: &Expr,
+        dst: Dst,
+        max: u32,
+        cap: u32,
+        depth: usize,
+    ) -> Result<(), CompileError> {
         let space = match &argv.ty {
             Type::Ptr { space, .. } => *space,
             _ => scry_lang::types::AddrSpace::Unknown,
@@ -108,21 +183,14 @@ impl Lowerer<'_> {
             }
             scry_lang::types::AddrSpace::Unknown => (Helper::ProbeRead, Helper::ProbeReadStr),
         };
-        let id = self.add_record(RecordLayout::Join {
-            sep: sep.to_string(),
-            max: JOIN_MAX_ARGS,
-            cap: JOIN_ARG_BYTES,
-        });
-        let skip = self.asm.new_label();
-        self.reserve(16 + JOIN_MAX_ARGS * JOIN_ARG_BYTES, id, depth, skip);
-        let rec = self.fetch(depth, Reg::R1);
-        self.asm.emit(Insn::st_imm(Size::DW, rec, 8, 0));
-        self.eval_int(argv, depth + 1)?;
+        self.dst_into(dst, Reg::R1);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, 0));
+        self.eval_int(argv, depth)?;
         let slot = self.alloc(8);
         let done = self.asm.new_label();
-        for i in 0..JOIN_MAX_ARGS {
+        for i in 0..max {
             // r3 = argv[i], read into the stack slot.
-            self.fetch_into(depth + 1, Reg::R3);
+            self.fetch_into(depth, Reg::R3);
             self.asm
                 .emit(Insn::alu64_imm(Alu::Add, Reg::R3, (i * 8) as i32));
             self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
@@ -133,22 +201,14 @@ impl Lowerer<'_> {
             self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, done);
             self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::FP, slot));
             self.asm.jmp_imm(Cond::Eq, Reg::R3, 0, done);
-            self.fetch_into(depth, Reg::R1);
-            self.asm.emit(Insn::alu64_imm(
-                Alu::Add,
-                Reg::R1,
-                (16 + i * JOIN_ARG_BYTES) as i32,
-            ));
-            self.asm
-                .emit(Insn::mov64_imm(Reg::R2, JOIN_ARG_BYTES as i32));
+            self.dst_into(dst.at(8 + i * cap), Reg::R1);
+            self.asm.emit(Insn::mov64_imm(Reg::R2, cap as i32));
             self.asm.emit(Insn::call(read_str));
-            let rec = self.fetch(depth, Reg::R1);
+            self.dst_into(dst, Reg::R1);
             self.asm
-                .emit(Insn::st_imm(Size::DW, rec, 8, (i + 1) as i32));
+                .emit(Insn::st_imm(Size::DW, Reg::R1, 0, (i + 1) as i32));
         }
         self.asm.bind(done);
-        self.submit(depth);
-        self.asm.bind(skip);
         Ok(())
     }
 

@@ -296,12 +296,14 @@ impl Lowerer<'_> {
                 word(self, &args[0], 0)?;
                 word(self, &args[1], 8)
             }
+            Formatted::Strings { max, cap } => self.string_array(&args[0], dst, *max, *cap, depth),
             // The record's bytes, as they are in memory.
             Formatted::Record(view) => self.copy_bytes(&args[0], dst, view.size, depth),
             Formatted::Ksym
             | Formatted::Username
             | Formatted::Timestamp { .. }
             | Formatted::Errno
+            | Formatted::ErrnoName
             | Formatted::Syscall
             | Formatted::Signal
             | Formatted::CgroupPath { .. }

@@ -83,6 +83,10 @@ impl Checker<'_> {
                 let e = self.scalar(&args[0], "strerror's error number")?;
                 Some(formatted(Formatted::Errno, vec![e]))
             }
+            ValueFn::ErrnoName => {
+                let e = self.scalar(&args[0], "errno_name's error number")?;
+                Some(formatted(Formatted::ErrnoName, vec![e]))
+            }
             ValueFn::CgroupPath => {
                 let id = self.scalar(&args[0], "cgroup_path's cgroup id")?;
                 let filter = match args.get(1).map(|a| &a.kind) {
@@ -125,6 +129,7 @@ impl Checker<'_> {
             }
             ValueFn::Ntop => self.ntop(args, span),
             ValueFn::Buf => self.buf(args, span),
+            ValueFn::Strs => self.strs(args, span),
             ValueFn::Nsecs => {
                 let clock =
                     match self.mode_word(&args[0], &["monotonic", "boot", "tai", "sw_tai"])? {
@@ -411,9 +416,10 @@ impl Checker<'_> {
                 };
                 Some(expr(T::Int(u64::from(v)), Type::Bool, span))
             }
-            Some(A::Int(default)) => {
+            Some(A::Int(_) | A::Unary { .. }) if int_literal(&args[1]).is_some() => {
+                let default = int_literal(&args[1]).unwrap_or(0);
                 let v = match given {
-                    None => *default as i64,
+                    None => default,
                     Some(Some(v)) => match v.parse::<i64>() {
                         Ok(n) => n,
                         Err(_) => return bad(self, "a number"),
@@ -501,6 +507,51 @@ impl Checker<'_> {
             .with_hint(format!("written bare, as in `({})`", words[0]));
         self.diags.push(d);
         None
+    }
+
+    /// `strs(argv[, max])`: up to `max` (20) strings of a NULL-terminated array of string
+    /// pointers (`args.argv`), each of up to 256 bytes or `max_strlen`.
+    fn strs(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let argv = self.expr(&args[0])?;
+        let is_argv = match &argv.ty {
+            Type::Ptr { pointee, .. } => matches!(**pointee, Type::Ptr { .. } | Type::Int(_)),
+            t => t.is_int(),
+        };
+        if !is_argv {
+            let d = self
+                .error(
+                    args[0].span,
+                    format!(
+                        "strs() takes an array of string pointers (char **), not {}",
+                        argv.ty
+                    ),
+                )
+                .with_hint("as in `strs(args.argv)`");
+            self.diags.push(d);
+            return None;
+        }
+        let max = match args.get(1) {
+            Some(m) => {
+                let v = self.const_int(m, "strs's count")?;
+                if !(1..=64).contains(&v) {
+                    let d = self.error(m.span, "strs reads between 1 and 64 strings");
+                    self.diags.push(d);
+                    return None;
+                }
+                v as u32
+            }
+            None => 20,
+        };
+        let cap = 256.min(self.options.max_strlen).next_multiple_of(8);
+        let kind = Formatted::Strings { max, cap };
+        Some(expr(
+            T::Format {
+                kind: kind.clone(),
+                args: vec![argv],
+            },
+            Type::Formatted(kind),
+            span,
+        ))
     }
 
     /// `buf(p, n)` / `buf(array)`: bytes printed with `%r`.
@@ -639,6 +690,7 @@ impl Checker<'_> {
                     args,
                 }
             }
+            StatementFn::Emit => self.emit(args, span)?,
             StatementFn::Assert => return self.assert(args, span),
             StatementFn::Debugf => return self.debugf(args, span),
             StatementFn::Signal => {
@@ -709,5 +761,20 @@ impl Checker<'_> {
             .with_hint("run scry with --unsafe to allow it");
         self.diags.push(d);
         None
+    }
+}
+
+/// An integer literal, negated or not (`5`, `-1`).
+fn int_literal(e: &ast::Expr) -> Option<i64> {
+    match &e.kind {
+        A::Int(v) => Some(*v as i64),
+        A::Unary {
+            op: ast::UnaryOp::Neg,
+            operand,
+        } => match operand.kind {
+            A::Int(v) => Some((v as i64).wrapping_neg()),
+            _ => None,
+        },
+        _ => None,
     }
 }

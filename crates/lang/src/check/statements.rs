@@ -457,6 +457,36 @@ impl Checker<'_> {
         Some(typed::StmtKind::Printf { format, args })
     }
 
+    /// `emit(format, (name = value, …))`: the record's fields are the format's arguments.
+    pub(super) fn emit(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::AsyncOp> {
+        let ast::ExprKind::Record(fields) = &args[1].kind else {
+            let d = self
+                .error(args[1].span, "emit's second argument must be a record")
+                .with_hint("emit(\"%d %s\\n\", (pid = pid, comm = comm))");
+            self.diags.push(d);
+            return None;
+        };
+        for (i, (name, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(n, _)| n.name == name.name) {
+                let d = self.error(
+                    name.span,
+                    format!("the event names field `{}` twice", name.name),
+                );
+                self.diags.push(d);
+                return None;
+            }
+        }
+        let names = fields.iter().map(|(n, _)| n.name.clone()).collect();
+        let mut format_args = vec![args[0].clone()];
+        format_args.extend(fields.iter().map(|(_, e)| e.clone()));
+        let (format, args) = self.format_args("emit", span, &format_args)?;
+        Some(typed::AsyncOp::Event {
+            format,
+            names,
+            args,
+        })
+    }
+
     /// A format string and its arguments, checked against each other (printf, cat, errorf…).
     pub(super) fn format_args(
         &mut self,

@@ -322,6 +322,13 @@ pub enum AsyncOp {
     Cat { format: Format, args: Vec<Expr> },
     /// `system(fmt, …)`: a shell command's output (`--unsafe`).
     System { format: Format, args: Vec<Expr> },
+    /// `emit(format, (name = value, …))`: an event with named fields, stamped with the
+    /// time (`nsecs`) it happened.
+    Event {
+        format: Format,
+        names: Vec<String>,
+        args: Vec<Expr>,
+    },
     /// `errorf`/`warnf`: a message prefixed with the call's location.
     Message {
         error: bool,

@@ -153,6 +153,7 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &Stmt) {
             AsyncOp::Time(_) => {}
             AsyncOp::Cat { args, .. }
             | AsyncOp::System { args, .. }
+            | AsyncOp::Event { args, .. }
             | AsyncOp::Message { args, .. } => args.iter().for_each(|a| v.expr(a)),
         },
     }
@@ -279,6 +280,7 @@ pub fn walk_stmt_mut<V: VisitorMut + ?Sized>(v: &mut V, s: &mut Stmt) {
             AsyncOp::Time(_) => {}
             AsyncOp::Cat { args, .. }
             | AsyncOp::System { args, .. }
+            | AsyncOp::Event { args, .. }
             | AsyncOp::Message { args, .. } => args.iter_mut().for_each(|a| v.expr(a)),
         },
     }

@@ -93,7 +93,47 @@ fn scalar(s: &Scalar) -> String {
                 .collect();
             format!("{{{}}}", members.join(", "))
         }
+        Scalar::Strings(items) => {
+            let items: Vec<String> = items.iter().map(|s| string(s)).collect();
+            format!("[{}]", items.join(", "))
+        }
     }
+}
+
+/// An `emit()` event: its time (RFC 3339, UTC, in nanoseconds) and its named fields.
+pub fn event(wall_ns: i128, fields: &[(String, Scalar)]) -> String {
+    let members: Vec<String> = fields
+        .iter()
+        .map(|(n, v)| format!("{}: {}", string(n), scalar(v)))
+        .collect();
+    format!(
+        "{{\"type\": \"event\", \"time\": \"{}\", \"data\": {{{}}}}}\n",
+        rfc3339(wall_ns),
+        members.join(", ")
+    )
+}
+
+/// `2026-12-01T16:35:59.123456789Z`: nanoseconds since the epoch as a UTC date and time.
+pub fn rfc3339(wall_ns: i128) -> String {
+    let secs = wall_ns.div_euclid(1_000_000_000) as i64;
+    let nanos = wall_ns.rem_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// `print(value)`.

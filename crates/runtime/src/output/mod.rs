@@ -59,6 +59,9 @@ pub trait Printer: Send {
     fn text(&mut self, kind: TextKind, text: &[u8]) -> io::Result<()>;
     /// `print(value)`.
     fn value(&mut self, value: &Scalar) -> io::Result<()>;
+    /// `emit()`: the text its format made, the wall-clock time (ns since the epoch) it
+    /// happened, and its named fields.
+    fn event(&mut self, text: &[u8], wall_ns: i128, fields: &[(String, Scalar)]) -> io::Result<()>;
     /// `errorf` or `warnf`.
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()>;
     /// A helper call failed at run time (`-k`).
@@ -141,6 +144,9 @@ impl Printer for TextPrinter {
         self.out
             .write_all(format!("{}\n", text::scalar(value, 8)).as_bytes())
     }
+    fn event(&mut self, text: &[u8], _: i128, _: &[(String, Scalar)]) -> io::Result<()> {
+        self.out.write_all(text)
+    }
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
         // In order with the output before it.
         self.out.flush_now()?;
@@ -203,6 +209,9 @@ impl Printer for JsonPrinter {
     }
     fn value(&mut self, value: &Scalar) -> io::Result<()> {
         self.out.write_all(json::value_record(value).as_bytes())
+    }
+    fn event(&mut self, _: &[u8], wall_ns: i128, fields: &[(String, Scalar)]) -> io::Result<()> {
+        self.out.write_all(json::event(wall_ns, fields).as_bytes())
     }
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
         self.out

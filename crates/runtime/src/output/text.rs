@@ -88,6 +88,7 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
             let items: Vec<String> = items.iter().map(|s| scalar(s, indent)).collect();
             format!("[{}]", items.join(","))
         }
+        Scalar::Strings(items) => items.join(" "),
     }
 }
 

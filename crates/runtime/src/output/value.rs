@@ -26,6 +26,8 @@ pub enum Scalar {
     /// A struct's members, in order.
     Record(Vec<(String, Scalar)>),
     Array(Vec<Scalar>),
+    /// `strs()`: separated by spaces in text, an array of strings in JSON.
+    Strings(Vec<String>),
 }
 
 /// A histogram bucket boundary: a number, or a number shown with a suffix (`4K`).

@@ -122,6 +122,7 @@ impl Renderer {
                 timestamp(format, i128::from(word) + self.boot_to_wall)
             }
             Formatted::Errno => strerror(word as i32),
+            Formatted::ErrnoName => errno_name(word as i64),
             Formatted::Syscall => syscall_name(word),
             Formatted::Signal => signal_name(word as i64),
             Formatted::CgroupPath { filter } => self.cgroups.path(word, filter),
@@ -140,8 +141,21 @@ impl Renderer {
                 return Scalar::Bytes(bytes.get(8..8 + len).unwrap_or(&[]).to_vec());
             }
             Formatted::Record(view) => return record(view, bytes),
+            Formatted::Strings { max, cap } => {
+                let (n, cap) = ((word as u32).min(*max) as usize, *cap as usize);
+                let text = |i: usize| {
+                    let s = c_str(bytes.get(8 + i * cap..8 + (i + 1) * cap).unwrap_or(&[]));
+                    String::from_utf8_lossy(s).into_owned()
+                };
+                return Scalar::Strings((0..n).map(text).collect());
+            }
         };
         Scalar::Str(text)
+    }
+
+    /// A CLOCK_BOOTTIME time as wall-clock nanoseconds since the epoch.
+    pub fn wall_ns(&self, boot_ns: u64) -> i128 {
+        i128::from(boot_ns) + self.boot_to_wall
     }
 
     /// Symbolizes the stack with this id in the stack map `map`.
@@ -289,6 +303,27 @@ pub fn timestamp(format: &str, wall_ns: i128) -> String {
     let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cformat.as_ptr(), &tm) };
     buf.truncate(n);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// An errno value's name (`ENOENT` for 2 or -2) as the C library knows it; the number when
+/// it has none.
+fn errno_name(e: i64) -> String {
+    extern "C" {
+        fn strerrorname_np(errnum: libc::c_int) -> *const libc::c_char;
+    }
+    let n = e.unsigned_abs();
+    if n == 0 || n > 4095 {
+        return e.to_string();
+    }
+    // SAFETY: glibc's strerrorname_np returns a static NUL-terminated string, or NULL.
+    let name = unsafe { strerrorname_np(n as libc::c_int) };
+    if name.is_null() {
+        return e.to_string();
+    }
+    // SAFETY: checked non-NULL above.
+    unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The C library's message for an errno value.
