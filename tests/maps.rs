@@ -196,6 +196,12 @@ fn a_full_ring_buffer_reports_lost_events() {
         })
         .sum();
     assert!(lost > 0, "printed {printed}, stderr {rest:?}");
+    // And a summary at exit.
+    let summary = format!("Lost {lost} events in all; {printed} were delivered.");
+    assert!(
+        rest.lines().any(|l| l.starts_with(&summary)),
+        "{summary:?} in {rest:?}"
+    );
     assert_eq!(
         printed + lost,
         CALLS,

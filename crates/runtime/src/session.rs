@@ -96,6 +96,8 @@ pub struct Session {
     render: Renderer,
     /// Lost records already reported.
     lost: u64,
+    /// Records delivered from the ring buffer so far.
+    delivered: u64,
     /// What a probe that cannot be loaded or attached is.
     missing: MissingProbes,
     /// Why probes were left out, until `take_skipped` hands it out for warnings.
@@ -132,6 +134,7 @@ impl Session {
             exit_set: None,
             render: Renderer::default(),
             lost: 0,
+            delivered: 0,
             missing,
             skip_reasons: Vec::new(),
         }
@@ -449,6 +452,7 @@ impl Session {
     /// Delivers what BEGIN printed. Returns `Done`, or how the script stopped.
     pub fn deliver_pending(&mut self, printer: &mut dyn Printer) -> Result<Stop, RuntimeError> {
         for rec in std::mem::take(&mut self.pending) {
+            self.delivered += 1;
             if let Err(e) = self.handle(&rec, printer) {
                 return io_stop(e);
             }
@@ -594,7 +598,12 @@ impl Session {
                     Ok(())
                 }
             })
-            .and_then(|_| printer.finish())
+            .and_then(|_| {
+                if self.lost > 0 {
+                    printer.loss_summary(self.lost, self.delivered)?;
+                }
+                printer.finish()
+            })
             .or_else(|e| {
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     Ok(())
@@ -640,11 +649,13 @@ impl Session {
             exit_code,
             exit_set,
             render,
+            delivered,
             ..
         } = self;
         if let Some(events) = events {
             while exit_code.is_none() {
                 let Some(rec) = events.next() else { break };
+                *delivered += 1;
                 let from = handle(sets, render, exit_code, &rec, printer)?;
                 if exit_code.is_some() {
                     *exit_set = from;

@@ -42,6 +42,13 @@ pub fn lost(n: u64) -> String {
     format!("{{\"type\": \"lost_events\", \"count\": {n}, \"data\": {{\"events\": {n}}}}}\n")
 }
 
+/// At exit, when records were lost: the run's totals.
+pub fn loss_summary(lost: u64, delivered: u64) -> String {
+    format!(
+        "{{\"type\": \"lost_events_summary\", \"data\": {{\"lost\": {lost}, \"delivered\": {delivered}}}}}\n"
+    )
+}
+
 /// A map record; an empty keyed map prints nothing.
 pub fn map(dump: &MapDump) -> String {
     if dump.is_empty() {
@@ -208,4 +215,42 @@ fn hist(h: &Histogram) -> String {
         })
         .collect();
     format!("[{}]", buckets.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        // 2026-12-01 16:40:00.710299688 UTC, and a leap day.
+        assert_eq!(
+            rfc3339(1_796_143_200_710_299_688),
+            "2026-12-01T16:40:00.710299688Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+    }
+
+    #[test]
+    fn events_and_loss_summaries_are_records() {
+        let fields = vec![
+            ("pid".to_string(), Scalar::UInt(7)),
+            (
+                "argv".to_string(),
+                Scalar::Strings(vec!["ls".into(), "-l \"x\"".into()]),
+            ),
+        ];
+        assert_eq!(
+            event(0, &fields),
+            "{\"type\": \"event\", \"time\": \"1970-01-01T00:00:00.000000000Z\", \"data\": {\"pid\": 7, \"argv\": [\"ls\", \"-l \\\"x\\\"\"]}}\n"
+        );
+        assert_eq!(
+            loss_summary(3, 10),
+            "{\"type\": \"lost_events_summary\", \"data\": {\"lost\": 3, \"delivered\": 10}}\n"
+        );
+    }
 }

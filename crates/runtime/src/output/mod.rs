@@ -70,6 +70,8 @@ pub trait Printer: Send {
     fn map(&mut self, dump: &MapDump) -> io::Result<()>;
     /// Records the kernel dropped because the ring buffer was full.
     fn lost(&mut self, count: u64) -> io::Result<()>;
+    /// At exit, when records were lost: how many in all, and how many were delivered.
+    fn loss_summary(&mut self, lost: u64, delivered: u64) -> io::Result<()>;
     /// The probes are attached.
     fn attached(&mut self, probes: usize) -> io::Result<()>;
     /// The event loop is over; the maps follow.
@@ -170,6 +172,14 @@ impl Printer for TextPrinter {
         to_stderr(&format!("Lost {count} events\n"));
         Ok(())
     }
+    fn loss_summary(&mut self, lost: u64, delivered: u64) -> io::Result<()> {
+        self.out.flush_now()?;
+        to_stderr(&format!(
+            "Lost {lost} events in all; {delivered} were delivered. A larger ring buffer \
+             (config perf_rb_pages) or fewer events (a predicate) keeps them.\n"
+        ));
+        Ok(())
+    }
     fn attached(&mut self, probes: usize) -> io::Result<()> {
         to_stderr(&format!(
             "Attached {probes} probe{}\n",
@@ -225,6 +235,10 @@ impl Printer for JsonPrinter {
     }
     fn lost(&mut self, count: u64) -> io::Result<()> {
         self.out.write_all(json::lost(count).as_bytes())
+    }
+    fn loss_summary(&mut self, lost: u64, delivered: u64) -> io::Result<()> {
+        self.out
+            .write_all(json::loss_summary(lost, delivered).as_bytes())
     }
     fn attached(&mut self, probes: usize) -> io::Result<()> {
         self.out.write_all(json::attached(probes).as_bytes())
