@@ -101,6 +101,11 @@ pub struct Cli {
     #[arg(long = "info")]
     pub info: bool,
 
+    /// Serve the script's maps on http://ADDR:PORT/metrics in Prometheus's text format while
+    /// it runs (`127.0.0.1:9435`, `[::]:9435`).
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+
     /// Load and attach every probe, then exit without running the script.
     #[arg(long = "dry-run")]
     pub dry_run: bool,

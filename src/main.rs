@@ -69,6 +69,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     }
     let no_program = cli.program.is_none() && cli.file.is_none();
     if cli.repl || (no_program && io::stdin().is_terminal() && io::stdout().is_terminal()) {
+        if cli.metrics.is_some() {
+            return Err(Failure::plain(
+                "--metrics serves a script's maps: give the script with -e or a file",
+            ));
+        }
         return repl::run(cli);
     }
     let (file, source) = read_script(cli)?;
@@ -189,8 +194,26 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             scry_lang::types::Runs::OnEvents | scry_lang::types::Runs::OnSignal
         )
     });
+    // Listening first: an address in use fails before anything is loaded.
+    let metrics = match &cli.metrics {
+        Some(addr) => Some(
+            scry_runtime::metrics::MetricsServer::bind(addr)
+                .map_err(|e| Failure::plain(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut session = Session::new(config.missing_probes);
     let set = session.add(module, &object).map_err(failure)?;
+    if let Some(server) = metrics {
+        if !cli.quiet {
+            if let Ok(addr) = server.local_addr() {
+                scry_runtime::output::to_stderr(&format!(
+                    "Serving metrics on http://{addr}/metrics\n"
+                ));
+            }
+        }
+        session.serve_metrics(server);
+    }
     let warn_skipped = |session: &mut Session| {
         for e in session.take_skipped() {
             if config.missing_probes == scry_lang::MissingProbes::Warn && !cli.no_warnings {

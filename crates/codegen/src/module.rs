@@ -157,9 +157,10 @@ pub enum AggregateLayout {
     Extreme { max: bool },
     /// `avg()`, `stats()`: the count in word 0 and the total in word 1; both add up.
     Moments,
-    /// `hist()`: a count per log2 bucket (`log2_buckets(bits)` of them); counts add up.
+    /// `hist()`: a count per log2 bucket (`log2_buckets(bits)` of them), then the total of
+    /// the values (`sum_word`, for Prometheus's `_sum`); all add up.
     Log2 { bits: u8 },
-    /// `lhist()`: a count per linear bucket; counts add up.
+    /// `lhist()`: a count per linear bucket, then the total of the values; all add up.
     Linear(LinearBuckets),
 }
 
@@ -197,8 +198,13 @@ impl AggregateLayout {
         match self {
             AggregateLayout::Total { .. } => 8,
             AggregateLayout::Extreme { .. } | AggregateLayout::Moments => 16,
-            AggregateLayout::Log2 { .. } | AggregateLayout::Linear(_) => 8 * self.buckets(),
+            AggregateLayout::Log2 { .. } | AggregateLayout::Linear(_) => 8 * (self.buckets() + 1),
         }
+    }
+
+    /// Where a histogram keeps the total of its values: after its buckets.
+    pub fn sum_word(&self) -> u32 {
+        8 * self.buckets()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod format;
 pub mod headers;
 pub mod ldcache;
 pub mod maps;
+pub mod metrics;
 pub mod namespaces;
 pub mod output;
 pub mod perf;

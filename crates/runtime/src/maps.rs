@@ -160,7 +160,7 @@ enum Combined {
         count: i64,
         total: i64,
     },
-    Buckets(Vec<u64>),
+    Buckets(Vec<u64>, i64),
 }
 
 fn combine(layout: &ValueLayout, per_cpu: &[&[u8]], trailer: &str) -> Combined {
@@ -207,6 +207,10 @@ fn combine(layout: &ValueLayout, per_cpu: &[&[u8]], trailer: &str) -> Combined {
             (0..aggregate.buckets())
                 .map(|i| per_cpu.iter().map(|c| word(c, 8 * i)).sum())
                 .collect(),
+            per_cpu
+                .iter()
+                .map(|c| word(c, aggregate.sum_word()) as i64)
+                .fold(0, i64::wrapping_add),
         ),
     }
 }
@@ -220,7 +224,7 @@ impl Combined {
             (Combined::Stats { .. }, Combined::Stats { .. }) => {
                 self.average().cmp(&other.average())
             }
-            (Combined::Buckets(a), Combined::Buckets(b)) => {
+            (Combined::Buckets(a, _), Combined::Buckets(b, _)) => {
                 a.iter().sum::<u64>().cmp(&b.iter().sum::<u64>())
             }
             _ => Ordering::Equal,
@@ -264,14 +268,18 @@ impl Combined {
                     total,
                 },
             },
-            Combined::Buckets(counts) => Value::Hist(match *kind {
+            Combined::Buckets(counts, sum) => Value::Hist(match *kind {
                 MapValue::Aggregate(Aggregate::Hist { bits }) => {
                     let counts: Vec<u64> = counts.iter().map(|c| c / div).collect();
-                    log2_histogram(&counts, bits)
+                    Histogram {
+                        sum,
+                        ..log2_histogram(&counts, bits)
+                    }
                 }
-                MapValue::Aggregate(Aggregate::Lhist(buckets)) => {
-                    linear_histogram(&counts, buckets)
-                }
+                MapValue::Aggregate(Aggregate::Lhist(buckets)) => Histogram {
+                    sum,
+                    ..linear_histogram(&counts, buckets)
+                },
                 // Only histograms have buckets.
                 MapValue::Aggregate(
                     Aggregate::Count

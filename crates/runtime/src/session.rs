@@ -98,6 +98,8 @@ pub struct Session {
     lost: u64,
     /// Records delivered from the ring buffer so far.
     delivered: u64,
+    /// `--metrics`: answered in the event loop.
+    metrics: Option<crate::metrics::MetricsServer>,
     /// What a probe that cannot be loaded or attached is.
     missing: MissingProbes,
     /// Why probes were left out, until `take_skipped` hands it out for warnings.
@@ -135,6 +137,7 @@ impl Session {
             render: Renderer::default(),
             lost: 0,
             delivered: 0,
+            metrics: None,
             missing,
             skip_reasons: Vec::new(),
         }
@@ -501,9 +504,14 @@ impl Session {
                     events: libc::POLLIN,
                     revents: 0,
                 },
+                libc::pollfd {
+                    fd: self.metrics.as_ref().map_or(-1, |m| m.fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
-            // SAFETY: `fds` is a valid array of three pollfds (a negative fd is skipped).
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
+            // SAFETY: `fds` is a valid array of four pollfds (a negative fd is skipped).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -536,6 +544,9 @@ impl Session {
                     return io_stop(e);
                 }
                 return Ok(Stop::CommandExited);
+            }
+            if fds[3].revents != 0 {
+                self.answer_scrapes();
             }
         }
     }
@@ -714,6 +725,38 @@ impl Session {
             printer.map(&d)?;
         }
         Ok(true)
+    }
+
+    /// Serves the maps on `server` (`--metrics`) while records are delivered.
+    pub fn serve_metrics(&mut self, server: crate::metrics::MetricsServer) {
+        self.metrics = Some(server);
+    }
+
+    /// Answers the Prometheus scrapes waiting, each with every map as it is now.
+    fn answer_scrapes(&mut self) {
+        let Some(server) = self.metrics.take() else {
+            return;
+        };
+        server.serve(&mut || self.metrics_text());
+        self.metrics = Some(server);
+    }
+
+    /// Every map in Prometheus's text exposition format, in name order.
+    pub fn metrics_text(&mut self) -> String {
+        let mut out = String::new();
+        for name in self.map_names() {
+            let Session { sets, render, .. } = self;
+            let Some((s, map)) = sets.iter().find_map(|s| {
+                let map = s.module.user_maps.iter().find(|m| m.decl.name == name)?;
+                Some((s, map))
+            }) else {
+                continue;
+            };
+            if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, true) {
+                out.push_str(&crate::metrics::exposition(&map.decl, &d));
+            }
+        }
+        out
     }
 
     /// Prints every non-empty map in name order, as bpftrace does at exit.

@@ -58,10 +58,12 @@ impl Lowerer<'_> {
             AggregateLayout::Extreme { max: false } => self.extreme(v, Cond::SGe),
             AggregateLayout::Extreme { max: true } => self.extreme(v, Cond::SLe),
             AggregateLayout::Log2 { bits } => {
+                self.add_at(Reg::R0, layout.sum_word() as i16, Some(v));
                 self.log2_bucket(v, bits);
                 self.bump_bucket(v, layout.buckets());
             }
             AggregateLayout::Linear(buckets) => {
+                self.add_at(Reg::R0, layout.sum_word() as i16, Some(v));
                 self.linear_bucket(v, buckets);
                 self.bump_bucket(v, layout.buckets());
             }

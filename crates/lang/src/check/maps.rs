@@ -646,6 +646,7 @@ impl Checker<'_> {
             value,
             counted: false,
             storage: None,
+            key_names: Vec::new(),
         });
         self.maps.by_name.insert(map.name.clone(), id);
         self.maps.keyless.push(id);
@@ -683,6 +684,7 @@ impl Checker<'_> {
                         value: value.clone(),
                         counted: false,
                         storage: None,
+                        key_names: Vec::new(),
                     });
                     self.maps.by_name.insert(map.name.clone(), id);
                     return Some(id);
@@ -888,4 +890,66 @@ fn short(ty: &Type) -> String {
         Type::Str(_) => "a string".into(),
         other => other.to_string(),
     }
+}
+
+/// Names every map's key fields after the expressions of its first keyed assignment, for
+/// Prometheus labels (`MapDecl::key_names`). A tuple key names each of its members.
+pub(super) fn name_keys(program: &ast::Program, decls: &mut [MapDecl]) {
+    struct Names<'a>(&'a mut [MapDecl]);
+    impl ast::visit::Visitor for Names<'_> {
+        fn stmt(&mut self, s: &ast::Stmt) {
+            if let ast::StmtKind::AssignMap { map, keys, .. } = &s.kind {
+                let keys = match keys.as_slice() {
+                    [ast::Expr {
+                        kind: ast::ExprKind::Tuple(items),
+                        ..
+                    }] => items.as_slice(),
+                    k => k,
+                };
+                if let Some(d) = self.0.iter_mut().find(|d| d.name == map.name) {
+                    if d.key_names.is_empty() && d.keys.len() == keys.len() {
+                        d.key_names = label_names(keys);
+                    }
+                }
+            }
+            ast::visit::walk_stmt(self, s);
+        }
+    }
+    let mut names = Names(decls);
+    for p in &program.probes {
+        ast::visit::walk_stmts(&mut names, &p.body);
+    }
+    for d in names.0.iter_mut() {
+        if d.key_names.len() != d.keys.len() {
+            d.key_names = (0..d.keys.len()).map(|i| format!("key{i}")).collect();
+        }
+    }
+}
+
+/// `comm` → `comm`, `$x` → `x`, `args.fd` → `fd`, `kstack(3)` → `kstack`; anything else, or
+/// a name used twice, → `keyN`.
+fn label_names(keys: &[ast::Expr]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let name = match &k.kind {
+            ast::ExprKind::Ident(n) | ast::ExprKind::Var(n) => Some(n.clone()),
+            ast::ExprKind::Field { field, .. } => Some(field.name.clone()),
+            ast::ExprKind::Call { func, .. }
+                if matches!(func.name.as_str(), "kstack" | "ustack") =>
+            {
+                Some(func.name.clone())
+            }
+            _ => None,
+        };
+        let valid = |n: &String| {
+            n.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !n.starts_with("__")
+                && !out.contains(n)
+        };
+        out.push(name.filter(valid).unwrap_or_else(|| format!("key{i}")));
+    }
+    out
 }

@@ -248,6 +248,7 @@ fn check_pass(
         }
     }
     maps::apply_declarations(&program.map_decls, &mut maps.decls, &mut diags);
+    maps::name_keys(program, &mut maps.decls);
     let attach_points = program.probes.iter().flat_map(|p| &p.attach_points);
     if probes.is_empty() && !diags.iter().any(Diagnostic::is_error) {
         if let Some(first) = attach_points.clone().next() {

@@ -38,6 +38,9 @@ pub struct MapDecl {
     /// From `let @m = lruhash(N);`; `None`: a hash map (per-CPU for aggregations) of
     /// `max_map_keys` entries.
     pub storage: Option<MapStorage>,
+    /// A name per key field, for Prometheus labels: the key expression's own name where it
+    /// has one (`comm`, `$x` → `x`, `args.fd` → `fd`), `key0`… otherwise.
+    pub key_names: Vec<String>,
 }
 
 /// How a declared map is kept.

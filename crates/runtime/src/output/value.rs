@@ -52,6 +52,8 @@ pub struct Histogram {
     pub lower_bound: Option<Label>,
     pub labels: Vec<Label>,
     pub counts: Vec<u64>,
+    /// The total of the values counted (Prometheus's `_sum`; not printed).
+    pub sum: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
