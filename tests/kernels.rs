@@ -174,6 +174,19 @@ fn initramfs(name: &str, kernel_dir: &Path) -> PathBuf {
         .args(["-static", "-O2", "-o"])
         .arg(root.join("bin/unix_stream"))
         .arg(source));
+    // The EDR toolkit and its workload program, for the `edr-*` checks.
+    std::fs::create_dir_all(root.join("examples")).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for e in std::fs::read_dir(&examples).unwrap().filter_map(Result::ok) {
+        if e.path().extension().is_some_and(|x| x == "bt") {
+            std::fs::copy(e.path(), root.join("examples").join(e.file_name())).unwrap();
+        }
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/edr.c");
+    run(Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(root.join("bin/edr"))
+        .arg(source));
     // `dummy.ko`, unpacked when the package compresses its modules.
     let module = run(Command::new("find")
         .arg(kernel_dir.join("lib/modules"))
@@ -362,7 +375,8 @@ fn record(name: &str, package: &str, results: &[&str]) {
              `cargo test --test kernels` boots each kernel below under QEMU (software emulation) with\n\
              an optimised scry and runs `tests/guest/matrix.sh` in it: each check starts scry on a\n\
              probe, makes the event happen, and checks scry's output. The `tool-*` checks run\n\
-             bpftrace's own tools, unchanged, as Debian's `bpftrace` package installs them. This\n\
+             bpftrace's own tools, unchanged, as Debian's `bpftrace` package installs them; the\n\
+             `edr-*` checks run scry's toolkit (`examples/`, see edr.md) on `tests/programs/edr.c`. This\n\
              machine's kernel has no kprobes and refuses BPF trampolines: the probe types that need\n\
              them are tested here. Globs of kprobes and uprobes attach by one multi link where the\n\
              kernel has them: Debian's 6.1 is built without CONFIG_FPROBE and predates uprobe_multi\n\
