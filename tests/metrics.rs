@@ -133,6 +133,10 @@ fn metrics_address_errors_are_one_line_and_attach_nothing() {
         err,
         "scry: error: cannot serve metrics on 192.0.2.1:9435: Cannot assign requested address (os error 99)\n"
     );
+    // The REPL has no script to serve.
+    let (status, _, err) = run(&["--metrics", "127.0.0.1:0", "--repl"]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("--metrics serves a script's maps"), "{err}");
     let (status, _, err) = run(&["--metrics", "9435", "-e", SCRIPT]);
     assert_eq!(status.code(), Some(1));
     assert!(

@@ -115,11 +115,11 @@ fn execsnoop_shows_execs_with_arguments_and_failures() {
     if !kernel() {
         return;
     }
-    let edr = edr();
     let mut scry = start("execsnoop", false, &[]);
     header(&mut scry, "TIME     PID     PPID    UID    COMM");
     let echo = common::exec("/bin/echo", &["scry-execsnoop", "two words"]);
     let (failed, _) = workload(&["exec-missing"]);
+    let (failed_at, _) = workload(&["execveat-missing"]);
     let r = row(&mut scry, |c| c.contains(&"scry-execsnoop"));
     let me = std::process::id().to_string();
     assert!(is_clock(&r[0]), "{r:?}");
@@ -150,6 +150,11 @@ fn execsnoop_shows_execs_with_arguments_and_failures() {
             "never"
         ]
     );
+    // execveat(2) too.
+    let r = row(&mut scry, |c| c.contains(&"/nonexistent/scry-edr-execveat"));
+    let want = [&failed_at.to_string(), &me, "0", "edr", "-2"];
+    assert_eq!(r[1..6], want);
+    assert_eq!(r[6..], ["/nonexistent/scry-edr-execveat", "at"]);
     assert!(scry.interrupt().success());
 
     // --failed: the successful exec is not reported.
@@ -171,7 +176,6 @@ fn execsnoop_shows_execs_with_arguments_and_failures() {
         "{:?}",
         scry.out_lines
     );
-    let _ = edr;
 }
 
 #[test]
@@ -219,7 +223,7 @@ fn opensnoop_shows_descriptors_errors_flags_and_paths() {
     let mut scry = start("opensnoop", false, &["--name=edr"]);
     header(&mut scry, "TIME     PID     COMM");
     let (pid, out) = workload(&["open", "/etc/hostname"]);
-    assert_eq!(out, "openat2 3\nopenat 4\n");
+    assert_eq!(out, "openat2 3\nopenat 4\nopen 5\n");
     let (missing, _) = workload(&["open", "/nonexistent-scry"]);
     // openat2 with O_CLOEXEC (02000000), then openat with no flags.
     let r = row(&mut scry, |c| c.last() == Some(&"/etc/hostname"));
@@ -237,6 +241,9 @@ fn opensnoop_shows_descriptors_errors_flags_and_paths() {
     );
     let r = row(&mut scry, |c| c.last() == Some(&"/etc/hostname"));
     assert_eq!(r[3..], ["4", "0", "00000000", "/etc/hostname"]);
+    // open(2), with O_NONBLOCK (04000).
+    let r = row(&mut scry, |c| c.last() == Some(&"/etc/hostname"));
+    assert_eq!(r[3..], ["5", "0", "00004000", "/etc/hostname"]);
     let r = row(&mut scry, |c| c.last() == Some(&"/nonexistent-scry"));
     assert_eq!(
         r[1..],

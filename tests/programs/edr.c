@@ -3,8 +3,10 @@
 // the test needs to recognise it.
 //
 //   edr exec-missing            an execve of a path that does not exist (ENOENT)
+//   edr execveat-missing        the same with execveat
 //   edr exit CODE               exits with CODE
-//   edr open PATH               openat2(PATH), then openat(PATH); prints each result
+//   edr open PATH               openat2(PATH), openat(PATH), then open(PATH); prints each
+//                               result
 //   edr tcp ADDR                listens on ADDR (127.0.0.1 or ::1), connects to itself,
 //                               accepts, sends 1000 bytes one way and 300 back, closes;
 //                               prints "ports LISTEN CLIENT"
@@ -104,6 +106,11 @@ int main(int argc, char **argv) {
         execve(args[0], args, environ);
         return 0;
     }
+    if (!strcmp(cmd, "execveat-missing")) {
+        char *args[] = {"/nonexistent/scry-edr-execveat", "at", NULL};
+        syscall(SYS_execveat, AT_FDCWD, args[0], args, environ, 0);
+        return 0;
+    }
     if (!strcmp(cmd, "exit") && argc > 2)
         return atoi(argv[2]);
     if (!strcmp(cmd, "open") && argc > 2) {
@@ -112,6 +119,8 @@ int main(int argc, char **argv) {
         printf("openat2 %ld\n", fd < 0 ? -errno : fd);
         fd = openat(AT_FDCWD, argv[2], O_RDONLY);
         printf("openat %ld\n", fd < 0 ? -errno : fd);
+        fd = syscall(SYS_open, argv[2], O_RDONLY | O_NONBLOCK);
+        printf("open %ld\n", fd < 0 ? -errno : fd);
         return 0;
     }
     if (!strcmp(cmd, "tcp") && argc > 2) {
