@@ -172,7 +172,7 @@ check edr-tcplife "^[0-9:]{8} +[0-9]+ +edr +4 $IP +[0-9]+ $IP +[0-9]+ +100[0-2] 
     -c 'edr tcp 127.0.0.1' /examples/tcplife.bt
 check edr-tcpretrans "^[0-9:]{8} +4 $IP +[0-9]+ → $IP +[0-9]+ SYN_SENT\$" \
     -c 'edr retrans' /examples/tcpretrans.bt
-fails edr-capable 'capability:cap_capable' --dry-run /examples/capable.bt
+fails edr-capable-no-tracepoint 'capability:cap_capable' --dry-run /examples/capable.bt
 check edr-killsnoop '^[0-9:]{8} +[0-9]+ +edr +15 Terminated +[0-9]+ +0$' \
     -c 'edr kill' /examples/killsnoop.bt
 check edr-setuids '^[0-9:]{8} +[0-9]+ +edr +0 +setresuid +65534 +65534 +-1 +0$' \

@@ -715,10 +715,7 @@ impl Session {
     /// false if the session has no such map.
     pub fn print_map(&mut self, name: &str, printer: &mut dyn Printer) -> io::Result<bool> {
         let Session { sets, render, .. } = self;
-        let Some((s, map)) = sets.iter().find_map(|s| {
-            let map = s.module.user_maps.iter().find(|m| m.decl.name == name)?;
-            Some((s, map))
-        }) else {
+        let Some((s, map)) = first_with_map(sets, name) else {
             return Ok(false);
         };
         if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, false) {
@@ -746,10 +743,7 @@ impl Session {
         let mut out = String::new();
         for name in self.map_names() {
             let Session { sets, render, .. } = self;
-            let Some((s, map)) = sets.iter().find_map(|s| {
-                let map = s.module.user_maps.iter().find(|m| m.decl.name == name)?;
-                Some((s, map))
-            }) else {
+            let Some((s, map)) = first_with_map(sets, &name) else {
                 continue;
             };
             if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, true) {
@@ -780,6 +774,18 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// The first set that has the map `name` (`@n`), and the map: maps of the same name are one
+/// map, shared between sets.
+fn first_with_map<'s>(
+    sets: &'s [ProbeSet],
+    name: &str,
+) -> Option<(&'s ProbeSet, &'s scry_codegen::module::UserMap)> {
+    sets.iter().find_map(|s| {
+        let map = s.module.user_maps.iter().find(|m| m.decl.name == name)?;
+        Some((s, map))
+    })
 }
 
 /// The set a record came from, and its layout.

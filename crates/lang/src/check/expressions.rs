@@ -46,6 +46,25 @@ impl Checker<'_> {
         }
     }
 
+    /// A record's (or an event's) field names, each used once.
+    pub(super) fn distinct_fields(
+        &mut self,
+        fields: &[(ast::Ident, ast::Expr)],
+        what: &str,
+    ) -> Option<()> {
+        for (i, (name, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(n, _)| n.name == name.name) {
+                let d = self.error(
+                    name.span,
+                    format!("the {what} names field `{}` twice", name.name),
+                );
+                self.diags.push(d);
+                return None;
+            }
+        }
+        Some(())
+    }
+
     pub(super) fn expr(&mut self, e: &ast::Expr) -> Option<typed::Expr> {
         match &e.kind {
             A::Int(v) => {
@@ -113,16 +132,7 @@ impl Checker<'_> {
                 ))
             }
             A::Record(fields) => {
-                for (i, (name, _)) in fields.iter().enumerate() {
-                    if fields[..i].iter().any(|(n, _)| n.name == name.name) {
-                        let d = self.error(
-                            name.span,
-                            format!("the record names field `{}` twice", name.name),
-                        );
-                        self.diags.push(d);
-                        return None;
-                    }
-                }
+                self.distinct_fields(fields, "record")?;
                 let values: Vec<&ast::Expr> = fields.iter().map(|(_, v)| v).collect();
                 let items = self.members(&values, "a record")?;
                 let ty = Type::Tuple {

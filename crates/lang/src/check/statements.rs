@@ -466,16 +466,7 @@ impl Checker<'_> {
             self.diags.push(d);
             return None;
         };
-        for (i, (name, _)) in fields.iter().enumerate() {
-            if fields[..i].iter().any(|(n, _)| n.name == name.name) {
-                let d = self.error(
-                    name.span,
-                    format!("the event names field `{}` twice", name.name),
-                );
-                self.diags.push(d);
-                return None;
-            }
-        }
+        self.distinct_fields(fields, "event")?;
         let names = fields.iter().map(|(n, _)| n.name.clone()).collect();
         let mut format_args = vec![args[0].clone()];
         format_args.extend(fields.iter().map(|(_, e)| e.clone()));
