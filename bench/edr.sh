@@ -40,44 +40,52 @@ workload() {
   esac
 }
 
+# measure NAME ROUNDS WORKLOAD SCRY-ARGS...: one row. Events are the `event` records written
+# (for a tool that only keeps maps, the workload's rounds).
+measure() {
+  local name=$1 n=$2 work=$3
+  shift 3
+  local out=target/bench/$name.json
+  "$scry" -f json "$@" >"$out" 2>"target/bench/$name.err" &
+  pid=$!
+  until grep -q attached_probes "$out" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "target/bench/$name.err" >&2; exit 1; }
+    sleep 0.05
+  done
+  local cpu0 cpu hits ns events
+  cpu0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+  for _ in $(seq "$n"); do workload "$work"; done
+  sleep 0.2
+  # `ID: TYPE  name NAME  tag …  run_time_ns T run_cnt C`, for each of the run's programs.
+  read -r hits ns < <(bpftool prog show | awk -v p="$(printf 'scry%x_' "$pid")" '
+    $0 ~ "name " p { for (i = 1; i < NF; i++) { if ($i == "run_time_ns") t += $(i+1); if ($i == "run_cnt") c += $(i+1) } }
+    END { print c + 0, t + 0 }')
+  cpu=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+  kill -INT "$pid"
+  wait "$pid" || true
+  pid=
+  events=$(grep -c '"type": "event"' "$out" || true)
+  [ "$events" != 0 ] || events=$n
+  awk -v t="$name" -v e="$events" -v h="$hits" -v ns="$ns" -v u="$((cpu - cpu0))" 'BEGIN {
+    printf "%-12s %7d %9d %8.0f %9.0f %8.1f\n", t, e, h, (h ? ns / h : 0), (e ? ns / e : 0), (e ? u / 1000 / e : 0) }'
+}
+
 printf '%-12s %7s %9s %8s %9s %8s\n' tool events hits ns/hit ns/event "user µs"
 for tool in execsnoop exitsnoop opensnoop tcpconnect tcpaccept tcplife tcpretrans capable killsnoop setuids syscount; do
   n=$rounds
   case $tool in tcpconnect | tcpaccept | tcplife) n=$((rounds / 4)) ;; tcpretrans) n=3 ;; esac
-  out=target/bench/$tool.json
-  # Only the workload's events: its comm is edr.
+  # Only the workload's events where the tool can tell them: its comm is edr.
   opts=(--name=edr)
   case $tool in tcpretrans | tcplife | killsnoop | setuids) opts=() ;; esac
-  "$scry" -f json "examples/$tool.bt" -- "${opts[@]}" >"$out" 2>target/bench/$tool.err &
-  pid=$!
-  until grep -q attached_probes "$out" 2>/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { cat "target/bench/$tool.err" >&2; exit 1; }
-    sleep 0.05
-  done
-  cpu0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
-  for _ in $(seq "$n"); do workload "$tool"; done
-  sleep 0.2
-  prefix=$(printf 'scry%x_' "$pid")
-  read -r hits ns < <(bpftool prog show | awk -v p="$prefix" '
-    $0 ~ "name " p { mine = 1; next }
-    /^[0-9]+:/ { mine = 0 }
-    mine && /run_time_ns/ { for (i = 1; i < NF; i++) { if ($i == "run_time_ns") t += $(i+1); if ($i == "run_cnt") c += $(i+1) } }
-    END { print c + 0, t + 0 }')
-  # bpftool prints run_time_ns on the line of the name for most program types.
-  if [ "$hits" = 0 ]; then
-    read -r hits ns < <(bpftool prog show | awk -v p="$prefix" '
-      $0 ~ "name " p { for (i = 1; i < NF; i++) { if ($i == "run_time_ns") t += $(i+1); if ($i == "run_cnt") c += $(i+1) } }
-      END { print c + 0, t + 0 }')
-  fi
-  cpu=$(cut -d' ' -f1 "/proc/$pid/schedstat")
-  kill -INT "$pid"
-  wait "$pid" || true
-  if [ "$tool" = syscount ]; then
-    events=$n
-  else
-    events=$(grep -c '"type": "event"' "$out" || true)
-  fi
-  awk -v t="$tool" -v e="$events" -v h="$hits" -v ns="$ns" -v u="$((cpu - cpu0))" 'BEGIN {
-    printf "%-12s %7d %9d %8.0f %9.0f %8.1f\n", t, e, h, (h ? ns / h : 0), (e ? ns / e : 0), (e ? u / 1000 / e : 0) }'
+  measure "$tool" "$n" "$tool" "examples/$tool.bt" -- "${opts[@]}"
 done
 echo "(syscount: events = workload runs; it reports one map at exit, not events)"
+
+# Baselines on the same probe and workload as exitsnoop: an empty program, one that only
+# counts in a map, one that sends a record per event.
+echo
+probe='tracepoint:sched:sched_process_exit /comm == "edr"/'
+measure "(empty)" "$rounds" exitsnoop -e "$probe { }"
+measure "(count)" "$rounds" exitsnoop -e "$probe { @[comm] = count(); }"
+measure "(record)" "$rounds" exitsnoop -e "$probe { printf(\"%d\\n\", pid); }"
+echo "(baselines: events = workload runs; printf records are not events)"
