@@ -245,8 +245,12 @@ fn only_arg() -> String {
 fn boot(vmlinuz: &Path, initrd: &Path) -> Vec<String> {
     let mut child = Command::new("qemu-system-x86_64")
         .args([
+            // One host thread for both vCPUs: with multi-threaded TCG a vCPU can run a stale
+            // translation of code another vCPU just patched, and the kernel's live patching
+            // of static keys (enabling syscall tracepoints) then dies on a leftover int3
+            // ("Oops: int3" in syscall_trace_enter, seen on 6.12).
             "-accel",
-            "tcg,thread=multi",
+            "tcg,thread=single",
             "-cpu",
             "max",
             "-m",
