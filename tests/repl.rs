@@ -433,12 +433,13 @@ fn highlighting_on_a_colour_terminal() {
     let pane = Pane::start_with("colour", &state, true, "");
     pane.type_text("tracepoint:syscalls:sys_enter_openat { @[\"x\"] = count(); }");
     let deadline = Instant::now() + TIMEOUT;
+    // Until the closing brace is on the screen: tmux types the keys one by one.
     let painted = loop {
         let s = pane.tmux(&["capture-pane", "-p", "-e"]);
-        if s.contains("count()") {
+        if s.contains("count();") && s.rfind('}') > s.find("count();") {
             break s;
         }
-        assert!(Instant::now() < deadline, "nothing typed:\n{s}");
+        assert!(Instant::now() < deadline, "not all typed:\n{s}");
         std::thread::sleep(Duration::from_millis(50));
     };
     // The spec, the map and the string each in their colour (tmux reports the SGR codes).
