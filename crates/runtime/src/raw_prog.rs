@@ -187,7 +187,13 @@ pub fn uprobe_multi(
 
 /// How many times a program has run (counted while run statistics are enabled).
 pub fn run_count(prog: BorrowedFd<'_>) -> Option<u64> {
-    // struct bpf_prog_info, up to run_cnt (at byte 200).
+    run_stats(prog).map(|(_, count)| count)
+}
+
+/// The nanoseconds a program has run in all, and how many times (both counted while
+/// `kernel.bpf_stats_enabled` is 1).
+pub fn run_stats(prog: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    // struct bpf_prog_info, up to run_time_ns (at byte 192) and run_cnt (at byte 200).
     let mut info = [0u8; 208];
     // BPF_OBJ_GET_INFO_BY_FD: bpf_fd, info_len, info.
     let mut attr = [0u8; 16];
@@ -195,5 +201,6 @@ pub fn run_count(prog: BorrowedFd<'_>) -> Option<u64> {
     put_u32(&mut attr, 4, info.len() as u32);
     put_u64(&mut attr, 8, info.as_mut_ptr() as u64);
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).ok()?;
-    Some(u64::from_ne_bytes(info[200..208].try_into().unwrap()))
+    let word = |at: usize| u64::from_ne_bytes(info[at..at + 8].try_into().unwrap_or([0; 8]));
+    Some((word(192), word(200)))
 }
