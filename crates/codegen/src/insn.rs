@@ -177,6 +177,7 @@ pub enum Helper {
     RingbufReserve = 131,
     RingbufSubmit = 132,
     RingbufDiscard = 133,
+    RingbufQuery = 134,
     GetStackid = 27,
     MapLookupPercpuElem = 195,
     GetPrandomU32 = 7,
@@ -236,6 +237,7 @@ impl Helper {
             RingbufReserve,
             RingbufSubmit,
             RingbufDiscard,
+            RingbufQuery,
         ]
         .into_iter()
         .find(|h| *h as i32 == id)
@@ -262,6 +264,7 @@ impl Helper {
             RingbufReserve => "ringbuf_reserve",
             RingbufSubmit => "ringbuf_submit",
             RingbufDiscard => "ringbuf_discard",
+            RingbufQuery => "ringbuf_query",
             GetStackid => "get_stackid",
             MapLookupPercpuElem => "map_lookup_percpu_elem",
             GetPrandomU32 => "get_prandom_u32",

@@ -47,6 +47,9 @@ impl Module {
     pub const LOST: MapId = MapId(3);
     /// The number of keys of each map that `len()` is used on.
     pub const COUNTS: MapId = MapId(4);
+    /// Per CPU: when (monotonic ns) a record last woke the reader (see `lower::output`'s
+    /// `submit`).
+    pub const WAKE: MapId = MapId(5);
 
     /// The layout of the record with this id, if it is one of this module's.
     pub fn record(&self, id: u64) -> Option<&RecordLayout> {

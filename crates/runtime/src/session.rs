@@ -481,12 +481,22 @@ impl Session {
         if stop != Stop::Done {
             return Ok(stop);
         }
+        // Records may wait without having woken us (the programs wake the reader at most
+        // once per `WAKE_NS` per CPU): after a wakeup, look again that much later, until a
+        // look finds nothing. The long timeout only covers a record committed just as a look
+        // found nothing.
+        let recent = (scry_codegen::lower::WAKE_NS / 1_000_000) as i32 + 1;
+        let mut timeout = recent;
         loop {
+            let before = self.delivered;
             if let Err(e) = self.drain(printer).and_then(|_| printer.flush()) {
                 return io_stop(e);
             }
             if let Some(code) = self.exit_code {
                 return Ok(Stop::Exit(code));
+            }
+            if self.delivered == before && timeout == recent {
+                timeout = IDLE_LOOK_MS;
             }
             let mut fds = [
                 libc::pollfd {
@@ -511,7 +521,7 @@ impl Session {
                 },
             ];
             // SAFETY: `fds` is a valid array of four pollfds (a negative fd is skipped).
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -547,6 +557,9 @@ impl Session {
             }
             if fds[3].revents != 0 {
                 self.answer_scrapes();
+            }
+            if fds[0].revents != 0 {
+                timeout = recent;
             }
         }
     }
@@ -775,6 +788,10 @@ impl Session {
         Ok(())
     }
 }
+
+/// How long the event loop waits, with nothing delivered lately, before looking at the ring
+/// buffer anyway.
+const IDLE_LOOK_MS: i32 = 1000;
 
 /// The first set that has the map `name` (`@n`), and the map: maps of the same name are one
 /// map, shared between sets.

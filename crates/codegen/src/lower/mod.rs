@@ -22,6 +22,8 @@ mod strings;
 mod time;
 mod values;
 
+pub use output::WAKE_NS;
+
 use crate::asm::{Asm, AsmError, Label};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{MapKind, MapSpec, Module, Program, RecordLayout, UserMap};
@@ -153,13 +155,14 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
     };
     let mut module = Module {
         programs: Vec::new(),
-        // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST` and `COUNTS`.
+        // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST`, `COUNTS` and `WAKE`.
         maps: vec![
             fixed("scry_events", MapKind::RingBuf, 0, 0, options.ringbuf_bytes),
             fixed("scry_scratch", MapKind::PerCpuArray, 4, 8, 1),
             fixed("scry_zero", MapKind::Array, 4, 8, 1),
             fixed("scry_lost", MapKind::PerCpuArray, 4, 8, 1),
             fixed("scry_counts", MapKind::Array, 4, 8, counted.max(1)),
+            fixed("scry_wake", MapKind::PerCpuArray, 4, 8, 1),
         ],
         records: Vec::new(),
         user_maps: Vec::new(),
