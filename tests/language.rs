@@ -1283,3 +1283,20 @@ fn a_large_map_value_read_for_a_missing_key_inside_printf_loads() {
     assert!(status.success(), "{err}");
     assert_eq!(out.lines().next(), Some("[]"));
 }
+
+#[test]
+fn a_probe_with_eighty_printfs_fits_the_stack() {
+    if !kernel() {
+        return;
+    }
+    // Every record's submit shares one stack slot for its time: 80 of them once needed 656
+    // bytes of stack.
+    let body: Vec<String> = (0..80)
+        .map(|i| format!("printf(\"%d\\n\", {i});"))
+        .collect();
+    let script = format!("BEGIN {{ {} exit(); }}", body.join(" "));
+    let (status, out, err) = common::run(&["-e", &script]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 80);
+    assert_eq!(out.lines().nth(79), Some("79"));
+}

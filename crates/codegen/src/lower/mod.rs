@@ -279,6 +279,8 @@ pub(crate) struct Lowerer<'a> {
     scratch_bytes: u32,
     /// A stack slot holding 0: the key of every single-entry array map.
     zero_key: i16,
+    /// The stack slot `submit` keeps the time in, made on first use (one for the program).
+    submit_slot: Option<i16>,
     ret: Label,
     /// The enclosing loops, innermost last.
     loops: Vec<control::LoopLabels>,
@@ -306,6 +308,7 @@ impl<'a> Lowerer<'a> {
             scratch_slot: 0,
             scratch_bytes: 0,
             zero_key: 0,
+            submit_slot: None,
             ret,
             loops: Vec::new(),
             base: 0,

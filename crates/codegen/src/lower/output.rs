@@ -331,7 +331,14 @@ impl Lowerer<'_> {
     /// for every record costs an interrupt each (about 15 µs in a virtual machine); the
     /// reader, once woken, looks again `WAKE_NS` later for what came meanwhile (`Session`).
     pub(super) fn submit(&mut self, depth: usize) {
-        let now = self.alloc(8);
+        let now = match self.submit_slot {
+            Some(slot) => slot,
+            None => {
+                let slot = self.alloc(8);
+                self.submit_slot = Some(slot);
+                slot
+            }
+        };
         self.asm.emit(Insn::call(Helper::KtimeGetNs));
         self.asm.emit(Insn::stx(Size::DW, Reg::FP, now, Reg::R0));
         self.array_lookup(Module::WAKE);
