@@ -123,19 +123,39 @@ pub fn metric_name(map: &str) -> String {
     }
 }
 
+/// A Prometheus metric type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Summary,
+    Histogram,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
 /// One map's lines of the exposition; empty for a map of values Prometheus cannot hold.
 pub fn exposition(decl: &MapDecl, dump: &MapDump) -> String {
     let name = metric_name(&decl.name);
     let (kind, what) = match &decl.value {
-        MapValue::Aggregate(Aggregate::Count) => ("counter", "count()"),
-        MapValue::Aggregate(Aggregate::Sum) => ("counter", "sum()"),
-        MapValue::Aggregate(Aggregate::Min) => ("gauge", "min()"),
-        MapValue::Aggregate(Aggregate::Max) => ("gauge", "max()"),
-        MapValue::Aggregate(Aggregate::Avg) => ("gauge", "avg()"),
-        MapValue::Aggregate(Aggregate::Stats) => ("summary", "stats()"),
-        MapValue::Aggregate(Aggregate::Hist { .. }) => ("histogram", "hist()"),
-        MapValue::Aggregate(Aggregate::Lhist(_)) => ("histogram", "lhist()"),
-        MapValue::Int(_) => ("gauge", "the value"),
+        MapValue::Aggregate(Aggregate::Count) => (Kind::Counter, "count()"),
+        MapValue::Aggregate(Aggregate::Sum) => (Kind::Counter, "sum()"),
+        MapValue::Aggregate(Aggregate::Min) => (Kind::Gauge, "min()"),
+        MapValue::Aggregate(Aggregate::Max) => (Kind::Gauge, "max()"),
+        MapValue::Aggregate(Aggregate::Avg) => (Kind::Gauge, "avg()"),
+        MapValue::Aggregate(Aggregate::Stats) => (Kind::Summary, "stats()"),
+        MapValue::Aggregate(Aggregate::Hist { .. }) => (Kind::Histogram, "hist()"),
+        MapValue::Aggregate(Aggregate::Lhist(_)) => (Kind::Histogram, "lhist()"),
+        MapValue::Int(_) => (Kind::Gauge, "the value"),
         MapValue::Str(_) | MapValue::Stored(_) => return String::new(),
     };
     let keys = if decl.key_names.is_empty() {
@@ -144,8 +164,9 @@ pub fn exposition(decl: &MapDecl, dump: &MapDump) -> String {
         format!("[{}]", decl.key_names.join(", "))
     };
     let mut out = format!(
-        "# HELP {name} {what} of {}{keys}, from scry\n# TYPE {name} {kind}\n",
-        decl.name
+        "# HELP {name} {what} of {}{keys}, from scry\n# TYPE {name} {}\n",
+        decl.name,
+        kind.name()
     );
     let entries: Vec<(&[Scalar], &Value)> = match &dump.entries {
         Entries::Scalar(v) => vec![(&[][..], v)],
@@ -173,7 +194,7 @@ pub fn exposition(decl: &MapDecl, dump: &MapDump) -> String {
             Value::Scalar(Scalar::UInt(v)) => {
                 let _ = writeln!(out, "{name}{} {v}", braces(None));
             }
-            Value::Stats { average, .. } if kind == "gauge" => {
+            Value::Stats { average, .. } if kind == Kind::Gauge => {
                 let _ = writeln!(out, "{name}{} {average}", braces(None));
             }
             Value::Stats { count, total, .. } => {

@@ -885,15 +885,19 @@ impl Handler<'_> {
                 let (ebpf, module, render) = (self.ebpf, self.module, &mut *self.render);
                 let mut decode =
                     |kind: &FieldKind, bytes: &[u8]| render.value(ebpf, module, kind, bytes);
-                let text = format_printf(format, args, rec, &mut decode);
-                let fields: Vec<(String, crate::output::value::Scalar)> = names
-                    .iter()
-                    .zip(args)
-                    .map(|(name, field)| {
-                        let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
-                        (name.clone(), decode(&field.kind, bytes))
-                    })
-                    .collect();
+                let (text, fields) = if printer.wants_fields() {
+                    let fields: Vec<(String, crate::output::value::Scalar)> = names
+                        .iter()
+                        .zip(args)
+                        .map(|(name, field)| {
+                            let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
+                            (name.clone(), decode(&field.kind, bytes))
+                        })
+                        .collect();
+                    (Vec::new(), fields)
+                } else {
+                    (format_printf(format, args, rec, &mut decode), Vec::new())
+                };
                 let wall_ns = render.wall_ns(word(8));
                 printer.event(&text, wall_ns, &fields)
             }

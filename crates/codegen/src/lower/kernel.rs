@@ -14,6 +14,15 @@ pub(super) fn read_helper(space: AddrSpace) -> Helper {
     }
 }
 
+/// The helper that copies a NUL-terminated string from an address space.
+pub(super) fn read_str_helper(space: AddrSpace) -> Helper {
+    match space {
+        AddrSpace::Kernel => Helper::ProbeReadKernelStr,
+        AddrSpace::User => Helper::ProbeReadUserStr,
+        AddrSpace::Unknown => Helper::ProbeReadStr,
+    }
+}
+
 impl Lowerer<'_> {
     /// Reads the integer or pointer of type `ty` at `addr` into the temporary at `depth`. A
     /// failed read gives 0 (the helper zeroes its destination).

@@ -183,13 +183,10 @@ impl Lowerer<'_> {
             Type::Ptr { space, .. } => *space,
             _ => scry_lang::types::AddrSpace::Unknown,
         };
-        let (read, read_str) = match space {
-            scry_lang::types::AddrSpace::User => (Helper::ProbeReadUser, Helper::ProbeReadUserStr),
-            scry_lang::types::AddrSpace::Kernel => {
-                (Helper::ProbeReadKernel, Helper::ProbeReadKernelStr)
-            }
-            scry_lang::types::AddrSpace::Unknown => (Helper::ProbeRead, Helper::ProbeReadStr),
-        };
+        let (read, read_str) = (
+            super::kernel::read_helper(space),
+            super::kernel::read_str_helper(space),
+        );
         self.dst_into(dst, Reg::R1);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, 0));
         self.eval_int(argv, depth)?;

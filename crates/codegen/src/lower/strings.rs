@@ -5,7 +5,7 @@ use super::{Base, CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Builtin, Expr, ExprKind};
-use scry_lang::types::{AddrSpace, Type};
+use scry_lang::types::Type;
 
 /// The most (haystack start, needle offset) pairs a run-time `strcontains` may have: what the
 /// verifier can walk.
@@ -77,12 +77,7 @@ impl Lowerer<'_> {
                 }
                 self.fetch_into(depth, Reg::R3);
                 self.dst_into(dst, Reg::R1);
-                let helper = match space {
-                    AddrSpace::User => Helper::ProbeReadUserStr,
-                    AddrSpace::Kernel => Helper::ProbeReadKernelStr,
-                    AddrSpace::Unknown => Helper::ProbeReadStr,
-                };
-                self.call_checked(helper, None);
+                self.call_checked(super::kernel::read_str_helper(*space), None);
             }
             ExprKind::MapRead { map, keys } => {
                 let stored = match self.user_map(*map).decl.value {

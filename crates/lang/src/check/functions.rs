@@ -509,27 +509,34 @@ impl Checker<'_> {
         None
     }
 
-    /// `strs(argv[, max])`: up to `max` (20) strings of a NULL-terminated array of string
-    /// pointers (`args.argv`), each of up to 256 bytes or `max_strlen`.
-    fn strs(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
-        let argv = self.expr(&args[0])?;
+    /// The argument of `join` and `strs`: a NULL-terminated array of string pointers
+    /// (`char **`, or an address).
+    fn string_pointers(&mut self, func: &str, arg: &ast::Expr) -> Option<typed::Expr> {
+        let argv = self.expr(arg)?;
         let is_argv = match &argv.ty {
-            Type::Ptr { pointee, .. } => matches!(**pointee, Type::Ptr { .. } | Type::Int(_)),
+            Type::Ptr { pointee, .. } => matches!(**pointee, Type::Ptr { .. }),
             t => t.is_int(),
         };
         if !is_argv {
             let d = self
                 .error(
-                    args[0].span,
+                    arg.span,
                     format!(
-                        "strs() takes an array of string pointers (char **), not {}",
+                        "{func}() takes an array of string pointers (char **), not {}",
                         argv.ty
                     ),
                 )
-                .with_hint("as in `strs(args.argv)`");
+                .with_hint(format!("as in `{func}(args.argv)`"));
             self.diags.push(d);
             return None;
         }
+        Some(argv)
+    }
+
+    /// `strs(argv[, max])`: up to `max` (20) strings of a NULL-terminated array of string
+    /// pointers (`args.argv`), each of up to 256 bytes or `max_strlen`.
+    fn strs(&mut self, args: &[ast::Expr], span: Span) -> Option<typed::Expr> {
+        let argv = self.string_pointers("strs", &args[0])?;
         let max = match args.get(1) {
             Some(m) => {
                 let v = self.const_int(m, "strs's count")?;
@@ -643,22 +650,7 @@ impl Checker<'_> {
                 AsyncOp::Time(format)
             }
             StatementFn::Join => {
-                let argv = self.expr(&args[0])?;
-                if !matches!(&argv.ty, Type::Ptr { pointee, .. } if matches!(**pointee, Type::Ptr { .. }))
-                    && !argv.ty.is_int()
-                {
-                    let d = self
-                        .error(
-                            args[0].span,
-                            format!(
-                                "join() takes an array of string pointers (char **), not {}",
-                                argv.ty
-                            ),
-                        )
-                        .with_hint("as in `join(args.argv)`");
-                    self.diags.push(d);
-                    return None;
-                }
+                let argv = self.string_pointers("join", &args[0])?;
                 let sep = match args.get(1).map(|a| &a.kind) {
                     Some(A::Str { value, .. }) => String::from_utf8_lossy(value).into_owned(),
                     Some(_) => {

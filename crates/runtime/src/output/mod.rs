@@ -60,8 +60,11 @@ pub trait Printer: Send {
     /// `print(value)`.
     fn value(&mut self, value: &Scalar) -> io::Result<()>;
     /// `emit()`: the text its format made, the wall-clock time (ns since the epoch) it
-    /// happened, and its named fields.
+    /// happened, and its named fields; only the fields when `wants_fields`, else only the text.
     fn event(&mut self, text: &[u8], wall_ns: i128, fields: &[(String, Scalar)]) -> io::Result<()>;
+    /// Whether `event` needs the fields (JSON) rather than the text: each event is decoded
+    /// only into what is printed.
+    fn wants_fields(&self) -> bool;
     /// `errorf` or `warnf`.
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()>;
     /// A helper call failed at run time (`-k`).
@@ -149,6 +152,9 @@ impl Printer for TextPrinter {
     fn event(&mut self, text: &[u8], _: i128, _: &[(String, Scalar)]) -> io::Result<()> {
         self.out.write_all(text)
     }
+    fn wants_fields(&self) -> bool {
+        false
+    }
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
         // In order with the output before it.
         self.out.flush_now()?;
@@ -222,6 +228,9 @@ impl Printer for JsonPrinter {
     }
     fn event(&mut self, _: &[u8], wall_ns: i128, fields: &[(String, Scalar)]) -> io::Result<()> {
         self.out.write_all(json::event(wall_ns, fields).as_bytes())
+    }
+    fn wants_fields(&self) -> bool {
+        true
     }
     fn message(&mut self, error: bool, location: &Location, message: &str) -> io::Result<()> {
         self.out
