@@ -148,7 +148,6 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let options = compile_options(cli, &config);
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
     module.locate(|span| scry_lang::diagnostic::Location::of(&file, &source, span));
-    let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
     check_limits(&module, &config)?;
 
     if cli.debug {
@@ -160,6 +159,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         scry_runtime::output::to_stderr(&text);
     }
     if let Some(path) = &cli.emit_elf {
+        let object = elf::write(&module).map_err(|e| Failure::plain(e.to_string()))?;
         std::fs::write(path, &object)
             .map_err(|e| Failure::plain(format!("cannot write {}: {e}", path.display())))?;
         return Ok(0);
@@ -203,7 +203,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         None => None,
     };
     let mut session = Session::new(config.missing_probes);
-    let set = session.add(module, &object).map_err(failure)?;
+    let set = session.add(module).map_err(failure)?;
     if let Some(server) = metrics {
         if !cli.quiet {
             if let Ok(addr) = server.local_addr() {

@@ -254,3 +254,48 @@ fn same_output_as_bpftrace() {
     let (_, ours, _) = run(&["-e", ALL_KINDS]);
     assert_eq!(ours.trim_end(), theirs.trim_end());
 }
+
+/// Ctrl-C with hundreds of probes attached: the programs stop at once and the maps are printed,
+/// and scry exits; closing the probes' events (about 40 ms each in the kernel) is left to a
+/// process of scry's own, which keeps none of scry's output open (the test reads to the end of
+/// both pipes) and leaves nothing loaded once done.
+#[test]
+fn ctrl_c_with_hundreds_of_probes_prints_the_maps_and_leaves_nothing() {
+    if !kernel() {
+        return;
+    }
+    let mut child = Command::new(common::scry_bin())
+        .args([
+            "-e",
+            "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let attached: usize = line
+        .strip_prefix("Attached ")
+        .and_then(|l| l.strip_suffix(" probes\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(attached >= 300, "{line}");
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() };
+    // SAFETY: sending SIGINT to our child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(out.status.success(), "{rest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let getppid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@[tracepoint:syscalls:sys_enter_getppid]: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(getppid.parse::<u64>().is_ok_and(|n| n >= 1), "{stdout}");
+    common::assert_no_programs_left(pid);
+}

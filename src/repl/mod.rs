@@ -18,7 +18,7 @@ use rustyline::config::{ColorMode, CompletionType};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::Editor;
-use scry_codegen::{compile, elf, CompileOptions};
+use scry_codegen::{compile, CompileOptions};
 use scry_lang::ast::Program;
 use scry_lang::typed::MapDecl;
 use scry_lang::{check_with_maps, CheckOptions};
@@ -332,16 +332,9 @@ impl Repl {
                 )
             })
             .count();
-        let object = match elf::write(&module) {
-            Ok(o) => o,
-            Err(e) => {
-                self.error(Failure::plain(e.to_string()).render());
-                return None;
-            }
-        };
         let mut guard = lock(&self.live);
         let l = &mut *guard;
-        let set = match l.session.add(module, &object) {
+        let set = match l.session.add(module) {
             Ok(set) => set,
             Err(e) => {
                 drop(guard);

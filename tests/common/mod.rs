@@ -282,9 +282,11 @@ pub fn assert_no_programs_left(pid: u32) {
         return;
     }
     // The kernel frees some programs after their process has gone (a uprobe_multi link's
-    // after an RCU grace period): what is still there a moment later was left.
+    // after an RCU grace period), and scry leaves closing hundreds of probes' events to a
+    // process of its own that closes them one by one (about 40 ms each): what is still there
+    // a minute later was left.
     let mut left = programs_of(pid);
-    for _ in 0..50 {
+    for _ in 0..3000 {
         if left.is_empty() {
             break;
         }

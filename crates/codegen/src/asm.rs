@@ -87,6 +87,38 @@ impl Asm {
         })
     }
 
+    /// The slot the next instruction goes to.
+    pub fn position(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// Takes out the instructions of slots `range` (code that turned out not to be needed),
+    /// with their jumps and map loads; labels and loads after them move up. No jump from
+    /// outside may land inside it.
+    pub fn remove(&mut self, range: std::ops::Range<usize>) {
+        let len = range.len();
+        let moved = |at: usize| if at >= range.end { at - len } else { at };
+        self.insns.drain(range.clone());
+        self.spans.drain(range.clone());
+        for l in self.labels.iter_mut().flatten() {
+            *l = if range.contains(l) {
+                range.start
+            } else {
+                moved(*l)
+            };
+        }
+        for list in [&mut self.fixups, &mut self.func_fixups] {
+            list.retain(|(at, _)| !range.contains(at));
+            for (at, _) in list.iter_mut() {
+                *at = moved(*at);
+            }
+        }
+        self.map_loads.retain(|(at, _)| !range.contains(at));
+        for (at, _) in self.map_loads.iter_mut() {
+            *at = moved(*at);
+        }
+    }
+
     /// `dst = value`, in one slot when the value fits a sign-extended 32-bit immediate.
     pub fn mov_const(&mut self, dst: Reg, value: u64) {
         match i32::try_from(value as i64) {

@@ -1,6 +1,7 @@
 //! A relocatable eBPF ELF object that aya loads: one section per program (named by program type:
 //! `tracepoint/…`, `raw_tp/…`), an `STT_FUNC` symbol per program, a `license` section, legacy
-//! `maps` definitions (28 bytes each), and `R_BPF_64_64` relocations on every map load.
+//! `maps` definitions (28 bytes each), `.bss` for the programs' globals (`MapKind::Globals`),
+//! and `R_BPF_64_64` relocations on every map load.
 //!
 //! Subprograms (`for` loop callbacks) go to `.text`, one symbol each, referenced by relocations
 //! on the `ld_func` instructions; the loader links them into their program. The kernel wants
@@ -14,20 +15,6 @@ use object::{
     elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
     SymbolKind, SymbolScope,
 };
-
-/// `BPF_MAP_TYPE_*` values.
-fn map_type(kind: MapKind) -> u32 {
-    match kind {
-        MapKind::Hash => 1,
-        MapKind::Array => 2,
-        MapKind::PerCpuHash => 5,
-        MapKind::PerCpuArray => 6,
-        MapKind::LruHash => 9,
-        MapKind::LruPerCpuHash => 10,
-        MapKind::StackTrace { .. } => 7,
-        MapKind::RingBuf => 27,
-    }
-}
 
 /// The ELF section name, whose prefix tells the loader the program type.
 pub fn section_name(program: &Program) -> String {
@@ -64,10 +51,27 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
 
     let maps = obj.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
     let mut map_symbols = Vec::new();
+    let mut bss = None;
     for spec in &module.maps {
+        if spec.kind == MapKind::Globals {
+            // A global of the programs: the loader makes `.bss` an array map, and a relocated
+            // load of its symbol loads the value's address.
+            let section = *bss.get_or_insert_with(|| {
+                obj.add_section(Vec::new(), b".bss".to_vec(), SectionKind::UninitializedData)
+            });
+            let offset = obj.append_section_bss(section, u64::from(spec.value_size), 8);
+            map_symbols.push(obj.add_symbol(symbol(
+                &spec.name,
+                SymbolKind::Data,
+                section,
+                offset,
+                spec.value_size as usize,
+            )));
+            continue;
+        }
         let mut def = Vec::with_capacity(28);
         for word in [
-            map_type(spec.kind),
+            spec.kind.kernel_type(),
             spec.key_size,
             spec.value_size,
             spec.max_entries,
@@ -175,6 +179,44 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
     Ok(obj.write()?)
 }
 
+/// What the kernel needs to load a program with callbacks (subprograms) by `bpf(2)` directly.
+pub struct ProgramBtf {
+    /// BTF with a function type for the program and each callback.
+    pub blob: Vec<u8>,
+    /// Where each function starts, as `BPF_PROG_LOAD`'s `func_info` takes it.
+    pub func_info: Vec<FuncInfo>,
+}
+
+/// One `struct bpf_func_info`: a function's first instruction and its type id in the BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncInfo {
+    pub insn_off: u32,
+    pub type_id: u32,
+}
+
+/// The BTF a program with callbacks is loaded with; `None` for a program without callbacks.
+pub fn program_btf(program: &Program) -> Option<ProgramBtf> {
+    if program.subprograms.is_empty() {
+        return None;
+    }
+    let mut funcs = btf::Functions::default();
+    funcs.main(&section_name(program), &program.name);
+    for (i, &start) in program.subprograms.iter().enumerate() {
+        funcs.callback(start as u64 * 8, &program.subprogram_name(i));
+    }
+    let (blob, sections) = funcs.types();
+    let func_info = sections
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .map(|(byte_offset, type_id)| FuncInfo {
+            insn_off: byte_offset / 8,
+            type_id,
+        })
+        .collect();
+    Some(ProgramBtf { blob, func_info })
+}
+
 /// The BTF the kernel needs to load programs with callbacks: a function type for each program
 /// and each subprogram, and where each starts.
 mod btf {
@@ -190,6 +232,9 @@ mod btf {
     const VOID_PTR: u32 = 2;
     const PROG_PROTO: u32 = 3;
     const CALLBACK_PROTO: u32 = 4;
+
+    /// A section's name (its string offset) and the (byte offset, type id) of each function.
+    pub type SectionFunctions = (u32, Vec<(u32, u32)>);
 
     #[derive(Default)]
     pub struct Functions {
@@ -231,6 +276,31 @@ mod btf {
 
         /// The `.BTF` and `.BTF.ext` sections.
         pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
+            let (btf, sections) = self.types();
+            // func_info: a record size, then per section its name, count and (byte offset,
+            // type id) records.
+            let mut func_info = Vec::new();
+            words(&mut func_info, &[8]);
+            for (sec, records) in &sections {
+                words(&mut func_info, &[*sec, records.len() as u32]);
+                for (off, id) in records {
+                    words(&mut func_info, &[*off, *id]);
+                }
+            }
+            let mut ext = Vec::new();
+            ext.extend_from_slice(&MAGIC.to_le_bytes());
+            ext.extend_from_slice(&[1, 0]);
+            words(
+                &mut ext,
+                &[24, 0, func_info.len() as u32, func_info.len() as u32, 0],
+            );
+            ext.extend_from_slice(&func_info);
+            (btf, ext)
+        }
+
+        /// The BTF blob, and per section (by its name's string offset) the (byte offset, type
+        /// id) of each function in it: the programs' sections first, `.text` last.
+        pub fn types(&self) -> (Vec<u8>, Vec<SectionFunctions>) {
             let mut strings = Strings(vec![0]);
             let mut types = Vec::new();
             // 1: int; 2: void *; 3: int (void *ctx); 4: int (void *map, *key, *value, *ctx).
@@ -255,7 +325,7 @@ mod btf {
                     next_id += 1;
                     next_id - 1
                 };
-            let mut sections: Vec<(u32, Vec<(u32, u32)>)> = Vec::new();
+            let mut sections: Vec<SectionFunctions> = Vec::new();
             for (section, name) in &self.mains {
                 let id = func(&mut types, &mut strings, name, LINKAGE_GLOBAL, PROG_PROTO);
                 let sec = strings.add(section);
@@ -290,26 +360,7 @@ mod btf {
             );
             btf.extend_from_slice(&types);
             btf.extend_from_slice(&strings.0);
-
-            // func_info: a record size, then per section its name, count and (byte offset,
-            // type id) records.
-            let mut func_info = Vec::new();
-            words(&mut func_info, &[8]);
-            for (sec, records) in &sections {
-                words(&mut func_info, &[*sec, records.len() as u32]);
-                for (off, id) in records {
-                    words(&mut func_info, &[*off, *id]);
-                }
-            }
-            let mut ext = Vec::new();
-            ext.extend_from_slice(&MAGIC.to_le_bytes());
-            ext.extend_from_slice(&[1, 0]);
-            words(
-                &mut ext,
-                &[24, 0, func_info.len() as u32, func_info.len() as u32, 0],
-            );
-            ext.extend_from_slice(&func_info);
-            (btf, ext)
+            (btf, sections)
         }
     }
 }

@@ -50,6 +50,10 @@ impl Module {
     /// Per CPU: when (monotonic ns) a record last woke the reader (see `lower::output`'s
     /// `submit`).
     pub const WAKE: MapId = MapId(5);
+    /// Set (to 1) by the runtime to stop the set's programs before their probes are detached:
+    /// each program that runs on events returns at once while it is set, so the maps stop
+    /// changing. Read through its value's address (`MapKind::Globals`), without a helper call.
+    pub const STOP: MapId = MapId(6);
 
     /// The layout of the record with this id, if it is one of this module's.
     pub fn record(&self, id: u64) -> Option<&RecordLayout> {
@@ -58,12 +62,13 @@ impl Module {
     }
 
     /// The maps a module loaded beside this one uses too when it names them: all but the
-    /// per-program working memory (`SCRATCH`, `ZERO`), whose sizes differ between modules.
+    /// per-program working memory (`SCRATCH`, `ZERO`), whose sizes differ between modules, and
+    /// `STOP`, which stops only its own module's programs.
     pub fn shared_maps(&self) -> impl Iterator<Item = &MapSpec> {
         self.maps
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != Module::SCRATCH.0 && *i != Module::ZERO.0)
+            .filter(|(i, _)| ![Module::SCRATCH.0, Module::ZERO.0, Module::STOP.0].contains(i))
             .map(|(_, m)| m)
     }
 
@@ -225,7 +230,8 @@ pub struct Program {
     pub insns: Vec<Insn>,
     /// The source span that produced each instruction slot (same length as `insns`).
     pub spans: Vec<Span>,
-    /// Instruction slots that load a map's address.
+    /// Instruction slots that load a map's address (for a `MapKind::Globals` map, its value's
+    /// address).
     pub map_loads: Vec<(usize, MapId)>,
     /// Where each subprogram (a `for` loop's callback) starts; the program's own code ends at
     /// the first. Jumps stay within their subprogram.
@@ -247,7 +253,10 @@ impl Program {
             self.map_loads
                 .iter()
                 .find(|(s, _)| *s == slot)
-                .map(|(_, m)| maps[m.0].name.clone())
+                .map(|(_, m)| match maps[m.0].kind {
+                    MapKind::Globals => format!("{}.value", maps[m.0].name),
+                    _ => maps[m.0].name.clone(),
+                })
         })
     }
 
@@ -266,7 +275,29 @@ pub enum MapKind {
     PerCpuHash,
     LruHash,
     LruPerCpuHash,
-    StackTrace { user: bool, limit: u8 },
+    StackTrace {
+        user: bool,
+        limit: u8,
+    },
+    /// An array of one value that programs load the address of (`BPF_PSEUDO_MAP_VALUE`), as
+    /// C programs address their globals; the ELF object carries it as `.bss`.
+    Globals,
+}
+
+impl MapKind {
+    /// Its `BPF_MAP_TYPE_*`.
+    pub fn kernel_type(self) -> u32 {
+        match self {
+            MapKind::Hash => 1,
+            MapKind::Array | MapKind::Globals => 2,
+            MapKind::PerCpuHash => 5,
+            MapKind::PerCpuArray => 6,
+            MapKind::StackTrace { .. } => 7,
+            MapKind::LruHash => 9,
+            MapKind::LruPerCpuHash => 10,
+            MapKind::RingBuf => 27,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

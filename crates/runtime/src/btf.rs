@@ -227,6 +227,16 @@ impl Btf {
     }
 
     /// A kernel function's parameters (names and types) and return type (`Void` for none).
+    /// The type id of kernel function `name` (`BTF_KIND_FUNC`), which programs attached by BTF
+    /// id (fentry, fexit, iterators' `bpf_iter_*`) are loaded with.
+    pub fn function_id(&self, name: &str) -> Option<u32> {
+        let id = self
+            .types
+            .iter()
+            .position(|t| t.kind() == KIND_FUNC && self.name(t.name_off) == name)?;
+        u32::try_from(id).ok()
+    }
+
     pub fn function(&self, name: &str) -> Option<(Vec<(String, Type)>, Type)> {
         let func = self
             .types

@@ -14,8 +14,8 @@ pub enum RuntimeError {
     /// `-l` asked for probes this machine cannot have, and why.
     #[error("{0}")]
     Listing(String),
-    #[error("loading the BPF object: {0}")]
-    Object(#[from] aya::EbpfError),
+    #[error("creating the BPF map {name}: {source}")]
+    MapCreate { name: String, source: io::Error },
     #[error("the kernel's verifier rejected the program for {probe}: {errno}")]
     Verifier {
         probe: String,
@@ -30,13 +30,13 @@ pub enum RuntimeError {
     Load {
         probe: String,
         attach_span: Span,
-        source: aya::programs::ProgramError,
+        source: io::Error,
     },
     #[error("attaching {probe}: {source}")]
     Attach {
         probe: String,
         attach_span: Span,
-        source: aya::programs::ProgramError,
+        source: io::Error,
     },
     /// The kernel lacks what this probe type needs.
     #[error("{reason}")]
@@ -47,10 +47,7 @@ pub enum RuntimeError {
         hint: Option<String>,
     },
     #[error("running {probe}: {source}")]
-    Run {
-        probe: String,
-        source: aya::programs::ProgramError,
-    },
+    Run { probe: String, source: io::Error },
     #[error("no probe could be attached; the first failure: {0}")]
     NothingAttached(String),
     #[error("the BPF object has no map or program named `{0}`")]

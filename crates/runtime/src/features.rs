@@ -2,13 +2,7 @@
 //! events opened, PMUs and tracefs files looked up. For `--info`, in bpftrace's wording.
 
 use crate::btf;
-use crate::raw_prog;
-use aya::programs::{FEntry, KProbe, Program, RawTracePoint};
-use aya::{Btf, EbpfLoader};
-use object::write::{Object, Symbol, SymbolSection};
-use object::{
-    Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
-};
+use crate::raw_prog::{self, LoadAs};
 use scry_codegen::insn::{encode, Helper, Insn, Reg};
 use std::path::Path;
 
@@ -24,50 +18,28 @@ impl Feature {
     }
 }
 
-/// Whether a tiny program that returns 0 loads in `section` with `load`, given the kernel's BTF
-/// (trampolines and iterators need it).
-pub(crate) fn loads_with_btf(section: &str, load: impl FnOnce(&mut Program, &Btf) -> bool) -> bool {
-    crate::probes::aya_btf().is_ok_and(|b| loads(section, &returns_zero(), |p| load(p, b)))
+/// Whether a program of these instructions loads `how`; it is released after.
+pub(crate) fn loads(how: LoadAs, insns: &[Insn]) -> bool {
+    raw_prog::load_code(how, "probe", &encode(insns), "GPL").is_ok()
 }
 
-/// A relocatable object with one program named `probe` in `section`.
-fn object_with(section: &str, insns: &[Insn]) -> Option<Vec<u8>> {
-    let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
-    let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
-    obj.append_section_data(license, b"GPL\0", 1);
-    let text = obj.add_section(Vec::new(), section.as_bytes().to_vec(), SectionKind::Text);
-    let code = encode(insns);
-    let offset = obj.append_section_data(text, &code, 8);
-    obj.add_symbol(Symbol {
-        name: b"probe".to_vec(),
-        value: offset,
-        size: code.len() as u64,
-        kind: SymbolKind::Text,
-        scope: SymbolScope::Linkage,
-        weak: false,
-        section: SymbolSection::Section(text),
-        flags: SymbolFlags::None,
-    });
-    obj.write().ok()
+/// Whether a tiny program that returns 0 loads `how`.
+pub(crate) fn loads_empty(how: LoadAs) -> bool {
+    loads(how, &[Insn::mov64_imm(Reg::R0, 0), Insn::exit()])
 }
 
-/// Whether a program of this section, loaded as `load` does, is accepted; it is released after.
-pub(crate) fn loads(
-    section: &str,
-    insns: &[Insn],
-    load: impl FnOnce(&mut Program) -> bool,
-) -> bool {
-    let Some(elf) = object_with(section, insns) else {
-        return false;
-    };
-    let Ok(mut ebpf) = EbpfLoader::new().btf(None).load(&elf) else {
-        return false;
-    };
-    ebpf.program_mut("probe").is_some_and(load)
-}
-
-pub(crate) fn returns_zero() -> Vec<Insn> {
-    vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()]
+/// Whether a tiny program attached by BTF id to kernel function `func` loads as
+/// `prog_type`/`attach_type` (trampolines and iterators need BTF).
+pub(crate) fn loads_on_function(prog_type: u32, attach_type: u32, func: &str) -> bool {
+    btf::vmlinux()
+        .and_then(|b| b.function_id(func))
+        .is_some_and(|id| {
+            loads_empty(
+                LoadAs::new(prog_type)
+                    .attached_as(attach_type)
+                    .by_btf_id(id),
+            )
+        })
 }
 
 /// Whether a perf event of this type and config can be opened for this process.
@@ -79,10 +51,9 @@ pub(crate) fn perf_event_opens(kind: u32, config: u64) -> bool {
 /// returns 0, with `target` written into the link attributes' union.
 fn multi_link(attach_type: u32, target: &[u8]) -> std::io::Result<()> {
     use std::os::fd::AsFd;
-    let code = encode(&returns_zero());
+    let code = encode(&[Insn::mov64_imm(Reg::R0, 0), Insn::exit()]);
     let prog = raw_prog::load_code(
-        raw_prog::BPF_PROG_TYPE_KPROBE,
-        attach_type,
+        LoadAs::new(raw_prog::BPF_PROG_TYPE_KPROBE).attached_as(attach_type),
         "probe",
         &code,
         "GPL",
@@ -130,10 +101,11 @@ pub(crate) fn pmu(name: &str) -> bool {
 pub fn trampolines() -> bool {
     static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *YES.get_or_init(|| {
-        loads_with_btf("fentry/probe", |p, btf| {
-            let p: Result<&mut FEntry, _> = p.try_into();
-            p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
-        })
+        loads_on_function(
+            raw_prog::BPF_PROG_TYPE_TRACING,
+            raw_prog::BPF_TRACE_FENTRY,
+            "vfs_read",
+        )
     })
 }
 
@@ -141,16 +113,12 @@ pub fn trampolines() -> bool {
 pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
     let helper_call = |helper: Helper| {
         loads(
-            "kprobe/probe",
+            LoadAs::new(raw_prog::BPF_PROG_TYPE_KPROBE),
             &[
                 Insn::call(helper),
                 Insn::mov64_imm(Reg::R0, 0),
                 Insn::exit(),
             ],
-            |p| {
-                let p: Result<&mut KProbe, _> = p.try_into();
-                p.is_ok_and(|p| p.load().is_ok())
-            },
         )
     };
     let features = vec![
@@ -165,17 +133,13 @@ pub fn probe_kernel() -> (Vec<Feature>, Vec<Feature>) {
         Feature {
             name: "send_signal",
             available: loads(
-                "raw_tp/probe",
+                LoadAs::new(raw_prog::BPF_PROG_TYPE_RAW_TRACEPOINT),
                 &[
                     Insn::mov64_imm(Reg::R1, 0),
                     Insn::call(Helper::SendSignal),
                     Insn::mov64_imm(Reg::R0, 0),
                     Insn::exit(),
                 ],
-                |p| {
-                    let p: Result<&mut RawTracePoint, _> = p.try_into();
-                    p.is_ok_and(|p| p.load().is_ok())
-                },
             ),
         },
     ];

@@ -3,17 +3,17 @@
 //! map functions userspace carries out (`clear`, `zero`).
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
+use crate::object::Object;
 use crate::output::value::{DumpKind, Entries, Histogram, Label, MapDump, Scalar, Value};
 use crate::render::Renderer;
-use aya::Ebpf;
 use scry_codegen::module::{AggregateLayout, FieldKind, UserMap, ValueLayout};
 use scry_codegen::Module;
 use scry_lang::typed::{Aggregate, LinearBuckets, MapValue};
 use std::cmp::Ordering;
 
-fn raw(ebpf: &Ebpf, module: &Module, map: &UserMap) -> Option<RawMap> {
+fn raw(object: &Object, module: &Module, map: &UserMap) -> Option<RawMap> {
     let spec = &module.maps[map.map.0];
-    let data = map_data(ebpf.map(&spec.name)?)?;
+    let data = map_data(object.map(&spec.name)?)?;
     Some(RawMap::new(
         data,
         spec.key_size,
@@ -23,8 +23,8 @@ fn raw(ebpf: &Ebpf, module: &Module, map: &UserMap) -> Option<RawMap> {
 }
 
 /// Removes every key of the map.
-pub fn clear(ebpf: &Ebpf, module: &Module, map: &UserMap) {
-    let Some(m) = raw(ebpf, module, map) else {
+pub fn clear(object: &Object, module: &Module, map: &UserMap) {
+    let Some(m) = raw(object, module, map) else {
         return;
     };
     for k in m.keys() {
@@ -33,8 +33,8 @@ pub fn clear(ebpf: &Ebpf, module: &Module, map: &UserMap) {
 }
 
 /// Sets every value of the map to zero, keeping its keys.
-pub fn zero(ebpf: &Ebpf, module: &Module, map: &UserMap) {
-    let Some(m) = raw(ebpf, module, map) else {
+pub fn zero(object: &Object, module: &Module, map: &UserMap) {
+    let Some(m) = raw(object, module, map) else {
         return;
     };
     let zeros = vec![0u8; m.value_size];
@@ -52,7 +52,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 /// (0: all); `div` divides values (not lhist counts). With `zero_if_empty`, a map without
 /// keys that holds nothing yet shows its zero value, as `print(@m)` does in bpftrace.
 pub fn dump(
-    ebpf: &Ebpf,
+    object: &Object,
     module: &Module,
     render: &mut Renderer,
     map: &UserMap,
@@ -60,7 +60,7 @@ pub fn dump(
     div: u64,
     zero_if_empty: bool,
 ) -> Option<MapDump> {
-    let m = raw(ebpf, module, map)?;
+    let m = raw(object, module, map)?;
     let div = div.max(1);
     let per_value = module.maps[map.map.0].value_size.next_multiple_of(8) as usize;
     let cpus = if map.decl.value.is_aggregation() {
@@ -75,7 +75,7 @@ pub fn dump(
             .collect();
         match &map.value {
             ValueLayout::Stored(kind) => {
-                Combined::Stored(render.value(ebpf, module, kind, per_cpu[0]))
+                Combined::Stored(render.value(object, module, kind, per_cpu[0]))
             }
             other => combine(other, &per_cpu, &module.str_trailer),
         }
@@ -88,7 +88,7 @@ pub fn dump(
         let fields = map
             .keys
             .iter()
-            .map(|f| render.value(ebpf, module, &f.kind, &key[f.offset as usize..]))
+            .map(|f| render.value(object, module, &f.kind, &key[f.offset as usize..]))
             .collect();
         entries.push((key, fields, combined));
     }

@@ -1,24 +1,77 @@
-//! Programs loaded and linked by scry's own `bpf(2)` calls, for what aya 0.14 cannot do:
-//! `kprobe_multi` and `uprobe_multi` links, whose programs the kernel accepts only when they
-//! were loaded with that attach type (aya loads kprobe and uprobe programs without one). The
-//! maps are still aya's: a program's map loads are pointed at their descriptors here.
+//! Programs loaded and attached by scry's own `bpf(2)` calls: every program scry loads goes
+//! through `load` (its map loads pointed at the maps' descriptors, its callbacks linked, with
+//! the BTF function info the kernel wants for them), and the links and runs the probe types
+//! need (`link_create`, `kprobe_multi`, `uprobe_multi`, `raw_tracepoint_open`, `test_run`).
+//! Nothing here reads the kernel's BTF: a probe type that attaches by BTF id finds the id
+//! itself.
 
 use scry_codegen::insn::encode;
-use scry_codegen::module::{MapId, Program};
+use scry_codegen::module::{MapId, MapKind, MapSpec, Program};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+const BPF_BTF_LOAD: libc::c_long = 18;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_ITER_CREATE: libc::c_long = 33;
 pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
+pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+pub const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
+pub const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+pub const BPF_PROG_TYPE_TRACING: u32 = 26;
+pub const BPF_TRACE_RAW_TP: u32 = 23;
+pub const BPF_TRACE_FENTRY: u32 = 24;
+pub const BPF_TRACE_FEXIT: u32 = 25;
+pub const BPF_TRACE_ITER: u32 = 28;
 pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
 pub const BPF_TRACE_UPROBE_MULTI: u32 = 48;
 /// `kprobe_multi.flags` and `uprobe_multi.flags`: on return rather than on entry.
 const MULTI_RETURN: u32 = 1;
 /// The `src` of an `ld_imm64` whose immediate is a map's descriptor.
 const PSEUDO_MAP_FD: u8 = 1;
+/// The `src` of an `ld_imm64` of the address of a map's value: the map's descriptor, then the
+/// offset in the value (in the second slot's immediate).
+const PSEUDO_MAP_VALUE: u8 = 2;
+/// The `src` of an `ld_imm64` whose immediate is a subprogram's offset (a callback).
+const PSEUDO_FUNC: u8 = 4;
+
+/// How the kernel is to load a probe type's programs: `BPF_PROG_TYPE_*`, the expected
+/// `BPF_*` attach type, and for programs attached by BTF id (fentry, iterators, BTF
+/// tracepoints) that id in the kernel's BTF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadAs {
+    pub prog_type: u32,
+    pub attach_type: u32,
+    pub attach_btf_id: u32,
+}
+
+impl LoadAs {
+    pub const fn new(prog_type: u32) -> LoadAs {
+        LoadAs {
+            prog_type,
+            attach_type: 0,
+            attach_btf_id: 0,
+        }
+    }
+
+    pub const fn attached_as(self, attach_type: u32) -> LoadAs {
+        LoadAs {
+            attach_type,
+            ..self
+        }
+    }
+
+    pub const fn by_btf_id(self, attach_btf_id: u32) -> LoadAs {
+        LoadAs {
+            attach_btf_id,
+            ..self
+        }
+    }
+}
 
 /// `bpf(2)` with an attribute buffer; what it returns.
 fn sys_bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<libc::c_long> {
@@ -38,6 +91,14 @@ pub(crate) fn bpf(cmd: libc::c_long, attr: &mut [u8]) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// A program's or map's name as the kernel takes it: letters, digits, `_` and `.`, 15 at most.
+pub(crate) fn object_name(name: &str) -> Vec<u8> {
+    name.bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+        .take(15)
+        .collect()
+}
+
 fn put_u32(attr: &mut [u8], at: usize, v: u32) {
     attr[at..at + 4].copy_from_slice(&v.to_ne_bytes());
 }
@@ -53,22 +114,38 @@ pub struct Refused {
     pub log: String,
 }
 
-/// Loads encoded instructions as a program of `prog_type` expecting `attach_type`. When the
-/// kernel refuses them, they are loaded again with the verifier's log asked for.
+/// A program's BTF as the kernel took it, and its func_info records.
+struct FuncInfo<'a> {
+    btf: BorrowedFd<'a>,
+    records: &'a [scry_codegen::elf::FuncInfo],
+}
+
+/// Loads encoded instructions as a program loaded `how`. When the kernel refuses them, they
+/// are loaded again with the verifier's log asked for.
 pub(crate) fn load_code(
-    prog_type: u32,
-    attach_type: u32,
+    how: LoadAs,
     name: &str,
     code: &[u8],
     license: &str,
+) -> Result<OwnedFd, Refused> {
+    load_with(how, name, code, license, None)
+}
+
+fn load_with(
+    how: LoadAs,
+    name: &str,
+    code: &[u8],
+    license: &str,
+    funcs: Option<FuncInfo<'_>>,
 ) -> Result<OwnedFd, Refused> {
     let license = std::ffi::CString::new(license).unwrap_or_else(|_| c"GPL".into());
     let attempt = |log: Option<&mut Vec<u8>>| {
         // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
         // log_size, log_buf, kern_version, prog_flags, prog_name[16], prog_ifindex,
-        // expected_attach_type.
-        let mut attr = [0u8; 72];
-        put_u32(&mut attr, 0, prog_type);
+        // expected_attach_type, prog_btf_fd, func_info_rec_size, func_info, func_info_cnt,
+        // line_info_rec_size, line_info, line_info_cnt, attach_btf_id.
+        let mut attr = [0u8; 112];
+        put_u32(&mut attr, 0, how.prog_type);
         put_u32(&mut attr, 4, (code.len() / 8) as u32);
         put_u64(&mut attr, 8, code.as_ptr() as u64);
         put_u64(&mut attr, 16, license.as_ptr() as u64);
@@ -77,14 +154,16 @@ pub(crate) fn load_code(
             put_u32(&mut attr, 28, buf.len() as u32);
             put_u64(&mut attr, 32, buf.as_mut_ptr() as u64);
         }
-        // The kernel takes letters, digits, `_` and `.`, 15 at most.
-        let kernel_name: Vec<u8> = name
-            .bytes()
-            .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
-            .take(15)
-            .collect();
+        let kernel_name = object_name(name);
         attr[48..48 + kernel_name.len()].copy_from_slice(&kernel_name);
-        put_u32(&mut attr, 68, attach_type);
+        put_u32(&mut attr, 68, how.attach_type);
+        if let Some(f) = &funcs {
+            put_u32(&mut attr, 72, f.btf.as_raw_fd() as u32);
+            put_u32(&mut attr, 76, 8);
+            put_u64(&mut attr, 80, f.records.as_ptr() as u64);
+            put_u32(&mut attr, 88, f.records.len() as u32);
+        }
+        put_u32(&mut attr, 108, how.attach_btf_id);
         bpf(BPF_PROG_LOAD, &mut attr)
     };
     attempt(None).or_else(|_| {
@@ -99,32 +178,113 @@ pub(crate) fn load_code(
     })
 }
 
-/// Loads a compiled program, its map loads pointed at the descriptors `map_fd` gives.
+/// Gives the kernel a BTF blob; its descriptor.
+fn load_btf(blob: &[u8]) -> Result<OwnedFd, Refused> {
+    let attempt = |log: Option<&mut Vec<u8>>| {
+        // BPF_BTF_LOAD: btf, btf_log_buf, btf_size, btf_log_size, btf_log_level.
+        let mut attr = [0u8; 28];
+        put_u64(&mut attr, 0, blob.as_ptr() as u64);
+        put_u32(&mut attr, 16, blob.len() as u32);
+        if let Some(buf) = log {
+            put_u64(&mut attr, 8, buf.as_mut_ptr() as u64);
+            put_u32(&mut attr, 20, buf.len() as u32);
+            put_u32(&mut attr, 24, 1);
+        }
+        bpf(BPF_BTF_LOAD, &mut attr)
+    };
+    attempt(None).or_else(|_| {
+        let mut buf = vec![0u8; 1 << 16];
+        attempt(Some(&mut buf)).map_err(|errno| {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            Refused {
+                errno,
+                log: format!(
+                    "the kernel refused the program's BTF: {}",
+                    String::from_utf8_lossy(&buf[..end])
+                ),
+            }
+        })
+    })
+}
+
+/// Loads a compiled program loaded `how`: its map loads pointed at the descriptors `map_fd`
+/// gives (a globals map's at its value), its callbacks' loads at their subprograms.
 pub fn load(
     prog: &Program,
-    prog_type: u32,
-    attach_type: u32,
+    how: LoadAs,
     license: &str,
+    maps: &[MapSpec],
     map_fd: impl Fn(MapId) -> Option<RawFd>,
 ) -> Result<OwnedFd, Refused> {
     let refused = |what: String| Refused {
         errno: io::Error::from_raw_os_error(libc::EINVAL),
         log: what,
     };
-    if !prog.subprograms.is_empty() {
-        return Err(refused(format!(
-            "{}: a program attached to many functions at once cannot have subprograms",
-            prog.probe
-        )));
-    }
     let mut code = encode(&prog.insns);
     for (slot, map) in &prog.map_loads {
         let fd = map_fd(*map).ok_or_else(|| refused(format!("map {} is missing", map.0)))?;
         let at = slot * 8;
-        code[at + 1] = (code[at + 1] & 0x0f) | (PSEUDO_MAP_FD << 4);
+        let src = match maps.get(map.0).map(|m| m.kind) {
+            Some(MapKind::Globals) => PSEUDO_MAP_VALUE,
+            _ => PSEUDO_MAP_FD,
+        };
+        code[at + 1] = (code[at + 1] & 0x0f) | (src << 4);
         code[at + 4..at + 8].copy_from_slice(&fd.to_ne_bytes());
     }
-    load_code(prog_type, attach_type, &prog.name, &code, license)
+    for &(slot, sub) in &prog.func_loads {
+        let start = *prog
+            .subprograms
+            .get(sub)
+            .ok_or_else(|| refused(format!("subprogram {sub} is missing")))?;
+        let at = slot * 8;
+        code[at + 1] = (code[at + 1] & 0x0f) | (PSEUDO_FUNC << 4);
+        let imm = start as i32 - slot as i32 - 1;
+        code[at + 4..at + 8].copy_from_slice(&imm.to_ne_bytes());
+    }
+    match scry_codegen::elf::program_btf(prog) {
+        None => load_with(how, &prog.name, &code, license, None),
+        Some(program_btf) => {
+            let btf = load_btf(&program_btf.blob)?;
+            let funcs = FuncInfo {
+                btf: btf.as_fd(),
+                records: &program_btf.func_info,
+            };
+            load_with(how, &prog.name, &code, license, Some(funcs))
+        }
+    }
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw tracepoint program to tracepoint `name`, or, with
+/// no name, a program loaded by BTF id (fentry, fexit, BTF tracepoints) to its target.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> io::Result<OwnedFd> {
+    let name = name
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // raw_tracepoint: name, prog_fd.
+    let mut attr = [0u8; 16];
+    put_u64(&mut attr, 0, name.as_ref().map_or(0, |n| n.as_ptr() as u64));
+    put_u32(&mut attr, 8, prog.as_raw_fd() as u32);
+    bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// Runs a raw tracepoint program once, on this CPU, without context (BEGIN, END).
+pub fn test_run(prog: BorrowedFd<'_>) -> io::Result<()> {
+    // test: prog_fd, retval, data_size_in, data_size_out, data_in, data_out, repeat, duration,
+    // ctx_size_in, ctx_size_out, ctx_in, ctx_out, flags, cpu.
+    let mut attr = [0u8; 72];
+    put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
+    sys_bpf(BPF_PROG_TEST_RUN, &mut attr).map(drop)
+}
+
+/// An iterator program's link, and the file whose reading runs it.
+pub fn iter_create(prog: BorrowedFd<'_>) -> io::Result<(OwnedFd, std::fs::File)> {
+    let link = link_create(prog, BPF_TRACE_ITER, &[])?;
+    // iter_create: link_fd, flags.
+    let mut attr = [0u8; 8];
+    put_u32(&mut attr, 0, link.as_raw_fd() as u32);
+    let file = bpf(BPF_ITER_CREATE, &mut attr)?;
+    Ok((link, std::fs::File::from(file)))
 }
 
 /// `BPF_LINK_CREATE` for `prog` with `attach_type`, the type's own fields (`target`) after
@@ -139,6 +299,20 @@ pub(crate) fn link_create(
     put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
     put_u32(&mut attr, 8, attach_type);
     attr[16..16 + target.len()].copy_from_slice(target);
+    bpf(BPF_LINK_CREATE, &mut attr)
+}
+
+/// `BPF_LINK_CREATE` of `prog` to the object `target_fd` (a perf event, a cgroup) with
+/// `attach_type`.
+pub(crate) fn link_to(
+    prog: BorrowedFd<'_>,
+    target_fd: RawFd,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = [0u8; 64];
+    put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
+    put_u32(&mut attr, 4, target_fd as u32);
+    put_u32(&mut attr, 8, attach_type);
     bpf(BPF_LINK_CREATE, &mut attr)
 }
 

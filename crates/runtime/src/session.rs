@@ -8,6 +8,8 @@
 //! maps by name, and every set's records come through the one ring buffer.
 
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
+use crate::detached::Detached;
+use crate::object::Object;
 use crate::output::{format_printf, HelperFailure, Printer, TextKind};
 use crate::pins::MapPins;
 use crate::probes::{self, ProbeType};
@@ -15,8 +17,6 @@ use crate::render::{c_str, now_ns, timestamp, Renderer};
 use crate::signals::StopSignals;
 use crate::{maps, raw_prog, RuntimeError};
 use aya::maps::{MapData, RingBuf};
-use aya::programs::{ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun};
-use aya::{Ebpf, EbpfLoader};
 use scry_codegen::insn::Helper;
 use scry_codegen::module::{FieldKind, MapOpKind, Program, RecordLayout, Sink};
 use scry_codegen::Module;
@@ -31,10 +31,11 @@ struct ProbeSet {
     /// Perf events probe types opened themselves: closing them detaches those probes (declared
     /// first, so they close before the programs are released).
     events_held: probes::OwnedEvents,
-    ebpf: Ebpf,
+    /// Its maps.
+    object: Object,
     module: Module,
-    /// Programs scry loaded itself (`ProbeType::loads_itself`), by name; aya holds the rest.
-    loaded_itself: Vec<(String, OwnedFd)>,
+    /// Its loaded programs, by name (a detached set keeps only END's).
+    programs: Vec<(String, OwnedFd)>,
     /// Programs left out, by name.
     skipped: Vec<String>,
     /// Its probes are attached (a detached set keeps its maps).
@@ -49,25 +50,17 @@ struct ProbeSet {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SetId(pub usize);
 
-/// What kept a detached set's probes attached, closed when this is dropped (on any thread).
-/// Closing a tracepoint's perf event waits for an RCU grace period (about 15 ms here), so they
-/// are closed many at a time: waits that overlap share grace periods.
-pub struct Detached(probes::OwnedEvents);
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        const THREADS: usize = 32;
-        let mut held = std::mem::take(&mut self.0);
-        if held.len() <= 2 {
-            return;
+/// A session holds a descriptor for each program and probe (hundreds for a wildcard): the
+/// soft limit on open files (1024 by default) is raised to the hard one, as bpftrace does.
+fn raise_open_files_limit() {
+    // SAFETY: getrlimit and setrlimit with a valid rlimit to fill and to read.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
-        let per_thread = held.len().div_ceil(THREADS);
-        std::thread::scope(|scope| {
-            while !held.is_empty() {
-                let chunk: Vec<_> = held.drain(..per_thread.min(held.len())).collect();
-                scope.spawn(move || drop(chunk));
-            }
-        });
     }
 }
 
@@ -126,6 +119,7 @@ impl Session {
     /// out the probes that cannot be loaded or attached instead of failing (`take_skipped` says
     /// which and why).
     pub fn new(missing: MissingProbes) -> Session {
+        raise_open_files_limit();
         Session {
             sets: Vec::new(),
             events: None,
@@ -143,19 +137,15 @@ impl Session {
         }
     }
 
-    /// Loads the object and every program in it. Nothing is attached yet.
-    pub fn load(module: Module, elf: &[u8]) -> Result<Session, RuntimeError> {
-        Session::load_with(module, elf, MissingProbes::Error)
+    /// Loads the module's maps and every program in it. Nothing is attached yet.
+    pub fn load(module: Module) -> Result<Session, RuntimeError> {
+        Session::load_with(module, MissingProbes::Error)
     }
 
     /// A session of one object (a script), loaded (`SetId(0)`).
-    pub fn load_with(
-        module: Module,
-        elf: &[u8],
-        missing: MissingProbes,
-    ) -> Result<Session, RuntimeError> {
+    pub fn load_with(module: Module, missing: MissingProbes) -> Result<Session, RuntimeError> {
         let mut session = Session::new(missing);
-        session.add(module, elf)?;
+        session.add(module)?;
         Ok(session)
     }
 
@@ -178,11 +168,11 @@ impl Session {
         }
     }
 
-    /// Loads another object beside those loaded already; the verifier runs here. Nothing of it
+    /// Loads another module beside those loaded already; the verifier runs here. Nothing of it
     /// stays loaded if this fails. Nothing is attached yet.
-    pub fn add(&mut self, module: Module, elf: &[u8]) -> Result<SetId, RuntimeError> {
+    pub fn add(&mut self, module: Module) -> Result<SetId, RuntimeError> {
         let pinned_before = self.pins.as_ref().map(MapPins::names).unwrap_or_default();
-        let result = self.load_set(module, elf);
+        let result = self.load_set(module);
         if result.is_err() {
             if let Some(pins) = &self.pins {
                 pins.unpin_all_but(&pinned_before);
@@ -218,44 +208,35 @@ impl Session {
         }
     }
 
-    fn load_set(&mut self, module: Module, elf: &[u8]) -> Result<ProbeSet, RuntimeError> {
-        // Our objects carry no BTF relocations, so the loader is given no kernel BTF. (aya 0.14's
-        // `EbpfLoader::new()` has parsed it already all the same: about 18 ms, most of the time
-        // a short script takes from start to exit.)
-        let mut loader = EbpfLoader::new();
-        loader.btf(None);
-        if let Some(pins) = &self.pins {
-            for spec in module.shared_maps() {
-                loader.map_pin_path(&spec.name, pins.path(&spec.name));
-            }
-        }
-        let mut ebpf = loader.load(elf)?;
+    fn load_set(&mut self, module: Module) -> Result<ProbeSet, RuntimeError> {
+        let (mut object, _) = Object::create(&module, self.pins.as_ref())?;
         let mut skipped = Vec::new();
-        let mut loaded_itself = Vec::new();
+        let mut programs = Vec::new();
         for prog in &module.programs {
             let kind = probe_type(prog)?;
-            let loaded = if let Some((prog_type, attach_type)) = kind.loads_itself(&prog.attach) {
-                let map_fd = |id: scry_codegen::module::MapId| {
-                    let map = ebpf.map(&module.maps.get(id.0)?.name)?;
-                    Some(map_data(map)?.fd().as_fd().as_raw_fd())
-                };
-                raw_prog::load(prog, prog_type, attach_type, &module.license, map_fd)
-                    .map(|fd| loaded_itself.push((prog.name.clone(), fd)))
-                    .map_err(|refused| refused_error(prog, refused))
-            } else {
-                let p = ebpf
-                    .program_mut(&prog.name)
-                    .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-                kind.load(p, &prog.attach)
-                    .map_err(|e| match kind.load_refused(&prog.attach, &e) {
-                        Some((reason, hint)) => RuntimeError::Unavailable {
-                            probe: prog.probe.clone(),
-                            attach_span: prog.attach_span,
-                            reason,
-                            hint,
-                        },
-                        None => load_error(prog, e),
+            let unavailable = |e: &io::Error| {
+                kind.load_refused(&prog.attach, e)
+                    .map(|(reason, hint)| RuntimeError::Unavailable {
+                        probe: prog.probe.clone(),
+                        attach_span: prog.attach_span,
+                        reason,
+                        hint,
                     })
+            };
+            let loaded = match kind.load_as(&prog.attach) {
+                Err(e) => Err(unavailable(&e).unwrap_or(RuntimeError::Load {
+                    probe: prog.probe.clone(),
+                    attach_span: prog.attach_span,
+                    source: e,
+                })),
+                Ok(how) => {
+                    raw_prog::load(prog, how, &module.license, &module.maps, |id| object.fd(id))
+                        .map(|fd| programs.push((prog.name.clone(), fd)))
+                        .map_err(|refused| {
+                            unavailable(&refused.errno)
+                                .unwrap_or_else(|| refused_error(prog, refused))
+                        })
+                }
             };
             if let Err(error) = loaded {
                 if self.missing == MissingProbes::Error || prog.kind.runs.once() {
@@ -266,16 +247,16 @@ impl Session {
             }
         }
         if self.events.is_none() {
-            let map = ebpf
+            let map = object
                 .take_map(&module.maps[Module::EVENTS.0].name)
                 .ok_or_else(|| RuntimeError::Missing("events".into()))?;
             self.events = Some(RingBuf::try_from(map)?);
         }
         Ok(ProbeSet {
             events_held: Vec::new(),
-            ebpf,
+            object,
             module,
-            loaded_itself,
+            programs,
             skipped,
             attached: false,
             muted: false,
@@ -322,10 +303,8 @@ impl Session {
             .map(|p| ProbeStatus {
                 probe: p.probe.clone(),
                 runs: self.run_stats.as_ref().and_then(|_| {
-                    match s.loaded_itself.iter().find(|(n, _)| *n == p.name) {
-                        Some((_, fd)) => raw_prog::run_count(fd.as_fd()),
-                        None => Some(s.ebpf.program(&p.name)?.info().ok()?.run_count()),
-                    }
+                    let (_, fd) = s.programs.iter().find(|(n, _)| *n == p.name)?;
+                    raw_prog::run_count(fd.as_fd())
                 }),
             })
             .collect()
@@ -372,16 +351,12 @@ impl Session {
                     hint,
                 }),
                 None => {
-                    let attached = match s.loaded_itself.iter().find(|(n, _)| *n == prog.name) {
-                        Some((_, fd)) => kind.attach_loaded(fd.as_fd(), &prog.attach, pid),
-                        None => {
-                            let p = s
-                                .ebpf
-                                .program_mut(&prog.name)
-                                .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-                            kind.attach(p, &prog.attach, pid)
-                        }
-                    };
+                    let (_, fd) = s
+                        .programs
+                        .iter()
+                        .find(|(n, _)| *n == prog.name)
+                        .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
+                    let attached = kind.attach(fd.as_fd(), &prog.attach, pid);
                     attached.map_err(|source| match kind.attach_refused(&prog.attach, &source) {
                         Some((reason, hint)) => RuntimeError::Unavailable {
                             probe: prog.probe.clone(),
@@ -424,26 +399,30 @@ impl Session {
         Ok(())
     }
 
-    /// Stops a set's probes; its maps stay. The perf events it held close when the returned
-    /// value is dropped.
+    /// Stops a set's probes: its programs return at once from now on, and the perf events and
+    /// links it held close when the returned value is dropped (or `release`d). Its maps stay.
     pub fn detach(&mut self, set: SetId) -> Detached {
         let Some(s) = self.sets.get_mut(set.0) else {
             return Detached(Vec::new());
         };
         s.attached = false;
         s.muted = true;
-        let held = std::mem::take(&mut s.events_held);
-        for prog in &s.module.programs {
-            if prog.kind.runs == Runs::AtExit {
-                continue;
-            }
-            if let (Some(p), Some(kind)) =
-                (s.ebpf.program_mut(&prog.name), probes::of(prog.provider))
-            {
-                // One that never loaded (left out under missing_probes) has nothing to undo.
-                let _ = kind.unload(p);
-            }
+        // The programs return at once from now on, however long their events take to close.
+        let stop = &s.module.maps[Module::STOP.0];
+        if let Some(data) = s.object.map(&stop.name).and_then(map_data) {
+            let _ = RawMap::new(data, stop.key_size, stop.value_size, false)
+                .update(&0u32.to_ne_bytes(), &1u64.to_ne_bytes());
         }
+        let held = std::mem::take(&mut s.events_held);
+        // The programs go (END's stay, to run at exit): the kernel frees each once its last
+        // perf event or link is closed.
+        let module = &s.module;
+        s.programs.retain(|(name, _)| {
+            module
+                .programs
+                .iter()
+                .any(|p| p.name == *name && p.kind.runs == Runs::AtExit)
+        });
         Detached(held)
     }
 
@@ -589,9 +568,11 @@ impl Session {
         printer: &mut dyn Printer,
         print_maps: bool,
     ) -> Result<(), RuntimeError> {
+        // Stopped at once, released once END has run and the maps are printed.
+        let mut detached = Vec::new();
         for i in 0..self.sets.len() {
             let muted = self.sets[i].muted;
-            drop(self.detach(SetId(i)));
+            detached.push(self.detach(SetId(i)));
             self.sets[i].muted = muted;
         }
         // After exit(), what other CPUs recorded behind it is not shown: the program had
@@ -612,7 +593,7 @@ impl Session {
             self.run_once(SetId(i), Runs::AtExit)?;
         }
         self.exit_code = None;
-        before_end
+        let printed = before_end
             .and_then(|_| self.drain(printer))
             .and_then(|_| printer.end())
             .and_then(|_| {
@@ -638,7 +619,12 @@ impl Session {
             .map_err(|source| RuntimeError::Io {
                 context: "writing output",
                 source,
-            })
+            });
+        // All is printed (and flushed): what remains is closing the probes' events.
+        for d in detached {
+            d.release();
+        }
+        printed
     }
 
     /// Runs a set's BEGIN (`AtStart`) or END (`AtExit`) programs.
@@ -647,15 +633,12 @@ impl Session {
             return Ok(());
         };
         for prog in s.module.programs.iter().filter(|p| p.kind.runs == which) {
-            let p = s
-                .ebpf
-                .program(&prog.name)
+            let (_, fd) = s
+                .programs
+                .iter()
+                .find(|(n, _)| *n == prog.name)
                 .ok_or_else(|| RuntimeError::Missing(prog.name.clone()))?;
-            let run = |p: &aya::programs::Program| -> Result<(), ProgramError> {
-                let raw: &RawTracePoint = p.try_into()?;
-                raw.test_run(RawTracePointRunOptions::new()).map(drop)
-            };
-            run(p).map_err(|source| RuntimeError::Run {
+            raw_prog::test_run(fd.as_fd()).map_err(|source| RuntimeError::Run {
                 probe: prog.probe.clone(),
                 source,
             })?;
@@ -695,7 +678,7 @@ impl Session {
             return Ok(());
         };
         let spec = &first.module.maps[Module::LOST.0];
-        let Some(data) = first.ebpf.map(&spec.name).and_then(map_data) else {
+        let Some(data) = first.object.map(&spec.name).and_then(map_data) else {
             return Ok(());
         };
         let lost = RawMap::new(data, spec.key_size, spec.value_size, true);
@@ -731,7 +714,7 @@ impl Session {
         let Some((s, map)) = first_with_map(sets, name) else {
             return Ok(false);
         };
-        if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, false) {
+        if let Some(d) = maps::dump(&s.object, &s.module, render, map, 0, 1, false) {
             printer.map(&d)?;
         }
         Ok(true)
@@ -759,7 +742,7 @@ impl Session {
             let Some((s, map)) = first_with_map(sets, &name) else {
                 continue;
             };
-            if let Some(d) = maps::dump(&s.ebpf, &s.module, render, map, 0, 1, true) {
+            if let Some(d) = maps::dump(&s.object, &s.module, render, map, 0, 1, true) {
                 out.push_str(&crate::metrics::exposition(&map.decl, &d));
             }
         }
@@ -831,7 +814,7 @@ fn handle(
         return Ok(None);
     }
     Handler {
-        ebpf: &set.ebpf,
+        object: &set.object,
         module: &set.module,
         render,
         exit_code,
@@ -842,7 +825,7 @@ fn handle(
 
 /// What handling a record needs: the maps it may read and where `exit()` leaves its code.
 struct Handler<'a> {
-    ebpf: &'a Ebpf,
+    object: &'a Object,
     module: &'a Module,
     render: &'a mut Renderer,
     exit_code: &'a mut Option<i32>,
@@ -861,9 +844,9 @@ impl Handler<'_> {
         };
         match layout {
             RecordLayout::Printf { format, args, sink } => {
-                let (ebpf, module, render) = (self.ebpf, self.module, &mut *self.render);
+                let (object, module, render) = (self.object, self.module, &mut *self.render);
                 let mut decode =
-                    |kind: &FieldKind, bytes: &[u8]| render.value(ebpf, module, kind, bytes);
+                    |kind: &FieldKind, bytes: &[u8]| render.value(object, module, kind, bytes);
                 let text = format_printf(format, args, rec, &mut decode);
                 match sink {
                     Sink::Output => printer.text(TextKind::Printf, &text),
@@ -882,9 +865,9 @@ impl Handler<'_> {
                 names,
                 args,
             } => {
-                let (ebpf, module, render) = (self.ebpf, self.module, &mut *self.render);
+                let (object, module, render) = (self.object, self.module, &mut *self.render);
                 let mut decode =
-                    |kind: &FieldKind, bytes: &[u8]| render.value(ebpf, module, kind, bytes);
+                    |kind: &FieldKind, bytes: &[u8]| render.value(object, module, kind, bytes);
                 let (text, fields) = if printer.wants_fields() {
                     let fields: Vec<(String, crate::output::value::Scalar)> = names
                         .iter()
@@ -925,7 +908,7 @@ impl Handler<'_> {
                 let bytes = rec.get(field.offset as usize..).unwrap_or(&[]);
                 let v = self
                     .render
-                    .value(self.ebpf, self.module, &field.kind, bytes);
+                    .value(self.object, self.module, &field.kind, bytes);
                 printer.value(&v)
             }
             RecordLayout::Time(format) => {
@@ -946,12 +929,12 @@ impl Handler<'_> {
             RecordLayout::MapOp { map, op } => {
                 let map = &self.module.user_maps[*map];
                 match op {
-                    MapOpKind::Clear => maps::clear(self.ebpf, self.module, map),
-                    MapOpKind::Zero => maps::zero(self.ebpf, self.module, map),
+                    MapOpKind::Clear => maps::clear(self.object, self.module, map),
+                    MapOpKind::Zero => maps::zero(self.object, self.module, map),
                     MapOpKind::Print => {
                         let top = word(8) as usize;
                         if let Some(d) = maps::dump(
-                            self.ebpf,
+                            self.object,
                             self.module,
                             self.render,
                             map,
@@ -1031,31 +1014,7 @@ fn io_stop(e: io::Error) -> Result<Stop, RuntimeError> {
     }
 }
 
-fn load_error(prog: &Program, e: ProgramError) -> RuntimeError {
-    match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
-            let log = verifier_log.to_string();
-            let insn_span = failing_insn(&log).and_then(|slot| prog.span_at(slot));
-            RuntimeError::Verifier {
-                probe: prog.probe.clone(),
-                attach_span: prog.attach_span,
-                insn_span,
-                errno: io_error,
-                log,
-            }
-        }
-        source => RuntimeError::Load {
-            probe: prog.probe.clone(),
-            attach_span: prog.attach_span,
-            source,
-        },
-    }
-}
-
-/// A program scry loaded itself, refused by the kernel.
+/// A program the kernel refused.
 fn refused_error(prog: &Program, refused: raw_prog::Refused) -> RuntimeError {
     let insn_span = failing_insn(&refused.log).and_then(|slot| prog.span_at(slot));
     RuntimeError::Verifier {

@@ -67,8 +67,13 @@ fn mount(dir: &str) -> io::Result<()> {
     }
 }
 
-/// Every `(category, event)` pair tracefs offers, sorted.
-pub fn events(root: &Path) -> Result<Vec<(String, String)>, TracefsError> {
+/// Every `(category, event)` pair tracefs offers in the categories `category` accepts, sorted.
+/// Only those categories are read, and an event is a directory of its category (its `format`
+/// file is not looked at): a wildcard in one category lists one directory.
+pub fn events(
+    root: &Path,
+    category: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>, TracefsError> {
     let dir = root.join("events");
     let read = |p: &Path| {
         fs::read_dir(p).map_err(|source| TracefsError::Read {
@@ -76,18 +81,19 @@ pub fn events(root: &Path) -> Result<Vec<(String, String)>, TracefsError> {
             source,
         })
     };
+    let is_dir = |e: &fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
     let mut out = Vec::new();
     for cat in read(&dir)? {
         let Ok(cat) = cat else { continue };
-        if !cat.file_type().is_ok_and(|t| t.is_dir()) {
+        let cat_name = cat.file_name().to_string_lossy().into_owned();
+        if !category(&cat_name) || !is_dir(&cat) {
             continue;
         }
-        let cat_name = cat.file_name().to_string_lossy().into_owned();
         let Ok(entries) = fs::read_dir(cat.path()) else {
             continue;
         };
         for ev in entries.flatten() {
-            if ev.path().join("format").is_file() {
+            if is_dir(&ev) {
                 out.push((
                     cat_name.clone(),
                     ev.file_name().to_string_lossy().into_owned(),
@@ -114,4 +120,13 @@ pub fn format(root: &Path, category: &str, event: &str) -> Result<Option<String>
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(TracefsError::Read { path, source }),
     }
+}
+
+/// An event's id, which perf events open it by.
+pub fn id(root: &Path, category: &str, event: &str) -> io::Result<u64> {
+    let path = root.join("events").join(category).join(event).join("id");
+    fs::read_to_string(&path)?
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("{} is not a number", path.display())))
 }

@@ -3,7 +3,7 @@
 //! the one ring buffer, a detached set stops while its maps stay, and a set that fails to load
 //! leaves nothing behind.
 
-use scry_codegen::{compile, elf, CompileOptions};
+use scry_codegen::{compile, CompileOptions};
 use scry_lang::typed::MapDecl;
 use scry_lang::{check_with_maps, parse, CheckOptions};
 use scry_runtime::output::{Buffering, TextPrinter};
@@ -57,9 +57,8 @@ impl Blocks {
             ..Default::default()
         };
         let module = compile(&typed, &options).unwrap();
-        let object = elf::write(&module).unwrap();
         let records = module.records.len() as u32;
-        let set = session.add(module, &object).map_err(|e| e.to_string())?;
+        let set = session.add(module).map_err(|e| e.to_string())?;
         self.maps = typed.maps;
         self.records += records;
         Ok(set)
@@ -206,4 +205,35 @@ fn detaching_leaves_the_closing_to_whoever_drops_it() {
     assert!(session.attached_sets().is_empty());
     drop(detached);
     assert_eq!(attachments(), base);
+}
+
+#[test]
+fn a_detached_set_stops_before_its_events_close() {
+    if !kernel() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut blocks = Blocks {
+        maps: Vec::new(),
+        records: 0,
+        prefix: format!("stop{:x}", std::process::id()),
+    };
+    let out = Captured::default();
+    let mut printer = TextPrinter::new(Box::new(out.clone()), Buffering::Line);
+    let mut session = Session::new(Default::default());
+    let me = std::process::id();
+    let set = blocks
+        .add(
+            &mut session,
+            &format!("tracepoint:syscalls:sys_enter_getppid /pid == {me}/ {{ @n = count(); }}"),
+        )
+        .unwrap();
+    session.attach(set, None).unwrap();
+    getppid(3);
+    // The probe is still attached while `detached` is held, but its program counts no more.
+    let detached = session.detach(set);
+    getppid(4);
+    assert!(session.print_map("@n", &mut printer).unwrap());
+    assert_eq!(out.take(), "@n: 3\n");
+    drop(detached);
 }

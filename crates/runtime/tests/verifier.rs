@@ -3,7 +3,7 @@
 
 use scry_codegen::insn::{Insn, Reg};
 use scry_codegen::module::{MapKind, MapSpec, Program};
-use scry_codegen::{elf, Module};
+use scry_codegen::Module;
 use scry_lang::ast::Span;
 use scry_lang::types::{Attach, ProgramKind, Runs};
 use scry_runtime::{RuntimeError, Session};
@@ -54,8 +54,7 @@ fn verifier_rejection_is_located() {
         license: "GPL".into(),
         max_cat_bytes: 10240,
     };
-    let object = elf::write(&module).unwrap();
-    match Session::load(module, &object) {
+    match Session::load(module) {
         Err(RuntimeError::Verifier {
             probe,
             insn_span,

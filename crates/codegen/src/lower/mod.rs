@@ -155,7 +155,8 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
     };
     let mut module = Module {
         programs: Vec::new(),
-        // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST`, `COUNTS` and `WAKE`.
+        // The order matches `Module::EVENTS`, `SCRATCH`, `ZERO`, `LOST`, `COUNTS`, `WAKE` and
+        // `STOP`.
         maps: vec![
             fixed("scry_events", MapKind::RingBuf, 0, 0, options.ringbuf_bytes),
             fixed("scry_scratch", MapKind::PerCpuArray, 4, 8, 1),
@@ -163,6 +164,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             fixed("scry_lost", MapKind::PerCpuArray, 4, 8, 1),
             fixed("scry_counts", MapKind::Array, 4, 8, counted.max(1)),
             fixed("scry_wake", MapKind::PerCpuArray, 4, 8, 1),
+            fixed("scry_stop", MapKind::Globals, 4, 8, 1),
         ],
         records: Vec::new(),
         user_maps: Vec::new(),
@@ -275,6 +277,10 @@ pub(crate) struct Lowerer<'a> {
     var_slots: Vec<i32>,
     /// Stack slot holding the scratch area's address.
     scratch_slot: i16,
+    /// The prologue's lookup of the scratch area, taken out again if nothing used it.
+    scratch_lookup: std::ops::Range<usize>,
+    /// Whether any code addresses the scratch area.
+    scratch_used: bool,
     /// Bytes of the scratch area in use.
     scratch_bytes: u32,
     /// A stack slot holding 0: the key of every single-entry array map.
@@ -306,6 +312,8 @@ impl<'a> Lowerer<'a> {
             temp_slots: Vec::new(),
             var_slots: Vec::new(),
             scratch_slot: 0,
+            scratch_lookup: 0..0,
+            scratch_used: false,
             scratch_bytes: 0,
             zero_key: 0,
             submit_slot: None,
@@ -328,6 +336,13 @@ impl<'a> Lowerer<'a> {
     fn lower(mut self, name: String) -> Result<Program, CompileError> {
         self.asm.span = self.probe.attach_span;
         self.asm.emit(Insn::mov64_reg(CTX, Reg::R1));
+        if !self.probe.resolved.program.runs.once() {
+            // Stopped (`Module::STOP`): return before doing anything.
+            self.asm.ld_map(Reg::R0, Module::STOP);
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R0, Reg::R0, 0));
+            let ret = self.ret;
+            self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, ret);
+        }
         self.prologue();
         if let Some(off) = self.probe.resolved.ends_on_null {
             let off = self.asm.off16(off as i64);
@@ -355,6 +370,11 @@ impl<'a> Lowerer<'a> {
         self.asm.bind(ret);
         self.asm.emit(Insn::mov64_imm(Reg::R0, 0));
         self.asm.emit(Insn::exit());
+        // A program that never used the scratch area does without looking it up (a helper
+        // call on every event).
+        if self.scratch_bytes == 0 && !self.scratch_used && self.callbacks.is_empty() {
+            self.asm.remove(self.scratch_lookup.clone());
+        }
         // In the order they are referenced, as the loader links them.
         while !self.callbacks.is_empty() {
             let callback = self.callbacks.remove(0);
@@ -426,12 +446,14 @@ impl<'a> Lowerer<'a> {
                 self.var_slots.push(i32::from(slot));
             }
         }
+        let start = self.asm.position();
         self.array_lookup(Module::SCRATCH);
         let ret = self.ret;
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, ret);
         self.scratch_slot = self.alloc(8);
         self.asm
             .emit(Insn::stx(Size::DW, Reg::FP, self.scratch_slot, Reg::R0));
+        self.scratch_lookup = start..self.asm.position();
     }
 
     /// `r0 = &map[0]` for a single-entry array map (may be NULL to the verifier).
@@ -446,6 +468,7 @@ impl<'a> Lowerer<'a> {
 
     /// Reserves `bytes` (rounded to 8) of the scratch area; returns their offset.
     fn scratch_alloc(&mut self, bytes: u32) -> i32 {
+        self.scratch_used = true;
         let off = self.scratch_bytes;
         // Saturating: the total is checked against SCRATCH_LIMIT once the program is complete.
         self.scratch_bytes = self

@@ -5,18 +5,16 @@
 
 use super::{timer, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
+use crate::perf::{self, TYPE_HARDWARE, TYPE_SOFTWARE};
+use crate::raw_prog::LoadAs;
 use crate::RuntimeError;
-use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy};
-use aya::programs::{Program, ProgramError};
 use scry_lang::types::{Attach, ResolveError, ResolvedProbe};
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Counter {
     pub hardware: bool,
 }
-
-/// `PERF_TYPE_HARDWARE` and `PERF_TYPE_SOFTWARE`.
-const TYPE_HARDWARE: u32 = 0;
-const TYPE_SOFTWARE: u32 = 1;
 
 /// Name, alias, the kernel's event id, and bpftrace's default count.
 const SOFTWARE: &[(&str, &str, u64, u64)] = &[
@@ -171,38 +169,33 @@ impl ProbeType for Counter {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        timer::load(program)
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(timer::perf_event_load())
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let CounterTarget {
             hardware,
             event,
             count,
         } = super::target(target)?;
-        let config = PerfEventConfig::Pmu {
-            pmu_type: if *hardware {
-                TYPE_HARDWARE
-            } else {
-                TYPE_SOFTWARE
-            },
-            config: *event,
+        let kind = if *hardware {
+            TYPE_HARDWARE
+        } else {
+            TYPE_SOFTWARE
         };
-        let scopes: Vec<PerfEventScope> = match pid {
-            Some(pid) => vec![PerfEventScope::OneProcess { pid, cpu: None }],
+        let scopes = match pid {
+            Some(pid) => vec![perf::Scope::Process(pid)],
             None => timer::every_cpu(),
         };
-        timer::attach_counter(program, config, SamplePolicy::Period(*count), &scopes)
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        timer::unload(program)
+        timer::attach_sampling(program, &scopes, |scope| {
+            perf::sampling(kind, *event, perf::Every::Period(*count), scope)
+        })
     }
 
     /// Hardware counters need a PMU; software ones only perf events (the timers report those).

@@ -3,14 +3,16 @@
 //! return value; `*` globs over the functions BTF describes. A kernel that refuses trampolines
 //! (the program load fails with EPERM) gets one error that says so and names an alternative.
 
-use super::{aya_btf, glob_match, kprobe, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, kprobe, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
+use crate::raw_prog::{self, LoadAs};
 use crate::{btf, RuntimeError};
-use aya::programs::{FEntry, FExit, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
     Attach, ContextField, FieldLocation, Func, ProgramKind, ResolveError, ResolvedProbe, Runs, Type,
 };
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Fentry {
     pub ret: bool,
@@ -32,6 +34,15 @@ fn word(name: &str, ty: Type, i: usize) -> ContextField {
 }
 
 impl Fentry {
+    /// `BPF_TRACE_FENTRY` or `BPF_TRACE_FEXIT`.
+    fn attach_type(&self) -> u32 {
+        if self.ret {
+            raw_prog::BPF_TRACE_FEXIT
+        } else {
+            raw_prog::BPF_TRACE_FENTRY
+        }
+    }
+
     fn provider(&self) -> &'static str {
         if self.ret {
             "fexit"
@@ -146,33 +157,23 @@ impl ProbeType for Fentry {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError> {
+    fn load_as(&self, target: &Attach) -> io::Result<LoadAs> {
         let FentryTarget(func) = super::target(target)?;
-        let btf = aya_btf()?;
-        if self.ret {
-            let p: &mut FExit = program.try_into()?;
-            p.load(func, btf)
-        } else {
-            let p: &mut FEntry = program.try_into()?;
-            p.load(func, btf)
-        }
+        let id = btf::vmlinux()
+            .and_then(|b| b.function_id(func))
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_TRACING)
+            .attached_as(self.attach_type())
+            .by_btf_id(id))
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         _target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
-        if self.ret {
-            let p: &mut FExit = program.try_into()?;
-            let id = p.attach()?;
-            Ok(vec![Attachment::link(p.take_link(id)?)])
-        } else {
-            let p: &mut FEntry = program.try_into()?;
-            let id = p.attach()?;
-            Ok(vec![Attachment::link(p.take_link(id)?)])
-        }
+    ) -> io::Result<OwnedEvents> {
+        Ok(vec![raw_prog::raw_tracepoint_open(program, None)?])
     }
 
     fn listed_with_module(&self) -> bool {
@@ -183,39 +184,18 @@ impl ProbeType for Fentry {
         super::function_gives(name, self.ret)
     }
 
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        if self.ret {
-            let p: &mut FExit = program.try_into()?;
-            p.unload()
-        } else {
-            let p: &mut FEntry = program.try_into()?;
-            p.unload()
-        }
-    }
-
     fn info(&self) -> Vec<Feature> {
-        let loads = features::loads_with_btf(&format!("{}/probe", self.provider()), |p, btf| {
-            if self.ret {
-                let p: Result<&mut FExit, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
-            } else {
-                let p: Result<&mut FEntry, _> = p.try_into();
-                p.is_ok_and(|p| p.load("vfs_read", btf).is_ok())
-            }
-        });
+        let loads = features::loads_on_function(
+            raw_prog::BPF_PROG_TYPE_TRACING,
+            self.attach_type(),
+            "vfs_read",
+        );
         vec![Feature::new(self.provider(), loads)]
     }
 
-    fn load_refused(
-        &self,
-        target: &Attach,
-        error: &ProgramError,
-    ) -> Option<(String, Option<String>)> {
+    fn load_refused(&self, target: &Attach, error: &io::Error) -> Option<(String, Option<String>)> {
         let FentryTarget(func) = super::target(target).ok()?;
-        let ProgramError::LoadError { io_error, .. } = error else {
-            return None;
-        };
-        (io_error.raw_os_error() == Some(libc::EPERM)).then(|| {
+        (error.raw_os_error() == Some(libc::EPERM)).then(|| {
             (
                 format!(
                     "{}:{func}: the kernel refused BPF trampolines (EPERM), which fentry and fexit need",

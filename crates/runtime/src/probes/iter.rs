@@ -2,15 +2,16 @@
 //! probes are attached; the program ends when it is done. `ctx.NAME` are the iterator's
 //! arguments, typed from BTF (`bpf_iter_task(meta, task)`: `ctx.task->comm`).
 
-use super::{aya_btf, glob_match, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
+use crate::raw_prog::{self, LoadAs};
 use crate::{btf, RuntimeError};
-use aya::programs::{Iter, Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
     Attach, ContextField, FieldLocation, ProgramKind, ResolveError, ResolvedProbe, Runs,
 };
-use std::io::Read;
+use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
 
 pub struct IterProbe;
 
@@ -104,41 +105,36 @@ impl ProbeType for IterProbe {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError> {
+    fn load_as(&self, target: &Attach) -> io::Result<LoadAs> {
         let IterTarget(target) = super::target(target)?;
-        let p: &mut Iter = program.try_into()?;
-        p.load(target, aya_btf()?)
+        let id = btf::vmlinux()
+            .and_then(|b| b.function_id(&format!("bpf_iter_{target}")))
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_TRACING)
+            .attached_as(raw_prog::BPF_TRACE_ITER)
+            .by_btf_id(id))
     }
 
     /// Attaching runs the iterator to its end: reading it is what makes the kernel walk the
     /// objects (what the program sends goes through the ring buffer, not this read).
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         _target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
-        let p: &mut Iter = program.try_into()?;
-        let link = p.attach()?;
-        let mut file = p
-            .take_link(link)?
-            .into_file()
-            .map_err(|e| ProgramError::IOError(std::io::Error::other(e)))?;
+    ) -> io::Result<OwnedEvents> {
+        let (_link, mut file) = raw_prog::iter_create(program)?;
         let mut sink = Vec::new();
-        file.read_to_end(&mut sink).map_err(ProgramError::IOError)?;
+        file.read_to_end(&mut sink)?;
         Ok(OwnedEvents::new())
     }
 
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut Iter = program.try_into()?;
-        p.unload()
-    }
-
     fn info(&self) -> Vec<Feature> {
-        let loads = features::loads_with_btf("iter/task", |p, btf| {
-            let p: Result<&mut Iter, _> = p.try_into();
-            p.is_ok_and(|p| p.load("task", btf).is_ok())
-        });
+        let loads = features::loads_on_function(
+            raw_prog::BPF_PROG_TYPE_TRACING,
+            raw_prog::BPF_TRACE_ITER,
+            "bpf_iter_task",
+        );
         vec![Feature::new("iter", loads)]
     }
 }

@@ -6,12 +6,14 @@
 //! kernel built without CONFIG_KPROBES) the error says so, and names the tracepoint that carries
 //! the same event where there is one.
 
-use super::{glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, uprobe, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
-use crate::{raw_prog, RuntimeError};
-use aya::programs::{KProbe, Program, ProgramError};
+use crate::raw_prog::{self, LoadAs};
+use crate::{perf, RuntimeError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{Attach, Func, ProgramKind, ResolveError, ResolvedProbe, Runs};
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Kprobe {
     pub ret: bool,
@@ -286,7 +288,7 @@ impl ProbeType for Kprobe {
     fn attach_refused(
         &self,
         target: &Attach,
-        _error: &ProgramError,
+        _error: &io::Error,
     ) -> Option<(String, Option<String>)> {
         let KprobeTarget { func, .. } = super::target(target).ok()?;
         if is_traceable(func)? {
@@ -330,59 +332,41 @@ impl ProbeType for Kprobe {
         Some(probe)
     }
 
-    fn loads_itself(&self, target: &Attach) -> Option<(u32, u32)> {
-        target.get::<KprobeMulti>()?;
-        Some((
-            raw_prog::BPF_PROG_TYPE_KPROBE,
-            raw_prog::BPF_TRACE_KPROBE_MULTI,
-        ))
-    }
-
-    fn attach_loaded(
-        &self,
-        program: std::os::fd::BorrowedFd<'_>,
-        target: &Attach,
-        _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
-        let KprobeMulti { funcs } = super::target(target)?;
-        let names: Vec<&str> = funcs.iter().map(String::as_str).collect();
-        let cookies: Vec<u64> = names
-            .iter()
-            .map(|f| crate::symbols::kernel_address(f).unwrap_or(0))
-            .collect();
-        let link = raw_prog::kprobe_multi(program, &names, &cookies, self.ret)
-            .map_err(|e| super::syscall_error("bpf_link_create", e))?;
-        Ok(vec![Attachment::Event(link)])
-    }
-
     fn probe_count(&self, target: &Attach) -> usize {
         target.get::<KprobeMulti>().map_or(1, |m| m.funcs.len())
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut KProbe = program.try_into()?;
-        p.load()
+    fn load_as(&self, target: &Attach) -> io::Result<LoadAs> {
+        let how = LoadAs::new(raw_prog::BPF_PROG_TYPE_KPROBE);
+        Ok(match target.get::<KprobeMulti>() {
+            Some(_) => how.attached_as(raw_prog::BPF_TRACE_KPROBE_MULTI),
+            None => how,
+        })
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
+        if let Some(KprobeMulti { funcs }) = target.get() {
+            let names: Vec<&str> = funcs.iter().map(String::as_str).collect();
+            let cookies: Vec<u64> = names
+                .iter()
+                .map(|f| crate::symbols::kernel_address(f).unwrap_or(0))
+                .collect();
+            return Ok(vec![raw_prog::kprobe_multi(
+                program, &names, &cookies, self.ret,
+            )?]);
+        }
         let KprobeTarget { func, offset } = super::target(target)?;
-        let p: &mut KProbe = program.try_into()?;
-        let id = p.attach(func, *offset)?;
-        Ok(vec![Attachment::link(p.take_link(id)?)])
+        let event = perf::probe("kprobe", self.ret, 0, func, *offset, None)?;
+        perf::attach_program(event, program)
     }
 
     fn gives(&self, name: &str) -> bool {
         super::function_gives(name, self.ret)
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut KProbe = program.try_into()?;
-        p.unload()
     }
 
     /// kprobe and kprobe_multi (reported once, by the entry type).

@@ -20,10 +20,12 @@ mod watchpoint;
 
 pub(crate) use uprobe::register_offset;
 
+use crate::raw_prog::LoadAs;
 use crate::RuntimeError;
-use aya::programs::{Program, ProgramError};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{Attach, ProbeResolver, ResolveError, ResolvedProbe};
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub trait ProbeType: Sync {
     /// The provider names as users write them (`tracepoint`), and short aliases (`t`). Its
@@ -40,45 +42,29 @@ pub trait ProbeType: Sync {
     /// The probes of this type `-l` prints, with their argument declarations for `-lv`: every
     /// one, or for types that cannot enumerate everything (uprobes), those the pattern names.
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError>;
-    /// Loads `program` into the kernel (the verifier runs here); `target` is what `resolve`
-    /// made.
-    fn load(&self, program: &mut Program, target: &Attach) -> Result<(), ProgramError>;
+    /// How the kernel is to load the program for `target` (`raw_prog::load` loads it; the
+    /// verifier runs then).
+    fn load_as(&self, target: &Attach) -> io::Result<LoadAs>;
     /// Attaches a loaded program to its target, in process `pid` only when given and the type
     /// can scope itself (others rely on the program's own pid filter). BEGIN and END are never
-    /// attached: they are run. Returns the perf events the type opened itself, which the
-    /// caller keeps open for as long as the probe is to stay attached.
+    /// attached: they are run. Returns the perf events and links it made, which the caller
+    /// keeps open for as long as the probe is to stay attached.
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError>;
+    ) -> io::Result<OwnedEvents>;
     /// One probe for all of `probes`, what one attach point expanded to, where the kernel
     /// attaches them at once (a multi link): see `ProbeResolver::join`.
     fn join(&self, _name: String, _probes: &[ResolvedProbe]) -> Option<ResolvedProbe> {
         None
-    }
-    /// The program and attach types scry loads a program for `target` with itself
-    /// (`raw_prog`), where aya cannot: multi links need their attach type given at load.
-    fn loads_itself(&self, _target: &Attach) -> Option<(u32, u32)> {
-        None
-    }
-    /// Attaches a program scry loaded itself (`loads_itself`).
-    fn attach_loaded(
-        &self,
-        _program: std::os::fd::BorrowedFd<'_>,
-        _target: &Attach,
-        _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
-        Err(ProgramError::UnexpectedProgramType)
     }
     /// How many probes a target stands for, as "Attached N probes" counts them: a multi
     /// link's functions.
     fn probe_count(&self, _target: &Attach) -> usize {
         1
     }
-    /// Detaches and unloads a loaded program (what `OwnedEvents` held is dropped already).
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError>;
     /// The facilities `--info` reports for this type, each probed now (none for types that
     /// need nothing of their own).
     fn info(&self) -> Vec<crate::features::Feature>;
@@ -101,7 +87,7 @@ pub trait ProbeType: Sync {
     fn attach_refused(
         &self,
         _target: &Attach,
-        _error: &ProgramError,
+        _error: &io::Error,
     ) -> Option<(String, Option<String>)> {
         None
     }
@@ -110,7 +96,7 @@ pub trait ProbeType: Sync {
     fn load_refused(
         &self,
         _target: &Attach,
-        _error: &ProgramError,
+        _error: &io::Error,
     ) -> Option<(String, Option<String>)> {
         None
     }
@@ -121,24 +107,10 @@ pub trait ProbeType: Sync {
     }
 }
 
-/// What keeps a probe attached: dropping it detaches the probe. Held apart from the program, so
-/// a set's probes can be closed on another thread (closing a perf event waits for an RCU grace
-/// period, so hundreds take seconds).
-pub enum Attachment {
-    /// A perf event or a link the probe type made itself.
-    Event(std::os::fd::OwnedFd),
-    /// A link aya made, taken out of its program.
-    Link(Box<dyn Send>),
-}
-
-impl Attachment {
-    pub fn link(link: impl Send + 'static) -> Attachment {
-        Attachment::Link(Box::new(link))
-    }
-}
-
-/// What attaching a probe gave.
-pub type OwnedEvents = Vec<Attachment>;
+/// What attaching a probe gave: perf events and links, each closed to detach it. Held apart
+/// from the program, so a set's probes can be closed on another thread (closing a perf event
+/// waits for an RCU grace period, so hundreds take seconds).
+pub type OwnedEvents = Vec<OwnedFd>;
 
 /// One probe as `-l`/`-lv` shows it.
 pub struct Listing {
@@ -167,15 +139,6 @@ pub static ALL: &[&dyn ProbeType] = &[
     &watchpoint::Watchpoint,
 ];
 
-/// aya's view of the kernel's BTF, which loading trampoline and iterator programs needs (read
-/// once; the language's view is `btf::vmlinux`).
-pub(crate) fn aya_btf() -> Result<&'static aya::Btf, aya::programs::ProgramError> {
-    static BTF: std::sync::OnceLock<Option<aya::Btf>> = std::sync::OnceLock::new();
-    BTF.get_or_init(|| aya::Btf::from_sys_fs().ok())
-        .as_ref()
-        .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-}
-
 /// The type that resolved a probe, by its provider's name.
 pub fn of(provider: &str) -> Option<&'static dyn ProbeType> {
     ALL.iter().copied().find(|t| t.names().contains(&provider))
@@ -191,14 +154,11 @@ pub(crate) fn function_gives(name: &str, ret: bool) -> bool {
     }
 }
 
-/// A failed `bpf(2)` call, as aya reports its own.
-pub(crate) fn syscall_error(call: &'static str, io_error: std::io::Error) -> ProgramError {
-    ProgramError::SyscallError(aya::sys::SyscallError { call, io_error })
-}
-
 /// The target a probe type made for itself in `resolve`, back from its `Attach`.
-pub(crate) fn target<T: 'static>(attach: &Attach) -> Result<&T, ProgramError> {
-    attach.get::<T>().ok_or(ProgramError::UnexpectedProgramType)
+pub(crate) fn target<T: 'static>(attach: &Attach) -> io::Result<&T> {
+    attach
+        .get::<T>()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// Whether resolving an attach point of this provider needs privileges (an unknown provider

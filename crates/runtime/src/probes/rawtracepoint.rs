@@ -3,15 +3,17 @@
 //! from the kernel's BTF (the `btf_trace_EVENT` prototype: `args.bprm->filename`), and `arg0`…
 //! are the same values as 64-bit integers. `*` globs over the events BTF describes.
 
-use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
+use crate::raw_prog::{self, LoadAs};
 use crate::{btf, RuntimeError};
-use aya::programs::{Program, ProgramError, RawTracePoint};
 use scry_lang::diagnostic::nearest;
 use scry_lang::types::{
     Attach, ContextField, FieldLocation, IntType, ProgramKind, ResolveError, ResolvedProbe, Runs,
     Type,
 };
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct RawTracepoint;
 
@@ -122,21 +124,18 @@ impl ProbeType for RawTracepoint {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.load()
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_RAW_TRACEPOINT))
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let RawTracepointTarget(event) = super::target(target)?;
-        let p: &mut RawTracePoint = program.try_into()?;
-        let id = p.attach(event)?;
-        Ok(vec![Attachment::link(p.take_link(id)?)])
+        Ok(vec![raw_prog::raw_tracepoint_open(program, Some(event))?])
     }
 
     fn listed_with_module(&self) -> bool {
@@ -147,16 +146,8 @@ impl ProbeType for RawTracepoint {
         scry_lang::builtins::arg_index(name).is_some()
     }
 
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut RawTracePoint = program.try_into()?;
-        p.unload()
-    }
-
     fn info(&self) -> Vec<Feature> {
-        let loads = features::loads("raw_tp/probe", &features::returns_zero(), |p| {
-            let p: Result<&mut RawTracePoint, _> = p.try_into();
-            p.is_ok_and(|p| p.load().is_ok())
-        });
+        let loads = features::loads_empty(LoadAs::new(raw_prog::BPF_PROG_TYPE_RAW_TRACEPOINT));
         vec![Feature::new("rawtracepoint", loads)]
     }
 }

@@ -3,9 +3,11 @@
 
 use super::{Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
+use crate::raw_prog::{self, LoadAs};
 use crate::RuntimeError;
-use aya::programs::{Program, ProgramError};
 use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct SelfSignal;
 
@@ -51,21 +53,17 @@ impl ProbeType for SelfSignal {
         }])
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        super::special::load(program)
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_RAW_TRACEPOINT))
     }
 
     fn attach(
         &self,
-        _program: &mut Program,
+        _program: BorrowedFd<'_>,
         _target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         Ok(OwnedEvents::new())
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        super::special::unload(program)
     }
 
     fn info(&self) -> Vec<Feature> {

@@ -3,9 +3,11 @@
 
 use super::{Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
+use crate::raw_prog::{self, LoadAs};
 use crate::RuntimeError;
-use aya::programs::{Program, ProgramError, RawTracePoint};
 use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Special;
 
@@ -52,36 +54,20 @@ impl ProbeType for Special {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        load(program)
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_RAW_TRACEPOINT))
     }
 
     fn attach(
         &self,
-        _program: &mut Program,
+        _program: BorrowedFd<'_>,
         _target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         Ok(OwnedEvents::new())
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        unload(program)
     }
 
     fn info(&self) -> Vec<Feature> {
         Vec::new()
     }
-}
-
-/// Loads a program scry runs itself (`BPF_PROG_TEST_RUN` on a raw tracepoint program): BEGIN,
-/// END and `self:signal`.
-pub(super) fn load(program: &mut Program) -> Result<(), ProgramError> {
-    let p: &mut RawTracePoint = program.try_into()?;
-    p.load()
-}
-
-pub(super) fn unload(program: &mut Program) -> Result<(), ProgramError> {
-    let p: &mut RawTracePoint = program.try_into()?;
-    p.unload()
 }

@@ -3,11 +3,15 @@
 //! Both are the software `cpu-clock` perf event; the perf-event plumbing here is shared with
 //! the other perf-based types (counters, watchpoints).
 
-use super::{Attachment, Listing, OwnedEvents, ProbeType};
+use super::{Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
-use crate::RuntimeError;
-use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::{PerfEvent, Program, ProgramError};
+use crate::raw_prog::{self, LoadAs};
+use crate::{perf, RuntimeError};
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+/// `PERF_COUNT_SW_CPU_CLOCK`.
+const CPU_CLOCK: u64 = 0;
 use scry_lang::types::{Attach, ProgramKind, ResolveError, ResolvedProbe, Runs};
 
 /// `interval` (one CPU) or `profile` (every CPU).
@@ -53,26 +57,29 @@ impl ProbeType for Timer {
             .collect())
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        load(program)
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(perf_event_load())
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let rate: &Rate = super::target(target)?;
         let mut cpus = online_cpus();
         if !self.every_cpu {
             cpus = vec![cpus.first().copied().unwrap_or(0)];
         }
-        attach(program, *rate, &cpus)
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        unload(program)
+        let every = match *rate {
+            Rate::PeriodNs(ns) => perf::Every::Period(ns),
+            Rate::Hz(hz) => perf::Every::Hz(hz),
+        };
+        let scopes: Vec<perf::Scope> = cpus.into_iter().map(perf::Scope::Cpu).collect();
+        attach_sampling(program, &scopes, |scope| {
+            perf::sampling(perf::TYPE_SOFTWARE, CPU_CLOCK, every, scope)
+        })
     }
 
     /// Software perf events, which every perf-based type needs (reported once).
@@ -137,61 +144,27 @@ pub fn rate(provider: &str, parts: &[&str]) -> Result<Rate, ResolveError> {
     })
 }
 
-pub fn load(program: &mut Program) -> Result<(), ProgramError> {
-    let p: &mut PerfEvent = program.try_into()?;
-    p.load()
+/// How the perf-based types' programs load.
+pub fn perf_event_load() -> LoadAs {
+    LoadAs::new(raw_prog::BPF_PROG_TYPE_PERF_EVENT)
 }
 
-pub fn unload(program: &mut Program) -> Result<(), ProgramError> {
-    let p: &mut PerfEvent = program.try_into()?;
-    p.unload()
-}
-
-/// Attaches to `cpu-clock` on each of `cpus`, firing at `rate`.
-pub fn attach(
-    program: &mut Program,
-    rate: Rate,
-    cpus: &[u32],
-) -> Result<OwnedEvents, ProgramError> {
-    let policy = match rate {
-        Rate::PeriodNs(ns) => SamplePolicy::Period(ns),
-        Rate::Hz(hz) => SamplePolicy::Frequency(hz),
-    };
-    let scopes: Vec<PerfEventScope> = cpus
-        .iter()
-        .map(|&cpu| PerfEventScope::AllProcessesOneCpu { cpu })
-        .collect();
-    attach_counter(
-        program,
-        PerfEventConfig::Software(SoftwareEvent::CpuClock),
-        policy,
-        &scopes,
-    )
-}
-
-/// Attaches to a perf event in each scope (one per CPU, or one process), sampling as `policy`
-/// says.
-pub fn attach_counter(
-    program: &mut Program,
-    config: PerfEventConfig,
-    policy: SamplePolicy,
-    scopes: &[PerfEventScope],
-) -> Result<OwnedEvents, ProgramError> {
-    let p: &mut PerfEvent = program.try_into()?;
+/// Opens an event in each scope (`open`) and runs `program` on it.
+pub fn attach_sampling(
+    program: BorrowedFd<'_>,
+    scopes: &[perf::Scope],
+    open: impl Fn(perf::Scope) -> io::Result<OwnedFd>,
+) -> io::Result<OwnedEvents> {
     let mut held = OwnedEvents::new();
-    for scope in scopes {
-        let id = p.attach(config, *scope, policy, false)?;
-        held.push(Attachment::link(p.take_link(id)?));
+    for &scope in scopes {
+        held.extend(perf::attach_program(open(scope)?, program)?);
     }
     Ok(held)
 }
 
 /// Every process, on each online CPU: one perf event per CPU.
-pub fn every_cpu() -> Vec<PerfEventScope> {
-    online_cpus()
-        .into_iter()
-        .map(|cpu| PerfEventScope::AllProcessesOneCpu { cpu })
-        .collect()
+pub fn every_cpu() -> Vec<perf::Scope> {
+    online_cpus().into_iter().map(perf::Scope::Cpu).collect()
 }
 
 pub fn online_cpus() -> Vec<u32> {

@@ -1,14 +1,16 @@
 //! `tracepoint:category:event` (alias `t`): static kernel tracepoints from tracefs, with `args`
 //! typed from each event's `format` file.
 
-use super::{glob_match, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{glob_match, Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
-use crate::{format, tracefs, RuntimeError};
-use aya::programs::{Program, ProgramError, TracePoint};
+use crate::raw_prog::{self, LoadAs};
+use crate::{format, perf, tracefs, RuntimeError};
 use scry_lang::diagnostic::edit_distance;
 use scry_lang::types::{
     Attach, ContextField, ProgramKind, ResolveError, ResolvedProbe, Runs, Type,
 };
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Tracepoint;
 
@@ -45,7 +47,7 @@ impl ProbeType for Tracepoint {
         };
         let root = tracefs::root().map_err(tracefs_error)?;
         let wanted: Vec<(String, String)> = if category.contains('*') || event.contains('*') {
-            let all = tracefs::events(root).map_err(tracefs_error)?;
+            let all = tracefs::events(root, |c| glob_match(category, c)).map_err(tracefs_error)?;
             let matched: Vec<_> = all
                 .into_iter()
                 .filter(|(c, e)| glob_match(category, c) && glob_match(event, e))
@@ -85,7 +87,7 @@ impl ProbeType for Tracepoint {
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         let root = tracefs::root()?;
         let mut out = Vec::new();
-        for (category, event) in tracefs::events(root)? {
+        for (category, event) in tracefs::events(root, |_| true)? {
             let name = format!("tracepoint:{category}:{event}");
             // Only the events listed have their format files read.
             if pattern.is_some_and(|p| !super::glob_match(p, &name)) {
@@ -103,26 +105,21 @@ impl ProbeType for Tracepoint {
         Ok(out)
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut TracePoint = program.try_into()?;
-        p.load()
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(LoadAs::new(raw_prog::BPF_PROG_TYPE_TRACEPOINT))
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         _pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let TracepointTarget { category, event } = super::target(target)?;
-        let p: &mut TracePoint = program.try_into()?;
-        let id = p.attach(category, event)?;
-        Ok(vec![Attachment::link(p.take_link(id)?)])
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        let p: &mut TracePoint = program.try_into()?;
-        p.unload()
+        let root = tracefs::root().map_err(io::Error::other)?;
+        let id = tracefs::id(root, category, event)?;
+        let fd = perf::tracepoint(id)?;
+        perf::attach_program(fd, program)
     }
 
     fn info(&self) -> Vec<Feature> {
@@ -134,7 +131,7 @@ impl ProbeType for Tracepoint {
 /// "not found", with the closest existing tracepoints as the hint.
 fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveError {
     let wanted = format!("{category}:{event}");
-    let mut near: Vec<(usize, String)> = tracefs::events(root)
+    let mut near: Vec<(usize, String)> = tracefs::events(root, |_| true)
         .unwrap_or_default()
         .into_iter()
         .map(|(c, e)| {
@@ -167,9 +164,8 @@ fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveErro
 /// Fields declared `enum NAME field` take the kernel's enum from BTF, so they print by
 /// enumerator name (at the field's own size: the record may keep the value narrower).
 fn enum_fields(args: &mut [ContextField]) {
-    let Some(btf) = crate::btf::vmlinux() else {
-        return;
-    };
+    // BTF is read only for a format that has an enum field.
+    let mut btf = None;
     for f in args {
         let Type::Int(int) = f.ty else {
             continue;
@@ -181,6 +177,9 @@ fn enum_fields(args: &mut [ContextField]) {
         if *kind != "enum" {
             continue;
         }
+        let Some(btf) = *btf.get_or_insert_with(crate::btf::vmlinux) else {
+            return;
+        };
         if let Some(mut e) = btf.enumeration(name) {
             e.int = int;
             f.ty = Type::Enum(Box::new(e));

@@ -4,18 +4,18 @@
 //! The context is the user registers (`struct pt_regs`): `arg0`…`arg5` and, on return,
 //! `retval`; `func` is the function's name.
 
-use super::{binaries, glob_match, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{binaries, glob_match, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
 use crate::ldcache;
+use crate::raw_prog::{self, LoadAs};
 use crate::symbols::{elf_functions, ElfFunction};
-use crate::{raw_prog, RuntimeError};
-use aya::programs::uprobe::UProbeScope;
-use aya::programs::{Program, ProgramError, UProbe};
+use crate::{perf, RuntimeError};
 use scry_lang::types::{
     Attach, ContextField, FieldLocation, Func, IntType, ProgramKind, ResolveError, ResolvedProbe,
     Runs, Type,
 };
-use std::num::NonZeroU32;
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Uprobe {
     pub ret: bool,
@@ -311,62 +311,37 @@ impl ProbeType for Uprobe {
         Some(probe)
     }
 
-    fn loads_itself(&self, target: &Attach) -> Option<(u32, u32)> {
-        target.get::<UprobeMulti>()?;
-        Some((
-            raw_prog::BPF_PROG_TYPE_KPROBE,
-            raw_prog::BPF_TRACE_UPROBE_MULTI,
-        ))
-    }
-
-    fn attach_loaded(
-        &self,
-        program: std::os::fd::BorrowedFd<'_>,
-        target: &Attach,
-        pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
-        let UprobeMulti {
-            path,
-            offsets,
-            funcs,
-        } = super::target(target)?;
-        let cookies = crate::symbols::function_cookies(funcs);
-        let link = raw_prog::uprobe_multi(program, path, offsets, &cookies, self.ret, pid)
-            .map_err(|e| super::syscall_error("bpf_link_create", e))?;
-        Ok(vec![Attachment::Event(link)])
-    }
-
     fn probe_count(&self, target: &Attach) -> usize {
         target.get::<UprobeMulti>().map_or(1, |m| m.offsets.len())
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut UProbe = program.try_into()?;
-        p.load()
+    fn load_as(&self, target: &Attach) -> io::Result<LoadAs> {
+        Ok(load_as(target.get::<UprobeMulti>().is_some()))
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
+        if let Some(UprobeMulti {
+            path,
+            offsets,
+            funcs,
+        }) = target.get()
+        {
+            let cookies = crate::symbols::function_cookies(funcs);
+            let link = raw_prog::uprobe_multi(program, path, offsets, &cookies, self.ret, pid)?;
+            return Ok(vec![link]);
+        }
         let UprobeTarget { path, offset } = super::target(target)?;
-        let scope = match pid.and_then(NonZeroU32::new) {
-            Some(pid) => UProbeScope::OneProcess(pid),
-            None => UProbeScope::AllProcesses,
-        };
-        let p: &mut UProbe = program.try_into()?;
-        let id = p.attach(*offset, path, scope)?;
-        Ok(vec![Attachment::link(p.take_link(id)?)])
+        let event = perf::probe("uprobe", self.ret, 0, path, *offset, pid)?;
+        perf::attach_program(event, program)
     }
 
     fn gives(&self, name: &str) -> bool {
         super::function_gives(name, self.ret)
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        unload(program)
     }
 
     /// uprobe and uprobe_multi (reported once, by the entry type).
@@ -403,10 +378,15 @@ struct UprobeTarget {
     offset: u64,
 }
 
-/// Detaches and unloads a uprobe program (USDT probes are uprobes too).
-pub(super) fn unload(program: &mut Program) -> Result<(), ProgramError> {
-    let p: &mut UProbe = program.try_into()?;
-    p.unload()
+/// How uprobe programs load (USDT probes are uprobes too): as kprobe programs, expecting a
+/// `uprobe_multi` link when `multi`.
+pub(super) fn load_as(multi: bool) -> LoadAs {
+    let how = LoadAs::new(raw_prog::BPF_PROG_TYPE_KPROBE);
+    if multi {
+        how.attached_as(raw_prog::BPF_TRACE_UPROBE_MULTI)
+    } else {
+        how
+    }
 }
 
 /// `16`, `0x10`.

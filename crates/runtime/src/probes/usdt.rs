@@ -6,18 +6,17 @@
 //! A probe with a semaphore is attached with the kernel's uprobe reference counter, which
 //! raises the semaphore in every process running the file, so guarded probes fire.
 
-use super::{binaries, glob_match, uprobe, Attachment, Listing, OwnedEvents, ProbeType};
+use super::{binaries, glob_match, uprobe, Listing, OwnedEvents, ProbeType};
 use crate::features::Feature;
+use crate::raw_prog::LoadAs;
 use crate::stapsdt::{self, Location};
 use crate::{ldcache, perf, symbols, RuntimeError};
-use aya::programs::{Program, ProgramError, UProbe};
-use aya::sys::SyscallError;
 use scry_lang::types::{
     Attach, ContextField, FieldLocation, IntType, ProgramKind, ResolveError, ResolvedProbe, Runs,
     Type,
 };
-use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub struct Usdt;
 
@@ -237,40 +236,27 @@ impl ProbeType for Usdt {
         Ok(out)
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        let p: &mut UProbe = program.try_into()?;
-        p.load()
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(uprobe::load_as(false))
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let UsdtTarget {
             path,
             offset,
             semaphore,
         } = super::target(target)?;
-        let p: &mut UProbe = program.try_into()?;
-        let syscall = |io_error| {
-            ProgramError::SyscallError(SyscallError {
-                call: "perf_event_open",
-                io_error,
-            })
-        };
-        let event = open_uprobe(path, *offset, *semaphore, pid).map_err(syscall)?;
-        perf::attach_program(&event, p.fd()?.as_fd()).map_err(syscall)?;
-        Ok(vec![Attachment::Event(event)])
+        let event = open_uprobe(path, *offset, *semaphore, pid)?;
+        perf::attach_program(event, program)
     }
 
     fn gives(&self, name: &str) -> bool {
         scry_lang::builtins::arg_index(name).is_some()
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        uprobe::unload(program)
     }
 
     /// USDT probes are uprobes: `uprobe` says whether they work.
@@ -299,28 +285,15 @@ fn open_uprobe(
     offset: u64,
     semaphore: Option<u64>,
     pid: Option<u32>,
-) -> Result<OwnedFd, std::io::Error> {
-    let pmu = "/sys/bus/event_source/devices/uprobe";
-    let kind: u32 = std::fs::read_to_string(format!("{pmu}/type"))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no uprobe PMU ({pmu})")))?;
+) -> io::Result<OwnedFd> {
     if semaphore.is_some()
-        && !std::path::Path::new(&format!("{pmu}/format/ref_ctr_offset")).exists()
+        && !std::path::Path::new("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset")
+            .exists()
     {
-        return Err(std::io::Error::other(
+        return Err(io::Error::other(
             "this kernel's uprobes have no reference counter, which USDT semaphores need",
         ));
     }
-    let path_c = CString::new(path)?;
-    let mut attr = perf::Attr::new(kind, semaphore.unwrap_or(0) << REF_CTR_OFFSET_SHIFT);
-    attr.sample_period = 1;
-    attr.wakeup_events = 1;
-    attr.config1 = path_c.as_ptr() as u64;
-    attr.config2 = offset;
-    // In one process on any CPU, or in every process (a uprobe event then fires on every CPU).
-    match pid {
-        Some(pid) => perf::open(&attr, pid as i32, -1),
-        None => perf::open(&attr, -1, 0),
-    }
+    let config = semaphore.unwrap_or(0) << REF_CTR_OFFSET_SHIFT;
+    perf::probe("uprobe", false, config, path, offset, pid)
 }

@@ -4,13 +4,12 @@
 
 use super::{timer, Listing, OwnedEvents, ProbeType};
 use crate::features::{self, Feature};
+use crate::perf;
+use crate::raw_prog::LoadAs;
 use crate::RuntimeError;
-use aya::programs::perf_event::{
-    BreakpointConfig, PerfBreakpointLength, PerfBreakpointType, PerfEventConfig, PerfEventScope,
-    SamplePolicy,
-};
-use aya::programs::{Program, ProgramError};
 use scry_lang::types::{Attach, ResolveError, ResolvedProbe};
+use std::io;
+use std::os::fd::BorrowedFd;
 
 pub struct Watchpoint;
 
@@ -94,60 +93,32 @@ impl ProbeType for Watchpoint {
         Ok(vec![])
     }
 
-    fn load(&self, program: &mut Program, _target: &Attach) -> Result<(), ProgramError> {
-        timer::load(program)
+    fn load_as(&self, _target: &Attach) -> io::Result<LoadAs> {
+        Ok(timer::perf_event_load())
     }
 
     fn attach(
         &self,
-        program: &mut Program,
+        program: BorrowedFd<'_>,
         target: &Attach,
         pid: Option<u32>,
-    ) -> Result<OwnedEvents, ProgramError> {
+    ) -> io::Result<OwnedEvents> {
         let WatchpointTarget {
             address,
             length,
             mode,
         } = super::target(target)?;
-        let config = if *mode == EXECUTE {
-            BreakpointConfig::Instruction { address: *address }
-        } else {
-            BreakpointConfig::Data {
-                r#type: match *mode {
-                    READ => PerfBreakpointType::Read,
-                    WRITE => PerfBreakpointType::Write,
-                    _ => PerfBreakpointType::ReadWrite,
-                },
-                address: *address,
-                length: match length {
-                    1 => PerfBreakpointLength::Len1,
-                    2 => PerfBreakpointLength::Len2,
-                    4 => PerfBreakpointLength::Len4,
-                    _ => PerfBreakpointLength::Len8,
-                },
-            }
-        };
+        // The modes are the kernel's HW_BREAKPOINT_R (1), _W (2), _RW (3) and _X (4); an
+        // instruction breakpoint covers a long.
+        let length = if *mode == EXECUTE { 8 } else { *length };
         // A breakpoint follows one thread: each of the process's threads gets one.
-        let scopes: Vec<PerfEventScope> = match pid {
-            Some(pid) => threads(pid)
-                .into_iter()
-                .map(|tid| PerfEventScope::OneProcess {
-                    pid: tid,
-                    cpu: None,
-                })
-                .collect(),
+        let scopes: Vec<perf::Scope> = match pid {
+            Some(pid) => threads(pid).into_iter().map(perf::Scope::Process).collect(),
             None => timer::every_cpu(),
         };
-        timer::attach_counter(
-            program,
-            PerfEventConfig::Breakpoint(config),
-            SamplePolicy::Period(1),
-            &scopes,
-        )
-    }
-
-    fn unload(&self, program: &mut Program) -> Result<(), ProgramError> {
-        timer::unload(program)
+        timer::attach_sampling(program, &scopes, |scope| {
+            perf::breakpoint(u32::from(*mode), *address, u64::from(length), scope)
+        })
     }
 
     fn info(&self) -> Vec<Feature> {

@@ -5,10 +5,10 @@
 mod cgroups;
 mod syscalls;
 
+use crate::object::Object;
 use crate::output::value::Scalar;
 use crate::symbols::Symbolizer;
 use aya::maps::StackTraceMap;
-use aya::Ebpf;
 use scry_codegen::module::{FieldKind, MapId};
 use scry_codegen::Module;
 use scry_lang::types::{Formatted, RecordView, StackMode, View};
@@ -64,7 +64,7 @@ impl Renderer {
     /// The value of a field whose bytes start at `bytes[0]`.
     pub fn value(
         &mut self,
-        ebpf: &Ebpf,
+        object: &Object,
         module: &Module,
         kind: &FieldKind,
         bytes: &[u8],
@@ -94,13 +94,13 @@ impl Renderer {
             }
             FieldKind::Str(cap) => Scalar::Str(string(bytes, *cap, &module.str_trailer)),
             FieldKind::Stack { map, user, mode } => Scalar::Stack(
-                self.stack(ebpf, module, *map, *user, *mode, u64_at(bytes, 0)),
+                self.stack(object, module, *map, *user, *mode, u64_at(bytes, 0)),
                 *mode,
             ),
             FieldKind::Tuple { fields, names } => {
                 let values = fields.iter().map(|f| {
                     let at = bytes.get(f.offset as usize..).unwrap_or(&[]);
-                    self.value(ebpf, module, &f.kind, at)
+                    self.value(object, module, &f.kind, at)
                 });
                 if names.is_empty() {
                     Scalar::Tuple(values.collect())
@@ -161,7 +161,7 @@ impl Renderer {
     /// Symbolizes the stack with this id in the stack map `map`.
     pub fn stack(
         &mut self,
-        ebpf: &Ebpf,
+        object: &Object,
         module: &Module,
         map: MapId,
         user: bool,
@@ -173,7 +173,7 @@ impl Renderer {
         if id < 0 {
             return Vec::new();
         }
-        let Some(stacks) = ebpf
+        let Some(stacks) = object
             .map(&module.maps[map.0].name)
             .and_then(|m| StackTraceMap::try_from(m).ok())
         else {

@@ -1,0 +1,108 @@
+//! What kept a detached set's probes attached (their perf events and links), and closing it:
+//! at once on many threads when it is dropped, or, at scry's exit with hundreds of probes, in
+//! the background, by a process of scry's own, so that the exit does not wait for the kernel.
+
+use crate::probes::OwnedEvents;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// What kept a detached set's probes attached, closed when this is dropped (on any thread).
+/// Closing a tracepoint's perf event waits for an RCU grace period (about 15 ms here), so they
+/// are closed many at a time: waits that overlap share grace periods.
+pub struct Detached(pub(crate) OwnedEvents);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        const THREADS: usize = 32;
+        let mut held = std::mem::take(&mut self.0);
+        if held.len() <= 2 {
+            return;
+        }
+        let per_thread = held.len().div_ceil(THREADS);
+        std::thread::scope(|scope| {
+            while !held.is_empty() {
+                let chunk: Vec<_> = held.drain(..per_thread.min(held.len())).collect();
+                scope.spawn(move || drop(chunk));
+            }
+        });
+    }
+}
+
+impl Detached {
+    /// Closes what it holds in the background of scry's exit when that is many perf events
+    /// (the kernel closes a tracepoint's event under a mutex, about 40 ms each, so hundreds
+    /// take seconds): a process of its own, out of scry's session and process group, keeps
+    /// them and closes them, while scry goes on at once. The programs were stopped
+    /// (`Module::STOP`) before, so what they still run meanwhile changes nothing. Few are
+    /// closed here and now.
+    pub fn release(mut self) {
+        const IN_BACKGROUND_FROM: usize = 32;
+        if self.0.len() < IN_BACKGROUND_FROM {
+            return;
+        }
+        let mut fds: Vec<RawFd> = self.0.iter().map(|f| f.as_raw_fd()).collect();
+        fds.sort_unstable();
+        if release_in_background(&fds) {
+            // The background process holds its own copies: closing ours frees nothing yet.
+            self.0.clear();
+        }
+    }
+}
+
+/// Forks a process that closes `fds` (sorted) and exits, detached from scry (a grandchild, so
+/// it is never left a zombie). Whether it was started.
+fn release_in_background(fds: &[RawFd]) -> bool {
+    // SAFETY: the children only make async-signal-safe calls (no allocation: the descriptors
+    // were collected before the fork) and end with `_exit`.
+    unsafe {
+        let child = libc::fork();
+        if child < 0 {
+            return false;
+        }
+        if child == 0 {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            libc::setsid();
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            // Everything but what it is to close: no pipe or socket of scry's stays open.
+            let mut from: RawFd = 0;
+            for &fd in fds {
+                close_from_to(from, fd - 1);
+                from = fd + 1;
+            }
+            close_from_to(from, RawFd::MAX);
+            for &fd in fds {
+                libc::close(fd);
+            }
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(child, &mut status, 0);
+        true
+    }
+}
+
+/// Closes the descriptors `first..=last` (async-signal-safe).
+fn close_from_to(first: RawFd, last: RawFd) {
+    if first > last {
+        return;
+    }
+    // SAFETY: closing descriptors; close_range(2) ignores the ones not open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0,
+        )
+    };
+    if r != 0 {
+        // Kernels before 5.9: one by one, as far as descriptors usually go.
+        for fd in first..=last.min(65_535) {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
