@@ -299,3 +299,44 @@ fn ctrl_c_with_hundreds_of_probes_prints_the_maps_and_leaves_nothing() {
     assert!(getppid.parse::<u64>().is_ok_and(|n| n >= 1), "{stdout}");
     common::assert_no_programs_left(pid);
 }
+
+/// A shell script's `scry … &` starts scry with SIGINT ignored; Ctrl-C's signal (`kill -INT`)
+/// still stops it, with its maps printed.
+#[test]
+fn sigint_stops_scry_started_with_sigint_ignored() {
+    if !kernel() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(common::scry_bin());
+    command
+        .args([
+            "-e",
+            "tracepoint:syscalls:sys_enter_getppid { @calls = count(); }",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.starts_with("Attached"), "{line}");
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() };
+    // SAFETY: sending SIGINT to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("@calls: ")),
+        "{stdout}"
+    );
+}

@@ -10,7 +10,7 @@
 use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::detached::Detached;
 use crate::object::Object;
-use crate::output::{format_printf, HelperFailure, Printer, TextKind};
+use crate::output::{format_printf, format_printf_into, HelperFailure, Printer, TextKind};
 use crate::pins::MapPins;
 use crate::probes::{self, ProbeType};
 use crate::render::{c_str, now_ns, timestamp, Renderer};
@@ -89,6 +89,10 @@ pub struct Session {
     render: Renderer,
     /// Lost records already reported.
     lost: u64,
+    /// When the count of lost records was last read.
+    lost_read: Option<std::time::Instant>,
+    /// `finish` is delivering the last records: the lost count is read every time.
+    finishing: bool,
     /// Records delivered from the ring buffer so far.
     delivered: u64,
     /// `--metrics`: answered in the event loop.
@@ -130,6 +134,8 @@ impl Session {
             exit_set: None,
             render: Renderer::default(),
             lost: 0,
+            lost_read: None,
+            finishing: false,
             delivered: 0,
             metrics: None,
             missing,
@@ -568,6 +574,7 @@ impl Session {
         printer: &mut dyn Printer,
         print_maps: bool,
     ) -> Result<(), RuntimeError> {
+        self.finishing = true;
         // Stopped at once, released once END has run and the maps are printed.
         let mut detached = Vec::new();
         for i in 0..self.sets.len() {
@@ -672,8 +679,15 @@ impl Session {
         self.report_lost(printer)
     }
 
-    /// Reports records dropped since the last report.
+    /// Reports records dropped since the last report. The count is read (a `bpf(2)` call) at
+    /// most every `LOST_EVERY` while records stream in; `finish` reads it at the end.
     fn report_lost(&mut self, printer: &mut dyn Printer) -> io::Result<()> {
+        const LOST_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+        let now = std::time::Instant::now();
+        if self.lost_read.is_some_and(|at| now - at < LOST_EVERY) && !self.finishing {
+            return Ok(());
+        }
+        self.lost_read = Some(now);
         let Some(first) = self.sets.first() else {
             return Ok(());
         };
@@ -845,10 +859,13 @@ impl Handler<'_> {
         match layout {
             RecordLayout::Printf { format, args, sink } => {
                 let (object, module, render) = (self.object, self.module, &mut *self.render);
+                let mut text = std::mem::take(&mut render.line);
+                text.clear();
                 let mut decode =
                     |kind: &FieldKind, bytes: &[u8]| render.value(object, module, kind, bytes);
-                let text = format_printf(format, args, rec, &mut decode);
-                match sink {
+                let trailer = Some(module.str_trailer.as_str());
+                format_printf_into(&mut text, format, args, rec, trailer, &mut decode);
+                let written = match sink {
                     Sink::Output => printer.text(TextKind::Printf, &text),
                     Sink::Cat => cat(&text, self.module.max_cat_bytes, printer),
                     Sink::System => system(&text, printer),
@@ -858,7 +875,9 @@ impl Handler<'_> {
                         let location = location.clone().unwrap_or_else(unknown_location);
                         printer.message(*error, &location, &String::from_utf8_lossy(&text))
                     }
-                }
+                };
+                self.render.line = text;
+                written
             }
             RecordLayout::Event {
                 format,

@@ -27,6 +27,10 @@ pub fn root() -> Result<&'static Path, TracefsError> {
 }
 
 fn find_or_mount() -> Result<PathBuf, TracefsError> {
+    // Where it usually is (the kernel mounts it there on first access): one lookup.
+    if Path::new(DEFAULT_MOUNT).join("events").is_dir() {
+        return Ok(PathBuf::from(DEFAULT_MOUNT));
+    }
     if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
         for line in mounts.lines() {
             let mut f = line.split_whitespace();
@@ -75,34 +79,42 @@ pub fn events(
     category: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, String)>, TracefsError> {
     let dir = root.join("events");
-    let read = |p: &Path| {
-        fs::read_dir(p).map_err(|source| TracefsError::Read {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let is_dir = |e: &fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
     let mut out = Vec::new();
-    for cat in read(&dir)? {
+    for cat in fs::read_dir(&dir).map_err(|source| TracefsError::Read {
+        path: dir.clone(),
+        source,
+    })? {
         let Ok(cat) = cat else { continue };
-        let cat_name = cat.file_name().to_string_lossy().into_owned();
-        if !category(&cat_name) || !is_dir(&cat) {
-            continue;
-        }
-        let Ok(entries) = fs::read_dir(cat.path()) else {
-            continue;
-        };
-        for ev in entries.flatten() {
-            if is_dir(&ev) {
-                out.push((
-                    cat_name.clone(),
-                    ev.file_name().to_string_lossy().into_owned(),
-                ));
-            }
+        let name = cat.file_name().to_string_lossy().into_owned();
+        if category(&name) && is_dir(&cat) {
+            out.extend(events_of(root, &name));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The events of one category, sorted (none when there is no such category).
+pub fn events_of(root: &Path, category: &str) -> Vec<(String, String)> {
+    let Ok(entries) = fs::read_dir(root.join("events").join(category)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter(is_dir)
+        .map(|ev| {
+            (
+                category.to_string(),
+                ev.file_name().to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn is_dir(e: &fs::DirEntry) -> bool {
+    e.file_type().is_ok_and(|t| t.is_dir())
 }
 
 /// The text of an event's `format` file, or `None` when there is no such event.

@@ -7,7 +7,7 @@ mod printf;
 pub mod text;
 pub mod value;
 
-pub use printf::format_printf;
+pub use printf::{format_printf, format_printf_into};
 
 use scry_lang::diagnostic::Location;
 use std::io::{self, Write};

@@ -15,6 +15,21 @@ pub fn format_printf(
     decode: &mut dyn FnMut(&FieldKind, &[u8]) -> Scalar,
 ) -> Vec<u8> {
     let mut out = Vec::new();
+    format_printf_into(&mut out, format, fields, record, None, decode);
+    out
+}
+
+/// `format_printf` appending to `out`, which a caller reuses from record to record, so that
+/// formatting allocates nothing. With `trailer` (what marks a truncated string), strings are
+/// formatted straight from the record's bytes; without, through `decode` as other values.
+pub fn format_printf_into(
+    out: &mut Vec<u8>,
+    format: &Format,
+    fields: &[Field],
+    record: &[u8],
+    trailer: Option<&str>,
+    decode: &mut dyn FnMut(&FieldKind, &[u8]) -> Scalar,
+) {
     let mut fields = fields.iter();
     for seg in &format.segments {
         match seg {
@@ -26,15 +41,28 @@ pub fn format_printf(
                     .get(..8)
                     .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
                 match &field.kind {
-                    FieldKind::Int(ty) => format_int(&mut out, spec, raw, *ty),
+                    FieldKind::Int(ty) => format_int(out, spec, raw, *ty),
                     FieldKind::Enum(e) if spec.conv != Conv::Str => {
-                        format_int(&mut out, spec, raw, e.int)
+                        format_int(out, spec, raw, e.int)
                     }
                     FieldKind::Pointer if spec.conv != Conv::Str => {
-                        format_int(&mut out, spec, raw, IntType::U64)
+                        format_int(out, spec, raw, IntType::U64)
                     }
                     FieldKind::Bool if spec.conv != Conv::Str => {
-                        format_int(&mut out, spec, raw, IntType::U64)
+                        format_int(out, spec, raw, IntType::U64)
+                    }
+                    FieldKind::Str(cap) if trailer.is_some() => {
+                        let held = bytes.get(..*cap as usize).unwrap_or(bytes);
+                        let text = crate::render::c_str(held);
+                        let truncated = text.len() == *cap as usize && *cap > 0;
+                        let trailer = if truncated { trailer.unwrap_or("") } else { "" };
+                        match std::str::from_utf8(text) {
+                            Ok(_) => pad_str(out, spec, &[text, trailer.as_bytes()]),
+                            Err(_) => {
+                                let lossy = String::from_utf8_lossy(text);
+                                pad_str(out, spec, &[lossy.as_bytes(), trailer.as_bytes()]);
+                            }
+                        }
                     }
                     kind => match decode(kind, bytes) {
                         Scalar::Str(s) => {
@@ -43,7 +71,7 @@ pub fn format_printf(
                                 Some(p) => &s[..p.min(s.len())],
                                 None => s,
                             };
-                            pad(&mut out, spec, s);
+                            pad(out, spec, s);
                         }
                         Scalar::Bytes(b) => {
                             let text = match spec.conv {
@@ -55,15 +83,54 @@ pub fn format_printf(
                                     .join(" "),
                                 _ => super::text::escaped(&b, false),
                             };
-                            pad(&mut out, spec, text.as_bytes());
+                            pad(out, spec, text.as_bytes());
                         }
-                        v => pad(&mut out, spec, super::text::scalar(&v, 8).as_bytes()),
+                        v => pad(out, spec, super::text::scalar(&v, 8).as_bytes()),
                     },
                 }
             }
         }
     }
-    out
+}
+
+/// A string's parts, cut to the precision (in bytes, as C counts), padded to the width.
+fn pad_str(out: &mut Vec<u8>, spec: &Spec, parts: &[&[u8]]) {
+    let mut left = spec.precision.unwrap_or(usize::MAX);
+    let mut cut: [&[u8]; 2] = [&[], &[]];
+    for (slot, part) in cut.iter_mut().zip(parts) {
+        *slot = &part[..left.min(part.len())];
+        left -= slot.len();
+    }
+    pad_parts(out, spec, &cut);
+}
+
+/// `parts`, one after another, padded with spaces to the width.
+fn pad_parts(out: &mut Vec<u8>, spec: &Spec, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let fill = spec.width.unwrap_or(0).saturating_sub(len);
+    if !spec.flags.left {
+        out.extend(std::iter::repeat_n(b' ', fill));
+    }
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    if spec.flags.left {
+        out.extend(std::iter::repeat_n(b' ', fill));
+    }
+}
+
+/// `v` in decimal, in `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[at..]
 }
 
 /// C's `%a`: `0x1.8p+1` for 3, with as many hex digits as the value needs.
@@ -161,12 +228,17 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
         ((unsigned << (64 - bits)) as i64) >> (64 - bits)
     };
 
-    let (negative, digits, prefix): (bool, String, &str) = match spec.conv {
-        Conv::Signed => (signed < 0, signed.unsigned_abs().to_string(), ""),
-        Conv::Unsigned => (false, unsigned.to_string(), ""),
+    let mut buf = [0u8; 20];
+    let owned: String;
+    let (negative, digits, prefix): (bool, &[u8], &str) = match spec.conv {
+        Conv::Signed => (signed < 0, decimal(signed.unsigned_abs(), &mut buf), ""),
+        Conv::Unsigned => (false, decimal(unsigned, &mut buf), ""),
         Conv::Hex => (
             false,
-            format!("{unsigned:x}"),
+            {
+                owned = format!("{unsigned:x}");
+                owned.as_bytes()
+            },
             if spec.flags.alt && unsigned != 0 {
                 "0x"
             } else {
@@ -175,7 +247,10 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
         ),
         Conv::HexUpper => (
             false,
-            format!("{unsigned:X}"),
+            {
+                owned = format!("{unsigned:X}");
+                owned.as_bytes()
+            },
             if spec.flags.alt && unsigned != 0 {
                 "0X"
             } else {
@@ -184,19 +259,29 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
         ),
         Conv::Octal => (
             false,
-            format!("{unsigned:o}"),
+            {
+                owned = format!("{unsigned:o}");
+                owned.as_bytes()
+            },
             if spec.flags.alt && unsigned != 0 {
                 "0"
             } else {
                 ""
             },
         ),
-        Conv::Pointer => (false, format!("{raw:x}"), "0x"),
+        Conv::Pointer => (
+            false,
+            {
+                owned = format!("{raw:x}");
+                owned.as_bytes()
+            },
+            "0x",
+        ),
         Conv::Char => {
             pad(out, spec, &[raw as u8]);
             return;
         }
-        Conv::Str | Conv::Buffer(_) => (signed < 0, signed.unsigned_abs().to_string(), ""),
+        Conv::Str | Conv::Buffer(_) => (signed < 0, decimal(signed.unsigned_abs(), &mut buf), ""),
         Conv::Float(c) => {
             let text = float(signed as f64, c, spec.precision.unwrap_or(6));
             let (neg, body) = match text.strip_prefix('-') {
@@ -216,11 +301,15 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
             return;
         }
     };
-    let digits = match spec.precision {
-        Some(p) if digits.len() < p => format!("{}{digits}", "0".repeat(p - digits.len())),
-        // `%.0d` of zero prints no digits, as in C.
-        Some(0) if digits == "0" => String::new(),
-        _ => digits,
+    // Zeros the precision asks for before the digits; `%.0d` of zero prints no digits, as C.
+    let zeros = match spec.precision {
+        Some(p) if digits.len() < p => p - digits.len(),
+        _ => 0,
+    };
+    let digits = if spec.precision == Some(0) && digits == b"0" {
+        &[][..]
+    } else {
+        digits
     };
     let sign = if negative {
         "-"
@@ -231,15 +320,25 @@ fn format_int(out: &mut Vec<u8>, spec: &Spec, raw: u64, ty: IntType) {
     } else {
         ""
     };
-    let body_len = sign.len() + prefix.len() + digits.len();
+    let body_len = sign.len() + prefix.len() + zeros + digits.len();
     let width = spec.width.unwrap_or(0);
     if spec.flags.zero && !spec.flags.left && spec.precision.is_none() && width > body_len {
         out.extend_from_slice(sign.as_bytes());
         out.extend_from_slice(prefix.as_bytes());
         out.extend(std::iter::repeat_n(b'0', width - body_len));
-        out.extend_from_slice(digits.as_bytes());
+        out.extend_from_slice(digits);
     } else {
-        pad(out, spec, format!("{sign}{prefix}{digits}").as_bytes());
+        let fill = width.saturating_sub(body_len);
+        if !spec.flags.left {
+            out.extend(std::iter::repeat_n(b' ', fill));
+        }
+        out.extend_from_slice(sign.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend(std::iter::repeat_n(b'0', zeros));
+        out.extend_from_slice(digits);
+        if spec.flags.left {
+            out.extend(std::iter::repeat_n(b' ', fill));
+        }
     }
 }
 
@@ -359,5 +458,72 @@ mod tests {
             String::from_utf8(format_printf(&format, &fields, &record, &mut decode)).unwrap(),
             "ab    |    cd|ef"
         );
+    }
+
+    /// Strings formatted straight from the record (the session's way) come out as through
+    /// `decode`, and a string that fills its capacity gets the truncation trailer.
+    #[test]
+    fn strings_from_the_record_match_the_decoded_ones() {
+        let cases: [(&str, &[u8]); 5] = [
+            ("[%s]", b"abc"),
+            ("[%8s|%-8s]", b"abc"),
+            ("[%.2s]", b"abcdef"),
+            ("[%s]", b"\xff\xfeok"),
+            ("[%.7s]", b"abcdefgh"),
+        ];
+        for (f, text) in cases {
+            let format = parse(f.as_bytes()).unwrap();
+            let cap = 8u32;
+            let mut record = vec![0u8; 8];
+            let mut slot = text.to_vec();
+            slot.resize(crate::render::c_str(&slot).len().max(16), 0);
+            record.extend_from_slice(&slot[..16]);
+            let fields: Vec<Field> = (0..2)
+                .map(|_| Field {
+                    offset: 8,
+                    kind: FieldKind::Str(cap),
+                })
+                .collect();
+            let mut fast = Vec::new();
+            format_printf_into(
+                &mut fast,
+                &format,
+                &fields,
+                &record,
+                Some("..."),
+                &mut decode,
+            );
+            let decoded =
+                format_printf(&format, &fields, &record, &mut |kind, bytes| match decode(
+                    kind, bytes,
+                ) {
+                    Scalar::Str(s) if bytes[..cap as usize].iter().all(|&b| b != 0) => {
+                        Scalar::Str(s + "...")
+                    }
+                    v => v,
+                });
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&decoded),
+                "{f}"
+            );
+        }
+        let format = parse(b"%s").unwrap();
+        let mut record = vec![0u8; 8];
+        record.extend_from_slice(b"abcdefgh\0\0\0\0\0\0\0\0");
+        let fields = [Field {
+            offset: 8,
+            kind: FieldKind::Str(8),
+        }];
+        let mut out = Vec::new();
+        format_printf_into(
+            &mut out,
+            &format,
+            &fields,
+            &record,
+            Some("..."),
+            &mut decode,
+        );
+        assert_eq!(out, b"abcdefgh...");
     }
 }

@@ -47,7 +47,11 @@ impl ProbeType for Tracepoint {
         };
         let root = tracefs::root().map_err(tracefs_error)?;
         let wanted: Vec<(String, String)> = if category.contains('*') || event.contains('*') {
-            let all = tracefs::events(root, |c| glob_match(category, c)).map_err(tracefs_error)?;
+            let all = if category.contains('*') {
+                tracefs::events(root, |c| glob_match(category, c)).map_err(tracefs_error)?
+            } else {
+                tracefs::events_of(root, category)
+            };
             let matched: Vec<_> = all
                 .into_iter()
                 .filter(|(c, e)| glob_match(category, c) && glob_match(event, e))

@@ -25,6 +25,9 @@ pub struct Renderer {
     cgroups: cgroups::Cgroups,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in ns: turns an `nsecs` time into a wall-clock one.
     boot_to_wall: i128,
+    /// The text of one printf record, kept from record to record so that formatting one
+    /// allocates nothing.
+    pub line: Vec<u8>,
 }
 
 impl Default for Renderer {
@@ -34,6 +37,7 @@ impl Default for Renderer {
             users: None,
             cgroups: cgroups::Cgroups::default(),
             boot_to_wall: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME),
+            line: Vec::new(),
         }
     }
 }
