@@ -9,11 +9,6 @@ use scry_lang::typed::{Expr, MapId, MapOp, MapValue};
 /// `BPF_NOEXIST`: insert only when the key is new.
 pub(super) const BPF_NOEXIST: i32 = 1;
 
-/// Keys up to this size are built on the stack, while the frame is at most `FRAME_FOR_KEYS`
-/// bytes with them (the rest of the kernel's 512 is left to everything else).
-const KEY_ON_STACK: u32 = 64;
-const FRAME_FOR_KEYS: u32 = 160;
-
 /// Strings up to this size are zeroed with stores; longer ones by copying from `scry_zero`.
 const ZERO_WITH_STORES: u32 = 128;
 
@@ -38,23 +33,12 @@ impl Lowerer<'_> {
             });
         }
         let size: u32 = map.keys.iter().map(|f| f.kind.size()).sum();
-        // Small keys are built on the stack while it has room, so that a program whose maps
-        // have such keys needs no scratch area at all (its lookup is a helper call per event).
-        let key = if size <= KEY_ON_STACK && self.frame + size <= FRAME_FOR_KEYS {
-            Dst {
-                base: Base::Frame,
-                off: i32::from(self.alloc(size)),
-            }
-        } else {
-            Dst {
-                base: Base::Scratch,
-                off: self.scratch_alloc(size),
-            }
-        };
+        let key = self.temporary(size);
         for ((field, e), ty) in map.keys.iter().zip(keys).zip(&map.decl.keys) {
             let at = key.at(field.offset);
-            if !field.kind.is_word() {
-                // Keys compare as bytes: what the value leaves unwritten must be zeros.
+            if !field.kind.is_word() && key.base == Base::Scratch {
+                // Keys compare as bytes: what the value leaves unwritten must be zeros (a
+                // temporary on the stack is zeroed already).
                 self.zero(at, field.kind.size());
             }
             self.write_value(e, ty, at, depth)?;

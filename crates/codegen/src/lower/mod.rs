@@ -251,7 +251,7 @@ impl Dst {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Base {
     /// A pointer held in the temporary at this depth (a ring buffer record).
     Temp(usize),
@@ -464,6 +464,35 @@ impl<'a> Lowerer<'a> {
             .emit(Insn::alu64_imm(Alu::Add, Reg::R2, i32::from(self.zero_key)));
         self.asm
             .emit(Insn::call(crate::insn::Helper::MapLookupElem));
+    }
+
+    /// Memory for a value built now (a map key, a string compared), zeroed: small ones on the
+    /// stack while it has room, so that a program whose values are all small needs no scratch area
+    /// (whose lookup is a helper call on every event); others in the scratch area.
+    fn temporary(&mut self, bytes: u32) -> Dst {
+        /// The largest value put on the stack, and how large the frame may grow with them (the
+        /// rest of the kernel's 512 bytes is left to everything else).
+        const ON_STACK: u32 = 64;
+        const FRAME_FOR_TEMPORARIES: u32 = 160;
+        let bytes = bytes.saturating_add(7) & !7;
+        if bytes <= ON_STACK && self.frame + bytes <= FRAME_FOR_TEMPORARIES {
+            // Zeroed: the verifier refuses reads of stack bytes never written, and a value
+            // may be written shorter than its slot (a string) and then read or copied whole.
+            let off = self.alloc(bytes);
+            for i in 0..bytes as i16 / 8 {
+                self.asm
+                    .emit(Insn::st_imm(Size::DW, Reg::FP, off + i * 8, 0));
+            }
+            Dst {
+                base: Base::Frame,
+                off: i32::from(off),
+            }
+        } else {
+            Dst {
+                base: Base::Scratch,
+                off: self.scratch_alloc(bytes),
+            }
+        }
     }
 
     /// Reserves `bytes` (rounded to 8) of the scratch area; returns their offset.

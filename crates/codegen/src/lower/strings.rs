@@ -1,7 +1,7 @@
 //! Strings: `comm`, `str()`, string fields, literals and variables, each written straight into a
 //! destination buffer (never through registers or extra stack copies).
 
-use super::{Base, CompileError, Dst, Lowerer};
+use super::{CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use scry_lang::typed::{Builtin, Expr, ExprKind};
@@ -148,7 +148,7 @@ impl Lowerer<'_> {
     }
 }
 
-/// Strings compared or measured in place: in their variable's slot, or copied to scratch.
+/// Strings compared or measured in place: in their variable's slot, or copied to a temporary.
 impl Lowerer<'_> {
     /// Where the string value of `e` is in memory: a variable's own slot, or a fresh copy.
     fn materialize(&mut self, e: &Expr, depth: usize) -> Result<(Dst, u32), CompileError> {
@@ -158,10 +158,7 @@ impl Lowerer<'_> {
         if let ExprKind::Var(id) = e.kind {
             return Ok((self.var_dst(id), cap));
         }
-        let dst = Dst {
-            base: Base::Scratch,
-            off: self.scratch_alloc(scry_lang::types::str_slot(cap)),
-        };
+        let dst = self.temporary(scry_lang::types::str_slot(cap));
         self.write_str(e, dst, cap, depth)?;
         Ok((dst, cap))
     }

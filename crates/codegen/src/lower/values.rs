@@ -377,10 +377,7 @@ impl Lowerer<'_> {
         if let Some(at) = self.place(e) {
             return Ok(at);
         }
-        let dst = Dst {
-            base: Base::Scratch,
-            off: self.scratch_alloc(e.ty.size()),
-        };
+        let dst = self.temporary(e.ty.size());
         self.write_value(e, &e.ty, dst, depth)?;
         Ok(dst)
     }
