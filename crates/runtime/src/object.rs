@@ -19,17 +19,13 @@ pub struct Object {
 
 impl Object {
     /// Creates the module's maps; those `pins` share (the REPL's later blocks) are reused when
-    /// pinned already. Returns the object and the names of the maps it pinned.
-    pub fn create(
-        module: &Module,
-        pins: Option<&MapPins>,
-    ) -> Result<(Object, Vec<String>), RuntimeError> {
+    /// pinned already, and pinned when created.
+    pub fn create(module: &Module, pins: Option<&MapPins>) -> Result<Object, RuntimeError> {
         let shared: Vec<&str> = match pins {
             Some(_) => module.shared_maps().map(|m| m.name.as_str()).collect(),
             None => Vec::new(),
         };
         let mut maps = Vec::new();
-        let mut pinned = Vec::new();
         for spec in &module.maps {
             let error = |source: io::Error| RuntimeError::MapCreate {
                 name: spec.name.clone(),
@@ -45,14 +41,13 @@ impl Object {
                     let data = MapData::from_fd(fd).map_err(|e| error(io::Error::other(e)))?;
                     if let Some(path) = &pin {
                         data.pin(path).map_err(|e| error(io::Error::other(e)))?;
-                        pinned.push(spec.name.clone());
                     }
                     data
                 }
             };
             maps.push((spec.name.clone(), Some(wrap(spec.kind, data))));
         }
-        Ok((Object { maps }, pinned))
+        Ok(Object { maps })
     }
 
     /// The map of this kernel name.

@@ -166,8 +166,17 @@ fn load_with(
         put_u32(&mut attr, 108, how.attach_btf_id);
         bpf(BPF_PROG_LOAD, &mut attr)
     };
+    with_log(16 << 20, attempt)
+}
+
+/// `attempt` without a log; when the kernel refuses, again with a log buffer of `size` bytes,
+/// whose text comes with the refusal.
+fn with_log(
+    size: usize,
+    attempt: impl Fn(Option<&mut Vec<u8>>) -> io::Result<OwnedFd>,
+) -> Result<OwnedFd, Refused> {
     attempt(None).or_else(|_| {
-        let mut buf = vec![0u8; 16 << 20];
+        let mut buf = vec![0u8; size];
         attempt(Some(&mut buf)).map_err(|errno| {
             let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
             Refused {
@@ -192,18 +201,9 @@ fn load_btf(blob: &[u8]) -> Result<OwnedFd, Refused> {
         }
         bpf(BPF_BTF_LOAD, &mut attr)
     };
-    attempt(None).or_else(|_| {
-        let mut buf = vec![0u8; 1 << 16];
-        attempt(Some(&mut buf)).map_err(|errno| {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            Refused {
-                errno,
-                log: format!(
-                    "the kernel refused the program's BTF: {}",
-                    String::from_utf8_lossy(&buf[..end])
-                ),
-            }
-        })
+    with_log(1 << 16, attempt).map_err(|r| Refused {
+        log: format!("the kernel refused the program's BTF: {}", r.log),
+        ..r
     })
 }
 

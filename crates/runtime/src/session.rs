@@ -215,7 +215,7 @@ impl Session {
     }
 
     fn load_set(&mut self, module: Module) -> Result<ProbeSet, RuntimeError> {
-        let (mut object, _) = Object::create(&module, self.pins.as_ref())?;
+        let mut object = Object::create(&module, self.pins.as_ref())?;
         let mut skipped = Vec::new();
         let mut programs = Vec::new();
         for prog in &module.programs {

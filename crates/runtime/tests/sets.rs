@@ -40,6 +40,15 @@ struct Blocks {
 }
 
 impl Blocks {
+    /// Blocks whose programs' names start with `prefix`.
+    fn new(prefix: String) -> Blocks {
+        Blocks {
+            maps: Vec::new(),
+            records: 0,
+            prefix,
+        }
+    }
+
     fn add(&mut self, session: &mut Session, text: &str) -> Result<SetId, String> {
         let ast = parse(text).unwrap();
         let typed = check_with_maps(
@@ -101,11 +110,7 @@ fn sets_share_maps_and_detach_alone() {
     }
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let prefix = format!("sets{:x}", std::process::id());
-    let mut blocks = Blocks {
-        maps: Vec::new(),
-        records: 0,
-        prefix: prefix.clone(),
-    };
+    let mut blocks = Blocks::new(prefix.clone());
     let out = Captured::default();
     let mut printer = TextPrinter::new(Box::new(out.clone()), Buffering::Line);
     let mut session = Session::new(Default::default());
@@ -181,11 +186,7 @@ fn detaching_leaves_the_closing_to_whoever_drops_it() {
         return;
     }
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut blocks = Blocks {
-        maps: Vec::new(),
-        records: 0,
-        prefix: format!("det{:x}", std::process::id()),
-    };
+    let mut blocks = Blocks::new(format!("det{:x}", std::process::id()));
     let mut session = Session::new(Default::default());
     session.share_maps().unwrap();
     let base = attachments();
@@ -213,11 +214,7 @@ fn a_detached_set_stops_before_its_events_close() {
         return;
     }
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut blocks = Blocks {
-        maps: Vec::new(),
-        records: 0,
-        prefix: format!("stop{:x}", std::process::id()),
-    };
+    let mut blocks = Blocks::new(format!("stop{:x}", std::process::id()));
     let out = Captured::default();
     let mut printer = TextPrinter::new(Box::new(out.clone()), Buffering::Line);
     let mut session = Session::new(Default::default());
