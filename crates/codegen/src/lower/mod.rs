@@ -297,6 +297,9 @@ pub(crate) struct Lowerer<'a> {
     vars_in_scratch: bool,
     /// `for` bodies that run as callbacks, emitted as subprograms after the program.
     callbacks: Vec<control::Callback>,
+    /// The stack slot `comm` is read into once, at the start, when the probe uses it more
+    /// than once (each read is a helper call).
+    comm_slot: Option<i16>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -322,6 +325,7 @@ impl<'a> Lowerer<'a> {
             base: 0,
             vars_in_scratch: control::has_callbacks(probe),
             callbacks: Vec::new(),
+            comm_slot: None,
         }
     }
 
@@ -356,6 +360,10 @@ impl<'a> Lowerer<'a> {
             self.asm.emit(Insn::alu64_imm(Alu::Rsh, Reg::R0, 32));
             let ret = self.ret;
             self.asm.jmp_imm(Cond::Ne, Reg::R0, pid as i32, ret);
+        }
+        // Read once for every use; not where callbacks run, which have frames of their own.
+        if !self.vars_in_scratch && strings::comm_uses(self.probe) > 1 {
+            self.read_comm_once();
         }
         if let Some(pred) = &self.probe.predicate {
             self.asm.span = pred.span;

@@ -1,17 +1,73 @@
 //! Strings: `comm`, `str()`, string fields, literals and variables, each written straight into a
 //! destination buffer (never through registers or extra stack copies).
 
-use super::{CompileError, Dst, Lowerer};
+use super::{Base, CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use scry_lang::typed::{Builtin, Expr, ExprKind};
+use scry_lang::builtins::COMM_LEN;
+use scry_lang::typed::visit::{walk_expr, walk_probe, Visitor};
+use scry_lang::typed::{Builtin, Expr, ExprKind, Probe};
 use scry_lang::types::Type;
 
 /// The most (haystack start, needle offset) pairs a run-time `strcontains` may have: what the
 /// verifier can walk.
 const MAX_CONTAINS_PAIRS: u64 = 32 * 1024;
 
+/// How many times a probe's predicate and body name `comm`.
+pub(super) fn comm_uses(probe: &Probe) -> usize {
+    struct Count(usize);
+    impl Visitor for Count {
+        fn expr(&mut self, e: &Expr) {
+            if matches!(e.kind, ExprKind::Builtin(Builtin::Comm)) {
+                self.0 += 1;
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut count = Count(0);
+    walk_probe(&mut count, probe);
+    count.0
+}
+
 impl Lowerer<'_> {
+    /// Reads `comm` into a stack slot of its own, where its uses find it.
+    pub(super) fn read_comm_once(&mut self) {
+        let slot = self.alloc(COMM_LEN);
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
+        self.asm
+            .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, COMM_LEN as i32));
+        self.asm.emit(Insn::call(Helper::GetCurrentComm));
+        self.comm_slot = Some(slot);
+    }
+
+    /// Where `comm` already is, when it was read once for the whole program.
+    pub(super) fn comm_read(&self) -> Option<Dst> {
+        self.comm_slot.map(|off| Dst {
+            base: Base::Frame,
+            off: i32::from(off),
+        })
+    }
+
+    /// Copies `comm` from where it was read once to `dst` of capacity `cap`, word by word;
+    /// false (nothing done) when it was not read once, or does not fit whole.
+    fn comm_copied(&mut self, dst: Dst, cap: u32) -> bool {
+        let Some(slot) = self.comm_slot else {
+            return false;
+        };
+        // Stack words must be aligned; other memory is read and written in any alignment.
+        if cap + 1 < COMM_LEN || (dst.base == Base::Frame && dst.off % 8 != 0) {
+            return false;
+        }
+        self.dst_into(dst, Reg::R1);
+        for off in (0..COMM_LEN as i16).step_by(8) {
+            self.asm
+                .emit(Insn::ldx(Size::DW, Reg::R2, Reg::FP, slot + off));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R1, off, Reg::R2));
+        }
+        true
+    }
+
     /// Writes the string value of `e`, NUL-terminated and at most `cap` bytes, to `dst`.
     /// Temporaries from `depth` up are free to use.
     pub(super) fn write_str(
@@ -24,12 +80,11 @@ impl Lowerer<'_> {
         let saved = std::mem::replace(&mut self.asm.span, e.span);
         match &e.kind {
             ExprKind::Str(bytes) => self.write_literal(bytes, dst, cap),
+            ExprKind::Builtin(Builtin::Comm) if self.comm_copied(dst, cap) => {}
             ExprKind::Builtin(Builtin::Comm) => {
                 self.dst_into(dst, Reg::R1);
-                self.asm.emit(Insn::mov64_imm(
-                    Reg::R2,
-                    cap.min(scry_lang::builtins::COMM_LEN) as i32,
-                ));
+                self.asm
+                    .emit(Insn::mov64_imm(Reg::R2, cap.min(COMM_LEN) as i32));
                 self.asm.emit(Insn::call(Helper::GetCurrentComm));
             }
             ExprKind::Var(id) => {
@@ -148,15 +203,20 @@ impl Lowerer<'_> {
     }
 }
 
-/// Strings compared or measured in place: in their variable's slot, or copied to a temporary.
+/// Strings compared or measured in place: in their variable's slot (or `comm`'s, when read
+/// once), or copied to a temporary.
 impl Lowerer<'_> {
-    /// Where the string value of `e` is in memory: a variable's own slot, or a fresh copy.
+    /// Where the string value of `e` is in memory: a variable's own slot, `comm`'s when read
+    /// once, or a fresh copy.
     fn materialize(&mut self, e: &Expr, depth: usize) -> Result<(Dst, u32), CompileError> {
         let Type::Str(cap) = e.ty else {
             return Err(self.unsupported(format!("{} used as a string", e.ty), e.span));
         };
         if let ExprKind::Var(id) = e.kind {
             return Ok((self.var_dst(id), cap));
+        }
+        if let (ExprKind::Builtin(Builtin::Comm), Some(at)) = (&e.kind, self.comm_read()) {
+            return Ok((at, cap));
         }
         let dst = self.temporary(scry_lang::types::str_slot(cap));
         self.write_str(e, dst, cap, depth)?;

@@ -4,7 +4,7 @@
 use super::kernel::read_helper;
 use super::{in_register, Base, CompileError, Dst, Lowerer};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use scry_lang::typed::{Expr, ExprKind};
+use scry_lang::typed::{Builtin, Expr, ExprKind};
 use scry_lang::types::{tuple_offsets, AddrSpace, Formatted, IntType, Type};
 
 impl Lowerer<'_> {
@@ -375,6 +375,9 @@ impl Lowerer<'_> {
     /// Where a memory value is: its place, or a scratch copy made now.
     pub(super) fn in_memory(&mut self, e: &Expr, depth: usize) -> Result<Dst, CompileError> {
         if let Some(at) = self.place(e) {
+            return Ok(at);
+        }
+        if let (ExprKind::Builtin(Builtin::Comm), Some(at)) = (&e.kind, self.comm_read()) {
             return Ok(at);
         }
         let dst = self.temporary(e.ty.size());
