@@ -340,3 +340,84 @@ fn sigint_stops_scry_started_with_sigint_ignored() {
         "{stdout}"
     );
 }
+
+/// A thread pinned to one CPU that runs the functions it is given, one at a time.
+struct Pinned {
+    tid: i32,
+    work: std::sync::mpsc::Sender<fn()>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Pinned {
+    fn on(cpu: usize) -> Pinned {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (work, work_rx) = std::sync::mpsc::channel::<fn()>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: a zeroed cpu_set_t with one CPU set, for this thread; gettid has no
+            // preconditions.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                tid_tx.send(libc::gettid()).unwrap();
+            }
+            while let Ok(f) = work_rx.recv() {
+                f();
+                let _ = done_tx.send(());
+            }
+        });
+        Pinned {
+            tid: tid_rx.recv().unwrap(),
+            work,
+            done,
+        }
+    }
+
+    fn run(&self, f: fn()) {
+        self.work.send(f).unwrap();
+        self.done.recv().unwrap();
+    }
+}
+
+/// Maps without keys are kept in one-entry per-CPU arrays: the CPUs' shares add up, `clear()`
+/// empties them, and one never set is not printed at exit (`print()` shows its zero).
+#[test]
+fn keyless_aggregations_add_up_across_cpus_and_clear() {
+    if !kernel() {
+        return;
+    }
+    fn getppid_thrice() {
+        for _ in 0..3 {
+            // SAFETY: no preconditions.
+            unsafe { libc::getppid() };
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (a, b) = (Pinned::on(0), Pinned::on(cpus - 1));
+    let script = format!(
+        r#"tracepoint:syscalls:sys_enter_getppid /tid == {a} || tid == {b}/ {{ @c = count(); @h = hist(5); }}
+        tracepoint:syscalls:sys_enter_getppid /tid == {a}/ {{ @gone = max(1); }}
+        tracepoint:syscalls:sys_enter_getppid /0/ {{ @unset = count(); }}
+        tracepoint:syscalls:sys_enter_getpgid /tid == {a}/ {{ clear(@c); clear(@gone); print(@unset); printf("cleared\n"); }}"#,
+        a = a.tid,
+        b = b.tid
+    );
+    let mut scry = Running::start(&["-e", &script]);
+    scry.wait_attached();
+    a.run(getppid_thrice);
+    b.run(getppid_thrice);
+    a.run(|| {
+        // SAFETY: no preconditions.
+        unsafe { libc::getpgid(0) };
+    });
+    scry.wait_line(|l| l == "cleared");
+    b.run(getppid_thrice);
+    scry.interrupt();
+    let out = scry.out_lines.join("\n");
+    // Both CPUs' shares: 6 before the clear, 3 after; `@gone` was set only before it.
+    assert!(out.contains("@unset: 0\n"), "{out}");
+    assert!(out.contains("\n@c: 3"), "{out}");
+    assert!(out.contains("[4, 8)                 9 |"), "{out}");
+    assert!(!out.contains("@gone"), "{out}");
+}

@@ -6,7 +6,7 @@ use crate::bpf_map::{map_data, possible_cpus, RawMap};
 use crate::object::Object;
 use crate::output::value::{DumpKind, Entries, Histogram, Label, MapDump, Scalar, Value};
 use crate::render::Renderer;
-use scry_codegen::module::{AggregateLayout, FieldKind, UserMap, ValueLayout};
+use scry_codegen::module::{AggregateLayout, FieldKind, MapKind, UserMap, ValueLayout};
 use scry_codegen::Module;
 use scry_lang::typed::{Aggregate, LinearBuckets, MapValue};
 use std::cmp::Ordering;
@@ -22,11 +22,21 @@ fn raw(object: &Object, module: &Module, map: &UserMap) -> Option<RawMap> {
     ))
 }
 
-/// Removes every key of the map.
+/// Whether the map is a one-entry array (`MapKind::PerCpuArray`), whose value is all zeros
+/// until it is first set: its entry is always there, and "no value" is those zeros.
+fn in_array(module: &Module, map: &UserMap) -> bool {
+    module.maps[map.map.0].kind == MapKind::PerCpuArray
+}
+
+/// Removes every key of the map (an array's value goes back to zeros).
 pub fn clear(object: &Object, module: &Module, map: &UserMap) {
     let Some(m) = raw(object, module, map) else {
         return;
     };
+    if in_array(module, map) {
+        let _ = m.update(&[0; 4], &vec![0u8; m.value_size]);
+        return;
+    }
     for k in m.keys() {
         let _ = m.delete(&k);
     }
@@ -80,10 +90,14 @@ pub fn dump(
             other => combine(other, &per_cpu, &module.str_trailer),
         }
     };
+    let array = in_array(module, map);
     for key in m.keys() {
         let Some(bytes) = m.lookup(&key) else {
             continue;
         };
+        if array && bytes.iter().all(|&b| b == 0) {
+            continue;
+        }
         let combined = value_of(render, &bytes);
         let fields = map
             .keys

@@ -8,11 +8,74 @@ use super::maps::BPF_NOEXIST;
 use super::{CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
-use crate::module::{AggregateLayout, Module, UserMap, ValueLayout};
-use scry_lang::typed::{Expr, LinearBuckets, MapId};
+use crate::module::{AggregateLayout, MapKind, Module, UserMap, ValueLayout};
+use scry_lang::typed::visit::{walk_expr, walk_probe, walk_stmt, Visitor};
+use scry_lang::typed::{
+    Aggregate, Expr, ExprKind, LinearBuckets, MapId, MapOp, MapValue, Program, Stmt, StmtKind,
+};
 
 /// `EEXIST`: the key is already in the map.
 const EEXIST: i32 = 17;
+
+/// Per map of `program`: whether it is kept in a one-entry per-CPU array instead of a hash,
+/// whose lookup the kernel inlines, with nothing to insert. That is a map without keys of an
+/// aggregation whose value is all zeros until it first aggregates (what userspace takes for
+/// "no value yet"): not `sum()`, which may add zeros; and only where nothing needs the entry
+/// to be absent or present on its own: no `delete`, `has_key`, `find`, `for` or `zero()`.
+pub(super) fn in_arrays(program: &Program) -> Vec<bool> {
+    struct Uses(Vec<bool>);
+    impl Visitor for Uses {
+        fn stmt(&mut self, s: &Stmt) {
+            if let StmtKind::Delete { map, .. }
+            | StmtKind::ForMap { map, .. }
+            | StmtKind::MapOp {
+                map,
+                op: MapOp::Zero,
+            } = &s.kind
+            {
+                self.0[map.0] = true;
+            }
+            walk_stmt(self, s);
+        }
+        fn expr(&mut self, e: &Expr) {
+            if let ExprKind::HasKey { map, .. }
+            | ExprKind::Find { map, .. }
+            | ExprKind::Delete { map, .. } = &e.kind
+            {
+                self.0[map.0] = true;
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut uses = Uses(vec![false; program.maps.len()]);
+    for probe in &program.probes {
+        walk_probe(&mut uses, probe);
+    }
+    program
+        .maps
+        .iter()
+        .zip(uses.0)
+        .map(|(decl, used)| {
+            let zero_until_set = matches!(
+                decl.value,
+                MapValue::Aggregate(
+                    Aggregate::Count
+                        | Aggregate::Min
+                        | Aggregate::Max
+                        | Aggregate::Avg
+                        | Aggregate::Stats
+                        | Aggregate::Hist { .. }
+                        | Aggregate::Lhist(_)
+                )
+            );
+            decl.keys.is_empty()
+                && zero_until_set
+                && !used
+                && !decl.counted
+                && decl.storage.is_none()
+        })
+        .collect()
+}
 
 impl Lowerer<'_> {
     pub(super) fn aggregate(
@@ -77,6 +140,11 @@ impl Lowerer<'_> {
     fn value_slot(&mut self, map: &UserMap, key: Dst, skip: Label) {
         let found = self.asm.new_label();
         self.lookup(map, key);
+        if self.module.maps[map.map.0].kind == MapKind::PerCpuArray {
+            // The one entry is always there; the check is for the verifier.
+            self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, skip);
+            return;
+        }
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, found);
         let zero = &mut self.module.maps[Module::ZERO.0];
         zero.value_size = zero.value_size.max(map.value.size());

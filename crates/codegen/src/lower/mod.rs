@@ -175,23 +175,39 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
         first_record: options.first_record,
     };
     let mut next_counter = 0;
+    // A session's later modules may use its maps in other ways: they stay hashes there.
+    let in_arrays = if options.shared {
+        vec![false; program.maps.len()]
+    } else {
+        aggregations::in_arrays(program)
+    };
     for (index, decl) in program.maps.iter().enumerate() {
         let keys = crate::module::fields(&mut module, &decl.keys);
         let key_size: u32 = keys.iter().map(|f| f.kind.size()).sum();
         let value = module.value_layout(&decl.value);
         let lru = decl.storage.is_some_and(|s| s.lru);
         let kind = match (decl.value.is_aggregation(), lru) {
+            _ if in_arrays[index] => MapKind::PerCpuArray,
             (true, false) => MapKind::PerCpuHash,
             (true, true) => MapKind::LruPerCpuHash,
             (false, false) => MapKind::Hash,
             (false, true) => MapKind::LruHash,
         };
+        let (key_size, max_entries) = if in_arrays[index] {
+            // Index 0 (the zero key slot's first 4 bytes).
+            (4, 1)
+        } else {
+            (
+                key_size.max(8),
+                decl.storage.map_or(options.max_map_keys, |s| s.max_entries),
+            )
+        };
         module.maps.push(MapSpec {
             name: kernel_map_name(index, &decl.name),
             kind,
-            key_size: key_size.max(8),
+            key_size,
             value_size: value.size(),
-            max_entries: decl.storage.map_or(options.max_map_keys, |s| s.max_entries),
+            max_entries,
         });
         let counter = if options.shared {
             // Within the slots: a session of more maps than that has no `len()` past them.
