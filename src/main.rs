@@ -145,7 +145,13 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             &source,
         ));
     }
-    let options = compile_options(cli, &config);
+    let options = CompileOptions {
+        // Asked of the kernel (a program load) only when it matters.
+        comm_from_task: scry_codegen::reads_comm(&typed)
+            && privileges::can_trace()
+            && scry_runtime::features::comm_from_task(),
+        ..compile_options(cli, &config)
+    };
     let mut module = compile(&typed, &options).map_err(|e| Failure::compile(e, &file, &source))?;
     module.locate(|span| scry_lang::diagnostic::Location::of(&file, &source, span));
     check_limits(&module, &config)?;

@@ -28,6 +28,7 @@ fn golden_disassembly_loads_into_the_kernel() {
     paths.sort();
     assert!(paths.len() >= 8);
     let mut failures = Vec::new();
+    let mut with_task_comm = 0;
     for path in paths {
         let source = std::fs::read_to_string(&path).unwrap();
         let ast = parse(&source).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
@@ -54,6 +55,37 @@ fn golden_disassembly_loads_into_the_kernel() {
         drop(ebpf);
         let session = Session::load(module).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         drop(session);
+        // Where the kernel relocates `task_struct.comm`, `comm` is read from the task: that
+        // loads too, by scry's loader and (its CO-RE relocation applied) by aya's.
+        if scry_codegen::reads_comm(&typed) && scry_runtime::features::comm_from_task() {
+            let module = compile(
+                &typed,
+                &CompileOptions {
+                    comm_from_task: true,
+                    ..options.clone()
+                },
+            )
+            .unwrap();
+            assert!(module.programs.iter().any(|p| !p.kernel_fields.is_empty()));
+            let object = elf::write(&module).unwrap();
+            let ebpf = aya::EbpfLoader::new()
+                .load(&object)
+                .unwrap_or_else(|e| panic!("{}: the ELF object: {e}", path.display()));
+            drop(ebpf);
+            let session =
+                Session::load(module).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            drop(session);
+            with_task_comm += 1;
+        }
+    }
+    // The strings, count_and_hist and execsnoop scripts read comm; kernels from 5.17 on
+    // relocate it.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut version = release
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    if (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (5, 17) {
+        assert!(with_task_comm >= 3, "{with_task_comm} on {release}");
     }
     common::assert_no_programs_left(std::process::id());
     assert!(

@@ -309,6 +309,8 @@ impl Repl {
         }
         let options = CompileOptions {
             first_record: self.records,
+            comm_from_task: scry_codegen::reads_comm(&typed)
+                && scry_runtime::features::comm_from_task(),
             ..self.compile_options.clone()
         };
         let mut module = match compile(&typed, &options) {

@@ -1,8 +1,9 @@
 //! An instruction buffer with labels: emits instructions tagged with the source span being
-//! lowered, resolves forward and backward jumps, and records which slots load a map.
+//! lowered, resolves forward and backward jumps, and records which slots load a map or take
+//! a kernel field's offset.
 
-use crate::insn::{Cond, Insn, Reg};
-use crate::module::MapId;
+use crate::insn::{Alu, Cond, Insn, Reg};
+use crate::module::{KernelField, MapId};
 use scry_lang::ast::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,18 +20,22 @@ pub struct Asm {
     /// `ld_func` slots and the subprogram each loads.
     func_fixups: Vec<(usize, Label)>,
     map_loads: Vec<(usize, MapId)>,
+    /// `kernel_field` slots and the field whose offset the kernel writes into each.
+    kernel_fields: Vec<(usize, KernelField)>,
     /// The first place an instruction's offset did not fit its 16 bits.
     offset_overflow: Option<Span>,
 }
 
-/// What a finished buffer yields: the instructions, the span of each, the map loads, and the
-/// `ld_func` slots with the slot of the subprogram each loads.
-pub type Assembled = (
-    Vec<Insn>,
-    Vec<Span>,
-    Vec<(usize, MapId)>,
-    Vec<(usize, usize)>,
-);
+/// What a finished buffer yields.
+pub struct Assembled {
+    pub insns: Vec<Insn>,
+    /// The span of each instruction.
+    pub spans: Vec<Span>,
+    pub map_loads: Vec<(usize, MapId)>,
+    /// `ld_func` slots with the slot of the subprogram each loads.
+    pub func_loads: Vec<(usize, usize)>,
+    pub kernel_fields: Vec<(usize, KernelField)>,
+}
 
 /// What cannot be encoded: a jump, or a memory offset, beyond the 16-bit offset field.
 #[derive(Debug)]
@@ -78,6 +83,12 @@ impl Asm {
         self.func_fixups.push((self.insns.len(), label));
         self.emit_all(Insn::ld_func(dst, 0));
     }
+    /// `ptr += offsetof(field)`, for `ptr` pointing to the field's struct: the kernel writes
+    /// the offset its own types give when it loads the program (a CO-RE relocation).
+    pub fn kernel_field(&mut self, ptr: Reg, field: KernelField) {
+        self.kernel_fields.push((self.insns.len(), field));
+        self.emit(Insn::alu64_imm(Alu::Add, ptr, 0));
+    }
     /// `off` as an instruction's 16-bit memory offset. One that does not fit is reported by
     /// `finish`, located at the code being lowered; 0 stands in for it meanwhile.
     pub fn off16(&mut self, off: impl TryInto<i16>) -> i16 {
@@ -117,6 +128,10 @@ impl Asm {
         for (at, _) in self.map_loads.iter_mut() {
             *at = moved(*at);
         }
+        self.kernel_fields.retain(|(at, _)| !range.contains(at));
+        for (at, _) in self.kernel_fields.iter_mut() {
+            *at = moved(*at);
+        }
     }
 
     /// `dst = value`, in one slot when the value fits a sign-extended 32-bit immediate.
@@ -144,6 +159,12 @@ impl Asm {
             self.insns[at].imm = (target as i64 - at as i64 - 1) as i32;
             func_loads.push((at, target));
         }
-        Ok((self.insns, self.spans, self.map_loads, func_loads))
+        Ok(Assembled {
+            insns: self.insns,
+            spans: self.spans,
+            map_loads: self.map_loads,
+            func_loads,
+            kernel_fields: self.kernel_fields,
+        })
     }
 }

@@ -6,7 +6,10 @@
 //! Subprograms (`for` loop callbacks) go to `.text`, one symbol each, referenced by relocations
 //! on the `ld_func` instructions; the loader links them into their program. The kernel wants
 //! BTF function info for programs with callbacks, so then the object also carries `.BTF` (a
-//! function type per program and subprogram) and `.BTF.ext` (where each function starts).
+//! function type per program and subprogram) and `.BTF.ext` (where each function starts). A
+//! program that reads a kernel struct's field directly (`KernelField`) has, in `.BTF`, a
+//! local type of the struct with that one member and, in `.BTF.ext`, a CO-RE relocation that
+//! has the loader put in the running kernel's offset.
 
 use crate::insn::encode;
 use crate::module::{MapKind, Module, Program};
@@ -93,6 +96,7 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
 
     let mut text: Option<SectionId> = None;
     let mut funcs = btf::Functions::default();
+    let mut with_fields = false;
     for program in &module.programs {
         let section_name = section_name(program);
         let section = obj.add_section(
@@ -154,6 +158,16 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
                     .iter()
                     .map(|(slot, sub)| (*slot, sub_symbols[*sub])),
             );
+        for &(slot, field) in &program.kernel_fields {
+            let (in_section, offset) = locate(slot);
+            let name = if in_section == section {
+                section_name.as_str()
+            } else {
+                ".text"
+            };
+            funcs.field(name, offset as u32, field);
+            with_fields = true;
+        }
         for (slot, target) in loads {
             let (section, offset) = locate(slot);
             obj.add_relocation(
@@ -169,7 +183,7 @@ pub fn write(module: &Module) -> Result<Vec<u8>, ElfError> {
             )?;
         }
     }
-    if text.is_some() {
+    if text.is_some() || with_fields {
         let (types, ext) = funcs.encode();
         let btf = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
         obj.append_section_data(btf, &types, 4);
@@ -185,6 +199,20 @@ pub struct ProgramBtf {
     pub blob: Vec<u8>,
     /// Where each function starts, as `BPF_PROG_LOAD`'s `func_info` takes it.
     pub func_info: Vec<FuncInfo>,
+    /// The kernel fields whose offsets the kernel writes in, as `BPF_PROG_LOAD`'s
+    /// `core_relos` takes them.
+    pub core_relos: Vec<CoreRelo>,
+}
+
+/// One `struct bpf_core_relo`: the instruction (its byte offset), the local type, the access
+/// string (`0:N`: member N of that type) and the kind of relocation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreRelo {
+    pub insn_off: u32,
+    pub type_id: u32,
+    pub access_str_off: u32,
+    pub kind: u32,
 }
 
 /// One `struct bpf_func_info`: a function's first instruction and its type id in the BTF.
@@ -195,18 +223,39 @@ pub struct FuncInfo {
     pub type_id: u32,
 }
 
-/// The BTF a program with callbacks is loaded with; `None` for a program without callbacks.
+/// The BTF a program with callbacks or kernel fields is loaded with; `None` for a program
+/// with neither.
 pub fn program_btf(program: &Program) -> Option<ProgramBtf> {
-    if program.subprograms.is_empty() {
+    code_btf(
+        &section_name(program),
+        &program.name,
+        &program.subprograms,
+        &program.kernel_fields,
+    )
+}
+
+/// The BTF for code named `name` in `section`, whose subprograms start at these slots and whose
+/// `kernel_fields` slots take a kernel field's offset; `None` when it has neither.
+pub fn code_btf(
+    section: &str,
+    name: &str,
+    subprograms: &[usize],
+    kernel_fields: &[(usize, crate::module::KernelField)],
+) -> Option<ProgramBtf> {
+    if subprograms.is_empty() && kernel_fields.is_empty() {
         return None;
     }
     let mut funcs = btf::Functions::default();
-    funcs.main(&section_name(program), &program.name);
-    for (i, &start) in program.subprograms.iter().enumerate() {
-        funcs.callback(start as u64 * 8, &program.subprogram_name(i));
+    funcs.main(section, name);
+    for (i, &start) in subprograms.iter().enumerate() {
+        funcs.callback(start as u64 * 8, &crate::module::subprogram_name(name, i));
     }
-    let (blob, sections) = funcs.types();
-    let func_info = sections
+    for &(slot, field) in kernel_fields {
+        funcs.field(section, slot as u32 * 8, field);
+    }
+    let types = funcs.types();
+    let func_info = types
+        .functions
         .into_iter()
         .flat_map(|(_, records)| records)
         .map(|(byte_offset, type_id)| FuncInfo {
@@ -214,15 +263,33 @@ pub fn program_btf(program: &Program) -> Option<ProgramBtf> {
             type_id,
         })
         .collect();
-    Some(ProgramBtf { blob, func_info })
+    let core_relos = types
+        .relocations
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .collect();
+    Some(ProgramBtf {
+        blob: types.blob,
+        func_info,
+        core_relos,
+    })
 }
 
 /// The BTF the kernel needs to load programs with callbacks: a function type for each program
 /// and each subprogram, and where each starts.
 mod btf {
+    use super::CoreRelo;
+    use crate::module::KernelField;
+
     const MAGIC: u16 = 0xeb9f;
     const KIND_INT: u32 = 1;
     const KIND_PTR: u32 = 2;
+    const KIND_ARRAY: u32 = 3;
+    const KIND_STRUCT: u32 = 4;
+    /// `BPF_CORE_FIELD_BYTE_OFFSET`.
+    const FIELD_BYTE_OFFSET: u32 = 0;
+    /// `BTF_INT_SIGNED`, in an int type's encoding bits.
+    const INT_SIGNED: u32 = 1;
     const KIND_FUNC: u32 = 12;
     const KIND_FUNC_PROTO: u32 = 13;
     const LINKAGE_STATIC: u32 = 0;
@@ -236,12 +303,24 @@ mod btf {
     /// A section's name (its string offset) and the (byte offset, type id) of each function.
     pub type SectionFunctions = (u32, Vec<(u32, u32)>);
 
+    /// The BTF blob, and per section (by its name's string offset) its functions and its
+    /// kernel field relocations.
+    pub struct Types {
+        pub blob: Vec<u8>,
+        /// The programs' sections first, `.text` last.
+        pub functions: Vec<SectionFunctions>,
+        pub relocations: Vec<(u32, Vec<CoreRelo>)>,
+    }
+
     #[derive(Default)]
     pub struct Functions {
         /// Per program section: its name and the program's function name.
         mains: Vec<(String, String)>,
         /// Subprograms in `.text`: their byte offset and name.
         callbacks: Vec<(u64, String)>,
+        /// Instructions that take a kernel field's offset: their section, byte offset in it,
+        /// and the field.
+        fields: Vec<(String, u32, KernelField)>,
     }
 
     struct Strings(Vec<u8>);
@@ -274,33 +353,50 @@ mod btf {
             self.callbacks.push((offset, name.to_string()));
         }
 
+        pub fn field(&mut self, section: &str, offset: u32, field: KernelField) {
+            self.fields.push((section.to_string(), offset, field));
+        }
+
         /// The `.BTF` and `.BTF.ext` sections.
         pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
-            let (btf, sections) = self.types();
-            // func_info: a record size, then per section its name, count and (byte offset,
-            // type id) records.
+            let types = self.types();
+            // func_info and core_relo: a record size, then per section its name, count and
+            // records.
             let mut func_info = Vec::new();
             words(&mut func_info, &[8]);
-            for (sec, records) in &sections {
+            for (sec, records) in &types.functions {
                 words(&mut func_info, &[*sec, records.len() as u32]);
                 for (off, id) in records {
                     words(&mut func_info, &[*off, *id]);
                 }
             }
+            let mut core_relo = Vec::new();
+            if !types.relocations.is_empty() {
+                words(&mut core_relo, &[16]);
+                for (sec, records) in &types.relocations {
+                    words(&mut core_relo, &[*sec, records.len() as u32]);
+                    for r in records {
+                        words(
+                            &mut core_relo,
+                            &[r.insn_off, r.type_id, r.access_str_off, r.kind],
+                        );
+                    }
+                }
+            }
+            // Header: magic, version, flags, hdr_len, then (offset, length) of func_info,
+            // line_info and core_relo, offsets from the end of the header.
             let mut ext = Vec::new();
             ext.extend_from_slice(&MAGIC.to_le_bytes());
             ext.extend_from_slice(&[1, 0]);
-            words(
-                &mut ext,
-                &[24, 0, func_info.len() as u32, func_info.len() as u32, 0],
-            );
+            let (fi, cr) = (func_info.len() as u32, core_relo.len() as u32);
+            words(&mut ext, &[32, 0, fi, fi, 0, fi, cr]);
             ext.extend_from_slice(&func_info);
-            (btf, ext)
+            ext.extend_from_slice(&core_relo);
+            (types.blob, ext)
         }
 
-        /// The BTF blob, and per section (by its name's string offset) the (byte offset, type
-        /// id) of each function in it: the programs' sections first, `.text` last.
-        pub fn types(&self) -> (Vec<u8>, Vec<SectionFunctions>) {
+        /// The BTF: function types, and the local types of the kernel fields.
+        pub fn types(&self) -> Types {
             let mut strings = Strings(vec![0]);
             let mut types = Vec::new();
             // 1: int; 2: void *; 3: int (void *ctx); 4: int (void *map, *key, *value, *ctx).
@@ -345,6 +441,47 @@ mod btf {
             }
             sections.push((text, records));
 
+            // Per kernel field: `char`, `char[N]` and a struct of the kernel's name with one
+            // member, all the kernel matches by name (member 0 of the struct: `0:0`).
+            let mut relocations: Vec<(u32, Vec<CoreRelo>)> = Vec::new();
+            let mut local: Vec<(KernelField, u32)> = Vec::new();
+            let access = (!self.fields.is_empty()).then(|| strings.add("0:0"));
+            for (section, offset, field) in &self.fields {
+                let type_id = match local.iter().find(|(f, _)| f == field) {
+                    Some((_, id)) => *id,
+                    None => {
+                        let (record, member, len) = field.describe();
+                        let char_name = strings.add("char");
+                        words(
+                            &mut types,
+                            &[char_name, info(KIND_INT, 0), 1, (INT_SIGNED << 24) | 8],
+                        );
+                        words(&mut types, &[0, info(KIND_ARRAY, 0), 0]);
+                        words(&mut types, &[next_id, INT, len]);
+                        let record = strings.add(record);
+                        let member = strings.add(member);
+                        words(&mut types, &[record, info(KIND_STRUCT, 1), len]);
+                        words(&mut types, &[member, next_id + 1, 0]);
+                        next_id += 3;
+                        local.push((*field, next_id - 1));
+                        next_id - 1
+                    }
+                };
+                let sec = strings.add(section);
+                let relo = CoreRelo {
+                    insn_off: *offset,
+                    type_id,
+                    access_str_off: access.unwrap_or(0),
+                    kind: FIELD_BYTE_OFFSET,
+                };
+                match relocations.iter_mut().find(|(s, _)| {
+                    strings.0[*s as usize..].split(|&b| b == 0).next() == Some(section.as_bytes())
+                }) {
+                    Some((_, records)) => records.push(relo),
+                    None => relocations.push((sec, vec![relo])),
+                }
+            }
+
             let mut btf = Vec::new();
             btf.extend_from_slice(&MAGIC.to_le_bytes());
             btf.extend_from_slice(&[1, 0]);
@@ -360,7 +497,11 @@ mod btf {
             );
             btf.extend_from_slice(&types);
             btf.extend_from_slice(&strings.0);
-            (btf, sections)
+            Types {
+                blob: btf,
+                functions: sections,
+                relocations,
+            }
         }
     }
 }

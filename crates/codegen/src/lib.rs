@@ -12,5 +12,5 @@ pub mod insn;
 pub mod lower;
 pub mod module;
 
-pub use lower::{compile, CompileError, CompileOptions};
+pub use lower::{compile, reads_comm, CompileError, CompileOptions};
 pub use module::Module;

@@ -238,18 +238,44 @@ pub struct Program {
     pub subprograms: Vec<usize>,
     /// `ld_func` slots and the index (in `subprograms`) of the subprogram each loads.
     pub func_loads: Vec<(usize, usize)>,
+    /// Slots (`ptr += 0`) that the kernel makes add a field's offset in its own types.
+    pub kernel_fields: Vec<(usize, KernelField)>,
     /// The attach point as written.
     pub attach_span: Span,
+}
+
+/// The ELF symbol of subprogram `index` of program `program`.
+pub fn subprogram_name(program: &str, index: usize) -> String {
+    format!("{program}_cb{index}")
+}
+
+/// A field of a kernel struct that programs read directly, at the offset the running kernel's
+/// BTF gives it (the kernel relocates the program when it loads it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelField {
+    /// `task_struct.comm`, `char[16]`.
+    TaskComm,
+}
+
+impl KernelField {
+    /// The struct, the member, and the member's type as an array of `char` of this length.
+    pub fn describe(self) -> (&'static str, &'static str, u32) {
+        match self {
+            KernelField::TaskComm => ("task_struct", "comm", scry_lang::builtins::COMM_LEN),
+        }
+    }
 }
 
 impl Program {
     /// The name of subprogram `index`: its ELF symbol.
     pub fn subprogram_name(&self, index: usize) -> String {
-        format!("{}_cb{index}", self.name)
+        subprogram_name(&self.name, index)
     }
 
+    /// The instructions as text, with map names, and with the kernel field whose offset each
+    /// `kernel_fields` slot takes.
     pub fn disassemble(&self, maps: &[MapSpec]) -> String {
-        disassemble(&self.insns, |slot| {
+        let text = disassemble(&self.insns, |slot| {
             self.map_loads
                 .iter()
                 .find(|(s, _)| *s == slot)
@@ -257,7 +283,22 @@ impl Program {
                     MapKind::Globals => format!("{}.value", maps[m.0].name),
                     _ => maps[m.0].name.clone(),
                 })
-        })
+        });
+        if self.kernel_fields.is_empty() {
+            return text;
+        }
+        text.lines()
+            .map(|line| {
+                let slot = line.split(':').next().and_then(|n| n.trim().parse().ok());
+                match self.kernel_fields.iter().find(|(s, _)| Some(*s) == slot) {
+                    Some((_, field)) => {
+                        let (record, member, _) = field.describe();
+                        format!("{line} (offsetof({record}, {member}))\n")
+                    }
+                    None => format!("{line}\n"),
+                }
+            })
+            .collect()
     }
 
     /// The source span of the instruction at `slot`, if any.

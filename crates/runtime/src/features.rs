@@ -3,7 +3,8 @@
 
 use crate::btf;
 use crate::raw_prog::{self, LoadAs};
-use scry_codegen::insn::{encode, Helper, Insn, Reg};
+use scry_codegen::insn::{encode, Alu, Helper, Insn, Reg, Size};
+use scry_codegen::module::KernelField;
 use std::path::Path;
 
 /// One facility and whether the kernel offers it.
@@ -95,6 +96,29 @@ pub(crate) fn pmu(name: &str) -> bool {
     Path::new("/sys/bus/event_source/devices")
         .join(name)
         .exists()
+}
+
+/// Whether programs read `comm` from the current task directly: `bpf_get_current_task_btf`
+/// (Linux 5.11) and the kernel's own relocation of `task_struct.comm` (5.17), tried on a
+/// tracepoint program.
+pub fn comm_from_task() -> bool {
+    static YES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *YES.get_or_init(|| {
+        let code = encode(&[
+            Insn::call(Helper::GetCurrentTaskBtf),
+            Insn::alu64_imm(Alu::Add, Reg::R0, 0),
+            Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0),
+            Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8),
+            Insn::mov64_imm(Reg::R0, 0),
+            Insn::exit(),
+        ]);
+        raw_prog::load_with_fields(
+            LoadAs::new(raw_prog::BPF_PROG_TYPE_TRACEPOINT),
+            &code,
+            &[(1, KernelField::TaskComm)],
+        )
+        .is_ok()
+    })
 }
 
 /// Whether the kernel loads trampoline programs (fentry on `vfs_read`).

@@ -118,6 +118,8 @@ pub struct Refused {
 struct FuncInfo<'a> {
     btf: BorrowedFd<'a>,
     records: &'a [scry_codegen::elf::FuncInfo],
+    /// Kernel field offsets for the kernel to write in (CO-RE relocations against its BTF).
+    relocations: &'a [scry_codegen::elf::CoreRelo],
 }
 
 /// Loads encoded instructions as a program loaded `how`. When the kernel refuses them, they
@@ -143,28 +145,45 @@ fn load_with(
         // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
         // log_size, log_buf, kern_version, prog_flags, prog_name[16], prog_ifindex,
         // expected_attach_type, prog_btf_fd, func_info_rec_size, func_info, func_info_cnt,
-        // line_info_rec_size, line_info, line_info_cnt, attach_btf_id.
-        let mut attr = [0u8; 112];
-        put_u32(&mut attr, 0, how.prog_type);
-        put_u32(&mut attr, 4, (code.len() / 8) as u32);
-        put_u64(&mut attr, 8, code.as_ptr() as u64);
-        put_u64(&mut attr, 16, license.as_ptr() as u64);
+        // line_info_rec_size, line_info, line_info_cnt, attach_btf_id, attach_prog_fd,
+        // core_relo_cnt, fd_array, core_relos, core_relo_rec_size. A kernel older than the
+        // fields it is given refuses them (E2BIG), so they are there only when used.
+        let relocations = funcs.as_ref().map_or(&[][..], |f| f.relocations);
+        let mut full = [0u8; 144];
+        let attr = if relocations.is_empty() {
+            &mut full[..112]
+        } else {
+            &mut full[..]
+        };
+        put_u32(attr, 0, how.prog_type);
+        put_u32(attr, 4, (code.len() / 8) as u32);
+        put_u64(attr, 8, code.as_ptr() as u64);
+        put_u64(attr, 16, license.as_ptr() as u64);
         if let Some(buf) = log {
-            put_u32(&mut attr, 24, 1);
-            put_u32(&mut attr, 28, buf.len() as u32);
-            put_u64(&mut attr, 32, buf.as_mut_ptr() as u64);
+            put_u32(attr, 24, 1);
+            put_u32(attr, 28, buf.len() as u32);
+            put_u64(attr, 32, buf.as_mut_ptr() as u64);
         }
         let kernel_name = object_name(name);
         attr[48..48 + kernel_name.len()].copy_from_slice(&kernel_name);
-        put_u32(&mut attr, 68, how.attach_type);
+        put_u32(attr, 68, how.attach_type);
         if let Some(f) = &funcs {
-            put_u32(&mut attr, 72, f.btf.as_raw_fd() as u32);
-            put_u32(&mut attr, 76, 8);
-            put_u64(&mut attr, 80, f.records.as_ptr() as u64);
-            put_u32(&mut attr, 88, f.records.len() as u32);
+            put_u32(attr, 72, f.btf.as_raw_fd() as u32);
+            put_u32(attr, 76, 8);
+            put_u64(attr, 80, f.records.as_ptr() as u64);
+            put_u32(attr, 88, f.records.len() as u32);
         }
-        put_u32(&mut attr, 108, how.attach_btf_id);
-        bpf(BPF_PROG_LOAD, &mut attr)
+        put_u32(attr, 108, how.attach_btf_id);
+        if !relocations.is_empty() {
+            put_u32(attr, 116, relocations.len() as u32);
+            put_u64(attr, 128, relocations.as_ptr() as u64);
+            put_u32(
+                attr,
+                136,
+                std::mem::size_of::<scry_codegen::elf::CoreRelo>() as u32,
+            );
+        }
+        bpf(BPF_PROG_LOAD, attr)
     };
     with_log(16 << 20, attempt)
 }
@@ -241,15 +260,43 @@ pub fn load(
         let imm = start as i32 - slot as i32 - 1;
         code[at + 4..at + 8].copy_from_slice(&imm.to_ne_bytes());
     }
-    match scry_codegen::elf::program_btf(prog) {
-        None => load_with(how, &prog.name, &code, license, None),
+    load_with_btf(
+        how,
+        &prog.name,
+        &code,
+        license,
+        scry_codegen::elf::program_btf(prog),
+    )
+}
+
+/// Loads tracepoint code whose `fields` slots take a kernel field's offset (to find out
+/// whether the kernel relocates them).
+pub(crate) fn load_with_fields(
+    how: LoadAs,
+    code: &[u8],
+    fields: &[(usize, scry_codegen::module::KernelField)],
+) -> Result<OwnedFd, Refused> {
+    let btf = scry_codegen::elf::code_btf("tracepoint/probe", "probe", &[], fields);
+    load_with_btf(how, "probe", code, "GPL", btf)
+}
+
+fn load_with_btf(
+    how: LoadAs,
+    name: &str,
+    code: &[u8],
+    license: &str,
+    btf: Option<scry_codegen::elf::ProgramBtf>,
+) -> Result<OwnedFd, Refused> {
+    match btf {
+        None => load_with(how, name, code, license, None),
         Some(program_btf) => {
             let btf = load_btf(&program_btf.blob)?;
             let funcs = FuncInfo {
                 btf: btf.as_fd(),
                 records: &program_btf.func_info,
+                relocations: &program_btf.core_relos,
             };
-            load_with(how, &prog.name, &code, license, Some(funcs))
+            load_with(how, name, code, license, Some(funcs))
         }
     }
 }

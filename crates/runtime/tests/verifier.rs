@@ -37,6 +37,7 @@ fn verifier_rejection_is_located() {
             map_loads: vec![],
             subprograms: vec![],
             func_loads: vec![],
+            kernel_fields: vec![],
             attach_span: Span::new(0, 5),
         }],
         maps: vec![MapSpec {

@@ -71,6 +71,10 @@ pub struct CompileOptions {
     /// The device and inode of scry's pid namespace, for `pid(curr_ns)`; `None` when it is
     /// the initial one (whose ids `pid` gives already).
     pub pid_ns: Option<(u64, u64)>,
+    /// `comm` is read straight from the current task (`bpf_get_current_task_btf` and the
+    /// kernel's relocation of `task_struct.comm`), not by `bpf_get_current_comm`, a costlier
+    /// helper call: for kernels that have both (5.17 on).
+    pub comm_from_task: bool,
 }
 
 impl Default for CompileOptions {
@@ -91,6 +95,7 @@ impl Default for CompileOptions {
             shared: false,
             boot_to_tai_ns: 0,
             pid_ns: None,
+            comm_from_task: false,
         }
     }
 }
@@ -138,6 +143,12 @@ pub const SCRATCH_LIMIT: u32 = 32 * 1024;
 
 /// Key count slots of a shared module's `Module::COUNTS`: one per map, by map index.
 pub const SHARED_COUNT_SLOTS: u32 = 1024;
+
+/// Whether any probe of the program reads `comm` (for which `CompileOptions::comm_from_task`
+/// matters).
+pub fn reads_comm(program: &typed::Program) -> bool {
+    program.probes.iter().any(|p| strings::comm_uses(p) > 0)
+}
 
 /// Compiles every probe of a checked program into one module.
 pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Module, CompileError> {
@@ -421,7 +432,7 @@ impl<'a> Lowerer<'a> {
             });
         }
         let probe_name = self.probe.resolved.name.clone();
-        let (insns, spans, map_loads, func_loads) = self.asm.finish().map_err(|e| match e {
+        let assembled = self.asm.finish().map_err(|e| match e {
             AsmError::JumpTooFar { span } => CompileError::JumpTooFar {
                 probe: probe_name.clone(),
                 span,
@@ -431,10 +442,11 @@ impl<'a> Lowerer<'a> {
                 span,
             },
         })?;
-        let mut subprograms: Vec<usize> = func_loads.iter().map(|(_, t)| *t).collect();
+        let mut subprograms: Vec<usize> = assembled.func_loads.iter().map(|(_, t)| *t).collect();
         subprograms.sort_unstable();
         subprograms.dedup();
-        let func_loads = func_loads
+        let func_loads = assembled
+            .func_loads
             .into_iter()
             .map(|(slot, target)| (slot, subprograms.binary_search(&target).unwrap_or(0)))
             .collect();
@@ -444,11 +456,12 @@ impl<'a> Lowerer<'a> {
             provider: self.probe.resolved.provider,
             kind: self.probe.resolved.program.clone(),
             attach: self.probe.resolved.attach.clone(),
-            insns,
-            spans,
-            map_loads,
+            insns: assembled.insns,
+            spans: assembled.spans,
+            map_loads: assembled.map_loads,
             subprograms,
             func_loads,
+            kernel_fields: assembled.kernel_fields,
             attach_span: self.probe.attach_span,
         })
     }

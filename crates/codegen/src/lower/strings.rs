@@ -4,6 +4,7 @@
 use super::{Base, CompileError, Dst, Lowerer};
 use crate::asm::Label;
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
+use crate::module::KernelField;
 use scry_lang::builtins::COMM_LEN;
 use scry_lang::typed::visit::{walk_expr, walk_probe, Visitor};
 use scry_lang::typed::{Builtin, Expr, ExprKind, Probe};
@@ -33,11 +34,15 @@ impl Lowerer<'_> {
     /// Reads `comm` into a stack slot of its own, where its uses find it.
     pub(super) fn read_comm_once(&mut self) {
         let slot = self.alloc(COMM_LEN);
-        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::FP));
-        self.asm
-            .emit(Insn::alu64_imm(Alu::Add, Reg::R1, i32::from(slot)));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, COMM_LEN as i32));
-        self.asm.emit(Insn::call(Helper::GetCurrentComm));
+        let at = Dst {
+            base: Base::Frame,
+            off: i32::from(slot),
+        };
+        if !self.comm_from_task(at, COMM_LEN) {
+            self.dst_into(at, Reg::R1);
+            self.asm.emit(Insn::mov64_imm(Reg::R2, COMM_LEN as i32));
+            self.asm.emit(Insn::call(Helper::GetCurrentComm));
+        }
         self.comm_slot = Some(slot);
     }
 
@@ -49,23 +54,45 @@ impl Lowerer<'_> {
         })
     }
 
-    /// Copies `comm` from where it was read once to `dst` of capacity `cap`, word by word;
-    /// false (nothing done) when it was not read once, or does not fit whole.
+    /// Writes `comm` to `dst` of capacity `cap` without `bpf_get_current_comm`: copied word
+    /// by word from where it was read once, or from the current task. False (nothing done)
+    /// when neither can be, or it does not fit whole.
     fn comm_copied(&mut self, dst: Dst, cap: u32) -> bool {
-        let Some(slot) = self.comm_slot else {
-            return false;
-        };
-        // Stack words must be aligned; other memory is read and written in any alignment.
-        if cap + 1 < COMM_LEN || (dst.base == Base::Frame && dst.off % 8 != 0) {
+        match self.comm_slot {
+            Some(slot) if self.comm_fits(dst, cap) => {
+                self.copy_comm_words(Reg::FP, slot, dst);
+                true
+            }
+            Some(_) => false,
+            None => self.comm_from_task(dst, cap),
+        }
+    }
+
+    /// Whether all of `comm` fits `dst` of capacity `cap`, in aligned words where it is stack
+    /// (other memory is read and written in any alignment).
+    fn comm_fits(&self, dst: Dst, cap: u32) -> bool {
+        cap + 1 >= COMM_LEN && !(dst.base == Base::Frame && dst.off % 8 != 0)
+    }
+
+    /// `comm` copied to `dst` from the current task's `task_struct`, when the kernel lets
+    /// programs read it there (`CompileOptions::comm_from_task`).
+    fn comm_from_task(&mut self, dst: Dst, cap: u32) -> bool {
+        if !self.options.comm_from_task || !self.comm_fits(dst, cap) {
             return false;
         }
-        self.dst_into(dst, Reg::R1);
-        for off in (0..COMM_LEN as i16).step_by(8) {
-            self.asm
-                .emit(Insn::ldx(Size::DW, Reg::R2, Reg::FP, slot + off));
-            self.asm.emit(Insn::stx(Size::DW, Reg::R1, off, Reg::R2));
-        }
+        self.asm.emit(Insn::call(Helper::GetCurrentTaskBtf));
+        self.asm.kernel_field(Reg::R0, KernelField::TaskComm);
+        self.copy_comm_words(Reg::R0, 0, dst);
         true
+    }
+
+    /// Copies the 16 bytes at `src + off` to `dst`, using r1 and r2.
+    fn copy_comm_words(&mut self, src: Reg, off: i16, dst: Dst) {
+        self.dst_into(dst, Reg::R1);
+        for word in (0..COMM_LEN as i16).step_by(8) {
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, src, off + word));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R1, word, Reg::R2));
+        }
     }
 
     /// Writes the string value of `e`, NUL-terminated and at most `cap` bytes, to `dst`.
