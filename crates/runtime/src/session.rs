@@ -467,10 +467,10 @@ impl Session {
             return Ok(stop);
         }
         // Records may wait without having woken us (the programs wake the reader at most
-        // once per `WAKE_NS` per CPU): after a wakeup, look again that much later, until a
-        // look finds nothing. The long timeout only covers a record committed just as a look
-        // found nothing.
-        let recent = (scry_codegen::lower::WAKE_NS / 1_000_000) as i32 + 1;
+        // once per clock tick or two per CPU, `WAKE_TICKS`): after a wakeup, look again a
+        // little later, until a look finds nothing. The long timeout only covers a record
+        // committed just as a look found nothing.
+        let recent = LOOK_AGAIN_MS;
         let mut timeout = recent;
         loop {
             let before = self.delivered;
@@ -789,6 +789,10 @@ impl Session {
 /// How long the event loop waits, with nothing delivered lately, before looking at the ring
 /// buffer anyway.
 const IDLE_LOOK_MS: i32 = 1000;
+
+/// How long after delivering records the event loop looks again for those that came without
+/// waking it.
+const LOOK_AGAIN_MS: i32 = 6;
 
 /// The first set that has the map `name` (`@n`), and the map: maps of the same name are one
 /// map, shared between sets.

@@ -237,7 +237,7 @@ impl Lowerer<'_> {
                 }
             }
         }
-        self.submit(depth);
+        self.submit(depth, 24);
         self.asm.bind(skip);
         Ok(())
     }

@@ -10,12 +10,16 @@ use scry_lang::printf::Format;
 use scry_lang::typed::{AsyncOp, Expr};
 use scry_lang::types::Type;
 
-/// How long after waking the reader a CPU submits records without waking it again.
-pub const WAKE_NS: u64 = 5_000_000;
-/// `bpf_ringbuf_submit` flags and the `bpf_ringbuf_query` of the bytes not yet read.
+/// How many clock ticks (jiffies: 1 to 10 ms, by the kernel's `HZ`) after waking the reader a
+/// CPU submits records without waking it again; the next wakeup comes in the tick after.
+pub const WAKE_TICKS: i32 = 1;
+/// `bpf_ringbuf_submit` flags.
 const BPF_RB_NO_WAKEUP: i32 = 1;
 const BPF_RB_FORCE_WAKEUP: i32 = 2;
-const BPF_RB_AVAIL_DATA: i32 = 0;
+/// In a CPU's `scry_wake` value: the tick of its last wakeup of the reader, and the bytes of
+/// the records it submitted since.
+const WAKE_TICK: i16 = 0;
+const WAKE_BYTES: i16 = 8;
 
 /// The most strings `join()` reads from an array, and the bytes it keeps of each.
 pub const JOIN_MAX_ARGS: u32 = 16;
@@ -93,7 +97,7 @@ impl Lowerer<'_> {
         for (arg, field) in args.iter().zip(fields) {
             self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
         }
-        self.submit(depth);
+        self.submit(depth, size);
         self.asm.bind(skip);
         Ok(())
     }
@@ -132,7 +136,7 @@ impl Lowerer<'_> {
                     off: 8,
                 };
                 self.write_value(value, &value.ty, at, depth + 1)?;
-                self.submit(depth);
+                self.submit(depth, size);
                 self.asm.bind(skip);
                 Ok(())
             }
@@ -140,7 +144,7 @@ impl Lowerer<'_> {
                 let id = self.add_record(RecordLayout::Time(format.clone()));
                 let skip = self.asm.new_label();
                 self.reserve(8, id, depth, skip);
-                self.submit(depth);
+                self.submit(depth, 8);
                 self.asm.bind(skip);
                 Ok(())
             }
@@ -163,7 +167,7 @@ impl Lowerer<'_> {
             off: 8,
         };
         self.string_array(argv, record, JOIN_MAX_ARGS, JOIN_ARG_BYTES, depth + 1)?;
-        self.submit(depth);
+        self.submit(depth, 16 + JOIN_MAX_ARGS * JOIN_ARG_BYTES);
         self.asm.bind(skip);
         Ok(())
     }
@@ -323,11 +327,14 @@ impl Lowerer<'_> {
         self.set_temp(depth, Reg::R0);
     }
 
-    /// Submits the record at `depth`, waking the reader only when it is due: when this CPU
-    /// has not woken it for `WAKE_NS`, or when the ring is a quarter full. Waking the reader
-    /// for every record costs an interrupt each (about 15 µs in a virtual machine); the
-    /// reader, once woken, looks again `WAKE_NS` later for what came meanwhile (`Session`).
-    pub(super) fn submit(&mut self, depth: usize) {
+    /// Submits the record at `depth`, of `size` bytes, waking the reader only when it is due:
+    /// when this CPU has not woken it for more than `WAKE_TICKS`, or has since submitted its
+    /// share (1/ncpus) of a quarter of the ring. Waking the reader for every record costs an
+    /// interrupt each (about 15 µs in a virtual machine); the reader, once woken, looks again a
+    /// little later for what came meanwhile (`Session`). Both are kept in this CPU's
+    /// `scry_wake` value and cost no helper but `bpf_jiffies64`, a load: a clock read costs
+    /// more than the rest of the record here, and so does asking the ring how full it is.
+    pub(super) fn submit(&mut self, depth: usize, size: u32) {
         let now = match self.submit_slot {
             Some(slot) => slot,
             None => {
@@ -336,28 +343,37 @@ impl Lowerer<'_> {
                 slot
             }
         };
-        self.asm.emit(Insn::call(Helper::KtimeGetNs));
+        // In the ring, a record has an 8-byte header and is padded to 8 bytes.
+        let in_ring = (size + 8).next_multiple_of(8) as i32;
+        let share = (self.options.ringbuf_bytes / 4 / self.options.ncpus.max(1)) as i32;
+        self.asm.emit(Insn::call(Helper::GetJiffies64));
         self.asm.emit(Insn::stx(Size::DW, Reg::FP, now, Reg::R0));
         self.array_lookup(Module::WAKE);
-        let (wake, send) = (self.asm.new_label(), self.asm.new_label());
+        let (due, wake, send) = (
+            self.asm.new_label(),
+            self.asm.new_label(),
+            self.asm.new_label(),
+        );
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, wake);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+        self.asm
+            .emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, WAKE_BYTES));
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, in_ring));
+        self.asm
+            .emit(Insn::stx(Size::DW, Reg::R0, WAKE_BYTES, Reg::R1));
+        self.asm.jmp_imm(Cond::Gt, Reg::R1, share, due);
+        self.asm
+            .emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, WAKE_TICK));
         self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::FP, now));
         self.asm.emit(Insn::alu64_reg(Alu::Sub, Reg::R2, Reg::R1));
-        self.asm.mov_const(Reg::R1, WAKE_NS);
-        let due = self.asm.new_label();
-        self.asm.jmp_reg(Cond::Gt, Reg::R2, Reg::R1, due);
-        // Woken lately: only a filling ring wakes it again.
-        self.asm.ld_map(Reg::R1, Module::EVENTS);
-        self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_AVAIL_DATA));
-        self.asm.emit(Insn::call(Helper::RingbufQuery));
+        self.asm.jmp_imm(Cond::Gt, Reg::R2, WAKE_TICKS, due);
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_NO_WAKEUP));
-        let threshold = (self.options.ringbuf_bytes / 4) as i32;
-        self.asm.jmp_imm(Cond::Lt, Reg::R0, threshold, send);
-        self.asm.ja(wake);
+        self.asm.ja(send);
         self.asm.bind(due);
         self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, now));
-        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        self.asm
+            .emit(Insn::stx(Size::DW, Reg::R0, WAKE_TICK, Reg::R1));
+        self.asm
+            .emit(Insn::st_imm(Size::DW, Reg::R0, WAKE_BYTES, 0));
         self.asm.bind(wake);
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_FORCE_WAKEUP));
         self.asm.bind(send);
