@@ -146,8 +146,10 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         ));
     }
     let options = CompileOptions {
-        // Asked of the kernel (a program load) only when it matters.
-        comm_from_task: scry_codegen::reads_comm(&typed)
+        // Asked of the kernel (a program load) only when it matters; an object written for
+        // another loader, perhaps for another kernel, calls the helper every kernel has.
+        comm_from_task: cli.emit_elf.is_none()
+            && scry_codegen::reads_comm(&typed)
             && privileges::can_trace()
             && scry_runtime::features::comm_from_task(),
         ..compile_options(cli, &config)
