@@ -47,8 +47,8 @@ impl Module {
     pub const LOST: MapId = MapId(3);
     /// The number of keys of each map that `len()` is used on.
     pub const COUNTS: MapId = MapId(4);
-    /// Per CPU: the tick (jiffies) a record last woke the reader, and the bytes of records
-    /// submitted since (see `lower::output`'s `submit`).
+    /// Per CPU: the tick (jiffies) a record last woke the reader (see `lower::output`'s
+    /// `submit`).
     pub const WAKE: MapId = MapId(5);
     /// Set (to 1) by the runtime to stop the set's programs before their probes are detached:
     /// each program that runs on events returns at once while it is set, so the maps stop

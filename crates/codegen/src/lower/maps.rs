@@ -237,7 +237,7 @@ impl Lowerer<'_> {
                 }
             }
         }
-        self.submit(depth, 24);
+        self.submit(depth);
         self.asm.bind(skip);
         Ok(())
     }

@@ -174,7 +174,7 @@ pub fn compile(program: &typed::Program, options: &CompileOptions) -> Result<Mod
             fixed("scry_zero", MapKind::Array, 4, 8, 1),
             fixed("scry_lost", MapKind::PerCpuArray, 4, 8, 1),
             fixed("scry_counts", MapKind::Array, 4, 8, counted.max(1)),
-            fixed("scry_wake", MapKind::PerCpuArray, 4, 16, 1),
+            fixed("scry_wake", MapKind::PerCpuArray, 4, 8, 1),
             fixed("scry_stop", MapKind::Globals, 4, 8, 1),
         ],
         records: Vec::new(),

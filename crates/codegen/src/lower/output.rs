@@ -13,13 +13,10 @@ use scry_lang::types::Type;
 /// How many clock ticks (jiffies: 1 to 10 ms, by the kernel's `HZ`) after waking the reader a
 /// CPU submits records without waking it again; the next wakeup comes in the tick after.
 pub const WAKE_TICKS: i32 = 1;
-/// `bpf_ringbuf_submit` flags.
+/// `bpf_ringbuf_submit` flags and the `bpf_ringbuf_query` of the bytes not yet read.
 const BPF_RB_NO_WAKEUP: i32 = 1;
 const BPF_RB_FORCE_WAKEUP: i32 = 2;
-/// In a CPU's `scry_wake` value: the tick of its last wakeup of the reader, and the bytes of
-/// the records it submitted since.
-const WAKE_TICK: i16 = 0;
-const WAKE_BYTES: i16 = 8;
+const BPF_RB_AVAIL_DATA: i32 = 0;
 
 /// The most strings `join()` reads from an array, and the bytes it keeps of each.
 pub const JOIN_MAX_ARGS: u32 = 16;
@@ -97,7 +94,7 @@ impl Lowerer<'_> {
         for (arg, field) in args.iter().zip(fields) {
             self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
         }
-        self.submit(depth, size);
+        self.submit(depth);
         self.asm.bind(skip);
         Ok(())
     }
@@ -136,7 +133,7 @@ impl Lowerer<'_> {
                     off: 8,
                 };
                 self.write_value(value, &value.ty, at, depth + 1)?;
-                self.submit(depth, size);
+                self.submit(depth);
                 self.asm.bind(skip);
                 Ok(())
             }
@@ -144,7 +141,7 @@ impl Lowerer<'_> {
                 let id = self.add_record(RecordLayout::Time(format.clone()));
                 let skip = self.asm.new_label();
                 self.reserve(8, id, depth, skip);
-                self.submit(depth, 8);
+                self.submit(depth);
                 self.asm.bind(skip);
                 Ok(())
             }
@@ -167,7 +164,7 @@ impl Lowerer<'_> {
             off: 8,
         };
         self.string_array(argv, record, JOIN_MAX_ARGS, JOIN_ARG_BYTES, depth + 1)?;
-        self.submit(depth, 16 + JOIN_MAX_ARGS * JOIN_ARG_BYTES);
+        self.submit(depth);
         self.asm.bind(skip);
         Ok(())
     }
@@ -327,14 +324,15 @@ impl Lowerer<'_> {
         self.set_temp(depth, Reg::R0);
     }
 
-    /// Submits the record at `depth`, of `size` bytes, waking the reader only when it is due:
-    /// when this CPU has not woken it for more than `WAKE_TICKS`, or has since submitted its
-    /// share (1/ncpus) of a quarter of the ring. Waking the reader for every record costs an
-    /// interrupt each (about 15 µs in a virtual machine); the reader, once woken, looks again a
-    /// little later for what came meanwhile (`Session`). Both are kept in this CPU's
-    /// `scry_wake` value and cost no helper but `bpf_jiffies64`, a load: a clock read costs
-    /// more than the rest of the record here, and so does asking the ring how full it is.
-    pub(super) fn submit(&mut self, depth: usize, size: u32) {
+    /// Submits the record at `depth`, waking the reader only when it is due: when this CPU
+    /// has not woken it for more than `WAKE_TICKS`, or when the ring is a quarter full. Waking
+    /// the reader for every record costs an interrupt each (about 15 µs in a virtual machine);
+    /// the reader, once woken, looks again a little later for what came meanwhile (`Session`).
+    /// The time is the tick count (`bpf_jiffies64`, a load): a clock read costs more here than
+    /// the rest of the record. While the reader lags (the ring over a quarter full), every
+    /// record wakes it, which also slows the traced program down to what the reader keeps up
+    /// with: counting bytes instead, which spares the ring query, lost records at full rate.
+    pub(super) fn submit(&mut self, depth: usize) {
         let now = match self.submit_slot {
             Some(slot) => slot,
             None => {
@@ -343,37 +341,27 @@ impl Lowerer<'_> {
                 slot
             }
         };
-        // In the ring, a record has an 8-byte header and is padded to 8 bytes.
-        let in_ring = (size + 8).next_multiple_of(8) as i32;
-        let share = (self.options.ringbuf_bytes / 4 / self.options.ncpus.max(1)) as i32;
         self.asm.emit(Insn::call(Helper::GetJiffies64));
         self.asm.emit(Insn::stx(Size::DW, Reg::FP, now, Reg::R0));
         self.array_lookup(Module::WAKE);
-        let (due, wake, send) = (
-            self.asm.new_label(),
-            self.asm.new_label(),
-            self.asm.new_label(),
-        );
+        let (wake, send) = (self.asm.new_label(), self.asm.new_label());
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, wake);
-        self.asm
-            .emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, WAKE_BYTES));
-        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, in_ring));
-        self.asm
-            .emit(Insn::stx(Size::DW, Reg::R0, WAKE_BYTES, Reg::R1));
-        self.asm.jmp_imm(Cond::Gt, Reg::R1, share, due);
-        self.asm
-            .emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, WAKE_TICK));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
         self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::FP, now));
         self.asm.emit(Insn::alu64_reg(Alu::Sub, Reg::R2, Reg::R1));
+        let due = self.asm.new_label();
         self.asm.jmp_imm(Cond::Gt, Reg::R2, WAKE_TICKS, due);
+        // Woken lately: only a filling ring wakes it again.
+        self.asm.ld_map(Reg::R1, Module::EVENTS);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_AVAIL_DATA));
+        self.asm.emit(Insn::call(Helper::RingbufQuery));
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_NO_WAKEUP));
-        self.asm.ja(send);
+        let threshold = (self.options.ringbuf_bytes / 4) as i32;
+        self.asm.jmp_imm(Cond::Lt, Reg::R0, threshold, send);
+        self.asm.ja(wake);
         self.asm.bind(due);
         self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::FP, now));
-        self.asm
-            .emit(Insn::stx(Size::DW, Reg::R0, WAKE_TICK, Reg::R1));
-        self.asm
-            .emit(Insn::st_imm(Size::DW, Reg::R0, WAKE_BYTES, 0));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
         self.asm.bind(wake);
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_FORCE_WAKEUP));
         self.asm.bind(send);
