@@ -120,8 +120,23 @@ impl Running {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
-    /// Waits for the exit; the child's resource usage.
+    /// Waits for the exit; the child's resource usage. A tracer that is still running 10 s
+    /// after a signal gets SIGINT again (bpftrace 0.17 sometimes misses the first one).
     fn finish(mut self) -> (libc::rusage, Vec<String>) {
+        let exited = |pid: u32| {
+            // SAFETY: an all-zero siginfo_t is valid; WNOWAIT leaves the child to wait4.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) == 0 && info.si_pid() != 0 }
+        };
+        let mut waited = 0;
+        while !exited(self.child.id()) && waited < 600 {
+            std::thread::sleep(Duration::from_millis(50));
+            waited += 1;
+            if waited % 200 == 0 {
+                self.signal(libc::SIGINT);
+            }
+        }
         let usage = wait4(&mut self.child);
         // The readers end with the pipes, after the last line.
         let mut rest = Vec::new();
