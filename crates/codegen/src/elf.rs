@@ -326,7 +326,14 @@ mod btf {
     struct Strings(Vec<u8>);
 
     impl Strings {
+        /// The offset of `s`, added unless it is there already.
         fn add(&mut self, s: &str) -> u32 {
+            let mut needle = vec![0];
+            needle.extend_from_slice(s.as_bytes());
+            needle.push(0);
+            if let Some(at) = self.0.windows(needle.len()).position(|w| w == needle) {
+                return at as u32 + 1;
+            }
             let off = self.0.len() as u32;
             self.0.extend_from_slice(s.as_bytes());
             self.0.push(0);
@@ -474,9 +481,7 @@ mod btf {
                     access_str_off: access.unwrap_or(0),
                     kind: FIELD_BYTE_OFFSET,
                 };
-                match relocations.iter_mut().find(|(s, _)| {
-                    strings.0[*s as usize..].split(|&b| b == 0).next() == Some(section.as_bytes())
-                }) {
+                match relocations.iter_mut().find(|(s, _)| *s == sec) {
                     Some((_, records)) => records.push(relo),
                     None => relocations.push((sec, vec![relo])),
                 }
