@@ -113,6 +113,46 @@ fn truncated_strings_carry_the_trailer() {
 }
 
 #[test]
+fn strings_read_anywhere_in_a_printf_print_in_place() {
+    if !kernel() {
+        return;
+    }
+    // The largest string read goes last in the record, which is sent only as far as it
+    // reaches; the arguments still print in their order, a failed read as "".
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_execve /str(args.filename) == "/bin/true"/ {
+             printf("%s|%d|%s|%d|%s|%s\n", str(args.filename), 7, str(0), -3, str(args.filename, 4), comm);
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    exec("/bin/true", &[]);
+    let line = scry.wait_line(|l| !l.is_empty());
+    let (head, comm) = line.rsplit_once('|').unwrap();
+    assert_eq!(head, "/bin/true|7||-3|/bi", "{line}");
+    assert!(!comm.is_empty(), "{line}");
+
+    // And in an event's typed fields.
+    let mut scry = Running::start(&[
+        "-f",
+        "json",
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_execve /str(args.filename) == "/bin/true"/ {
+             emit("exec %s %d", (path = str(args.filename), n = 5));
+             exit();
+           }"#,
+    ]);
+    scry.wait_line(|l| l.contains("attached_probes"));
+    exec("/bin/true", &[]);
+    let line = scry.wait_line(|l| l.contains(r#""type": "event""#));
+    assert!(
+        line.ends_with(r#""data": {"path": "/bin/true", "n": 5}}"#),
+        "{line}"
+    );
+}
+
+#[test]
 fn usym_names_the_user_function_a_process_is_in() {
     if !kernel() || !cfg!(target_arch = "x86_64") {
         return;

@@ -141,11 +141,37 @@ fn stacks_in_printf_and_user_stacks() {
 
 #[test]
 fn a_full_ring_buffer_reports_lost_events() {
+    // A record reserved in the ring at its full size.
+    full_ring_counts_every_loss(
+        "tracepoint:syscalls:sys_enter_getppid",
+        r#"printf("%d\n", tid)"#,
+        || {
+            // SAFETY: getppid has no preconditions.
+            unsafe { libc::getppid() };
+        },
+    );
+}
+
+#[test]
+fn a_full_ring_buffer_reports_lost_records_sent_as_long_as_their_string() {
+    // A record built aside and sent as far as its string reaches (`bpf_ringbuf_output`).
+    full_ring_counts_every_loss(
+        "tracepoint:syscalls:sys_enter_openat",
+        r#"printf("%d %s\n", tid, str(args.filename))"#,
+        || {
+            // SAFETY: a NUL-terminated path; the call fails and opens nothing.
+            unsafe { libc::openat(libc::AT_FDCWD, c"/nonexistent/scry-full".as_ptr(), 0) };
+        },
+    );
+}
+
+/// Runs `action` on `probe` for 200,000 calls of `call` from one thread, with nobody reading
+/// scry's stdout until the burst is over: the pipe fills, scry blocks, the ring buffer fills,
+/// and the kernel side counts what it drops. Every call is printed or counted lost.
+fn full_ring_counts_every_loss(probe: &str, action: &str, call: fn()) {
     if !kernel() {
         return;
     }
-    // Nobody reads scry's stdout until the burst is over: the pipe fills, scry blocks, the
-    // ring buffer fills, and the kernel side counts what it drops.
     const CALLS: u64 = 200_000;
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
@@ -154,14 +180,11 @@ fn a_full_ring_buffer_reports_lost_events() {
         tid_tx.send(unsafe { libc::gettid() }).unwrap();
         go_rx.recv().unwrap();
         for _ in 0..CALLS {
-            // SAFETY: getppid has no preconditions.
-            unsafe { libc::getppid() };
+            call();
         }
     });
     let tid = tid_rx.recv().unwrap();
-    let script = format!(
-        "tracepoint:syscalls:sys_enter_getppid /tid == {tid}/ {{ printf(\"%d\\n\", tid); }}"
-    );
+    let script = format!("{probe} /tid == {tid}/ {{ {action}; }}");
     let mut child = Command::new(common::scry_bin())
         .args(["-e", &script])
         .stdout(Stdio::piped())

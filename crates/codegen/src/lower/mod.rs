@@ -327,6 +327,10 @@ pub(crate) struct Lowerer<'a> {
     /// The stack slot `comm` is read into once, at the start, when the probe uses it more
     /// than once (each read is a helper call).
     comm_slot: Option<i16>,
+    /// The scratch area records are built in (`output::record_area`): offset and bytes.
+    record_area: Option<(i32, u32)>,
+    /// Whether a record is being built there now.
+    record_busy: bool,
 }
 
 impl<'a> Lowerer<'a> {
@@ -353,6 +357,8 @@ impl<'a> Lowerer<'a> {
             vars_in_scratch: control::has_callbacks(probe),
             callbacks: Vec::new(),
             comm_slot: None,
+            record_area: None,
+            record_busy: false,
         }
     }
 
@@ -413,6 +419,8 @@ impl<'a> Lowerer<'a> {
         // In the order they are referenced, as the loader links them.
         while !self.callbacks.is_empty() {
             let callback = self.callbacks.remove(0);
+            // A callback may run while the program builds a record: its own area.
+            self.record_area = None;
             self.callback(callback)?;
         }
         if self.scratch_bytes > SCRATCH_LIMIT {

@@ -3,11 +3,11 @@
 //! place and submitted: no stack copies. Record layout: an 8-byte id (index into
 //! `Module::records`), then the fields, each 8-byte aligned.
 
-use super::{Base, CompileError, Dst, Lowerer};
+use super::{Base, CompileError, Dst, Lowerer, SCRATCH_LIMIT};
 use crate::insn::{Alu, Cond, Helper, Insn, Reg, Size};
 use crate::module::{Field, Module, RecordLayout, Sink};
 use scry_lang::printf::Format;
-use scry_lang::typed::{AsyncOp, Expr};
+use scry_lang::typed::{AsyncOp, Expr, ExprKind};
 use scry_lang::types::Type;
 
 /// How many clock ticks (jiffies: 1 to 10 ms, by the kernel's `HZ`) after waking the reader a
@@ -32,13 +32,14 @@ impl Lowerer<'_> {
         sink: Sink,
         depth: usize,
     ) -> Result<(), CompileError> {
-        let fields = self.arg_fields(args, 8);
+        let sized = sized_arg(args);
+        let fields = self.arg_fields(args, 8, sized);
         let id = self.add_record(RecordLayout::Printf {
             format: format.clone(),
             args: fields.clone(),
             sink,
         });
-        self.formatted_record(id, args, &fields, false, depth)
+        self.formatted_record(id, args, &fields, false, sized, depth)
     }
 
     /// `emit(format, (name = value, …))`: a printf record with the time (`nsecs`) at offset 8.
@@ -49,54 +50,139 @@ impl Lowerer<'_> {
         args: &[Expr],
         depth: usize,
     ) -> Result<(), CompileError> {
-        let fields = self.arg_fields(args, 16);
+        let sized = sized_arg(args);
+        let fields = self.arg_fields(args, 16, sized);
         let id = self.add_record(RecordLayout::Event {
             format: format.clone(),
             names: names.to_vec(),
             args: fields.clone(),
         });
-        self.formatted_record(id, args, &fields, true, depth)
+        self.formatted_record(id, args, &fields, true, sized, depth)
     }
 
-    /// Where each argument goes in a record, from `start` on.
-    fn arg_fields(&mut self, args: &[Expr], start: u32) -> Vec<Field> {
+    /// Where each argument goes in a record, from `start` on, one after another; the `last`
+    /// one, if any, after all the others.
+    fn arg_fields(&mut self, args: &[Expr], start: u32, last: Option<usize>) -> Vec<Field> {
         let types: Vec<Type> = args.iter().map(|a| a.ty.clone()).collect();
         let mut fields = crate::module::fields(self.module, &types);
-        for f in &mut fields {
-            f.offset += start;
+        let mut offset = start;
+        for (i, f) in fields.iter_mut().enumerate() {
+            if Some(i) != last {
+                f.offset = offset;
+                offset += f.kind.size();
+            }
+        }
+        if let Some(i) = last {
+            fields[i].offset = offset;
         }
         fields
     }
 
-    /// Reserves record `id`, writes `args` at `fields` (and the time at offset 8 when
-    /// `stamped`), and submits it.
+    /// Writes record `id`: `args` at `fields` (and the time at offset 8 when `stamped`), and
+    /// sends it. Reserved in the ring and filled in place; or, when argument `sized` is a
+    /// string read whose field ends the record, built in the scratch area and sent only as
+    /// far as the string reaches (`bpf_ringbuf_output` takes a length, the reservation only
+    /// a constant): a path of 30 bytes then takes 30 bytes of the ring, not 1,024.
     fn formatted_record(
         &mut self,
         id: u32,
         args: &[Expr],
         fields: &[Field],
         stamped: bool,
+        sized: Option<usize>,
         depth: usize,
     ) -> Result<(), CompileError> {
         let start = if stamped { 16 } else { 8 };
         let size = start + fields.iter().map(|f| f.kind.size()).sum::<u32>();
-        let skip = self.asm.new_label();
-        self.reserve(size, id, depth, skip);
+        let area = match sized {
+            Some(_) => self.record_area(size),
+            None => None,
+        };
+        let Some(area) = area else {
+            let skip = self.asm.new_label();
+            self.reserve(size, id, depth, skip);
+            if stamped {
+                self.asm.emit(Insn::call(Helper::KtimeGetBootNs));
+                let rec = self.fetch(depth, Reg::R1);
+                self.asm.emit(Insn::stx(Size::DW, rec, 8, Reg::R0));
+            }
+            let record = Dst {
+                base: Base::Temp(depth),
+                off: 0,
+            };
+            for (arg, field) in args.iter().zip(fields) {
+                self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
+            }
+            self.submit(depth);
+            self.asm.bind(skip);
+            return Ok(());
+        };
+        self.record_busy = true;
+        self.dst_into(area, Reg::R1);
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, id as i32));
         if stamped {
             self.asm.emit(Insn::call(Helper::KtimeGetBootNs));
-            let rec = self.fetch(depth, Reg::R1);
-            self.asm.emit(Insn::stx(Size::DW, rec, 8, Reg::R0));
+            self.store_word(area.at(8), Reg::R0);
         }
-        let record = Dst {
-            base: Base::Temp(depth),
-            off: 0,
-        };
-        for (arg, field) in args.iter().zip(fields) {
-            self.write_value(arg, &arg.ty, record.at(field.offset), depth + 1)?;
+        let length = self.alloc(8);
+        for (i, (arg, field)) in args.iter().zip(fields).enumerate() {
+            self.write_value(arg, &arg.ty, area.at(field.offset), depth)?;
+            if Some(i) == sized {
+                // The helper's count of the bytes it wrote, the NUL included; a failed read
+                // leaves the field zeroed, of which the first byte is sent.
+                let (read, capped) = (self.asm.new_label(), self.asm.new_label());
+                self.asm.jmp_imm(Cond::SGt, Reg::R0, 0, read);
+                self.asm.emit(Insn::mov64_imm(Reg::R0, 1));
+                self.asm.bind(read);
+                let room = field.kind.size() as i32;
+                self.asm.jmp_imm(Cond::Le, Reg::R0, room, capped);
+                self.asm.emit(Insn::mov64_imm(Reg::R0, room));
+                self.asm.bind(capped);
+                self.asm
+                    .emit(Insn::alu64_imm(Alu::Add, Reg::R0, field.offset as i32));
+                self.asm.emit(Insn::stx(Size::DW, Reg::FP, length, Reg::R0));
+            }
         }
-        self.submit(depth);
-        self.asm.bind(skip);
+        self.record_busy = false;
+        self.wake_flags();
+        self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R2));
+        self.asm.ld_map(Reg::R1, Module::EVENTS);
+        self.dst_into(area, Reg::R2);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::FP, length));
+        self.asm.emit(Insn::call(Helper::RingbufOutput));
+        let sent = self.asm.new_label();
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, sent);
+        self.count_lost(sent);
+        self.asm.bind(sent);
         Ok(())
+    }
+
+    /// The scratch area a record is built in before it is sent: one for every record of the
+    /// function (each is sent before the next is built), grown as larger records need, or a
+    /// fresh one while a record is being built (one sent from its arguments' `{ …; v }`).
+    /// None when the scratch area has no room left.
+    fn record_area(&mut self, size: u32) -> Option<Dst> {
+        let reuse = match self.record_area {
+            Some((off, held)) if !self.record_busy && held >= size => Some(off),
+            _ => None,
+        };
+        let off = match reuse {
+            Some(off) => off,
+            None => {
+                if self.scratch_bytes.saturating_add(size) > SCRATCH_LIMIT / 2 {
+                    return None;
+                }
+                let off = self.scratch_alloc(size);
+                if !self.record_busy {
+                    self.record_area = Some((off, size));
+                }
+                off
+            }
+        };
+        Some(Dst {
+            base: Base::Scratch,
+            off,
+        })
     }
 
     /// Output that userspace produces when the record arrives.
@@ -312,19 +398,31 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::call(Helper::RingbufReserve));
         let reserved = self.asm.new_label();
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, reserved);
-        // No room: count the loss for userspace to report, never drop silently.
-        self.array_lookup(Module::LOST);
-        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, full);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, 1));
-        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-        self.asm.ja(full);
+        self.count_lost(full);
         self.asm.bind(reserved);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
         self.set_temp(depth, Reg::R0);
     }
 
-    /// Submits the record at `depth`, waking the reader only when it is due: when this CPU
+    /// A record found no room in the ring: counts the loss in `scry_lost` for userspace to
+    /// report (never dropped silently), and goes on at `then`.
+    fn count_lost(&mut self, then: crate::asm::Label) {
+        self.array_lookup(Module::LOST);
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, then);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+        self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, 1));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+        self.asm.ja(then);
+    }
+
+    /// Submits the record at `depth` (the flags are `wake_flags`').
+    pub(super) fn submit(&mut self, depth: usize) {
+        self.wake_flags();
+        self.fetch_into(depth, Reg::R1);
+        self.asm.emit(Insn::call(Helper::RingbufSubmit));
+    }
+
+    /// Leaves in r2 the flags a record is sent with: waking the reader only when it is due: when this CPU
     /// has not woken it for more than `WAKE_TICKS`, or when the ring is a quarter full. Waking
     /// the reader for every record costs an interrupt each (about 15 µs in a virtual machine);
     /// the reader, once woken, looks again a little later for what came meanwhile (`Session`).
@@ -332,7 +430,7 @@ impl Lowerer<'_> {
     /// the rest of the record. While the reader lags (the ring over a quarter full), every
     /// record wakes it, which also slows the traced program down to what the reader keeps up
     /// with: counting bytes instead, which spares the ring query, lost records at full rate.
-    pub(super) fn submit(&mut self, depth: usize) {
+    fn wake_flags(&mut self) {
         let now = match self.submit_slot {
             Some(slot) => slot,
             None => {
@@ -365,8 +463,6 @@ impl Lowerer<'_> {
         self.asm.bind(wake);
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_FORCE_WAKEUP));
         self.asm.bind(send);
-        self.fetch_into(depth, Reg::R1);
-        self.asm.emit(Insn::call(Helper::RingbufSubmit));
     }
 
     /// Submits the record at `depth` and wakes the reader now (`exit()`).
@@ -375,4 +471,18 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::mov64_imm(Reg::R2, BPF_RB_FORCE_WAKEUP));
         self.asm.emit(Insn::call(Helper::RingbufSubmit));
     }
+}
+
+/// The argument a record may end with, sent only as far as its string reaches: a string a
+/// helper reads (`str()`, a tracepoint's string field), which says how many bytes it wrote;
+/// the largest, if several.
+fn sized_arg(args: &[Expr]) -> Option<usize> {
+    args.iter()
+        .enumerate()
+        .filter_map(|(i, a)| match (&a.ty, &a.kind) {
+            (Type::Str(cap), ExprKind::ReadStr { .. } | ExprKind::Arg(_)) => Some((*cap, i)),
+            _ => None,
+        })
+        .max_by_key(|&(cap, i)| (cap, std::cmp::Reverse(i)))
+        .map(|(_, i)| i)
 }
