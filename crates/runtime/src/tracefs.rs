@@ -71,12 +71,13 @@ fn mount(dir: &str) -> io::Result<()> {
     }
 }
 
-/// Every `(category, event)` pair tracefs offers in the categories `category` accepts, sorted.
+/// Every `(category, event)` pair tracefs offers that `category` and `event` accept, sorted.
 /// Only those categories are read, and an event is a directory of its category (its `format`
 /// file is not looked at): a wildcard in one category lists one directory.
 pub fn events(
     root: &Path,
     category: impl Fn(&str) -> bool,
+    event: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, String)>, TracefsError> {
     let dir = root.join("events");
     let mut out = Vec::new();
@@ -87,26 +88,29 @@ pub fn events(
         let Ok(cat) = cat else { continue };
         let name = cat.file_name().to_string_lossy().into_owned();
         if category(&name) && is_dir(&cat) {
-            out.extend(events_of(root, &name));
+            out.extend(events_of(root, &name, &event));
         }
     }
     out.sort();
     Ok(out)
 }
 
-/// The events of one category, sorted (none when there is no such category).
-pub fn events_of(root: &Path, category: &str) -> Vec<(String, String)> {
+/// The events of one category that `event` accepts, sorted (none when there is no such
+/// category). Only those are kept: `syscalls` has 700.
+pub fn events_of(
+    root: &Path,
+    category: &str,
+    event: impl Fn(&str) -> bool,
+) -> Vec<(String, String)> {
     let Ok(entries) = fs::read_dir(root.join("events").join(category)) else {
         return Vec::new();
     };
     let mut out: Vec<(String, String)> = entries
         .flatten()
-        .filter(is_dir)
-        .map(|ev| {
-            (
-                category.to_string(),
-                ev.file_name().to_string_lossy().into_owned(),
-            )
+        .filter_map(|ev| {
+            let name = ev.file_name();
+            let name = name.to_str()?;
+            (event(name) && is_dir(&ev)).then(|| (category.to_string(), name.to_string()))
         })
         .collect();
     out.sort();

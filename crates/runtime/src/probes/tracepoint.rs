@@ -48,9 +48,10 @@ impl ProbeType for Tracepoint {
         let root = tracefs::root().map_err(tracefs_error)?;
         let wanted: Vec<(String, String)> = if category.contains('*') || event.contains('*') {
             let all = if category.contains('*') {
-                tracefs::events(root, |c| glob_match(category, c)).map_err(tracefs_error)?
+                tracefs::events(root, |c| glob_match(category, c), |e| glob_match(event, e))
+                    .map_err(tracefs_error)?
             } else {
-                tracefs::events_of(root, category)
+                tracefs::events_of(root, category, |e| glob_match(event, e))
             };
             let matched: Vec<_> = all
                 .into_iter()
@@ -91,7 +92,7 @@ impl ProbeType for Tracepoint {
     fn list(&self, pattern: Option<&str>) -> Result<Vec<Listing>, RuntimeError> {
         let root = tracefs::root()?;
         let mut out = Vec::new();
-        for (category, event) in tracefs::events(root, |_| true)? {
+        for (category, event) in tracefs::events(root, |_| true, |_| true)? {
             let name = format!("tracepoint:{category}:{event}");
             // Only the events listed have their format files read.
             if pattern.is_some_and(|p| !super::glob_match(p, &name)) {
@@ -135,7 +136,7 @@ impl ProbeType for Tracepoint {
 /// "not found", with the closest existing tracepoints as the hint.
 fn not_found(root: &std::path::Path, category: &str, event: &str) -> ResolveError {
     let wanted = format!("{category}:{event}");
-    let mut near: Vec<(usize, String)> = tracefs::events(root, |_| true)
+    let mut near: Vec<(usize, String)> = tracefs::events(root, |_| true, |_| true)
         .unwrap_or_default()
         .into_iter()
         .map(|(c, e)| {
