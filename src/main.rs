@@ -177,10 +177,15 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         return Err(failure(RuntimeError::NoPrivileges));
     }
     let out: Box<dyn Write + Send> = match &cli.output {
-        Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
-            |e| Failure::plain(format!("cannot create {}: {e}", path.display())),
-        )?)),
-        None => Box::new(io::BufWriter::new(io::stdout())),
+        Some(path) => Box::new(io::BufWriter::with_capacity(
+            OUTPUT_BUFFER,
+            std::fs::File::create(path)
+                .map_err(|e| Failure::plain(format!("cannot create {}: {e}", path.display())))?,
+        )),
+        None => {
+            stdout_pipe_grown();
+            Box::new(io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout()))
+        }
     };
     let buffering = cli.buffering.into();
     let mut printer: Box<dyn Printer> = match cli.format {
@@ -438,4 +443,23 @@ fn info() -> Result<u8, Failure> {
     let build = format!("scry {}", env!("CARGO_PKG_VERSION"));
     print!("{}", scry_runtime::features::report(&build, profile));
     Ok(0)
+}
+
+/// The output's buffer: a batch of records (thousands of lines at full rate) is written at its
+/// end in one `write`, not in 8 KiB pieces.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
+/// When standard output is a pipe, grows it to 1 MiB (the most an unprivileged process may
+/// ask, `/proc/sys/fs/pipe-max-size`), so that a batch's write does not wait for the reader
+/// to drain 64 KiB at a time. A pipe that cannot grow stays as it is.
+fn stdout_pipe_grown() {
+    use std::os::fd::AsRawFd;
+    let fd = io::stdout().as_raw_fd();
+    // SAFETY: fstat and fcntl on our own standard output, with a stat buffer of the right type.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+        }
+    }
 }

@@ -144,7 +144,7 @@ fn a_full_ring_buffer_reports_lost_events() {
     // A record reserved in the ring at its full size.
     full_ring_counts_every_loss(
         "tracepoint:syscalls:sys_enter_getppid",
-        r#"printf("%d\n", tid)"#,
+        r#"printf("%-100d\n", tid)"#,
         || {
             // SAFETY: getppid has no preconditions.
             unsafe { libc::getppid() };
@@ -157,7 +157,7 @@ fn a_full_ring_buffer_reports_lost_records_sent_as_long_as_their_string() {
     // A record built aside and sent as far as its string reaches (`bpf_ringbuf_output`).
     full_ring_counts_every_loss(
         "tracepoint:syscalls:sys_enter_openat",
-        r#"printf("%d %s\n", tid, str(args.filename))"#,
+        r#"printf("%-100d %s\n", tid, str(args.filename))"#,
         || {
             // SAFETY: a NUL-terminated path; the call fails and opens nothing.
             unsafe { libc::openat(libc::AT_FDCWD, c"/nonexistent/scry-full".as_ptr(), 0) };
@@ -166,8 +166,9 @@ fn a_full_ring_buffer_reports_lost_records_sent_as_long_as_their_string() {
 }
 
 /// Runs `action` on `probe` for 200,000 calls of `call` from one thread, with nobody reading
-/// scry's stdout until the burst is over: the pipe fills, scry blocks, the ring buffer fills,
-/// and the kernel side counts what it drops. Every call is printed or counted lost.
+/// scry's stdout until the burst is over: the pipe fills (1 MiB once scry grows it, and lines
+/// of 100 bytes and more), scry blocks, the ring buffer fills, and the kernel side counts what
+/// it drops. Every call is printed or counted lost.
 fn full_ring_counts_every_loss(probe: &str, action: &str, call: fn()) {
     if !kernel() {
         return;

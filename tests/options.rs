@@ -1,5 +1,6 @@
 //! Command-line options and `config` settings that change how a run goes: `-c` and `cpid`,
-//! `-B`, `--no-warnings`, `-k`, `print_maps_on_exit`, `stack_mode`, `missing_probes`.
+//! `-B`, `--no-warnings`, `-k`, `print_maps_on_exit`, `stack_mode`, `missing_probes`; and the
+//! pipe standard output is, grown.
 
 mod common;
 
@@ -378,4 +379,30 @@ fn perf_rb_pages_sizes_the_ring_buffer() {
     }
     scry.interrupt();
     assert_eq!(sizes, vec!["16384".to_string()]);
+}
+
+#[test]
+fn a_pipe_on_standard_output_is_grown_for_whole_batches() {
+    if !kernel() {
+        return;
+    }
+    // scry grows the pipe it writes to, to 1 MiB, so that a batch of lines goes in one write
+    // without waiting for the reader; the size is the pipe's, seen from its read end.
+    let mut child = std::process::Command::new(common::scry_bin())
+        .args(["-e", "BEGIN { printf(\"ready\\n\"); } END { }"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETPIPE_SZ on a pipe this process holds.
+    let size = unsafe { libc::fcntl(stdout.get_ref().as_raw_fd(), libc::F_GETPIPE_SZ) };
+    // SAFETY: sending SIGINT to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+    assert_eq!(size, 1 << 20);
 }

@@ -59,9 +59,13 @@ pub fn string(bytes: &[u8], cap: u32, trailer: &str) -> String {
     out
 }
 
-/// The bytes up to the first NUL.
+/// The bytes up to the first NUL (found a word at a time, not byte by byte: this runs for
+/// every string of every record).
 pub fn c_str(b: &[u8]) -> &[u8] {
-    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+    match std::ffi::CStr::from_bytes_until_nul(b) {
+        Ok(s) => s.to_bytes(),
+        Err(_) => b,
+    }
 }
 
 impl Renderer {
