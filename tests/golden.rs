@@ -78,14 +78,14 @@ fn golden_disassembly_loads_into_the_kernel() {
             with_task_comm += 1;
         }
     }
-    // The strings, count_and_hist and execsnoop scripts read comm; kernels from 5.17 on
+    // The strings, count_and_hist, execsnoop and task_ids scripts read comm; kernels from 5.17 on
     // relocate it.
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     let mut version = release
         .split(['.', '-'])
         .map(|n| n.parse::<u32>().unwrap_or(0));
     if (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (5, 17) {
-        assert!(with_task_comm >= 3, "{with_task_comm} on {release}");
+        assert!(with_task_comm >= 4, "{with_task_comm} on {release}");
     }
     common::assert_no_programs_left(std::process::id());
     assert!(

@@ -153,6 +153,36 @@ fn strings_read_anywhere_in_a_printf_print_in_place() {
 }
 
 #[test]
+fn pid_and_tid_are_the_process_and_the_thread() {
+    if !kernel() {
+        return;
+    }
+    // comm read once (a predicate and a value) comes from the task, and so do the ids then;
+    // a thread of this test's process makes the call, so the two differ.
+    let mut scry = Running::start(&[
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "scry-ids"/ {
+             printf("%d %d %s\n", pid, tid, comm);
+             exit();
+           }"#,
+    ]);
+    scry.wait_attached();
+    let thread = std::thread::Builder::new()
+        .name("scry-ids".into())
+        .spawn(|| {
+            // SAFETY: gettid and getppid have no preconditions.
+            let tid = unsafe { libc::gettid() };
+            unsafe { libc::getppid() };
+            tid
+        })
+        .unwrap();
+    let tid = thread.join().unwrap();
+    let line = scry.wait_line(|l| !l.is_empty());
+    assert_ne!(tid as u32, std::process::id());
+    assert_eq!(line, format!("{} {tid} scry-ids", std::process::id()));
+}
+
+#[test]
 fn usym_names_the_user_function_a_process_is_in() {
     if !kernel() || !cfg!(target_arch = "x86_64") {
         return;

@@ -116,8 +116,10 @@ check fexit-retval '^fexit 3$' -c "$CAT" \
 
 # The sanity set: BEGIN/END, a tracepoint, a uprobe.
 check begin-end '^end$' -e 'BEGIN { printf("begin\n"); exit(); } END { printf("end\n"); }'
-check tracepoint 'openat /proc/version' -c "$CAT" \
-    -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s\n", str(args.filename)); }'
+# comm named twice is read once, from the task where the kernel relocates its fields, and
+# pid and tid are then read from that task too.
+check tracepoint 'openat /proc/version cat 1 1' -c "$CAT" \
+    -e 'tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat %s %s %d %d\n", str(args.filename), comm, pid == cpid, tid == cpid); }'
 check iter-task '^1 init$' \
     -e 'iter:task /ctx.task->pid == 1/ { printf("%d %s\n", ctx.task->pid, ctx.task->comm); }'
 check rawtracepoint '^raw exec cat$' -c "$CAT" \

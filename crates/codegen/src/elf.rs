@@ -279,7 +279,7 @@ pub fn code_btf(
 /// and each subprogram, and where each starts.
 mod btf {
     use super::CoreRelo;
-    use crate::module::KernelField;
+    use crate::module::{FieldType, KernelField};
 
     const MAGIC: u16 = 0xeb9f;
     const KIND_INT: u32 = 1;
@@ -448,8 +448,9 @@ mod btf {
             }
             sections.push((text, records));
 
-            // Per kernel field: `char`, `char[N]` and a struct of the kernel's name with one
-            // member, all the kernel matches by name (member 0 of the struct: `0:0`).
+            // Per kernel field: its member's type (`char[N]`, with `char`; or `int`) and a
+            // struct of the kernel's name with that one member, which the kernel matches by
+            // name (member 0 of the struct: `0:0`).
             let mut relocations: Vec<(u32, Vec<CoreRelo>)> = Vec::new();
             let mut local: Vec<(KernelField, u32)> = Vec::new();
             let access = (!self.fields.is_empty()).then(|| strings.add("0:0"));
@@ -457,19 +458,35 @@ mod btf {
                 let type_id = match local.iter().find(|(f, _)| f == field) {
                     Some((_, id)) => *id,
                     None => {
-                        let (record, member, len) = field.describe();
-                        let char_name = strings.add("char");
-                        words(
-                            &mut types,
-                            &[char_name, info(KIND_INT, 0), 1, (INT_SIGNED << 24) | 8],
-                        );
-                        words(&mut types, &[0, info(KIND_ARRAY, 0), 0]);
-                        words(&mut types, &[next_id, INT, len]);
+                        let (record, member, ty) = field.describe();
+                        // The member's type, and the struct's size.
+                        let (member_type, size) = match ty {
+                            FieldType::Chars(len) => {
+                                let char_name = strings.add("char");
+                                words(
+                                    &mut types,
+                                    &[char_name, info(KIND_INT, 0), 1, (INT_SIGNED << 24) | 8],
+                                );
+                                words(&mut types, &[0, info(KIND_ARRAY, 0), 0]);
+                                words(&mut types, &[next_id, INT, len]);
+                                next_id += 2;
+                                (next_id - 1, len)
+                            }
+                            FieldType::Int => {
+                                let int_name = strings.add("int");
+                                words(
+                                    &mut types,
+                                    &[int_name, info(KIND_INT, 0), 4, (INT_SIGNED << 24) | 32],
+                                );
+                                next_id += 1;
+                                (next_id - 1, 4)
+                            }
+                        };
                         let record = strings.add(record);
                         let member = strings.add(member);
-                        words(&mut types, &[record, info(KIND_STRUCT, 1), len]);
-                        words(&mut types, &[member, next_id + 1, 0]);
-                        next_id += 3;
+                        words(&mut types, &[record, info(KIND_STRUCT, 1), size]);
+                        words(&mut types, &[member, member_type, 0]);
+                        next_id += 1;
                         local.push((*field, next_id - 1));
                         next_id - 1
                     }

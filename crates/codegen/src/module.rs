@@ -255,13 +255,33 @@ pub fn subprogram_name(program: &str, index: usize) -> String {
 pub enum KernelField {
     /// `task_struct.comm`, `char[16]`.
     TaskComm,
+    /// `task_struct.tgid`, the process id (`pid` in scripts), an `int`.
+    TaskTgid,
+    /// `task_struct.pid`, the thread id (`tid` in scripts), an `int`.
+    TaskPid,
+}
+
+/// The type a `KernelField`'s member has in the program's own BTF, which the kernel matches
+/// against its own by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// An array of `char` of this length.
+    Chars(u32),
+    /// A signed 32-bit `int`.
+    Int,
 }
 
 impl KernelField {
-    /// The struct, the member, and the member's type as an array of `char` of this length.
-    pub fn describe(self) -> (&'static str, &'static str, u32) {
+    /// The struct, the member, and the member's type.
+    pub fn describe(self) -> (&'static str, &'static str, FieldType) {
         match self {
-            KernelField::TaskComm => ("task_struct", "comm", scry_lang::builtins::COMM_LEN),
+            KernelField::TaskComm => (
+                "task_struct",
+                "comm",
+                FieldType::Chars(scry_lang::builtins::COMM_LEN),
+            ),
+            KernelField::TaskTgid => ("task_struct", "tgid", FieldType::Int),
+            KernelField::TaskPid => ("task_struct", "pid", FieldType::Int),
         }
     }
 }

@@ -327,6 +327,9 @@ pub(crate) struct Lowerer<'a> {
     /// The stack slot `comm` is read into once, at the start, when the probe uses it more
     /// than once (each read is a helper call).
     comm_slot: Option<i16>,
+    /// The stack slot holding the current task's address (`bpf_get_current_task_btf`), when
+    /// `comm` was read once from it.
+    task_slot: Option<i16>,
     /// The scratch area records are built in (`output::record_area`): offset and bytes.
     record_area: Option<(i32, u32)>,
     /// Whether a record is being built there now.
@@ -357,6 +360,7 @@ impl<'a> Lowerer<'a> {
             vars_in_scratch: control::has_callbacks(probe),
             callbacks: Vec::new(),
             comm_slot: None,
+            task_slot: None,
             record_area: None,
             record_busy: false,
         }

@@ -3,11 +3,24 @@
 
 use super::Lowerer;
 use crate::insn::{Alu, Helper, Insn, Reg, Size};
+use crate::module::KernelField;
 use scry_lang::typed::Builtin;
 
 impl Lowerer<'_> {
     /// Computes one of the integer process builtins into r0.
     pub(super) fn process_int(&mut self, b: Builtin) {
+        // The task `comm` was read from: its ids are two loads, not a helper call.
+        let field = match b {
+            Builtin::Pid => Some(KernelField::TaskTgid),
+            Builtin::Tid => Some(KernelField::TaskPid),
+            _ => None,
+        };
+        if let (Some(slot), Some(field)) = (self.task_slot, field) {
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R0, Reg::FP, slot));
+            self.asm.kernel_field(Reg::R0, field);
+            self.asm.emit(Insn::ldx(Size::W, Reg::R0, Reg::R0, 0));
+            return;
+        }
         let (helper, high_half) = match b {
             // get_current_pid_tgid = tgid << 32 | pid: the user's pid is the kernel's tgid.
             Builtin::Pid => (Helper::GetCurrentPidTgid, true),

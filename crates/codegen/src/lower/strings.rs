@@ -31,14 +31,22 @@ pub(super) fn comm_uses(probe: &Probe) -> usize {
 }
 
 impl Lowerer<'_> {
-    /// Reads `comm` into a stack slot of its own, where its uses find it.
+    /// Reads `comm` into a stack slot of its own, where its uses find it; read from the
+    /// current task, the task's address is kept too, where `pid` and `tid` find it.
     pub(super) fn read_comm_once(&mut self) {
         let slot = self.alloc(COMM_LEN);
         let at = Dst {
             base: Base::Frame,
             off: i32::from(slot),
         };
-        if !self.comm_from_task(at, COMM_LEN) {
+        if self.options.comm_from_task {
+            let task = self.alloc(8);
+            self.asm.emit(Insn::call(Helper::GetCurrentTaskBtf));
+            self.asm.emit(Insn::stx(Size::DW, Reg::FP, task, Reg::R0));
+            self.task_slot = Some(task);
+            self.asm.kernel_field(Reg::R0, KernelField::TaskComm);
+            self.copy_comm_words(Reg::R0, 0, at);
+        } else {
             self.dst_into(at, Reg::R1);
             self.asm.emit(Insn::mov64_imm(Reg::R2, COMM_LEN as i32));
             self.asm.emit(Insn::call(Helper::GetCurrentComm));
