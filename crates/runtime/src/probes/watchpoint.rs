@@ -111,14 +111,22 @@ impl ProbeType for Watchpoint {
         // The modes are the kernel's HW_BREAKPOINT_R (1), _W (2), _RW (3) and _X (4); an
         // instruction breakpoint covers a long.
         let length = if *mode == EXECUTE { 8 } else { *length };
-        // A breakpoint follows one thread: each of the process's threads gets one.
-        let scopes: Vec<perf::Scope> = match pid {
-            Some(pid) => threads(pid).into_iter().map(perf::Scope::Process).collect(),
-            None => timer::every_cpu(),
+        let open = |scope| perf::breakpoint(u32::from(*mode), *address, u64::from(length), scope);
+        let Some(pid) = pid else {
+            return timer::attach_sampling(program, &timer::every_cpu(), open);
         };
-        timer::attach_sampling(program, &scopes, |scope| {
-            perf::breakpoint(u32::from(*mode), *address, u64::from(length), scope)
-        })
+        // A breakpoint follows one thread: each of the process's threads gets one. A thread
+        // that ended since the threads were listed (ESRCH) is left out; the process itself
+        // must be there.
+        let mut held = OwnedEvents::new();
+        for tid in threads(pid) {
+            match open(perf::Scope::Process(tid)) {
+                Ok(fd) => held.extend(perf::attach_program(fd, program)?),
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) && tid != pid => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(held)
     }
 
     fn info(&self) -> Vec<Feature> {
