@@ -130,11 +130,12 @@ impl Running {
             let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
             unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) == 0 && info.si_pid() != 0 }
         };
+        // Looked at every millisecond, which is the resolution of the exit figures.
         let mut waited = 0;
-        while !exited(self.child.id()) && waited < 600 {
-            std::thread::sleep(Duration::from_millis(50));
+        while !exited(self.child.id()) && waited < 30_000 {
+            std::thread::sleep(Duration::from_millis(1));
             waited += 1;
-            if waited % 200 == 0 {
+            if waited % 10_000 == 0 {
                 self.signal(libc::SIGINT);
             }
         }
@@ -211,6 +212,9 @@ fn interleaved(
     for _ in 0..rounds {
         for (i, t) in tracers.iter().enumerate() {
             let v = each(*t);
+            if std::env::var_os("BENCH_SAMPLES").is_some() {
+                eprintln!("{} {v:?}", t.name());
+            }
             if samples[i].is_empty() {
                 samples[i] = vec![Vec::new(); v.len()];
             }

@@ -3,7 +3,7 @@
 //! the background, by a process of scry's own, so that the exit does not wait for the kernel.
 
 use crate::probes::OwnedEvents;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// What kept a detached set's probes attached, closed when this is dropped (on any thread).
 /// Closing a tracepoint's perf event waits for an RCU grace period (about 15 ms here), so they
@@ -39,24 +39,38 @@ impl Detached {
         if self.0.len() < IN_BACKGROUND_FROM {
             return;
         }
-        let mut fds: Vec<RawFd> = self.0.iter().map(|f| f.as_raw_fd()).collect();
-        fds.sort_unstable();
-        if release_in_background(&fds) {
-            // The background process holds its own copies: closing ours frees nothing yet.
+        let fds: Vec<RawFd> = self.0.iter().map(|f| f.as_raw_fd()).collect();
+        if let Some(go) = release_in_background(&fds) {
+            // The background process holds its own copies: closing ours frees nothing, and
+            // then it may start. Were it to close first, ours would be the last copies, and
+            // closing them would wait on the kernel here, behind its closing.
             self.0.clear();
+            drop(go);
         }
     }
 }
 
-/// Forks a process that closes `fds` (sorted) and exits, detached from scry (a grandchild, so
-/// it is never left a zombie). Whether it was started.
-fn release_in_background(fds: &[RawFd]) -> bool {
-    // SAFETY: the children only make async-signal-safe calls (no allocation: the descriptors
-    // were collected before the fork) and end with `_exit`.
+/// Forks a process that closes `fds` and exits, detached from scry (a grandchild, so it is
+/// never left a zombie). It starts closing once the pipe end returned is closed (or scry
+/// exits). None when it could not be started.
+fn release_in_background(fds: &[RawFd]) -> Option<OwnedFd> {
+    let mut ends = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors it creates.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: both are ours alone from here on.
+    let (wait_on, go) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    // What the background process keeps open, sorted: collected before the fork.
+    let mut keep: Vec<RawFd> = fds.to_vec();
+    keep.push(wait_on.as_raw_fd());
+    keep.sort_unstable();
+    // SAFETY: the children only make async-signal-safe calls (no allocation) and end with
+    // `_exit`.
     unsafe {
         let child = libc::fork();
         if child < 0 {
-            return false;
+            return None;
         }
         if child == 0 {
             if libc::fork() != 0 {
@@ -66,13 +80,18 @@ fn release_in_background(fds: &[RawFd]) -> bool {
             for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
                 libc::signal(sig, libc::SIG_IGN);
             }
-            // Everything but what it is to close: no pipe or socket of scry's stays open.
+            // Everything but what it is to close and the pipe it waits on: no pipe or socket
+            // of scry's stays open (nor the pipe's other end, whose closing it waits for).
             let mut from: RawFd = 0;
-            for &fd in fds {
+            for &fd in &keep {
                 close_from_to(from, fd - 1);
                 from = fd + 1;
             }
             close_from_to(from, RawFd::MAX);
+            let mut byte = 0u8;
+            while libc::read(wait_on.as_raw_fd(), (&raw mut byte).cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
             for &fd in fds {
                 libc::close(fd);
             }
@@ -80,8 +99,8 @@ fn release_in_background(fds: &[RawFd]) -> bool {
         }
         let mut status = 0;
         libc::waitpid(child, &mut status, 0);
-        true
     }
+    Some(go)
 }
 
 /// Closes the descriptors `first..=last` (async-signal-safe).
