@@ -85,3 +85,22 @@ fn records_share_one_area_of_the_scratch_map() {
     let scratch = &m.maps[Module::SCRATCH.0];
     assert_eq!(scratch.value_size, 8 + 1032, "one area of one record");
 }
+
+#[test]
+fn a_record_sent_while_another_is_built_has_an_area_of_its_own() {
+    // Two printfs in the outer one's `{ …; v }` argument: each is built while the outer one
+    // is, so neither may reuse its area (nor, the first done, may the second).
+    let m = module(
+        r#"tracepoint:syscalls:sys_enter_openat {
+             printf("%s %d\n", str(args.filename), {
+               printf("a %s\n", str(args.filename));
+               printf("b %s\n", str(args.filename));
+               7
+             });
+           }"#,
+    );
+    let scratch = &m.maps[Module::SCRATCH.0];
+    let outer = 8 + 8 + 1032;
+    let inner = 8 + 1032;
+    assert_eq!(scratch.value_size, outer + 2 * inner);
+}

@@ -117,7 +117,9 @@ impl Lowerer<'_> {
             self.asm.bind(skip);
             return Ok(());
         };
-        self.record_busy = true;
+        // Records sent from the arguments' `{ …; v }` blocks are built elsewhere, and so is
+        // this one when it is such a record itself.
+        let was_busy = std::mem::replace(&mut self.record_busy, true);
         self.dst_into(area, Reg::R1);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R1, 0, id as i32));
         if stamped {
@@ -143,7 +145,7 @@ impl Lowerer<'_> {
                 self.asm.emit(Insn::stx(Size::DW, Reg::FP, length, Reg::R0));
             }
         }
-        self.record_busy = false;
+        self.record_busy = was_busy;
         self.wake_flags();
         self.asm.emit(Insn::mov64_reg(Reg::R4, Reg::R2));
         self.asm.ld_map(Reg::R1, Module::EVENTS);
