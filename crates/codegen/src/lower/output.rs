@@ -1,6 +1,7 @@
-//! Output to userspace: `printf` and its kin (`cat`, `system`, `errorf`, `warnf`), `print`,
-//! `time`, `join` and `exit`, each one ring buffer record reserved, filled in
-//! place and submitted: no stack copies. Record layout: an 8-byte id (index into
+//! Output to userspace: `printf` and its kin (`cat`, `system`, `errorf`, `warnf`, `emit`),
+//! `print`, `time`, `join` and `exit`, each one ring buffer record reserved, filled in place
+//! and submitted; or, for a printf with a string read, built in the scratch area and sent as
+//! far as the string reaches (`formatted_record`). Record layout: an 8-byte id (index into
 //! `Module::records`), then the fields, each 8-byte aligned.
 
 use super::{Base, CompileError, Dst, Lowerer, SCRATCH_LIMIT};
@@ -154,14 +155,15 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::call(Helper::RingbufOutput));
         let sent = self.asm.new_label();
         self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, sent);
-        self.count_lost(sent);
+        self.count_lost();
         self.asm.bind(sent);
         Ok(())
     }
 
     /// The scratch area a record is built in before it is sent: one for every record of the
-    /// function (each is sent before the next is built), grown as larger records need, or a
-    /// fresh one while a record is being built (one sent from its arguments' `{ …; v }`).
+    /// function (each is sent before the next is built), a larger one from a record that needs
+    /// more on, or a fresh one while a record is being built (one sent from its arguments'
+    /// `{ …; v }`).
     /// None when the scratch area has no room left.
     fn record_area(&mut self, size: u32) -> Option<Dst> {
         let reuse = match self.record_area {
@@ -400,21 +402,23 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::call(Helper::RingbufReserve));
         let reserved = self.asm.new_label();
         self.asm.jmp_imm(Cond::Ne, Reg::R0, 0, reserved);
-        self.count_lost(full);
+        self.count_lost();
+        self.asm.ja(full);
         self.asm.bind(reserved);
         self.asm.emit(Insn::st_imm(Size::DW, Reg::R0, 0, id as i32));
         self.set_temp(depth, Reg::R0);
     }
 
     /// A record found no room in the ring: counts the loss in `scry_lost` for userspace to
-    /// report (never dropped silently), and goes on at `then`.
-    fn count_lost(&mut self, then: crate::asm::Label) {
+    /// report (never dropped silently), and goes on after.
+    fn count_lost(&mut self) {
+        let done = self.asm.new_label();
         self.array_lookup(Module::LOST);
-        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, then);
+        self.asm.jmp_imm(Cond::Eq, Reg::R0, 0, done);
         self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
         self.asm.emit(Insn::alu64_imm(Alu::Add, Reg::R1, 1));
         self.asm.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
-        self.asm.ja(then);
+        self.asm.bind(done);
     }
 
     /// Submits the record at `depth` (the flags are `wake_flags`').
@@ -424,8 +428,9 @@ impl Lowerer<'_> {
         self.asm.emit(Insn::call(Helper::RingbufSubmit));
     }
 
-    /// Leaves in r2 the flags a record is sent with: waking the reader only when it is due: when this CPU
-    /// has not woken it for more than `WAKE_TICKS`, or when the ring is a quarter full. Waking
+    /// Leaves in r2 the flags a record is sent with, which wake the reader only when it is
+    /// due: when this CPU has not woken it for more than `WAKE_TICKS`, or when the ring is a
+    /// quarter full. Waking
     /// the reader for every record costs an interrupt each (about 15 µs in a virtual machine);
     /// the reader, once woken, looks again a little later for what came meanwhile (`Session`).
     /// The time is the tick count (`bpf_jiffies64`, a load): a clock read costs more here than

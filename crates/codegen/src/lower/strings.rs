@@ -44,8 +44,7 @@ impl Lowerer<'_> {
             self.asm.emit(Insn::call(Helper::GetCurrentTaskBtf));
             self.asm.emit(Insn::stx(Size::DW, Reg::FP, task, Reg::R0));
             self.task_slot = Some(task);
-            self.asm.kernel_field(Reg::R0, KernelField::TaskComm);
-            self.copy_comm_words(Reg::R0, 0, at);
+            self.task_comm(at);
         } else {
             self.dst_into(at, Reg::R1);
             self.asm.emit(Insn::mov64_imm(Reg::R2, COMM_LEN as i32));
@@ -89,9 +88,14 @@ impl Lowerer<'_> {
             return false;
         }
         self.asm.emit(Insn::call(Helper::GetCurrentTaskBtf));
+        self.task_comm(dst);
+        true
+    }
+
+    /// Copies the `comm` of the task r0 points to into `dst`, at the offset the kernel gives.
+    fn task_comm(&mut self, dst: Dst) {
         self.asm.kernel_field(Reg::R0, KernelField::TaskComm);
         self.copy_comm_words(Reg::R0, 0, dst);
-        true
     }
 
     /// Copies the 16 bytes at `src + off` to `dst`, using r1 and r2.
