@@ -37,31 +37,31 @@ pub struct Symbolizer {
 }
 
 impl Symbolizer {
-    /// A stack frame: `name+offset`, or hex.
-    pub fn kernel(&mut self, addr: u64) -> String {
-        frame(self.kernel_symbol(addr), addr)
-    }
-
     /// `ksym()`: the name of the function holding `addr`, or hex.
     pub fn kernel_name(&mut self, addr: u64) -> String {
-        name(self.kernel_symbol(addr), addr)
-    }
-
-    /// A user stack frame: `name+offset`, or hex.
-    pub fn user(&mut self, pid: u32, addr: u64) -> String {
-        frame(self.user_symbol(pid, addr), addr)
+        name(self.kernel_find(addr), addr)
     }
 
     /// `usym()`: the name of the function holding `addr` in process `pid`, or hex.
     pub fn user_name(&mut self, pid: u32, addr: u64) -> String {
-        name(self.user_symbol(pid, addr), addr)
+        name(self.user_find(pid, addr), addr)
     }
 
-    fn kernel_symbol(&mut self, addr: u64) -> Option<(&str, u64)> {
+    /// The kernel function holding `addr`, and the offset in it.
+    pub fn kernel_symbol(&mut self, addr: u64) -> Option<(String, u64)> {
+        self.kernel_find(addr).map(|(n, o)| (n.to_string(), o))
+    }
+
+    /// The function holding `addr` in process `pid`, and the offset in it.
+    pub fn user_symbol(&mut self, pid: u32, addr: u64) -> Option<(String, u64)> {
+        self.user_find(pid, addr).map(|(n, o)| (n.to_string(), o))
+    }
+
+    fn kernel_find(&mut self, addr: u64) -> Option<(&str, u64)> {
         self.kernel.get_or_insert_with(kallsyms).find(addr)
     }
 
-    fn user_symbol(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
+    fn user_find(&mut self, pid: u32, addr: u64) -> Option<(&str, u64)> {
         let maps = self.processes.entry(pid).or_insert_with(|| mappings(pid));
         let m = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
         let file_off = addr - m.start + m.offset;
@@ -71,13 +71,6 @@ impl Symbolizer {
             .entry(m.path.clone())
             .or_insert_with(|| elf_symbols(&path));
         table.as_ref()?.find(file_off)
-    }
-}
-
-fn frame(sym: Option<(&str, u64)>, addr: u64) -> String {
-    match sym {
-        Some((name, off)) => format!("{name}+{off}"),
-        None => format!("0x{addr:x}"),
     }
 }
 

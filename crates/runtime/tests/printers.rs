@@ -5,8 +5,15 @@
 use scry_lang::typed::LinearBuckets;
 use scry_lang::types::StackMode;
 use scry_runtime::maps::{linear_histogram, log2_histogram};
-use scry_runtime::output::value::{DumpKind, Entries, MapDump, Scalar, Value};
+use scry_runtime::output::value::{DumpKind, Entries, Frame, MapDump, Scalar, Stack, Value};
 use scry_runtime::output::{json, text};
+
+fn frame(ip: u64, name: &str, offset: u64) -> Frame {
+    Frame {
+        ip,
+        symbol: Some((name.into(), offset)),
+    }
+}
 
 fn dumps() -> Vec<MapDump> {
     let map = |name: &str, kind, entries| MapDump {
@@ -73,10 +80,14 @@ fn dumps() -> Vec<MapDump> {
             "@stack",
             DumpKind::Map,
             Entries::Keyed(vec![(
-                vec![Scalar::Stack(
-                    vec!["do_idle+310".into(), "cpu_startup_entry+37".into()],
-                    StackMode::Bpftrace,
-                )],
+                vec![Scalar::Stack(Stack {
+                    frames: vec![
+                        frame(0xffff_ffff_8100_0136, "do_idle", 310),
+                        frame(0xffff_ffff_8100_2025, "cpu_startup_entry", 37),
+                    ],
+                    user: false,
+                    mode: StackMode::Bpftrace,
+                })],
                 int(9),
             )]),
         ),

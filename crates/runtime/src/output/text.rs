@@ -1,7 +1,7 @@
 //! bpftrace's text layouts: `@name[key]: value` lines, histograms with their bucket labels and
 //! bars, stats records, and stacks one frame per line.
 
-use super::value::{Entries, Histogram, Label, MapDump, Scalar, Value};
+use super::value::{Entries, Histogram, Label, MapDump, Scalar, Stack, Value};
 use scry_lang::types::StackMode;
 use std::fmt::Write;
 
@@ -68,9 +68,7 @@ pub fn scalar(s: &Scalar, indent: usize) -> String {
         Scalar::Str(s) => s.clone(),
         Scalar::Bool(b) => b.to_string(),
         Scalar::Enum { name, .. } => name.clone(),
-        Scalar::Stack(frames, StackMode::Bpftrace) => stack(frames, indent),
-        // perf and raw frames carry their own layout.
-        Scalar::Stack(frames, _) => stack(frames, 0),
+        Scalar::Stack(s) => stack(s, indent),
         Scalar::Tuple(items) => {
             let items: Vec<String> = items.iter().map(|s| scalar(s, indent)).collect();
             format!("({})", items.join(", "))
@@ -106,11 +104,17 @@ pub fn escaped(bytes: &[u8], all: bool) -> String {
     out
 }
 
-/// `\n` then `frame\n` for each frame, indented.
-pub fn stack(frames: &[String], indent: usize) -> String {
+/// `\n` then `frame\n` for each frame, indented in bpftrace's mode (perf's and raw frames
+/// carry their own layout).
+pub fn stack(s: &Stack, indent: usize) -> String {
+    let indent = if s.mode == StackMode::Bpftrace {
+        indent
+    } else {
+        0
+    };
     let mut out = String::from("\n");
-    for f in frames {
-        let _ = writeln!(out, "{:indent$}{f}", "");
+    for f in &s.frames {
+        let _ = writeln!(out, "{:indent$}{}", "", f.text(s.mode));
     }
     out
 }

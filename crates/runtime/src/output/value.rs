@@ -18,8 +18,7 @@ pub enum Scalar {
         name: String,
         value: i64,
     },
-    /// A symbolized stack, innermost frame first, each frame as its mode writes it.
-    Stack(Vec<String>, StackMode),
+    Stack(Stack),
     Tuple(Vec<Scalar>),
     /// `buf()`: raw bytes, shown with `\x` escapes.
     Bytes(Vec<u8>),
@@ -28,6 +27,49 @@ pub enum Scalar {
     Array(Vec<Scalar>),
     /// `strs()`: separated by spaces in text, an array of strings in JSON.
     Strings(Vec<String>),
+}
+
+/// A symbolized stack (`kstack`, `ustack`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stack {
+    /// Innermost first.
+    pub frames: Vec<Frame>,
+    /// A user stack, else the kernel's.
+    pub user: bool,
+    /// How text output writes its frames.
+    pub mode: StackMode,
+}
+
+/// One return address of a stack, and the function that holds it when one is known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    pub ip: u64,
+    /// The function's name and the address's offset in it.
+    pub symbol: Option<(String, u64)>,
+}
+
+impl Frame {
+    /// As a stack mode writes it: `name+offset` (or hex) for bpftrace's, perf's tab and
+    /// address before that, or the address alone.
+    pub fn text(&self, mode: StackMode) -> String {
+        let symbol = || match &self.symbol {
+            Some((name, off)) => format!("{name}+{off}"),
+            None => format!("0x{:x}", self.ip),
+        };
+        match mode {
+            StackMode::Bpftrace => symbol(),
+            StackMode::Perf => format!("\t{:x} {}", self.ip, symbol()),
+            StackMode::Raw => format!("{:x}", self.ip),
+        }
+    }
+
+    /// The function's name, or the address in hex: what a flame graph's frame shows.
+    pub fn function(&self) -> String {
+        match &self.symbol {
+            Some((name, _)) => name.clone(),
+            None => format!("0x{:x}", self.ip),
+        }
+    }
 }
 
 /// A histogram bucket boundary: a number, or a number shown with a suffix (`4K`).

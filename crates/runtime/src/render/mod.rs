@@ -6,7 +6,7 @@ mod cgroups;
 mod syscalls;
 
 use crate::object::Object;
-use crate::output::value::Scalar;
+use crate::output::value::{Frame, Scalar, Stack};
 use crate::symbols::Symbolizer;
 use aya::maps::StackTraceMap;
 use scry_codegen::module::{FieldKind, MapId};
@@ -101,10 +101,9 @@ impl Renderer {
                 }
             }
             FieldKind::Str(cap) => Scalar::Str(string(bytes, *cap, &module.str_trailer)),
-            FieldKind::Stack { map, user, mode } => Scalar::Stack(
-                self.stack(object, module, *map, *user, *mode, u64_at(bytes, 0)),
-                *mode,
-            ),
+            FieldKind::Stack { map, user, mode } => {
+                Scalar::Stack(self.stack(object, module, *map, *user, *mode, u64_at(bytes, 0)))
+            }
             FieldKind::Tuple { fields, names } => {
                 let values = fields.iter().map(|f| {
                     let at = bytes.get(f.offset as usize..).unwrap_or(&[]);
@@ -166,7 +165,7 @@ impl Renderer {
         i128::from(boot_ns) + self.boot_to_wall
     }
 
-    /// Symbolizes the stack with this id in the stack map `map`.
+    /// Symbolizes the stack with this id in the stack map `map` (empty when it has none).
     pub fn stack(
         &mut self,
         object: &Object,
@@ -175,39 +174,29 @@ impl Renderer {
         user: bool,
         mode: StackMode,
         raw: u64,
-    ) -> Vec<String> {
+    ) -> Stack {
         let id = raw as u32 as i32;
         let pid = (raw >> 32) as u32;
-        if id < 0 {
-            return Vec::new();
-        }
-        let Some(stacks) = object
-            .map(&module.maps[map.0].name)
+        let trace = (id >= 0)
+            .then(|| object.map(&module.maps[map.0].name))
+            .flatten()
             .and_then(|m| StackTraceMap::try_from(m).ok())
-        else {
-            return Vec::new();
-        };
-        let Ok(trace) = stacks.get(&(id as u32), 0) else {
-            return Vec::new();
-        };
-        trace
-            .frames()
-            .iter()
-            .map(|f| {
-                let symbol = |me: &mut Self| {
-                    if user {
-                        me.symbols.user(pid, f.ip)
-                    } else {
-                        me.symbols.kernel(f.ip)
-                    }
-                };
-                match mode {
-                    StackMode::Bpftrace => symbol(self),
-                    StackMode::Perf => format!("\t{:x} {}", f.ip, symbol(self)),
-                    StackMode::Raw => format!("{:x}", f.ip),
-                }
-            })
-            .collect()
+            .and_then(|stacks| stacks.get(&(id as u32), 0).ok());
+        let frames = trace.map_or_else(Vec::new, |trace| {
+            trace
+                .frames()
+                .iter()
+                .map(|f| Frame {
+                    ip: f.ip,
+                    symbol: match mode {
+                        StackMode::Raw => None,
+                        _ if user => self.symbols.user_symbol(pid, f.ip),
+                        _ => self.symbols.kernel_symbol(f.ip),
+                    },
+                })
+                .collect()
+        });
+        Stack { frames, user, mode }
     }
 
     /// A uid's name from the user database, or the number when it has none.
