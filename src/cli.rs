@@ -80,9 +80,15 @@ pub struct Cli {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Output format: bpftrace's text layouts, or NDJSON records.
+    /// Output format: bpftrace's text layouts, NDJSON records, or text with maps keyed by
+    /// stacks printed as folded stacks (`frame;frame count`) for flame graph tools.
     #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
     pub format: Format,
+
+    /// At exit, draw each map keyed by kstack or ustack as an SVG flame graph: FILE for one map,
+    /// FILE-@name.svg for each of several.
+    #[arg(long = "flamegraph", value_name = "FILE.svg")]
+    pub flamegraph: Option<PathBuf>,
 
     /// Do not print the "Attached N probes" message.
     #[arg(short = 'q', long = "quiet")]
@@ -152,6 +158,7 @@ impl From<Buffering> for scry_runtime::output::Buffering {
 pub enum Format {
     Text,
     Json,
+    Folded,
 }
 
 /// The script's arguments: positional ones (`$1`…) and named ones (`--name` or `--name=value`,

@@ -5,6 +5,7 @@
 mod cli;
 mod command;
 mod config;
+mod flamegraph;
 mod repl;
 mod report;
 
@@ -13,6 +14,7 @@ use cli::Cli;
 use report::Failure;
 use scry_codegen::{compile, elf, CompileOptions};
 use scry_lang::{check, parse, CheckOptions};
+use scry_runtime::output::folded::FoldedPrinter;
 use scry_runtime::output::{JsonPrinter, Printer, TextPrinter};
 use scry_runtime::probes::{self, KernelResolver};
 use scry_runtime::signals::StopSignals;
@@ -191,6 +193,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     let mut printer: Box<dyn Printer> = match cli.format {
         cli::Format::Text => Box::new(TextPrinter::new(out, buffering)),
         cli::Format::Json => Box::new(JsonPrinter::new(out, buffering)),
+        cli::Format::Folded => Box::new(FoldedPrinter::new(TextPrinter::new(out, buffering))),
     };
     let signals = StopSignals::install().map_err(|source| {
         failure(RuntimeError::Io {
@@ -254,7 +257,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Some(c) = &mut command {
         if !begin_exited {
             c.release();
+            scry_runtime::symbols::keep_mappings(c.pid());
         }
+    }
+    if let Some(pid) = cli.pid {
+        scry_runtime::symbols::keep_mappings(pid);
     }
     // A script with nothing but BEGIN and END has nothing to wait for, unless a command runs.
     let stop = if only_special && command.is_none() {
@@ -268,10 +275,25 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
     session
         .finish(printer.as_mut(), config.print_maps_on_exit)
         .map_err(failure)?;
-    Ok(match stop {
+    let mut code = match stop {
         Stop::Exit(code) => code as u8,
         Stop::Signal | Stop::OutputClosed | Stop::Done | Stop::CommandExited => 0,
-    })
+    };
+    if let Some(path) = &cli.flamegraph {
+        let (written, errors) = flamegraph::draw_all(&mut session, path);
+        if !cli.quiet {
+            for file in written {
+                scry_runtime::output::to_stderr(&format!("Wrote {}\n", file.display()));
+            }
+        }
+        for e in &errors {
+            scry_runtime::output::to_stderr(Failure::plain(e).render());
+        }
+        if !errors.is_empty() && code == 0 {
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 /// The integer constants of the script's `#include`s and of `--include FILE`s. A header that is

@@ -633,6 +633,41 @@ fn piped_input_without_a_terminal() {
 }
 
 #[test]
+fn flamegraph_draws_a_map_of_the_session() {
+    if !kernel() {
+        return;
+    }
+    // A statement's kernel stack is that of the system call that ran it (BPF_PROG_TEST_RUN).
+    let home = state_dir("flamegraph");
+    let svg = home.join("now.svg");
+    let input = format!(
+        "@s[kstack] = count()\n:flamegraph @s {svg}\n@n = 1\n:flamegraph @n {svg}.2\n:flamegraph @s\n",
+        svg = svg.display()
+    );
+    let (status, stdout, stderr) = common::run_with_input(
+        &["--repl"],
+        &[("XDG_STATE_HOME", home.to_str().unwrap())],
+        input.as_bytes(),
+    );
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("wrote {}", svg.display())),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<title>__sys_bpf ("), "{text}");
+    assert!(
+        stderr.contains("scry: error: @n is not keyed by a stack (kstack or ustack)"),
+        "{stderr}"
+    );
+    assert!(!home.join("now.svg.2").exists());
+    assert!(
+        stderr.contains(":flamegraph needs a map and a file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn definitions_typed_alone_are_kept_and_saved() {
     if !kernel() {
         return;

@@ -1,5 +1,6 @@
 //! The `:commands` of the REPL: look at the session (`:probes`, `:maps`, `:watch`, `:list`),
-//! change it (`:detach`, `:load`, `:format`), keep it (`:save`), and leave it (`:quit`).
+//! change it (`:detach`, `:load`, `:format`), keep it (`:save`, `:flamegraph`), and leave it
+//! (`:quit`).
 
 use super::complete::COMMANDS;
 use super::live::{lock, Format};
@@ -20,11 +21,12 @@ impl Repl {
             "load" => self.load(arg),
             "save" => self.save(arg),
             "format" => self.format(arg),
+            "flamegraph" => self.flamegraph(arg),
             "help" => self.help(),
             "quit" | "q" | "exit" => return Next::Quit,
             _ => self.error(&format!(
                 "scry: error: unknown command :{name}\nhint: {}\n",
-                "commands: :probes :detach :maps :watch :list :load :save :format :help :quit"
+                "commands: :probes :detach :maps :watch :list :load :save :format :flamegraph :help :quit"
             )),
         }
         Next::Prompt
@@ -226,12 +228,30 @@ impl Repl {
         }
     }
 
+    fn flamegraph(&self, arg: &str) {
+        let mut words = arg.split_whitespace();
+        let (Some(map), Some(path), None) = (words.next(), words.next(), words.next()) else {
+            self.error("scry: error: :flamegraph needs a map and a file\nhint: :flamegraph @name FILE.svg\n");
+            return;
+        };
+        let drawn = crate::flamegraph::draw(
+            &mut lock(&self.live).session,
+            map,
+            std::path::Path::new(path),
+        );
+        match drawn {
+            Ok(()) => self.say(&format!("wrote {path}\n")),
+            Err(e) => self.error(&format!("scry: error: {e}\n")),
+        }
+    }
+
     fn format(&self, arg: &str) {
         let format = match arg {
             "text" => Format::Text,
             "json" => Format::Json,
+            "folded" => Format::Folded,
             _ => {
-                self.error("scry: error: :format takes text or json\n");
+                self.error("scry: error: :format takes text, json or folded\n");
                 return;
             }
         };

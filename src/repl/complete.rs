@@ -22,7 +22,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (":list [-v] GLOB", "list probes, as scry -l (-lv with -v)"),
     (":load FILE", "add a script file's blocks to the session"),
     (":save FILE", "write the attached blocks out as a script"),
-    (":format text|json", "the output format from now on"),
+    (":format text|json|folded", "the output format from now on"),
+    (
+        ":flamegraph @MAP FILE",
+        "draw a map keyed by stacks as an SVG flame graph",
+    ),
     (":help", "this list"),
     (
         ":quit",

@@ -3,6 +3,7 @@
 //! typed (rustyline's external printer).
 
 use rustyline::ExternalPrinter;
+use scry_runtime::output::folded::FoldedPrinter;
 use scry_runtime::output::{Buffering, JsonPrinter, Printer, TextPrinter};
 use scry_runtime::signals::StopSignals;
 use scry_runtime::{Session, SetId};
@@ -25,12 +26,8 @@ pub struct Live {
     pub block_ids: Vec<(SetId, usize)>,
 }
 
-/// The output formats `:format` switches between.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
+/// The output formats `:format` switches between: the command line's.
+pub use crate::cli::Format;
 
 impl Live {
     pub fn new(session: Session, screen: Screen, format: Format) -> Live {
@@ -94,6 +91,7 @@ fn printer(screen: &Screen, format: Format) -> Box<dyn Printer> {
     match format {
         Format::Text => Box::new(TextPrinter::new(out, Buffering::Line)),
         Format::Json => Box::new(JsonPrinter::new(out, Buffering::Line)),
+        Format::Folded => Box::new(FoldedPrinter::new(TextPrinter::new(out, Buffering::Line))),
     }
 }
 

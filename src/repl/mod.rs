@@ -13,7 +13,7 @@ use crate::cli::Cli;
 use crate::report::Failure;
 use helper::ReplHelper;
 use input::{open_braces, parse_input, Parsed};
-use live::{lock, Delivery, Format, Live, Screen};
+use live::{lock, Delivery, Live, Screen};
 use rustyline::config::{ColorMode, CompletionType};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
@@ -125,11 +125,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Ok(p) => Arc::new(Mutex::new(Box::new(p))),
         Err(_) => Arc::new(Mutex::new(Box::new(live::Plain))),
     };
-    let format = match cli.format {
-        crate::cli::Format::Text => Format::Text,
-        crate::cli::Format::Json => Format::Json,
-    };
-    let live = Arc::new(Mutex::new(Live::new(session, screen.clone(), format)));
+    let live = Arc::new(Mutex::new(Live::new(session, screen.clone(), cli.format)));
     let terminal = Terminal::save();
     let on_term = {
         let live = live.clone();

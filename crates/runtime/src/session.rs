@@ -734,6 +734,58 @@ impl Session {
         Ok(true)
     }
 
+    /// The maps keyed by a stack (`kstack`, `ustack`), in name order: what `--flamegraph`
+    /// draws.
+    pub fn stack_maps(&self) -> Vec<String> {
+        let stacked = |m: &scry_codegen::module::UserMap| {
+            m.keys
+                .iter()
+                .any(|k| matches!(k.kind, FieldKind::Stack { .. }))
+        };
+        self.map_names()
+            .into_iter()
+            .filter(|n| first_with_map(&self.sets, n).is_some_and(|(_, m)| stacked(m)))
+            .collect()
+    }
+
+    /// Draws the map `name` (`@n`) as a flame graph on `out`, titled with the probes that use
+    /// it; `None` if the session has no such map.
+    pub fn flame_graph(
+        &mut self,
+        name: &str,
+        out: impl io::Write,
+    ) -> Option<Result<(), crate::output::flamegraph::PictureError>> {
+        use crate::output::flamegraph::{draw, Caption};
+        use scry_lang::typed::{Aggregate, MapValue};
+        let Session { sets, render, .. } = self;
+        let (s, map) = first_with_map(sets, name)?;
+        let dump = maps::dump(&s.object, &s.module, render, map, 0, 1, false)?;
+        let mut probes: Vec<String> = Vec::new();
+        for set in sets.iter() {
+            let Some(m) = set.module.user_maps.iter().find(|m| m.decl.name == name) else {
+                continue;
+            };
+            for p in &set.module.programs {
+                if p.map_loads.iter().any(|(_, id)| *id == m.map) && !probes.contains(&p.probe) {
+                    probes.push(p.probe.clone());
+                }
+            }
+        }
+        let unit = match map.decl.value {
+            MapValue::Aggregate(Aggregate::Count) => "samples",
+            MapValue::Aggregate(Aggregate::Sum) => "total",
+            _ => "value",
+        };
+        Some(draw(
+            &dump,
+            &Caption {
+                probes: &probes,
+                unit,
+            },
+            out,
+        ))
+    }
+
     /// Serves the maps on `server` (`--metrics`) while records are delivered.
     pub fn serve_metrics(&mut self, server: crate::metrics::MetricsServer) {
         self.metrics = Some(server);

@@ -4,6 +4,7 @@
 
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 use std::collections::HashMap;
+use std::path::Path;
 
 /// Symbols sorted by address.
 #[derive(Default)]
@@ -11,11 +12,16 @@ struct Table {
     syms: Vec<(u64, String)>,
 }
 
+/// Past this far beyond a symbol, an address is not in it: no function is this large, and
+/// the last symbol before a gap (`_einittext`) is no name for what lies in it.
+const LARGEST_FUNCTION: u64 = 1 << 20;
+
 impl Table {
     fn find(&self, addr: u64) -> Option<(&str, u64)> {
         let i = self.syms.partition_point(|(a, _)| *a <= addr);
         let (start, name) = self.syms.get(i.checked_sub(1)?)?;
-        Some((name, addr - start))
+        let offset = addr - start;
+        (offset < LARGEST_FUNCTION).then_some((name, offset))
     }
 }
 
@@ -65,11 +71,13 @@ impl Symbolizer {
         let maps = self.processes.entry(pid).or_insert_with(|| mappings(pid));
         let m = maps.iter().find(|m| m.start <= addr && addr < m.end)?;
         let file_off = addr - m.start + m.offset;
+        // Through the process's root (it may be in a container); once it has exited, as the
+        // path reads here.
         let path = format!("/proc/{pid}/root{}", m.path);
         let table = self
             .files
             .entry(m.path.clone())
-            .or_insert_with(|| elf_symbols(&path));
+            .or_insert_with(|| elf_symbols(&path).or_else(|| elf_symbols(&m.path)));
         table.as_ref()?.find(file_off)
     }
 }
@@ -141,32 +149,37 @@ pub struct KernelSymbol {
     pub name: String,
 }
 
-/// `/proc/kallsyms`, read and parsed once for everything that needs it: symbolizing stacks
-/// and `ksym`, `kaddr`, and the functions kprobes attach to.
+/// `/proc/kallsyms`, read and parsed once for what needs the kernel's own functions: `kaddr`,
+/// and the functions kprobes attach to.
 pub fn kernel_symbols() -> &'static [KernelSymbol] {
     static SYMBOLS: std::sync::OnceLock<Vec<KernelSymbol>> = std::sync::OnceLock::new();
-    SYMBOLS.get_or_init(|| {
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                let address = u64::from_str_radix(parts.next()?, 16).ok()?;
-                let kind = parts.next()?;
-                Some(KernelSymbol {
-                    address,
-                    text: matches!(kind, "t" | "T" | "w" | "W"),
-                    name: parts.next()?.to_string(),
-                })
-            })
-            .collect()
-    })
+    SYMBOLS.get_or_init(read_kallsyms)
 }
 
+fn read_kallsyms() -> Vec<KernelSymbol> {
+    let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let address = u64::from_str_radix(parts.next()?, 16).ok()?;
+            let kind = parts.next()?;
+            Some(KernelSymbol {
+                address,
+                text: matches!(kind, "t" | "T" | "w" | "W"),
+                name: parts.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The code symbols for stacks and `ksym`, read when the first is symbolized rather than
+/// shared with `kernel_symbols`: by then the kernel lists scry's own programs (a BEGIN
+/// block's stack holds one) and modules loaded since scry started.
 fn kallsyms() -> Table {
-    let mut syms: Vec<(u64, String)> = kernel_symbols()
-        .iter()
+    let mut syms: Vec<(u64, String)> = read_kallsyms()
+        .into_iter()
         .filter(|s| s.text && s.address != 0)
-        .map(|s| (s.address, s.name.clone()))
+        .map(|s| (s.address, s.name))
         .collect();
     syms.sort();
     Table { syms }
@@ -177,8 +190,80 @@ pub fn mapped_paths(pid: u32) -> Vec<String> {
     mappings(pid).into_iter().map(|m| m.path).collect()
 }
 
-fn mappings(pid: u32) -> Vec<Mapping> {
+/// The mappings of processes that may exit before their stacks are printed, as last read
+/// while they ran (`keep_mappings`).
+static KEPT: std::sync::Mutex<Option<HashMap<u32, String>>> = std::sync::Mutex::new(None);
+
+/// How often a kept process's mappings are read again: every millisecond at first, to see
+/// the libraries of a command that runs for only a few, then every `KEEP_LATER`.
+const KEEP_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+const KEEP_LATER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How many reads are `KEEP_FIRST` apart.
+const KEEP_FIRST_READS: u32 = 100;
+
+/// Reads the mappings of `pid` and of the processes it starts, in the background for as long
+/// as they run, so that their user stacks can still be symbolized once they have exited: a
+/// `-c` command has, most often, by the time the maps are printed (and `sh -c '…'` has
+/// started the program that matters). Mappings are kept only once a process runs another
+/// program than scry (a command not yet past its exec has scry's).
+pub fn keep_mappings(pid: u32) {
+    let own = std::fs::read_link("/proc/self/exe").ok();
+    std::thread::spawn(move || {
+        let mut watched = vec![pid];
+        for read in 0.. {
+            watched.retain(|&p| keep(p, own.as_deref()));
+            if watched.is_empty() {
+                break;
+            }
+            for p in watched.clone() {
+                for child in children(p) {
+                    if !watched.contains(&child) {
+                        watched.push(child);
+                    }
+                }
+            }
+            std::thread::sleep(if read < KEEP_FIRST_READS {
+                KEEP_FIRST
+            } else {
+                KEEP_LATER
+            });
+        }
+    });
+}
+
+/// Keeps `pid`'s mappings as they are now; false once it has exited (a zombie's are empty).
+fn keep(pid: u32, own: Option<&Path>) -> bool {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    if text.is_empty() {
+        return false;
+    }
+    if exe.is_some() && exe.as_deref() != own {
+        KEPT.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .insert(pid, text);
+    }
+    true
+}
+
+/// The processes `pid`'s main thread has started and that still run.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn mappings(pid: u32) -> Vec<Mapping> {
+    let mut text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    if text.is_empty() {
+        let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = kept.as_ref().and_then(|k| k.get(&pid)) {
+            text = t.clone();
+        }
+    }
     text.lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();

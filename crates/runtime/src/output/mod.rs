@@ -1,7 +1,10 @@
 //! Output: turns decoded records and maps into what the user reads. `Printer` is the one
-//! interface, with two implementations: bpftrace's text layouts and its NDJSON (`-f json`).
+//! interface, with three implementations: bpftrace's text layouts, its NDJSON (`-f json`), and
+//! text with stack maps folded (`-f folded`); and maps keyed by stacks drawn as flame graphs.
 //! Knows nothing about probes or the kernel.
 
+pub mod flamegraph;
+pub mod folded;
 pub mod json;
 mod printf;
 pub mod text;
