@@ -180,3 +180,10 @@ check edr-killsnoop '^[0-9:]{8} +[0-9]+ +edr +15 Terminated +[0-9]+ +0$' \
 check edr-setuids '^[0-9:]{8} +[0-9]+ +edr +0 +setresuid +65534 +65534 +-1 +0$' \
     -c 'edr setuid' /examples/setuids.bt
 check edr-syscount '^@syscalls\[openat2\]: 1$' -c 'edr open /init' /examples/syscount.bt -- --name=edr
+
+# Flame graphs (docs/flamegraphs.md): offcputime.bt's folded stacks hold sleep's wait in the
+# kernel, and profile.bt's SVG is drawn with its title.
+check flame-offcputime '^sleep;.*;do_nanosleep_\[k\];.* [0-9]+$' \
+    -q -f folded -c 'sleep 0.3' /examples/offcputime.bt
+runs flame-profile-svg '<title>all \([0-9,]+ samples, 100%\)</title>.*@: profile:hz:99|@: profile:hz:99.*<title>all' \
+    "scry -q --flamegraph /tmp/cpu.svg -c 'sleep 0.5' /examples/profile.bt >/dev/null && cat /tmp/cpu.svg"
