@@ -195,11 +195,15 @@ pub fn mapped_paths(pid: u32) -> Vec<String> {
 static KEPT: std::sync::Mutex<Option<HashMap<u32, String>>> = std::sync::Mutex::new(None);
 
 /// How often a kept process's mappings are read again: every millisecond at first, to see
-/// the libraries of a command that runs for only a few, then every `KEEP_LATER`.
+/// the libraries of a command that runs for only a few, then every `KEEP_LATER`; and never
+/// more often than keeps the reading under 2% of a CPU (a process with thousands of mappings
+/// takes milliseconds to read).
 const KEEP_FIRST: std::time::Duration = std::time::Duration::from_millis(1);
 const KEEP_LATER: std::time::Duration = std::time::Duration::from_millis(20);
 /// How many reads are `KEEP_FIRST` apart.
 const KEEP_FIRST_READS: u32 = 100;
+/// The pause after a round of reads is at least this many times the round's time.
+const KEEP_COST_FACTOR: u32 = 50;
 
 /// Reads the mappings of `pid` and of the processes it starts, in the background for as long
 /// as they run, so that their user stacks can still be symbolized once they have exited: a
@@ -211,6 +215,7 @@ pub fn keep_mappings(pid: u32) {
     std::thread::spawn(move || {
         let mut watched = vec![pid];
         for read in 0.. {
+            let started = thread_cpu_time();
             watched.retain(|&p| keep(p, own.as_deref()));
             if watched.is_empty() {
                 break;
@@ -222,13 +227,28 @@ pub fn keep_mappings(pid: u32) {
                     }
                 }
             }
-            std::thread::sleep(if read < KEEP_FIRST_READS {
+            let base = if read < KEEP_FIRST_READS {
                 KEEP_FIRST
             } else {
                 KEEP_LATER
-            });
+            };
+            // The reading's cost is the CPU time it took, not the time it was waiting for a
+            // CPU on a busy machine.
+            let cost = thread_cpu_time().saturating_sub(started);
+            std::thread::sleep(base.max(cost * KEEP_COST_FACTOR));
         }
     });
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> std::time::Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `t` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Keeps `pid`'s mappings as they are now; false once it has exited (a zombie's are empty).

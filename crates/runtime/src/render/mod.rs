@@ -182,17 +182,27 @@ impl Renderer {
             .flatten()
             .and_then(|m| StackTraceMap::try_from(m).ok())
             .and_then(|stacks| stacks.get(&(id as u32), 0).ok());
+        // Past the first frame, each address is where a call returns to: the call is the
+        // byte before it. A call that ends its function (to a function that does not return)
+        // returns past the end, into the next symbol; looking up the byte before finds the
+        // caller.
         let frames = trace.map_or_else(Vec::new, |trace| {
             trace
                 .frames()
                 .iter()
-                .map(|f| Frame {
-                    ip: f.ip,
-                    symbol: match mode {
+                .enumerate()
+                .map(|(i, f)| {
+                    let back = u64::from(i > 0 && f.ip > 0);
+                    let at = f.ip - back;
+                    let symbol = match mode {
                         StackMode::Raw => None,
-                        _ if user => self.symbols.user_symbol(pid, f.ip),
-                        _ => self.symbols.kernel_symbol(f.ip),
-                    },
+                        _ if user => self.symbols.user_symbol(pid, at),
+                        _ => self.symbols.kernel_symbol(at),
+                    };
+                    Frame {
+                        ip: f.ip,
+                        symbol: symbol.map(|(name, offset)| (name, offset + back)),
+                    }
                 })
                 .collect()
         });
