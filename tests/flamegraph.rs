@@ -7,7 +7,6 @@ mod common;
 use common::{kernel, run};
 use quick_xml::events::Event;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The spinning program, built once per test run, with frame pointers (leaf functions too)
@@ -16,17 +15,7 @@ fn spin() -> &'static str {
     static BUILT: OnceLock<String> = OnceLock::new();
     BUILT.get_or_init(|| {
         let out = format!("{}/spin", env!("CARGO_TARGET_TMPDIR"));
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/spin.c");
-        let cc = Command::new("cc")
-            .args(["-O0", "-fno-omit-frame-pointer", "-o", &out, source])
-            .output()
-            .expect("run cc");
-        assert!(
-            cc.status.success(),
-            "cc {source}: {}",
-            String::from_utf8_lossy(&cc.stderr)
-        );
-        out
+        common::build_program("spin", &out, &["-O0", "-fno-omit-frame-pointer"])
     })
 }
 

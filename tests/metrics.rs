@@ -54,14 +54,7 @@ fn opens(n: usize) {
         // The comm is the file name: built as `edr` in a directory of its own.
         let dir = format!("{}/metrics-bin", env!("CARGO_TARGET_TMPDIR"));
         std::fs::create_dir_all(&dir).unwrap();
-        let out = format!("{dir}/edr");
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/edr.c");
-        let cc = Command::new("cc")
-            .args(["-O2", "-o", &out, source])
-            .status()
-            .unwrap();
-        assert!(cc.success(), "cc {source}");
-        out
+        common::build_program("edr", &format!("{dir}/edr"), &["-O2"])
     });
     for _ in 0..n {
         let ok = Command::new(edr)

@@ -14,17 +14,7 @@ fn edr() -> &'static str {
     static BUILT: OnceLock<String> = OnceLock::new();
     BUILT.get_or_init(|| {
         let out = format!("{}/edr", env!("CARGO_TARGET_TMPDIR"));
-        let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/edr.c");
-        let cc = Command::new("cc")
-            .args(["-O2", "-o", &out, source])
-            .output()
-            .expect("run cc");
-        assert!(
-            cc.status.success(),
-            "cc {source}: {}",
-            String::from_utf8_lossy(&cc.stderr)
-        );
-        out
+        common::build_program("edr", &out, &["-O2"])
     })
 }
 

@@ -9,6 +9,23 @@ use std::time::{Duration, Instant};
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Builds `tests/programs/NAME.c` with `cc` and `flags` into `out` (a path under the test
+/// target's temporary directory); returns `out`.
+pub fn build_program(name: &str, out: &str, flags: &[&str]) -> String {
+    let source = format!("{}/tests/programs/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let cc = Command::new("cc")
+        .args(flags)
+        .args(["-o", out, &source])
+        .output()
+        .expect("run cc");
+    assert!(
+        cc.status.success(),
+        "cc {source}: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    out.to_string()
+}
+
 pub fn scry_bin() -> &'static str {
     env!("CARGO_BIN_EXE_scry")
 }

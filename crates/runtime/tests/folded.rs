@@ -1,12 +1,15 @@
 //! Folded stacks and flame graphs from hand-built stack maps: the golden folded text
 //! (`tests/golden/folded.txt`), what cannot be folded, and the SVG drawn from them.
 
+mod snapshot;
+
 use scry_lang::types::StackMode;
 use scry_runtime::output::flamegraph::{draw, Caption, PictureError};
 use scry_runtime::output::folded::{fold, FoldError, NO_STACK};
 use scry_runtime::output::value::{
     DumpKind, Entries, Frame, Histogram, MapDump, Scalar, Stack, Value,
 };
+use snapshot::check;
 
 /// A stack from `(function, offset)` pairs, innermost first; `None` is an unknown frame.
 fn stack(user: bool, frames: &[Option<(&str, u64)>]) -> Scalar {
@@ -106,20 +109,6 @@ fn dumps() -> Vec<MapDump> {
             ],
         ),
     ]
-}
-
-fn check(path: &str, got: String) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::write(&path, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        got,
-        want,
-        "{} differs (UPDATE_SNAPSHOTS=1 to accept)",
-        path.display()
-    );
 }
 
 #[test]

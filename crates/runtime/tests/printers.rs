@@ -2,11 +2,14 @@
 //! stats, avg, log2 and linear histograms, booleans, tuples, buffers) and key shape (none, integer, string, tuple, stack),
 //! in text and JSON. `UPDATE_SNAPSHOTS=1` rewrites `tests/golden/printers.{txt,json}`.
 
+mod snapshot;
+
 use scry_lang::typed::LinearBuckets;
 use scry_lang::types::StackMode;
 use scry_runtime::maps::{linear_histogram, log2_histogram};
 use scry_runtime::output::value::{DumpKind, Entries, Frame, MapDump, Scalar, Stack, Value};
 use scry_runtime::output::{json, text};
+use snapshot::check;
 
 fn frame(ip: u64, name: &str, offset: u64) -> Frame {
     Frame {
@@ -143,20 +146,6 @@ fn dumps() -> Vec<MapDump> {
         ),
         map("@empty", DumpKind::Map, Entries::Keyed(vec![])),
     ]
-}
-
-fn check(path: &str, got: String) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::write(&path, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        got,
-        want,
-        "{} differs (UPDATE_SNAPSHOTS=1 to accept)",
-        path.display()
-    );
 }
 
 #[test]
