@@ -38,21 +38,38 @@ fn read_script(cli: &Cli) -> Result<(String, String), Failure> {
     match (&cli.program, &cli.file) {
         (Some(text), _) => Ok(("stdin".into(), text.clone())),
         (None, Some(path)) if path == "-" => {
-            let mut text = String::new();
-            io::stdin().read_to_string(&mut text).map_err(|e| {
+            let mut bytes = Vec::new();
+            io::stdin().read_to_end(&mut bytes).map_err(|e| {
                 Failure::plain(format!("reading the script from standard input: {e}"))
             })?;
-            Ok(("stdin".into(), text))
+            Ok(("stdin".into(), utf8("stdin", bytes)?))
         }
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
+            let bytes = std::fs::read(path)
                 .map_err(|e| Failure::plain(format!("cannot read script {path}: {e}")))?;
-            Ok((path.clone(), text))
+            Ok((path.clone(), utf8(path, bytes)?))
         }
         (None, None) => Err(Failure::plain(
             "no program given: pass -e 'PROGRAM', a script file, -l, or --repl for an interactive session (see --help)",
         )),
     }
+}
+
+/// A script's bytes as text; a script that is not UTF-8 (a binary file given by mistake) is
+/// an error located at its first bad byte.
+fn utf8(file: &str, bytes: Vec<u8>) -> Result<String, Failure> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let byte = e.as_bytes()[at];
+        // Shown with the bad bytes replaced; everything before `at` is as it was.
+        let shown = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let d = scry_lang::Diagnostic::error(
+            scry_lang::ast::Span::new(at, at + 1),
+            format!("the script is not UTF-8 text (byte 0x{byte:02x})"),
+        )
+        .with_hint("a script is a text file of probes, as in `BEGIN { printf(\"hello\\n\"); }`");
+        Failure::diagnostics(vec![d], file, &shown)
+    })
 }
 
 fn run(cli: &Cli) -> Result<u8, Failure> {
@@ -92,6 +109,14 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         return Err(failure(RuntimeError::NoPrivileges));
     }
     let config = config::Config::from_script(&ast, &file, &source)?;
+    // Each attach point is at least one program, unless a missing one may be left out: a
+    // script of 100,000 probes stops here, before they are checked one by one.
+    if config.missing_probes == scry_lang::MissingProbes::Error {
+        check_programs(
+            ast.probes.iter().map(|p| p.attach_points.len()).sum(),
+            &config,
+        )?;
+    }
     // With -e, what looks like a script file is the first argument.
     let mut args = cli.args.clone();
     if cli.program.is_some() {
@@ -140,6 +165,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             )
         }));
     }
+    check_programs(typed.probes.len(), &config)?;
     if !cli.no_warnings {
         scry_runtime::output::to_stderr(&scry_lang::diagnostic::render_all(
             &typed.warnings,
@@ -332,16 +358,23 @@ fn header_constants(
     headers.all()
 }
 
-/// `max_bpf_progs` and `max_probes`, checked before anything is loaded, as bpftrace checks
-/// them: a glob that matches more than the user expected stops here.
-fn check_limits(module: &scry_codegen::Module, config: &config::Config) -> Result<(), Failure> {
-    let programs = module.programs.len() as u64;
-    if programs > config.max_bpf_progs {
+/// `max_bpf_progs`: each probe (each attach point a wildcard expands to) is a program of
+/// its own. Checked on the checked program too, before the programs are built: a generated
+/// script of 100,000 probes stops in a moment instead of being compiled first.
+fn check_programs(programs: usize, config: &config::Config) -> Result<(), Failure> {
+    if programs as u64 > config.max_bpf_progs {
         return Err(Failure::plain(format!(
             "the program compiles to {programs} BPF programs, more than max_bpf_progs ({})\n  hint: raise it with `config = {{ max_bpf_progs = {programs} }}` or BPFTRACE_MAX_BPF_PROGS",
             config.max_bpf_progs
         )));
     }
+    Ok(())
+}
+
+/// `max_bpf_progs` and `max_probes`, checked before anything is loaded, as bpftrace checks
+/// them: a glob that matches more than the user expected stops here.
+fn check_limits(module: &scry_codegen::Module, config: &config::Config) -> Result<(), Failure> {
+    check_programs(module.programs.len(), config)?;
     let probes: u64 = module
         .programs
         .iter()

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{exec, kernel, Running};
+use common::{exec, kernel, run, Running};
 
 #[test]
 fn pid_filter_keeps_only_that_process() {
@@ -1399,4 +1399,22 @@ fn a_probe_with_eighty_printfs_fits_the_stack() {
     assert!(status.success(), "{err}");
     assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 80);
     assert_eq!(out.lines().nth(79), Some("79"));
+}
+
+#[test]
+fn a_probe_of_thousands_of_statements_fits_its_stack() {
+    if !kernel() {
+        return;
+    }
+    // Each statement's stack slots are free again after it: 1,000 map updates need no more
+    // stack than one (they once needed 16 bytes each, past the kernel's 512 at 32).
+    let script = format!(
+        "BEGIN {{ {} {} printf(\"%d\\n\", @n); exit(); }}",
+        "@n = @n + 1; ".repeat(1_000),
+        "@m[@n] = count(); ".repeat(50),
+    );
+    let (status, stdout, stderr) = run(&["-q", "-e", &script]);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.starts_with("1000\n"), "{stdout}");
+    assert!(stdout.contains("@m[1000]: 50"), "{stdout}");
 }

@@ -82,6 +82,8 @@ impl Diagnostic {
         let (line_no, col) = (loc.line, loc.col);
         let line = &source[line_start..line_end];
         let width = (loc.end_col - loc.col).max(1);
+        // A long line (a generated script, a 2 MB string) shows only the part around the span.
+        let (line, lead_text, width) = window(line, col - 1, width);
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -90,7 +92,7 @@ impl Diagnostic {
         let mut out = String::new();
         let _ = writeln!(out, "{file}:{line_no}:{col}: {label}: {}", self.message);
         // Tabs keep their width in the caret line so the caret stays under the span.
-        let lead: String = source[line_start..start]
+        let lead: String = lead_text
             .chars()
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
@@ -103,6 +105,34 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// The most of a source line a diagnostic shows; a longer one is cut to the part around the
+/// span, with `…` where text is left out.
+const SHOWN_LINE: usize = 160;
+/// How much of a long line is shown before the span.
+const SHOWN_BEFORE: usize = 60;
+
+/// The line as shown, the text before the caret (for its indent), and the caret's width: a
+/// line of up to `SHOWN_LINE` characters whole, a longer one around the span starting at
+/// character `col`.
+fn window(line: &str, col: usize, width: usize) -> (String, String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SHOWN_LINE {
+        let lead: String = chars[..col.min(chars.len())].iter().collect();
+        return (line.to_string(), lead, width);
+    }
+    let from = col.saturating_sub(SHOWN_BEFORE).min(chars.len());
+    let to = (from + SHOWN_LINE).min(chars.len());
+    let cut_before = if from > 0 { "…" } else { "" };
+    let cut_after = if to < chars.len() { "…" } else { "" };
+    let shown: String = chars[from..to].iter().collect();
+    let lead: String = cut_before
+        .chars()
+        .chain(chars[from..col.min(to)].iter().copied())
+        .collect();
+    let width = width.min(to.saturating_sub(col)).max(1);
+    (format!("{cut_before}{shown}{cut_after}"), lead, width)
 }
 
 /// Where a span is, in the terms users see: file, line and columns (1-based; `end_col` is one
@@ -218,6 +248,34 @@ mod tests {
         }
         let d = Diagnostic::error(Span::new(18, 21), "x");
         assert!(d.render("stdin", src).starts_with("stdin:2:10: error: x"));
+    }
+
+    #[test]
+    fn a_long_line_shows_the_part_around_the_span() {
+        let src = format!("BEGIN {{ $x = \"{}\" + 1; }}", "a".repeat(1_000_000));
+        let at = src.find(" + 1").unwrap() + 1;
+        let d = Diagnostic::error(Span::new(at, at + 1), "bad");
+        let text = d.render("big.bt", &src);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("big.bt:1:{}: error: bad", at + 1));
+        assert!(
+            lines[1].starts_with('…') && lines[1].ends_with("a\" + 1; }"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[1].chars().count(), 1 + SHOWN_BEFORE + "+ 1; }".len());
+        // The caret is still under the `+`.
+        let caret = lines[2].chars().position(|c| c == '^').unwrap();
+        assert_eq!(lines[1].chars().nth(caret), Some('+'));
+        // A span at the start of a long line: the end is cut.
+        let d = Diagnostic::error(Span::new(0, 5), "bad");
+        let text = d.render("big.bt", &src);
+        let shown = text.lines().nth(1).unwrap();
+        assert!(
+            shown.starts_with("BEGIN {") && shown.ends_with('…'),
+            "{shown}"
+        );
+        assert_eq!(text.lines().nth(2), Some("^^^^^"));
     }
 
     #[test]

@@ -131,8 +131,20 @@ pub fn format(root: &Path, category: &str, event: &str) -> Result<Option<String>
         .join(category)
         .join(event)
         .join("format");
+    // Read once per event: a script may name one event thousands of times (a generated
+    // one), and the kernel formats the file anew at each read.
+    static READ: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, String>>> =
+        std::sync::Mutex::new(None);
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    let read = read.get_or_insert_with(Default::default);
+    if let Some(text) = read.get(&path) {
+        return Ok(Some(text.clone()));
+    }
     match fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text)),
+        Ok(text) => {
+            read.insert(path, text.clone());
+            Ok(Some(text))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(TracefsError::Read { path, source }),
     }

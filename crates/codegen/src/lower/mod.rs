@@ -298,6 +298,11 @@ pub(crate) struct Lowerer<'a> {
     asm: Asm,
     /// Bytes of stack in use below r10.
     frame: u32,
+    /// Bytes of stack that stay in use to the program's end (`alloc_kept`): a statement's
+    /// own slots are given back when it ends, down to here.
+    frame_kept: u32,
+    /// The most bytes of stack in use at any point: the frame's size.
+    frame_peak: u32,
     /// Stack slots of temporaries past the registers, by depth.
     temp_slots: Vec<i16>,
     /// Per variable: a stack slot (integers) or an offset in the scratch area (strings).
@@ -346,6 +351,8 @@ impl<'a> Lowerer<'a> {
             module,
             asm,
             frame: 0,
+            frame_kept: 0,
+            frame_peak: 0,
             temp_slots: Vec::new(),
             var_slots: Vec::new(),
             scratch_slot: 0,
@@ -436,10 +443,10 @@ impl<'a> Lowerer<'a> {
         }
         let scratch = &mut self.module.maps[Module::SCRATCH.0];
         scratch.value_size = scratch.value_size.max(self.scratch_bytes);
-        if self.frame > STACK_LIMIT {
+        if self.frame_peak > STACK_LIMIT {
             return Err(CompileError::StackLimit {
                 probe: self.probe.resolved.name.clone(),
-                needed: self.frame,
+                needed: self.frame_peak,
                 span: self.probe.attach_span,
             });
         }
@@ -559,7 +566,16 @@ impl<'a> Lowerer<'a> {
     /// reported once the program is complete.
     fn alloc(&mut self, bytes: u32) -> i16 {
         self.frame = self.frame.saturating_add(bytes.saturating_add(7) & !7);
+        self.frame_peak = self.frame_peak.max(self.frame);
         -(self.frame.min(32767) as i16)
+    }
+
+    /// Like `alloc`, for a slot kept to the program's end (one that later statements reuse,
+    /// such as `comm` read once): statements ending do not give it back.
+    fn alloc_kept(&mut self, bytes: u32) -> i16 {
+        let slot = self.alloc(bytes);
+        self.frame_kept = self.frame_kept.max(self.frame);
+        slot
     }
 
     // ---- temporaries ---------------------------------------------------------------------------
@@ -570,7 +586,7 @@ impl<'a> Lowerer<'a> {
         }
         let i = depth - TEMP_REGS.len();
         while self.temp_slots.len() <= i {
-            let slot = self.alloc(8);
+            let slot = self.alloc_kept(8);
             self.temp_slots.push(slot);
         }
         Loc::Stack(self.temp_slots[i])
@@ -629,7 +645,16 @@ impl<'a> Lowerer<'a> {
         Ok(false)
     }
 
+    /// Lowers a statement; the stack it used for itself is free again after it (a probe of
+    /// thousands of statements needs no more stack than its largest one).
     fn stmt(&mut self, stmt: &typed::Stmt) -> Result<bool, CompileError> {
+        let frame = self.frame;
+        let ends = self.stmt_in_frame(stmt);
+        self.frame = frame.max(self.frame_kept);
+        ends
+    }
+
+    fn stmt_in_frame(&mut self, stmt: &typed::Stmt) -> Result<bool, CompileError> {
         self.asm.span = stmt.span;
         match &stmt.kind {
             StmtKind::Expr(e) => {
@@ -778,7 +803,13 @@ impl<'a> Lowerer<'a> {
             ExprKind::AddrOf(inner) => {
                 let at = match inner.kind {
                     ExprKind::Var(id) => self.var_dst(id),
-                    _ => self.in_memory(inner, depth)?,
+                    _ => {
+                        let at = self.in_memory(inner, depth)?;
+                        // The address may be kept in a variable: the value's stack stays in
+                        // use after this statement.
+                        self.frame_kept = self.frame_kept.max(self.frame);
+                        at
+                    }
                 };
                 let r = self.work_reg(depth);
                 self.dst_into(at, r);

@@ -441,7 +441,7 @@ impl Lowerer<'_> {
         let now = match self.submit_slot {
             Some(slot) => slot,
             None => {
-                let slot = self.alloc(8);
+                let slot = self.alloc_kept(8);
                 self.submit_slot = Some(slot);
                 slot
             }

@@ -34,13 +34,13 @@ impl Lowerer<'_> {
     /// Reads `comm` into a stack slot of its own, where its uses find it; read from the
     /// current task, the task's address is kept too, where `pid` and `tid` find it.
     pub(super) fn read_comm_once(&mut self) {
-        let slot = self.alloc(COMM_LEN);
+        let slot = self.alloc_kept(COMM_LEN);
         let at = Dst {
             base: Base::Frame,
             off: i32::from(slot),
         };
         if self.options.comm_from_task {
-            let task = self.alloc(8);
+            let task = self.alloc_kept(8);
             self.asm.emit(Insn::call(Helper::GetCurrentTaskBtf));
             self.asm.emit(Insn::stx(Size::DW, Reg::FP, task, Reg::R0));
             self.task_slot = Some(task);

@@ -895,7 +895,8 @@ fn short(ty: &Type) -> String {
 /// Names every map's key fields after the expressions of its first keyed assignment, for
 /// Prometheus labels (`MapDecl::key_names`). A tuple key names each of its members.
 pub(super) fn name_keys(program: &ast::Program, decls: &mut [MapDecl]) {
-    struct Names<'a>(&'a mut [MapDecl]);
+    /// The maps, and each one's index by name (a generated script has thousands).
+    struct Names<'a>(&'a mut [MapDecl], std::collections::HashMap<String, usize>);
     impl ast::visit::Visitor for Names<'_> {
         fn stmt(&mut self, s: &ast::Stmt) {
             if let ast::StmtKind::AssignMap { map, keys, .. } = &s.kind {
@@ -906,7 +907,7 @@ pub(super) fn name_keys(program: &ast::Program, decls: &mut [MapDecl]) {
                     }] => items.as_slice(),
                     k => k,
                 };
-                if let Some(d) = self.0.iter_mut().find(|d| d.name == map.name) {
+                if let Some(d) = self.1.get(&map.name).map(|&i| &mut self.0[i]) {
                     if d.key_names.is_empty() && d.keys.len() == keys.len() {
                         d.key_names = label_names(keys);
                     }
@@ -915,7 +916,12 @@ pub(super) fn name_keys(program: &ast::Program, decls: &mut [MapDecl]) {
             ast::visit::walk_stmt(self, s);
         }
     }
-    let mut names = Names(decls);
+    let index = decls
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name.clone(), i))
+        .collect();
+    let mut names = Names(decls, index);
     for p in &program.probes {
         ast::visit::walk_stmts(&mut names, &p.body);
     }
