@@ -129,7 +129,7 @@ fn printf_argument_count_is_checked() {
     let err = fails(r#"BEGIN { printf("%d %d\n", 1); }"#);
     assert!(
         err.starts_with(
-            "stdin:1:20: error: printf: the format has 2 conversions but 1 arguments follow\n"
+            "stdin:1:20: error: printf: the format has 2 conversions but 1 argument follows\n"
         ),
         "{err}"
     );

@@ -1297,7 +1297,7 @@ fn emit_prints_through_its_format_and_as_a_typed_json_event() {
     let (status, _, err) = common::run(&["-e", r#"BEGIN { emit("%d\n", (a = 1, b = 2)); }"#]);
     assert!(!status.success());
     assert!(
-        err.contains("emit: 2 arguments but the format has only 1 conversions"),
+        err.contains("emit: 2 arguments but the format has only 1 conversion"),
         "{err}"
     );
 }

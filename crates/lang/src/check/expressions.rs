@@ -193,6 +193,7 @@ impl Checker<'_> {
                 let l = self.require_scalar(l, &what);
                 let r = self.require_scalar(r, &what);
                 let (l, r) = (l?, r?);
+                self.certainly_wrong(*op, &r)?;
                 if let Some(p) = self.pointer_arithmetic(*op, &l, &r, e.span) {
                     return Some(p);
                 }
@@ -225,6 +226,28 @@ impl Checker<'_> {
                 ))
             }
         }
+    }
+
+    /// A constant right-hand side that makes the operation certainly wrong: a division or
+    /// remainder by zero, a shift by 64 or more (or by a negative count).
+    fn certainly_wrong(&mut self, op: ast::BinaryOp, rhs: &typed::Expr) -> Option<()> {
+        let Some(value) = super::fold(rhs) else {
+            return Some(());
+        };
+        let (message, hint) = match op {
+            ast::BinaryOp::Div | ast::BinaryOp::Rem if value == 0 => (
+                format!("`{}` by zero", op.symbol()),
+                "it would give 1 each time (as in bpftrace), which is never what was meant",
+            ),
+            ast::BinaryOp::Shl | ast::BinaryOp::Shr if !(0..64).contains(&value) => (
+                format!("a shift by {value}: values have 64 bits"),
+                "shift by 0 to 63",
+            ),
+            _ => return Some(()),
+        };
+        let d = self.error(rhs.span, message).with_hint(hint);
+        self.diags.push(d);
+        None
     }
 
     /// `$1`, `$2`…: a number when the argument is one, else a string; missing ones are 0.
@@ -349,6 +372,13 @@ impl Checker<'_> {
             return self.ident(&func.name, span);
         }
         let Some(callee) = Callee::of(&func.name) else {
+            if matches!(func.name.as_str(), "if" | "while" | "unroll") {
+                let d = self
+                    .error(func.span, format!("`{}` needs a block after it", func.name))
+                    .with_hint(format!("`{} (…) {{ … }}`", func.name));
+                self.diags.push(d);
+                return None;
+            }
             let names = builtins::all_function_names();
             let d = self.error(func.span, format!("unknown function `{}`", func.name));
             let d = match nearest(&func.name, names) {

@@ -461,7 +461,7 @@ fn parse_number(text: &str) -> Option<i64> {
 }
 
 /// The value of a constant integer expression, if it is one.
-fn fold(e: &typed::Expr) -> Option<i64> {
+pub(super) fn fold(e: &typed::Expr) -> Option<i64> {
     use crate::ast::BinaryOp as B;
     match &e.kind {
         T::Int(v) => Some(*v as i64),

@@ -526,18 +526,23 @@ impl Checker<'_> {
             let (msg, at) = if specs.len() > typed_args.len() {
                 (
                     format!(
-                        "{func}: the format has {} conversions but {} arguments follow",
-                        specs.len(),
-                        typed_args.len()
+                        "{func}: the format has {} but {} {}",
+                        counted(specs.len(), "conversion"),
+                        counted(typed_args.len(), "argument"),
+                        if typed_args.len() == 1 {
+                            "follows"
+                        } else {
+                            "follow"
+                        }
                     ),
                     locate(specs[typed_args.len()].at),
                 )
             } else {
                 (
                     format!(
-                        "{func}: {} arguments but the format has only {} conversions",
-                        typed_args.len(),
-                        specs.len()
+                        "{func}: {} but the format has only {}",
+                        counted(typed_args.len(), "argument"),
+                        counted(specs.len(), "conversion")
                     ),
                     args[1 + specs.len()].span,
                 )
@@ -641,4 +646,9 @@ fn terminates(s: &ast::Stmt) -> bool {
 /// Whether an expression is a call of a function that is only a statement (`printf`).
 fn is_statement_call(e: &ast::Expr) -> bool {
     matches!(&e.kind, A::Call { func, .. } if matches!(Callee::of(&func.name), Some(Callee::Statement(_))))
+}
+
+/// `1 argument`, `2 arguments`, `0 arguments`.
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
