@@ -42,12 +42,7 @@ pub fn draw(dump: &MapDump, caption: &Caption<'_>, out: impl Write) -> Result<()
     options.count_name = caption.unit.to_string();
     // A function keeps its colour from one picture to the next.
     options.hash = true;
-    let lines: Vec<String> = folded
-        .lines
-        .iter()
-        .map(|(stack, n)| format!("{stack} {n}"))
-        .collect();
-    flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out)?;
+    flamegraph::from_lines(&mut options, folded.text().lines(), out)?;
     Ok(())
 }
 
